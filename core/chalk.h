@@ -1,0 +1,278 @@
+/* chalk.h: the public C API of libchalk (tensors, ops, autograd, memory, events, RNG).
+ *
+ * Conventions (read these once, they hold everywhere):
+ *  - Every function returning ct_tensor * returns a NEW reference (the caller releases it with
+ *    ct_release), or NULL on error with a message in ct_last_error(). Nothing aborts on user input.
+ *  - Functions returning int return 0 on success, -1 on error (message in ct_last_error()).
+ *  - Dimensions in this C API are 0-based; negative dims count from the end (-1 is the last).
+ *  - Index VALUES stored in tensors (gather, index_select, embedding, argmax, class targets)
+ *    are 1-based as in Lua/Torch7, negative counting from the end; 0 is out of range.
+ *  - Ops record an autograd node when grad mode is on and an input requires grad.
+ */
+#ifndef CHALK_H
+#define CHALK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CT_MAX_DIMS 8
+#define CT_VERSION "0.1.0"
+
+typedef enum {
+  CT_F32, CT_F64, CT_F16, CT_BF16, CT_I32, CT_I64, CT_I8, CT_BOOL, CT_NDTYPES
+} ct_dtype;
+
+typedef enum { CT_CPU = 0, CT_CUDA = 1, CT_NDEVTYPES } ct_devtype;
+
+typedef struct {
+  ct_devtype type;
+  int index;
+} ct_device;
+
+/* Memory categories, as in PyTorch's memory profiler (design decision 5). */
+typedef enum {
+  CT_CAT_ACTIVATION = 0, /* default for op outputs */
+  CT_CAT_PARAMETER,
+  CT_CAT_GRADIENT,
+  CT_CAT_OPTIMIZER,
+  CT_CAT_TEMPORARY,
+  CT_CAT_INPUT,
+  CT_NCATS
+} ct_category;
+
+typedef struct ct_storage {
+  int refcount;
+  void *data;
+  size_t nbytes;
+  ct_device device;
+  ct_category category;
+  uint64_t id;
+} ct_storage;
+
+typedef struct ct_node ct_node;
+
+typedef struct ct_tensor {
+  int refcount;
+  ct_storage *storage;
+  ct_dtype dtype;
+  int ndim;
+  int64_t shape[CT_MAX_DIMS];
+  int64_t stride[CT_MAX_DIMS]; /* in elements */
+  int64_t offset;              /* in elements */
+  bool requires_grad;
+  bool retains_grad;           /* keep .grad on a non-leaf after backward */
+  struct ct_tensor *grad;      /* accumulated gradient (leaves, or retains_grad) */
+  ct_node *grad_fn;            /* node that produced this tensor; NULL for leaves */
+  char *name;                  /* user name shown in pictures, or NULL */
+  uint64_t id;
+} ct_tensor;
+
+/* ---- errors ------------------------------------------------------------------------------ */
+const char *ct_last_error(void);
+void ct_clear_error(void);
+/* Sets the error message (printf-style) and returns -1 / NULL helpers for brevity. */
+int ct_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "f32[2,3] on cpu" style description of a tensor, into buf. */
+const char *ct_describe(const ct_tensor *t, char *buf, size_t n);
+/* "[2,3]" into buf */
+const char *ct_shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
+
+/* ---- dtypes and devices ------------------------------------------------------------------ */
+const char *ct_dtype_name(ct_dtype d);
+int ct_dtype_from_name(const char *name, ct_dtype *out);
+size_t ct_dtype_size(ct_dtype d);
+bool ct_dtype_is_float(ct_dtype d);
+ct_dtype ct_promote(ct_dtype a, ct_dtype b);
+float ct_f16_to_f32(uint16_t h);
+uint16_t ct_f32_to_f16(float f);
+float ct_bf16_to_f32(uint16_t h);
+uint16_t ct_f32_to_bf16(float f);
+
+ct_device ct_cpu(void);
+bool ct_device_eq(ct_device a, ct_device b);
+int ct_device_parse(const char *s, ct_device *out); /* "cpu", "cuda", "cuda:1" */
+const char *ct_device_str(ct_device d, char *buf, size_t n);
+const char *ct_category_name(ct_category c);
+int ct_category_from_name(const char *s, ct_category *out);
+
+/* ---- lifetime ------------------------------------------------------------------------------ */
+ct_tensor *ct_retain(ct_tensor *t);
+void ct_release(ct_tensor *t);
+int ct_set_name(ct_tensor *t, const char *name);
+/* Tag the storage's memory category (moves its bytes between the live counters). */
+void ct_set_category(ct_tensor *t, ct_category c);
+
+/* ---- creation ------------------------------------------------------------------------------ */
+ct_tensor *ct_empty(const int64_t *shape, int ndim, ct_dtype dt, ct_device dev);
+ct_tensor *ct_zeros(const int64_t *shape, int ndim, ct_dtype dt, ct_device dev);
+ct_tensor *ct_full(const int64_t *shape, int ndim, double value, ct_dtype dt, ct_device dev);
+ct_tensor *ct_scalar(double value, ct_dtype dt, ct_device dev); /* 0-d tensor */
+/* 0-d tensor for a number combined with t: t's dtype if float (or value integral), else f32. */
+ct_tensor *ct_scalar_like(const ct_tensor *t, double value);
+ct_tensor *ct_from_data(const void *data, const int64_t *shape, int ndim, ct_dtype dt,
+                        ct_device dev); /* copies data (contiguous, in dt) */
+ct_tensor *ct_from_doubles(const double *vals, const int64_t *shape, int ndim, ct_dtype dt,
+                           ct_device dev);
+ct_tensor *ct_eye(int64_t n, ct_dtype dt, ct_device dev);
+ct_tensor *ct_arange(double start, double end, double step, ct_dtype dt, ct_device dev);
+ct_tensor *ct_linspace(double start, double end, int64_t n, ct_dtype dt, ct_device dev);
+ct_tensor *ct_zeros_like(const ct_tensor *t);
+ct_tensor *ct_ones_like(const ct_tensor *t);
+
+/* ---- RNG (Philox 4x32-10, counter-based: same numbers on CPU and GPU) ---------------------- */
+void ct_manual_seed(uint64_t seed);
+uint64_t ct_rng_seed(void);
+/* Reserves n counters of the global stream and returns the first (offset of the draw). */
+uint64_t ct_rng_reserve(uint64_t n);
+void ct_philox(uint64_t seed, uint64_t counter, uint32_t out[4]);
+float ct_philox_uniform(uint64_t seed, uint64_t index);   /* element index -> [0,1) */
+float ct_philox_normal(uint64_t seed, uint64_t index);    /* element index -> N(0,1) */
+ct_tensor *ct_rand(const int64_t *shape, int ndim, ct_dtype dt, ct_device dev);
+ct_tensor *ct_randn(const int64_t *shape, int ndim, ct_dtype dt, ct_device dev);
+ct_tensor *ct_randint(int64_t lo, int64_t hi, const int64_t *shape, int ndim, ct_dtype dt,
+                      ct_device dev); /* [lo, hi) */
+ct_tensor *ct_randperm(int64_t n, ct_device dev);          /* 1-based permutation, i64 */
+
+/* ---- element access --------------------------------------------------------------------------- */
+int64_t ct_numel(const ct_tensor *t);
+bool ct_is_contiguous(const ct_tensor *t);
+/* Read/write one element by 0-based multi-index (any dtype, converted to double). */
+int ct_get(const ct_tensor *t, const int64_t *idx, double *out);
+int ct_set(ct_tensor *t, const int64_t *idx, double v);
+int ct_item(const ct_tensor *t, double *out);
+/* Copy all elements (row-major order) into out as doubles; out holds numel values. */
+int ct_to_doubles(const ct_tensor *t, double *out);
+/* Copy src into dst elementwise (broadcast src to dst's shape, convert dtypes). Not recorded. */
+int ct_copy_(ct_tensor *dst, const ct_tensor *src);
+int ct_fill_(ct_tensor *t, double v);
+
+/* ---- conversions ---------------------------------------------------------------------------- */
+ct_tensor *ct_to_dtype(ct_tensor *t, ct_dtype dt); /* differentiable between float dtypes */
+ct_tensor *ct_to_device(ct_tensor *t, ct_device dev);
+ct_tensor *ct_clone(ct_tensor *t);
+ct_tensor *ct_detach(ct_tensor *t); /* shares storage, no grad */
+
+/* ---- views (share storage; differentiable) ------------------------------------------------- */
+ct_tensor *ct_view(ct_tensor *t, const int64_t *shape, int ndim);    /* one -1 allowed */
+ct_tensor *ct_reshape(ct_tensor *t, const int64_t *shape, int ndim); /* copies only if needed */
+ct_tensor *ct_transpose(ct_tensor *t, int d0, int d1);
+ct_tensor *ct_permute(ct_tensor *t, const int *dims, int ndim);
+ct_tensor *ct_narrow(ct_tensor *t, int dim, int64_t start, int64_t len); /* start 0-based */
+ct_tensor *ct_select(ct_tensor *t, int dim, int64_t index);             /* index 0-based */
+ct_tensor *ct_expand(ct_tensor *t, const int64_t *shape, int ndim);      /* -1 keeps a size */
+ct_tensor *ct_unsqueeze(ct_tensor *t, int dim);
+ct_tensor *ct_squeeze(ct_tensor *t, int dim); /* dim = CT_ALL_DIMS squeezes all size-1 dims */
+ct_tensor *ct_flatten(ct_tensor *t, int start_dim, int end_dim);
+ct_tensor *ct_contiguous(ct_tensor *t); /* new ref to t itself when already contiguous */
+#define CT_ALL_DIMS 0x7fff
+
+/* ---- elementwise (NumPy broadcasting, dtype promotion) --------------------------------------- */
+ct_tensor *ct_add(ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_sub(ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_mul(ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_div(ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_pow(ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_pow_scalar(ct_tensor *a, double p);
+ct_tensor *ct_add_scalar(ct_tensor *a, double s);
+ct_tensor *ct_mul_scalar(ct_tensor *a, double s);
+ct_tensor *ct_neg(ct_tensor *a);
+ct_tensor *ct_exp(ct_tensor *a);
+ct_tensor *ct_log(ct_tensor *a);
+ct_tensor *ct_sqrt(ct_tensor *a);
+ct_tensor *ct_abs(ct_tensor *a);
+ct_tensor *ct_sign(ct_tensor *a);
+ct_tensor *ct_sin(ct_tensor *a);
+ct_tensor *ct_cos(ct_tensor *a);
+ct_tensor *ct_tanh(ct_tensor *a);
+ct_tensor *ct_sigmoid(ct_tensor *a);
+ct_tensor *ct_relu(ct_tensor *a);
+ct_tensor *ct_gelu(ct_tensor *a); /* exact (erf) form, as torch's default */
+ct_tensor *ct_clamp(ct_tensor *a, double lo, double hi); /* use +-INFINITY for one side */
+ct_tensor *ct_where(ct_tensor *cond, ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_eq(ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_ne(ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_lt(ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_le(ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_gt(ct_tensor *a, ct_tensor *b);
+ct_tensor *ct_ge(ct_tensor *a, ct_tensor *b);
+
+/* ---- reductions (dims: array of n dims, n == 0 means all) ------------------------------------- */
+ct_tensor *ct_sum(ct_tensor *a, const int *dims, int n, bool keepdim);
+ct_tensor *ct_mean(ct_tensor *a, const int *dims, int n, bool keepdim);
+ct_tensor *ct_max(ct_tensor *a, const int *dims, int n, bool keepdim);
+ct_tensor *ct_min(ct_tensor *a, const int *dims, int n, bool keepdim);
+ct_tensor *ct_var(ct_tensor *a, const int *dims, int n, bool keepdim, bool unbiased);
+/* argmax over one dim (dim = CT_ALL_DIMS: over the flattened tensor); 1-based i64. */
+ct_tensor *ct_argmax(ct_tensor *a, int dim, bool keepdim);
+ct_tensor *ct_argmin(ct_tensor *a, int dim, bool keepdim);
+/* Sum a broadcast gradient back down to shape (used by backward rules). */
+ct_tensor *ct_sum_to_shape(ct_tensor *g, const int64_t *shape, int ndim);
+
+/* ---- linear algebra --------------------------------------------------------------------------- */
+ct_tensor *ct_matmul(ct_tensor *a, ct_tensor *b); /* torch.matmul semantics, batched, broadcast */
+
+/* ---- neural-network ops ----------------------------------------------------------------------- */
+ct_tensor *ct_softmax(ct_tensor *a, int dim);
+ct_tensor *ct_log_softmax(ct_tensor *a, int dim);
+/* logits [N,C] (or [C]), target i64 [N] of 1-based classes; mean over N. */
+ct_tensor *ct_nll_loss(ct_tensor *logp, ct_tensor *target);
+ct_tensor *ct_cross_entropy(ct_tensor *logits, ct_tensor *target);
+ct_tensor *ct_mse_loss(ct_tensor *a, ct_tensor *b);
+/* normalize over the last nd dims; weight/bias may be NULL */
+ct_tensor *ct_layer_norm(ct_tensor *x, int nd, ct_tensor *weight, ct_tensor *bias, double eps);
+ct_tensor *ct_embedding(ct_tensor *weight, ct_tensor *idx); /* idx 1-based ints */
+ct_tensor *ct_index_select(ct_tensor *a, int dim, ct_tensor *idx);
+ct_tensor *ct_gather(ct_tensor *a, int dim, ct_tensor *idx);
+ct_tensor *ct_cat(ct_tensor *const *ts, int n, int dim);
+ct_tensor *ct_stack(ct_tensor *const *ts, int n, int dim);
+ct_tensor *ct_one_hot(ct_tensor *idx, int64_t nclasses, ct_dtype dt);
+/* x [N,C,H,W], w [O,C,KH,KW], b [O] or NULL */
+ct_tensor *ct_conv2d(ct_tensor *x, ct_tensor *w, ct_tensor *b, int stride, int padding);
+ct_tensor *ct_max_pool2d(ct_tensor *x, int kernel, int stride);
+ct_tensor *ct_dropout(ct_tensor *x, double p, bool training);
+
+/* ---- autograd --------------------------------------------------------------------------------- */
+bool ct_grad_enabled(void);
+bool ct_set_grad_enabled(bool on); /* returns the previous mode */
+int ct_requires_grad_(ct_tensor *t, bool on); /* error on non-float or non-leaf turn-off */
+/* grad may be NULL only for a one-element output. */
+int ct_backward(ct_tensor *out, ct_tensor *grad, bool retain_graph, bool create_graph);
+/* Gradients of out w.r.t. inputs[i], into result[i] (new refs; zeros where unreachable).
+   Does not touch .grad of leaves. create_graph makes the results differentiable. */
+int ct_grad(ct_tensor *out, ct_tensor *grad_out, ct_tensor *const *inputs, int n,
+            ct_tensor **result, bool retain_graph, bool create_graph);
+int ct_zero_grad(ct_tensor *t);
+/* Keep gradients of every non-leaf produced from now on (for pictures of small graphs). */
+void ct_set_retain_all_grads(bool on);
+bool ct_retain_all_grads(void);
+
+/* ---- memory accounting ------------------------------------------------------------------------- */
+typedef struct {
+  int64_t live[CT_NDEVTYPES][CT_NCATS]; /* live bytes */
+  int64_t peak[CT_NDEVTYPES];
+  int64_t allocated_total;  /* bytes ever allocated (for the binding's GC stepping) */
+  int64_t live_tensors;
+  int64_t live_nodes;
+} ct_mem_stats;
+void ct_mem_get(ct_mem_stats *s);
+void ct_mem_reset_peak(void);
+/* Category given to storages created from now on (nn/optim set it around their allocations). */
+ct_category ct_set_default_category(ct_category c); /* returns the previous */
+
+/* ---- op table (printable; see core/optable.h for the full row) --------------------------------- */
+int ct_op_count(void);
+const char *ct_op_name(int op);
+/* One line per op: name, arity, devices, backward, in-place safety. Writes into buf. */
+size_t ct_op_list(char *buf, size_t n);
+
+/* ---- autograd graph inspection (for viz and capture) ------------------------------------------- */
+int ct_node_op(const ct_node *n);
+int ct_node_ninputs(const ct_node *n);
+ct_tensor *ct_node_input(const ct_node *n, int i); /* borrowed; NULL once the graph is freed */
+ct_tensor *ct_node_output(const ct_node *n);       /* borrowed weak pointer */
+uint64_t ct_node_id(const ct_node *n);
+const char *ct_node_name(const ct_node *n);        /* e.g. "grad of h1" for backward nodes */
+bool ct_node_freed(const ct_node *n);
+
+#endif

@@ -1,0 +1,153 @@
+/* optable.h: the op table, one row per op (design decision 1), and what op files need to fill one.
+ *
+ * An op is declared once, in the file of its family (ops_elementwise.c, ops_reduce.c, ...), as a
+ * `const ct_opdef ct_op_<name>` row: its shape/dtype rule, its CPU forward, its gradient rule
+ * written with ordinary ct_* ops (so backward is itself a graph of table ops and double backward
+ * works), its FLOP/byte estimate and whether it may run in place. optable.c lists the rows in the
+ * order of the CT_OP enum below. A CUDA forward is registered at run time by kernels/ into
+ * ct_cuda_forward[op].
+ *
+ * Invariant: ct_op_run() is the only place that allocates op outputs, records autograd nodes and
+ * appends op events. Op files never touch refcounts of their inputs.
+ */
+#ifndef CHALK_OPTABLE_H
+#define CHALK_OPTABLE_H
+
+#include "chalk.h"
+
+/* X-macro: every op of the table. Adding an op: one line here, one row in its family's file. */
+#define CT_OPS(X)                                                                              \
+  /* views */                                                                                  \
+  X(view) X(expand) X(transpose) X(permute) X(narrow) X(select) X(narrow_scatter)             \
+  /* conversions */                                                                            \
+  X(copy) X(to_dtype)                                                                          \
+  /* elementwise binary */                                                                     \
+  X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(where)                                       \
+  X(eq) X(ne) X(lt) X(le) X(gt) X(ge)                                                          \
+  /* elementwise unary */                                                                      \
+  X(neg) X(exp) X(log) X(sqrt) X(abs) X(sign) X(sin) X(cos) X(tanh) X(sigmoid) X(relu)        \
+  X(gelu) X(gelu_grad) X(pow_scalar) X(add_scalar) X(mul_scalar) X(clamp)                      \
+  /* reductions */                                                                             \
+  X(sum) X(mean) X(max) X(min) X(argmax) X(argmin)                                             \
+  /* linear algebra */                                                                         \
+  X(matmul)                                                                                    \
+  /* nn */                                                                                     \
+  X(softmax) X(log_softmax) X(nll_loss) X(one_hot) X(layer_norm)                               \
+  X(index_select) X(index_add) X(gather) X(scatter_add) X(cat)                                  \
+  X(im2col) X(col2im) X(conv2d) X(max_pool2d) X(max_pool2d_backward) X(dropout_mask)
+
+#define CT_OP_ENUM(name) CT_OP_##name,
+typedef enum { CT_OPS(CT_OP_ENUM) CT_OP_COUNT } ct_op;
+#undef CT_OP_ENUM
+
+/* Attributes of one op call. Each op documents which fields it uses. */
+typedef struct {
+  int64_t shape[CT_MAX_DIMS]; /* target shape (view, expand) */
+  int ndim;
+  int64_t i[6];  /* integer attributes: dims, starts, lengths, sizes */
+  double f[4];   /* float attributes: scalars, eps, p */
+  uint32_t mask; /* reduction dims as a bitmask over the input's dims */
+  bool keepdim;
+  ct_dtype dtype;
+} ct_attrs;
+
+/* Output description produced by a shape rule. For view ops also strides and offset. */
+typedef struct {
+  int ndim;
+  int64_t shape[CT_MAX_DIMS];
+  int64_t stride[CT_MAX_DIMS];
+  int64_t offset;
+  ct_dtype dtype;
+} ct_meta;
+
+typedef int (*ct_shape_fn)(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *out);
+typedef int (*ct_forward_fn)(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a);
+/* Sets gin[i] (new refs) for every input i where ct_node_needs_grad(n, i); others stay NULL. */
+typedef int (*ct_backward_fn)(ct_node *n, ct_tensor *g, ct_tensor **gin);
+typedef void (*ct_cost_fn)(ct_tensor *const *in, int nin, const ct_tensor *out, const ct_attrs *a,
+                           double *flops, double *bytes);
+
+enum {
+  CT_OPF_VIEW = 1,          /* output aliases input 0's storage (shape rule gives strides) */
+  CT_OPF_INPLACE_OK = 2,    /* output may overwrite input 0 (elementwise, same shape) */
+  CT_OPF_NONDIFF = 4,       /* never records a node (comparisons, argmax, masks) */
+  CT_OPF_NONDIFF_IN1 = 8,   /* input 1 is an index/target: no gradient flows to it */
+  CT_OPF_ELEMENTWISE = 16,  /* pure elementwise with broadcasting: fusable */
+};
+
+typedef struct {
+  const char *name;
+  int arity; /* -1: variadic */
+  unsigned flags;
+  ct_shape_fn shape;
+  ct_forward_fn cpu;
+  ct_backward_fn backward; /* NULL: not differentiable twice (error says so) */
+  ct_cost_fn cost;         /* NULL: elementwise estimate (1 flop per output, bytes in+out) */
+} ct_opdef;
+
+#define CT_OP_DECL(name) extern const ct_opdef ct_op_##name;
+CT_OPS(CT_OP_DECL)
+#undef CT_OP_DECL
+
+extern const ct_opdef *const ct_optable[CT_OP_COUNT];
+/* CUDA forwards, filled by kernels/ when a GPU is present; NULL where not written. */
+extern ct_forward_fn ct_cuda_forward[CT_OP_COUNT];
+
+/* Run op with inputs and attributes: shape rule, device and dtype checks, allocation, forward,
+   autograd recording, events. Returns a new reference or NULL with the error set, prefixed
+   with the op name and its inputs' descriptions. */
+ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a);
+
+/* ---- node internals (autograd.c) ---------------------------------------------------------- */
+struct ct_node {
+  int refcount;
+  ct_op op;
+  ct_attrs attrs;
+  int nin;
+  ct_tensor **in;        /* strong refs to the inputs; NULL once freed */
+  bool *needs;           /* needs[i]: input i takes a gradient */
+  ct_tensor *out;        /* weak: the output owns this node */
+  int64_t out_shape[CT_MAX_DIMS];
+  int out_ndim;
+  ct_dtype out_dtype;
+  bool freed;
+  uint64_t id;
+  char *name;            /* "grad of <x>" for nodes made by backward */
+  ct_tensor *gacc;       /* gradient accumulated during one backward pass */
+  int pending;           /* topo-sort bookkeeping */
+  int mark;
+};
+
+bool ct_node_needs_grad(const ct_node *n, int i);
+/* Name given to nodes created while a backward rule runs ("grad of h1"); NULL outside. */
+const char *ct_backward_scope(void);
+
+/* ---- helpers for op files ---------------------------------------------------------------- */
+/* Broadcast shapes of in[0..n-1] into out (error names op_name and the shapes). */
+int ct_broadcast_shapes(const char *op_name, ct_tensor *const *in, int n, ct_meta *out);
+int ct_norm_dim(const char *op, int dim, int ndim, int *out); /* wraps negatives; error if bad */
+/* Strides of t as seen when broadcast to shape (0 on broadcast dims). */
+void ct_broadcast_strides(const ct_tensor *t, const int64_t *shape, int ndim, int64_t *stride);
+void ct_contiguous_strides(const int64_t *shape, int ndim, int64_t *stride);
+void *ct_data_ptr(const ct_tensor *t); /* storage data + offset*itemsize */
+/* Convenience: a tensor's shape and ndim as the last two args of shape-taking functions. */
+#define CT_SHAPE(t) (t)->shape, (t)->ndim
+
+/* Storage (alloc.c) */
+ct_storage *ct_storage_new(size_t nbytes, ct_device dev);
+void ct_storage_release(ct_storage *s);
+ct_tensor *ct_tensor_new_meta(const ct_meta *m, ct_device dev); /* allocates storage */
+ct_tensor *ct_tensor_alias(ct_tensor *base, const ct_meta *m);  /* view on base's storage */
+
+/* Device memory operations: the CPU row is in alloc.c; kernels/ fills the CUDA row. */
+typedef struct {
+  void *(*alloc)(size_t nbytes, int index);
+  void (*free)(void *p, size_t nbytes, int index);
+  int (*copy_h2d)(void *dst, const void *src, size_t n, int index);
+  int (*copy_d2h)(void *dst, const void *src, size_t n, int index);
+  int (*copy_d2d)(void *dst, const void *src, size_t n, int index);
+  int (*memset0)(void *p, size_t n, int index);
+} ct_device_ops;
+extern ct_device_ops ct_devops[CT_NDEVTYPES];
+
+#endif
