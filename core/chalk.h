@@ -189,6 +189,7 @@ ct_tensor *ct_sigmoid(ct_tensor *a);
 ct_tensor *ct_relu(ct_tensor *a);
 ct_tensor *ct_gelu(ct_tensor *a); /* exact (erf) form, as torch's default */
 ct_tensor *ct_clamp(ct_tensor *a, double lo, double hi); /* use +-INFINITY for one side */
+ct_tensor *ct_maximum(ct_tensor *a, ct_tensor *b);
 ct_tensor *ct_where(ct_tensor *cond, ct_tensor *a, ct_tensor *b);
 ct_tensor *ct_eq(ct_tensor *a, ct_tensor *b);
 ct_tensor *ct_ne(ct_tensor *a, ct_tensor *b);

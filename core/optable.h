@@ -150,4 +150,13 @@ typedef struct {
 } ct_device_ops;
 extern ct_device_ops ct_devops[CT_NDEVTYPES];
 
+/* Lifetime internals */
+void ct_node_retain(ct_node *n);
+void ct_node_release(ct_node *n);
+void ct_mem_count_tensor(int delta);
+void ct_mem_count_node(int delta);
+/* Copy a tensor's elements to a host buffer (contiguous, its dtype): works for any device. */
+int ct_read_host(const ct_tensor *t, void *dst);
+int ct_copy_cpu(ct_tensor *dst, const ct_tensor *src); /* broadcast + dtype conversion on the CPU */
+
 #endif

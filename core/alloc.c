@@ -1,0 +1,116 @@
+/* alloc.c: storages, the per-device memory operations, and live-byte accounting by category.
+ * Invariant: stats.live[dev][cat] always equals the bytes of live storages of that device and
+ * category; every allocation and free appends an event when the log is on. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "optable.h"
+
+static ct_mem_stats stats;
+static ct_category default_category = CT_CAT_ACTIVATION;
+static uint64_t next_storage_id = 1;
+
+static void *cpu_alloc(size_t n, int index) {
+  (void)index;
+  void *p = NULL;
+  if (posix_memalign(&p, 64, n ? n : 1)) return NULL;
+  return p;
+}
+static void cpu_free(void *p, size_t n, int index) { (void)n, (void)index, free(p); }
+static int cpu_copy(void *dst, const void *src, size_t n, int index) {
+  (void)index;
+  memcpy(dst, src, n);
+  return 0;
+}
+static int cpu_memset0(void *p, size_t n, int index) {
+  (void)index;
+  memset(p, 0, n);
+  return 0;
+}
+
+ct_device_ops ct_devops[CT_NDEVTYPES] = {
+    [CT_CPU] = {cpu_alloc, cpu_free, cpu_copy, cpu_copy, cpu_copy, cpu_memset0},
+};
+
+ct_category ct_set_default_category(ct_category c) {
+  ct_category old = default_category;
+  default_category = c;
+  return old;
+}
+
+static void log_mem(ct_event_kind kind, const ct_storage *s) {
+  ct_event e = {.kind = kind, .name = kind == CT_EV_ALLOC ? "alloc" : "free"};
+  e.t0 = e.t1 = ct_now_us();
+  e.node_id = s->id;
+  e.device = s->device;
+  e.nbytes = (int64_t)s->nbytes;
+  e.category = s->category;
+  int64_t live = 0;
+  for (int c = 0; c < CT_NCATS; c++) live += stats.live[s->device.type][c];
+  e.live = live;
+  ct_event_push(&e);
+}
+
+ct_storage *ct_storage_new(size_t nbytes, ct_device dev) {
+  char dbuf[32];
+  if (!ct_devops[dev.type].alloc) {
+    ct_errorf("device %s is not available (chalk.cuda.is_available() is false on this machine)",
+              ct_device_str(dev, dbuf, sizeof dbuf));
+    return NULL;
+  }
+  ct_storage *s = malloc(sizeof *s);
+  if (!s) return ct_errorf("out of host memory allocating a storage header"), NULL;
+  s->data = ct_devops[dev.type].alloc(nbytes, dev.index);
+  if (!s->data) {
+    free(s);
+    ct_errorf("out of memory on %s allocating %zu bytes", ct_device_str(dev, dbuf, sizeof dbuf), nbytes);
+    return NULL;
+  }
+  s->refcount = 1;
+  s->nbytes = nbytes;
+  s->device = dev;
+  s->category = default_category;
+  s->id = next_storage_id++;
+  stats.live[dev.type][s->category] += (int64_t)nbytes;
+  stats.allocated_total += (int64_t)nbytes;
+  int64_t live = 0;
+  for (int c = 0; c < CT_NCATS; c++) live += stats.live[dev.type][c];
+  if (live > stats.peak[dev.type]) stats.peak[dev.type] = live;
+  if (ct_events_on()) log_mem(CT_EV_ALLOC, s);
+  return s;
+}
+
+void ct_storage_release(ct_storage *s) {
+  if (!s || --s->refcount > 0) return;
+  stats.live[s->device.type][s->category] -= (int64_t)s->nbytes;
+  if (ct_events_on()) log_mem(CT_EV_FREE, s);
+  ct_devops[s->device.type].free(s->data, s->nbytes, s->device.index);
+  free(s);
+}
+
+void ct_set_category(ct_tensor *t, ct_category c) {
+  ct_storage *s = t->storage;
+  if (s->category == c) return;
+  stats.live[s->device.type][s->category] -= (int64_t)s->nbytes;
+  stats.live[s->device.type][c] += (int64_t)s->nbytes;
+  if (ct_events_on()) { /* a retag reads as a free in the old category and an alloc in the new */
+    log_mem(CT_EV_FREE, s);
+    s->category = c;
+    log_mem(CT_EV_ALLOC, s);
+  }
+  s->category = c;
+}
+
+void ct_mem_get(ct_mem_stats *out) { *out = stats; }
+
+void ct_mem_reset_peak(void) {
+  for (int d = 0; d < CT_NDEVTYPES; d++) {
+    int64_t live = 0;
+    for (int c = 0; c < CT_NCATS; c++) live += stats.live[d][c];
+    stats.peak[d] = live;
+  }
+}
+
+void ct_mem_count_tensor(int delta) { stats.live_tensors += delta; }
+void ct_mem_count_node(int delta) { stats.live_nodes += delta; }

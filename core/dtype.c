@@ -1,0 +1,131 @@
+/* dtype.c: dtype names, sizes, promotion, f16/bf16 conversion; device and category names. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chalk.h"
+
+static const struct {
+  const char *name;
+  size_t size;
+  int rank; /* promotion order */
+} dtype_info[CT_NDTYPES] = {
+    [CT_F32] = {"f32", 4, 6}, [CT_F64] = {"f64", 8, 7}, [CT_F16] = {"f16", 2, 4},
+    [CT_BF16] = {"bf16", 2, 5}, [CT_I32] = {"i32", 4, 2}, [CT_I64] = {"i64", 8, 3},
+    [CT_I8] = {"i8", 1, 1},     [CT_BOOL] = {"bool", 1, 0},
+};
+
+const char *ct_dtype_name(ct_dtype d) { return (unsigned)d < CT_NDTYPES ? dtype_info[d].name : "?"; }
+size_t ct_dtype_size(ct_dtype d) { return dtype_info[d].size; }
+bool ct_dtype_is_float(ct_dtype d) { return d == CT_F32 || d == CT_F64 || d == CT_F16 || d == CT_BF16; }
+
+int ct_dtype_from_name(const char *name, ct_dtype *out) {
+  static const struct { const char *alias; ct_dtype d; } aliases[] = {
+      {"float32", CT_F32}, {"float", CT_F32},    {"float64", CT_F64}, {"double", CT_F64},
+      {"float16", CT_F16}, {"half", CT_F16},     {"bfloat16", CT_BF16}, {"int32", CT_I32},
+      {"int", CT_I32},     {"int64", CT_I64},    {"long", CT_I64},    {"int8", CT_I8},
+  };
+  for (int d = 0; d < CT_NDTYPES; d++)
+    if (!strcmp(name, dtype_info[d].name)) return *out = (ct_dtype)d, 0;
+  for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++)
+    if (!strcmp(name, aliases[i].alias)) return *out = aliases[i].d, 0;
+  return ct_errorf("unknown dtype '%s' (expected f32, f64, f16, bf16, i32, i64, i8 or bool)", name);
+}
+
+ct_dtype ct_promote(ct_dtype a, ct_dtype b) {
+  if (a == b) return a;
+  /* f16 with bf16 has no common 16-bit type: f32, as torch does */
+  if ((a == CT_F16 && b == CT_BF16) || (a == CT_BF16 && b == CT_F16)) return CT_F32;
+  return dtype_info[a].rank >= dtype_info[b].rank ? a : b;
+}
+
+float ct_f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+  if (exp == 0) {
+    if (mant == 0) bits = sign;
+    else { /* subnormal: normalise */
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400)) mant <<= 1, exp--;
+      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+    }
+  } else if (exp == 31) bits = sign | 0x7f800000 | (mant << 13);
+  else bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t ct_f32_to_f16(float f) { /* round to nearest even */
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000;
+  int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
+  uint32_t mant = x & 0x7fffff;
+  if (((x >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
+  if (exp >= 31) return (uint16_t)(sign | 0x7c00);
+  if (exp <= 0) {
+    if (exp < -10) return (uint16_t)sign;
+    mant |= 0x800000;
+    uint32_t shift = (uint32_t)(14 - exp);
+    uint32_t half = 1u << (shift - 1), rest = mant & ((1u << shift) - 1);
+    uint32_t r = mant >> shift;
+    if (rest > half || (rest == half && (r & 1))) r++;
+    return (uint16_t)(sign | r);
+  }
+  uint32_t r = ((uint32_t)exp << 10) | (mant >> 13), rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (r & 1))) r++; /* may carry into exp: correct */
+  return (uint16_t)(sign | r);
+}
+
+float ct_bf16_to_f32(uint16_t h) {
+  uint32_t bits = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t ct_f32_to_bf16(float f) {
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40); /* quiet NaN */
+  x += 0x7fff + ((x >> 16) & 1);
+  return (uint16_t)(x >> 16);
+}
+
+ct_device ct_cpu(void) { return (ct_device){CT_CPU, 0}; }
+bool ct_device_eq(ct_device a, ct_device b) { return a.type == b.type && a.index == b.index; }
+
+int ct_device_parse(const char *s, ct_device *out) {
+  if (!strcmp(s, "cpu")) return *out = ct_cpu(), 0;
+  if (!strncmp(s, "cuda", 4)) {
+    if (s[4] == 0) return *out = (ct_device){CT_CUDA, 0}, 0;
+    if (s[4] == ':' && s[5]) {
+      char *end;
+      long i = strtol(s + 5, &end, 10);
+      if (!*end && i >= 0 && i < 64) return *out = (ct_device){CT_CUDA, (int)i}, 0;
+    }
+  }
+  return ct_errorf("unknown device '%s' (expected \"cpu\", \"cuda\" or \"cuda:N\")", s);
+}
+
+const char *ct_device_str(ct_device d, char *buf, size_t n) {
+  if (d.type == CT_CPU) snprintf(buf, n, "cpu");
+  else snprintf(buf, n, "cuda:%d", d.index);
+  return buf;
+}
+
+static const char *const category_names[CT_NCATS] = {
+    [CT_CAT_ACTIVATION] = "activation", [CT_CAT_PARAMETER] = "parameter",
+    [CT_CAT_GRADIENT] = "gradient",     [CT_CAT_OPTIMIZER] = "optimizer state",
+    [CT_CAT_TEMPORARY] = "temporary",   [CT_CAT_INPUT] = "input",
+};
+
+const char *ct_category_name(ct_category c) { return (unsigned)c < CT_NCATS ? category_names[c] : "?"; }
+
+int ct_category_from_name(const char *s, ct_category *out) {
+  for (int c = 0; c < CT_NCATS; c++)
+    if (!strcmp(s, category_names[c])) return *out = (ct_category)c, 0;
+  if (!strcmp(s, "optimizer")) return *out = CT_CAT_OPTIMIZER, 0;
+  return ct_errorf("unknown memory category '%s' (expected activation, parameter, gradient, "
+                   "optimizer state, temporary or input)", s);
+}

@@ -1,0 +1,40 @@
+/* events.h: the one event log (design decision 4). Allocators and the executor append; memory
+ * timelines, profiler tables, traces and Chrome export are views of it.
+ * Invariant: when the log is off, ct_events_on() is a single load and nothing else runs. */
+#ifndef CHALK_EVENTS_H
+#define CHALK_EVENTS_H
+
+#include "chalk.h"
+
+typedef enum { CT_EV_OP, CT_EV_ALLOC, CT_EV_FREE, CT_EV_COPY, CT_EV_COLLECTIVE, CT_EV_MARK } ct_event_kind;
+
+typedef struct {
+  ct_event_kind kind;
+  double t0, t1;        /* microseconds since ct_events_start (t1 == t0 for instants) */
+  const char *name;     /* op or event name (static string) */
+  char label[48];       /* tensor or node name, if any */
+  uint64_t node_id;     /* op: autograd node id (0 if none); alloc/free: storage id */
+  uint64_t tensor_id;
+  ct_device device;
+  int stream;
+  double flops, bytes;  /* op: estimated flops and bytes moved */
+  int64_t nbytes;       /* alloc/free/copy: bytes */
+  ct_category category;
+  int64_t live;         /* alloc/free: live bytes on that device after the event */
+  int64_t seq;          /* op index within the log */
+  bool backward;        /* op ran inside backward */
+} ct_event;
+
+extern bool ct_events_enabled;
+static inline bool ct_events_on(void) { return ct_events_enabled; }
+void ct_events_start(void); /* clears and enables */
+void ct_events_stop(void);
+void ct_events_clear(void);
+size_t ct_events_count(void);
+const ct_event *ct_events_get(size_t i);
+void ct_event_push(const ct_event *e);
+double ct_now_us(void); /* monotonic clock, microseconds since ct_events_start */
+/* Append a user mark (e.g. "forward", "backward", "step") as an instant event. */
+void ct_event_mark(const char *static_name, const char *label);
+
+#endif
