@@ -24,8 +24,8 @@ CORE_LIBS = $(BLAS_LIBS) -lz -lm -lpthread -ldl
 .PHONY: all deps demo test check test-asan test-gpu clean bench bench-gpu
 .DEFAULT_GOAL := all
 
-include core/core.mk
 -include kernels/kernels.mk
+include core/core.mk
 -include lua/lua.mk
 -include viz/viz.mk
 -include repl/repl.mk
