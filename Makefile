@@ -29,6 +29,7 @@ include core/core.mk
 -include lua/lua.mk
 -include viz/viz.mk
 -include repl/repl.mk
+-include lessons/lessons.mk
 -include tests/tests.mk
 
 deps:
