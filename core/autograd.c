@@ -103,6 +103,7 @@ static int collect(ct_node *root, node_vec *all) {
   int rc = 0;
   root->mark = 1;
   root->pending = 0;
+  ct_node_retain(root); /* the pass holds every collected node until its cleanup */
   if (vec_push(all, root) || vec_push(&stack, root)) rc = -1;
   while (!rc && stack.n) {
     ct_node *n = stack.v[--stack.n];
@@ -116,6 +117,7 @@ static int collect(ct_node *root, node_vec *all) {
       if (!p->mark) {
         p->mark = 1;
         p->pending = 0;
+        ct_node_retain(p);
         if (vec_push(all, p) || vec_push(&stack, p)) {
           rc = -1;
           break;
@@ -250,6 +252,7 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
       node_drop_inputs(n);
     }
   }
+  for (size_t k = 0; k < all.n; k++) ct_node_release(all.v[k]);
   ct_release(seed);
   free(all.v);
   free(ready.v);

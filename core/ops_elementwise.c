@@ -30,7 +30,7 @@ static int check_compute_dtype(ct_dtype dt, bool ints_ok) {
 
 static int binary_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m, bool ints_ok) {
   (void)a;
-  if (check_same_dtype(in, 0, nin) || ct_broadcast_shapes("elementwise", in, nin, m)) return -1;
+  if (check_same_dtype(in, 0, nin) || ct_broadcast_shapes(NULL, in, nin, m)) return -1;
   m->dtype = in[0]->dtype;
   return check_compute_dtype(m->dtype, ints_ok);
 }
@@ -236,7 +236,7 @@ const ct_opdef ct_op_maximum = {"maximum", 2, EW, arith_shape, maximum_cpu, maxi
 static int where_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)a;
   if (in[0]->dtype != CT_BOOL) return ct_errorf("condition must be bool, got %s", ct_dtype_name(in[0]->dtype));
-  if (check_same_dtype(in, 1, nin) || ct_broadcast_shapes("where", in, nin, m)) return -1;
+  if (check_same_dtype(in, 1, nin) || ct_broadcast_shapes(NULL, in, nin, m)) return -1;
   m->dtype = in[1]->dtype;
   return check_compute_dtype(m->dtype, true);
 }

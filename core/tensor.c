@@ -89,7 +89,7 @@ static int check_shape(const char *op, const int64_t *shape, int ndim) {
 ct_tensor *ct_empty(const int64_t *shape, int ndim, ct_dtype dt, ct_device dev) {
   if (check_shape("empty", shape, ndim)) return NULL;
   ct_meta m = {.ndim = ndim, .dtype = dt};
-  memcpy(m.shape, shape, sizeof(int64_t) * (size_t)ndim);
+  if (ndim) memcpy(m.shape, shape, sizeof(int64_t) * (size_t)ndim);
   return ct_tensor_new_meta(&m, dev);
 }
 
@@ -231,7 +231,8 @@ int ct_broadcast_shapes(const char *op, ct_tensor *const *in, int n, ct_meta *ou
       if (ks == 1) continue;
       if (s != 1 && s != ks) {
         char a[160], b[160];
-        return ct_errorf("%s: shapes %s and %s cannot be broadcast together (dim %d: %lld vs %lld)", op,
+        return ct_errorf("%s%sshapes %s and %s cannot be broadcast together (dim %d: %lld vs %lld)", op ? op : "",
+                         op ? ": " : "",
                          ct_shape_str(in[0]->shape, in[0]->ndim, a, sizeof a),
                          ct_shape_str(in[k]->shape, in[k]->ndim, b, sizeof b), d + 1, (long long)s,
                          (long long)ks);
@@ -390,8 +391,9 @@ int ct_copy_(ct_tensor *dst, const ct_tensor *src) {
 }
 
 int ct_fill_(ct_tensor *t, double v) {
-  ct_tensor *s = ct_scalar(v, t->dtype, ct_cpu());
+  ct_tensor *s = ct_empty(NULL, 0, t->dtype, ct_cpu());
   if (!s) return -1;
+  ct_store_from_double(t->dtype, s->storage->data, v);
   int rc;
   if (t->storage->device.type == CT_CPU) rc = ct_copy_cpu(t, s);
   else rc = ct_copy_(t, s);
