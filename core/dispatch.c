@@ -11,6 +11,13 @@ ct_forward_fn ct_cuda_forward[CT_OP_COUNT];
 static bool grad_enabled = true;
 static bool retain_all_grads = false;
 static uint64_t next_node_id = 1;
+static ct_op_hook_fn op_hook;
+static void *op_hook_ud;
+
+void ct_set_op_hook(ct_op_hook_fn fn, void *ud) {
+  op_hook = fn;
+  op_hook_ud = ud;
+}
 
 bool ct_grad_enabled(void) { return grad_enabled; }
 bool ct_set_grad_enabled(bool on) {
@@ -146,6 +153,7 @@ ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a)
       return NULL;
     }
   }
+  if (op_hook) op_hook(op, in, nin, a, out, op_hook_ud);
   if (log) {
     ct_event e = {.kind = op == CT_OP_copy && !ct_device_eq(dev, in[0]->storage->device) ? CT_EV_COPY : CT_EV_OP,
                   .name = def->name};
