@@ -1,22 +1,33 @@
 /* events.h: the one event log (design decision 4). Allocators and the executor append; memory
  * timelines, profiler tables, traces and Chrome export are views of it.
- * Invariant: when the log is off, ct_events_on() is a single load and nothing else runs. */
+ * Invariants: when the log is off, ct_events_on() is a single load and nothing else runs;
+ * events are appended in time order (t0 of an op is its start, the op event is pushed at its end,
+ * so the allocations an op makes precede its op event in the log). */
 #ifndef CHALK_EVENTS_H
 #define CHALK_EVENTS_H
 
 #include "chalk.h"
 
-typedef enum { CT_EV_OP, CT_EV_ALLOC, CT_EV_FREE, CT_EV_COPY, CT_EV_COLLECTIVE, CT_EV_MARK } ct_event_kind;
+typedef enum {
+  CT_EV_OP,
+  CT_EV_ALLOC,
+  CT_EV_FREE,
+  CT_EV_COPY,
+  CT_EV_COLLECTIVE,
+  CT_EV_MARK,
+  CT_EV_NAME, /* a tensor was named: label = name, node_id = its storage id */
+  CT_EV_NKINDS
+} ct_event_kind;
 
 typedef struct {
   ct_event_kind kind;
   double t0, t1;        /* microseconds since ct_events_start (t1 == t0 for instants) */
   const char *name;     /* op or event name (static string) */
   char label[48];       /* tensor or node name, if any */
-  uint64_t node_id;     /* op: autograd node id (0 if none); alloc/free: storage id */
+  uint64_t node_id;     /* op: autograd node id (0 if none); alloc/free/name: storage id */
   uint64_t tensor_id;
   ct_device device;
-  int stream;
+  int stream;           /* stream (lane) the event ran on; set from ct_events_set_stream when 0 */
   double flops, bytes;  /* op: estimated flops and bytes moved */
   int64_t nbytes;       /* alloc/free/copy: bytes */
   ct_category category;
@@ -36,5 +47,13 @@ void ct_event_push(const ct_event *e);
 double ct_now_us(void); /* monotonic clock, microseconds since ct_events_start */
 /* Append a user mark (e.g. "forward", "backward", "step") as an instant event. */
 void ct_event_mark(const char *static_name, const char *label);
+/* Record that the tensor on storage `storage_id` is called `name` (ct_set_name calls this when the
+   log is on, so memory pictures can name what was live). */
+void ct_event_name_storage(uint64_t storage_id, const char *name);
+/* The stream that events pushed from now on run on (0 = the device's default stream). Returns the
+   previous one. The CUDA executor and simulated workers set it around their work. */
+int ct_events_set_stream(int stream);
+int ct_events_stream(void);
+const char *ct_event_kind_name(ct_event_kind k);
 
 #endif

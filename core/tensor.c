@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cpu/iter.h"
+#include "events.h"
 #include "optable.h"
 
 static uint64_t next_tensor_id = 1;
@@ -30,6 +31,7 @@ int ct_set_name(ct_tensor *t, const char *name) {
   if (name && !copy) return ct_errorf("out of memory naming a tensor");
   free(t->name);
   t->name = copy;
+  if (ct_events_on() && copy) ct_event_name_storage(t->storage->id, copy);
   return 0;
 }
 
