@@ -276,4 +276,43 @@ uint64_t ct_node_id(const ct_node *n);
 const char *ct_node_name(const ct_node *n);        /* e.g. "grad of h1" for backward nodes */
 bool ct_node_freed(const ct_node *n);
 
+/* ---- files: IDX datasets, chalk save files, NumPy .npy (idx.c, serialize.c) ----------------- */
+/* Reads an IDX file (MNIST format; gzip-compressed or plain) into a CPU tensor of dtype dt with
+   every value mapped to v*scale + shift. Checks magic, rank, sizes and length; errors name the file. */
+ct_tensor *ct_idx_read(const char *path, ct_dtype dt, double scale, double shift);
+/* Save files hold a tree of values written in prefix order: a table record gives its number of
+   key/value pairs, which follow as records. Writing goes to a temporary file beside path that
+   ct_save_commit fsyncs and renames over path (atomic); ct_save_abort discards it. */
+typedef struct ct_saver ct_saver;
+ct_saver *ct_save_open(const char *path);
+int ct_save_table(ct_saver *s, uint32_t npairs);
+int ct_save_number(ct_saver *s, double v);
+int ct_save_integer(ct_saver *s, int64_t v);
+int ct_save_bool(ct_saver *s, bool v);
+int ct_save_string(ct_saver *s, const char *str, size_t len);
+int ct_save_tensor(ct_saver *s, const ct_tensor *t); /* any device; stored contiguous */
+int ct_save_commit(ct_saver *s);                     /* frees s, also on error */
+void ct_save_abort(ct_saver *s);                     /* frees s */
+typedef enum {
+  CT_SAVED_TABLE, CT_SAVED_NUMBER, CT_SAVED_INTEGER, CT_SAVED_BOOL, CT_SAVED_STRING, CT_SAVED_TENSOR
+} ct_saved_kind;
+typedef struct {
+  ct_saved_kind kind;
+  uint32_t count;     /* table: number of key/value pairs that follow */
+  double number;
+  int64_t integer;
+  bool boolean;
+  const char *str;    /* string: bytes (not NUL-terminated), valid until ct_load_close */
+  size_t len;
+  ct_tensor *tensor;  /* tensor: a new reference on the CPU, owned by the caller */
+} ct_saved_value;
+typedef struct ct_loader ct_loader;
+ct_loader *ct_load_open(const char *path); /* reads the file, checks magic, length and CRC32 */
+int ct_load_next(ct_loader *l, ct_saved_value *v);
+bool ct_load_done(const ct_loader *l);
+void ct_load_close(ct_loader *l);
+/* NumPy .npy (format 1.0 written atomically; 1.0-3.0 read, either byte order, Fortran order). */
+int ct_npy_save(const ct_tensor *t, const char *path);
+ct_tensor *ct_npy_load(const char *path);
+
 #endif
