@@ -27,10 +27,9 @@ static lua_State *completeL;
 static char **candidates; /* NULL-terminated, handed to Readline one by one */
 static size_t candidate_next;
 
-static const char *const keywords[] = {
-    "and",  "break", "do",  "else", "elseif", "end",    "false", "for",   "function", "goto", "if",
-    "in",   "local", "nil", "not",  "or",     "repeat", "return", "then", "true",     "until",
-    "while", NULL};
+static const char *const keywords[] = {"and",      "break",  "do",   "else", "elseif", "end",   "false", "for",
+                                       "function", "goto",   "if",   "in",   "local",  "nil",   "not",   "or",
+                                       "repeat",   "return", "then", "true", "until",  "while", NULL};
 
 static bool is_identifier(const char *s, size_t len) {
   if (len == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_')) return false;
@@ -89,28 +88,32 @@ static void offer_names(lua_State *L, int v, int out, const char *prefix, bool m
     lua_pushstring(L, "__index");
     lua_rawget(L, mt);
     lua_remove(L, mt);
-    lua_remove(L, -2); /* the previous value */
+    lua_remove(L, -2);              /* the previous value */
     if (!lua_istable(L, -1)) break; /* a function __index: __methods/__fields said it all */
   }
   lua_pop(L, 1);
 }
 
-/* Look up the field name of the value on top of the stack, replacing it. */
-static void get_field(lua_State *L, const char *name) {
-  if (lua_istable(L, -1)) {
-    lua_pushstring(L, name);
-    lua_rawget(L, -2);
-    if (!lua_isnil(L, -1) || !lua_getmetatable(L, -2)) {
-      lua_remove(L, -2);
+/* [-2, +1] Replace the value and the name on top of the stack by value[name]: rawget on a
+   plain table, an ordinary lookup (its __index may run) on anything with a metatable. */
+static void get_field(lua_State *L) {
+  if (lua_istable(L, -2)) {
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (!lua_isnil(L, -1) || !lua_getmetatable(L, -3)) {
+      lua_replace(L, -3);
+      lua_pop(L, 1);
       return;
     }
     lua_pop(L, 2); /* nil and the metatable: fall back to an ordinary lookup */
   }
-  if (lua_istable(L, -1) || lua_isuserdata(L, -1) || lua_isstring(L, -1))
-    lua_getfield(L, -1, name);
-  else
+  if (lua_istable(L, -2) || lua_isuserdata(L, -2) || lua_type(L, -2) == LUA_TSTRING) {
+    lua_gettable(L, -2);
+    lua_remove(L, -2);
+  } else {
+    lua_pop(L, 2);
     lua_pushnil(L);
-  lua_remove(L, -2);
+  }
 }
 
 /* [-0, +1] gather(text): a table whose keys are the full candidates for text. */
@@ -137,8 +140,7 @@ static int gather(lua_State *L) {
       const char *end = dot ? dot : sep;
       if (!is_identifier(p, (size_t)(end - p))) return 1; /* not a path: nothing to offer */
       lua_pushlstring(L, p, (size_t)(end - p));
-      get_field(L, lua_tostring(L, -1));
-      lua_remove(L, -2); /* the name */
+      get_field(L);
       if (lua_isnil(L, -1)) return 1;
       p = end + 1;
     }
@@ -255,6 +257,8 @@ void complete_init(lua_State *L) {
   rl_readline_name = "chalk";
   rl_attempted_completion_function = attempt;
   rl_completion_display_matches_hook = display;
-  rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/%^#~[]}";
+  rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(),+-*/%^#~[]}";
   rl_completer_word_break_characters = rl_basic_word_break_characters;
+  /* a second Tab lists the candidates once no more can be filled in (~/.inputrc may differ) */
+  rl_variable_bind("show-all-if-unmodified", "on");
 }

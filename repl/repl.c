@@ -7,13 +7,13 @@
  * and a signal can never arrive half-way through its redisplay.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
 #include <sys/stat.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <readline/history.h>
@@ -28,8 +28,8 @@
 #define INTERRUPTS_BEFORE_KILL 3 /* unanswered Ctrl-Cs (say, in a long C op) that end chalk */
 
 static lua_State *globalL;
-static volatile sig_atomic_t running;         /* depth of repl_docall */
-static volatile sig_atomic_t unanswered;      /* Ctrl-Cs the hook has not yet turned into errors */
+static volatile sig_atomic_t running;    /* depth of repl_docall */
+static volatile sig_atomic_t unanswered; /* Ctrl-Cs the hook has not yet turned into errors */
 static volatile sig_atomic_t sigint_at_prompt;
 static volatile sig_atomic_t sigwinch_pending;
 
@@ -50,8 +50,7 @@ static void on_sigint(int sig) {
       return;
     }
     /* lua_sethook is safe to call from a signal handler (see lua.c) */
-    lua_sethook(globalL, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT,
-                1);
+    lua_sethook(globalL, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
   } else {
     sigint_at_prompt = 1;
   }
@@ -104,7 +103,8 @@ int repl_docall(lua_State *L, int narg, int nres) {
 
 /* Cut the traceback after the user's chunk: the frames below it are the REPL's own. */
 static void trim_traceback(char *msg) {
-  char *main_chunk = strstr(msg, ": in main chunk");
+  char *main_chunk = NULL; /* the last one: the chunk typed, not one it loaded (dofile) */
+  for (char *p = strstr(msg, ": in main chunk"); p; p = strstr(p + 1, ": in main chunk")) main_chunk = p;
   if (main_chunk) {
     char *eol = strchr(main_chunk, '\n');
     if (eol) *eol = '\0';
