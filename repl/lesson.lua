@@ -230,7 +230,8 @@ function M.back()
   return M.step(current.index - 1)
 end
 
--- Load lesson name and go to step (default 1).
+-- Load lesson name and go to step (default 1). False when the lesson cannot be loaded, and
+-- with auto also when the step fails.
 function M.start(name, step, auto)
   local path, err = find(name)
   local lesson
@@ -251,7 +252,8 @@ function M.start(name, step, auto)
   if not auto then
     print(style("2", "Enter or :next goes on, :back goes back, :step N jumps; any Lua you type runs as usual."))
   end
-  return M.step(step or 1)
+  local ok = M.step(step or 1)
+  return ok or not auto
 end
 
 -- Run the lesson from step (default 1) to its end without pausing; false at the first failure.

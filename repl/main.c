@@ -261,8 +261,10 @@ int main(int argc, char **argv) {
     status = lesson_call(L, "auto", o.lesson, o.step) ? 0 : 1;
   } else if (interactive) {
     print_banner();
-    if (o.lesson) lesson_call(L, "start", o.lesson, o.step);
-    repl_loop(L);
+    if (o.lesson && !lesson_call(L, "start", o.lesson, o.step))
+      status = 1; /* no such lesson */
+    else
+      repl_loop(L);
   } else {
     status = run_script(L, NULL, argc, argv, 0);
   }

@@ -2,9 +2,9 @@
 /*
  * Only $(BUILD)/repl-standalone/chalk links this (make check-repl-standalone); build/chalk
  * links the real luaopen_chalk from libchalk_lua.a. It offers just enough of the contract
- * the REPL relies on to exercise it: a userdata whose metatable has a function __index and a
- * __methods table (sum, sub, transpose, is_contiguous, and the field shape), memory_stats(), and a viz.picture(path)
- * that calls chalk.on_picture.
+ * the REPL relies on to exercise it: a userdata whose metatable has a function __index, a
+ * __methods table (sum, sub, transpose, is_contiguous) and a __fields list (shape);
+ * memory_stats(); and viz.picture(path), which calls chalk.on_picture as the real viz does.
  */
 #ifdef CHALK_REPL_STANDALONE
 #include <string.h>
@@ -97,6 +97,10 @@ int luaopen_chalk(lua_State *L) {
   lua_pushcfunction(L, fake_is_contiguous);
   lua_setfield(L, -2, "is_contiguous");
   lua_setfield(L, -2, "__methods");
+  lua_createtable(L, 1, 0);
+  lua_pushstring(L, "shape");
+  lua_rawseti(L, -2, 1);
+  lua_setfield(L, -2, "__fields");
   lua_pop(L, 1);
 
   lua_newtable(L);

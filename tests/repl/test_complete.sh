@@ -36,6 +36,10 @@ if wait_for '^(HAS|NO)TENSOR$' && screen | grep -q '^HASTENSOR$'; then
   keys Tab
   expect "tensor methods complete (x:su -> sum)" '(^> x:sum|(^| )sum( |$))'
   keys C-u
+  type_text 'x.sha'
+  keys Tab
+  expect "tensor fields complete (x.sha -> shape, from __fields)" '^> x\.shape$'
+  keys C-u
 else
   skip "chalk.tensor is not there: tensor methods not tried"
 fi

@@ -21,4 +21,15 @@ type_line ':step 1'
 expect_count ":step 1 jumps" '^\[1/[0-9]+\] ' 2
 type_line ':step 99'
 expect ":step out of range says so" '^no step 99'
+type_line ':step 5'
+expect "the last step says so" '^\(last step'
+keys Enter
+expect "Enter after the last step ends the lesson" '^end of lesson'
+wait_prompt
+type_line 'print(x ~= nil and y ~= nil)'
+expect "the lesson's state stays at the prompt" '^true$'
+
+start_chalk --lesson example --step 2 || finish
+expect "chalk --lesson NAME --step 2 starts at step 2" '^\[2/[0-9]+\] '
+expect "and waits at the lesson prompt" '^lesson 2/[0-9]+>'
 finish
