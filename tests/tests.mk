@@ -1,0 +1,59 @@
+# tests/tests.mk: the C tests of the core (Criterion) and the PyTorch reference cases.
+# Every tests/core/test_*.c becomes one executable $(BUILD)/tests/test_*; every other .c in
+# tests/core/ (gradcheck.c, testutil.c) is a helper linked into each of them. `make check-c`
+# builds them, regenerates the PyTorch reference cases with Debian's /usr/bin/python3 and runs
+# every test executable, failing the make if any test fails (or, under ASan, leaks).
+# This fragment is included last by the top Makefile, so CHECKS already holds the other layers'
+# test targets (check-lua, ...) when `check` is defined here.
+
+TEST_SRC := $(sort $(wildcard tests/core/test_*.c))
+TEST_HELPER_SRC := $(filter-out $(TEST_SRC),$(wildcard tests/core/*.c))
+TEST_HELPER_OBJ := $(TEST_HELPER_SRC:tests/core/%.c=$(BUILD)/tests/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/core/%.c=$(BUILD)/tests/%)
+TEST_REFS := $(if $(wildcard tests/ref/gen_torch_refs.py),$(BUILD)/tests/refs.txt)
+TEST_PYTHON ?= /usr/bin/python3
+TEST_FLAGS ?= --jobs 2
+# Under the sanitizers every report aborts the worker, which Criterion then counts against the
+# run: Criterion forks a worker per test, LeakSanitizer checks it at exit, and an abort there is
+# the one signal that reaches the exit status. The recipe also greps the output for sanitizer
+# reports, so that no report can pass unnoticed.
+TEST_ENV := CHALK_TORCH_REFS=$(TEST_REFS) \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:disable_coredump=1 \
+  UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+TEST_SAN_REPORT := ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer
+
+CHECKS ?=
+
+# Keep the objects (they are intermediates of the pattern rules otherwise).
+.SECONDARY: $(TEST_HELPER_OBJ) $(TEST_SRC:tests/core/%.c=$(BUILD)/tests/obj/%.o)
+
+.PHONY: check check-c test-c-build
+
+$(BUILD)/tests/obj/%.o: tests/core/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -Icore -Itests/core -c $< -o $@
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/obj/test_%.o $(TEST_HELPER_OBJ) $(BUILD)/libchalk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -g $(SAN) $< $(TEST_HELPER_OBJ) $(BUILD)/libchalk.a -lcriterion $(CORE_LIBS) -o $@
+
+# The reference cases are regenerated whenever the generator changes (and on a fresh build).
+$(TEST_REFS): tests/ref/gen_torch_refs.py
+	@mkdir -p $(dir $@)
+	$(TEST_PYTHON) tests/ref/gen_torch_refs.py $@.tmp
+	@mv $@.tmp $@
+
+test-c-build: $(TEST_BIN) $(TEST_REFS)
+
+# Runs every test executable even when one fails, then fails if any did (or if a sanitizer spoke).
+check-c: test-c-build
+	@failed=""; \
+	for t in $(TEST_BIN); do \
+	  echo "== $$t"; \
+	  $(TEST_ENV) $$t $(TEST_FLAGS) > $$t.log 2>&1; rc=$$?; cat $$t.log; \
+	  if [ $$rc != 0 ] || grep -Eq '$(TEST_SAN_REPORT)' $$t.log; then failed="$$failed $$(basename $$t)"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "check-c: FAILED:$$failed (logs: $(BUILD)/tests/*.log)"; exit 1; fi; \
+	echo "check-c: all C test executables passed"
+
+check: check-c $(CHECKS)
