@@ -73,6 +73,9 @@ static int cmd_show(lua_State *L, const char *arg) {
 /* ---- :mem ----------------------------------------------------------------------------------- */
 
 /* Categories in the order PyTorch's memory profiler lists them; others follow, sorted. */
+#define MEM_MAX_DEVICES 16
+#define MEM_MAX_ROWS 32
+
 static const char *const known_categories[] = {"parameter", "gradient", "optimizer", "activation",
                                                "temporary", "input",    NULL};
 
@@ -93,40 +96,16 @@ static int compare_names(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The sorted string keys of the table at index t for which keep() holds; free the array. */
-static const char **sorted_keys(lua_State *L, int t, bool tables, size_t *count) {
-  size_t n = 0, cap = 8;
-  const char **keys = malloc(cap * sizeof *keys);
-  if (keys == NULL) return NULL;
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    bool want = lua_type(L, -2) == LUA_TSTRING && (tables ? lua_istable(L, -1) : lua_type(L, -1) == LUA_TNUMBER);
-    if (want) {
-      if (n == cap) {
-        const char **k = realloc(keys, 2 * cap * sizeof *keys);
-        if (k == NULL) break;
-        keys = k;
-        cap *= 2;
-      }
-      keys[n++] = lua_tostring(L, -2); /* anchored by the table, which stays on the stack */
-    }
-    lua_pop(L, 1);
-  }
-  qsort(keys, n, sizeof *keys, compare_names);
-  *count = n;
-  return keys;
+static bool contains(const char *const *names, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(names[i], name) == 0) return true;
+  return false;
 }
 
-static bool is_known_category(const char *name) {
-  for (int i = 0; known_categories[i]; i++)
-    if (strcmp(known_categories[i], name) == 0) return true;
-  return strcmp(name, "peak") == 0;
-}
-
-static double field_number(lua_State *L, int t, const char *device, const char *key) {
-  lua_getfield(L, t, device);
+/* stats[device][key] as a number (0 when absent). */
+static double mem_value(lua_State *L, int stats, const char *device, const char *key) {
   double v = 0;
-  if (lua_istable(L, -1)) {
+  if (lua_getfield(L, stats, device) == LUA_TTABLE) {
     lua_getfield(L, -1, key);
     v = lua_tonumber(L, -1);
     lua_pop(L, 1);
@@ -135,79 +114,81 @@ static double field_number(lua_State *L, int t, const char *device, const char *
   return v;
 }
 
-static void print_mem_row(lua_State *L, int t, const char *label, const char *key, const char **devices, size_t ndev,
-                          double *totals) {
-  printf("  %-12s", label);
-  for (size_t d = 0; d < ndev; d++) {
+static void print_mem_row(const char *label, const double *values, size_t n) {
+  printf("  %-14s", label);
+  for (size_t i = 0; i < n; i++) {
     char buf[32];
-    double v = key ? field_number(L, t, devices[d], key) : totals[d];
-    if (key && totals && strcmp(key, "peak") != 0) totals[d] += v;
-    human_bytes(v, buf, sizeof buf);
+    human_bytes(values[i], buf, sizeof buf);
     printf(" %12s", buf);
   }
   printf("\n");
 }
 
-/* Print {cpu = {activation = bytes, ...}, cuda = {...}} as categories by devices. */
-static void print_mem_table(lua_State *L, int t) {
-  size_t ndev = 0;
-  const char **devices = sorted_keys(L, t, true, &ndev);
-  if (devices == NULL || ndev == 0) {
+/* Print {cpu = {activation = bytes, ..., peak = bytes}, cuda = {...}, live_tensors = n} as a
+   table of categories by devices, then a total, the peaks, and the top-level numbers. The key
+   strings stay valid while the stats table, which anchors them, is on the stack. */
+static void print_mem_table(lua_State *L, int stats) {
+  const char *devices[MEM_MAX_DEVICES], *rows[MEM_MAX_ROWS], *counts[MEM_MAX_ROWS];
+  size_t ndev = 0, nrows = 0, ncounts = 0;
+  lua_pushnil(L);
+  while (lua_next(L, stats)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1) && ndev < MEM_MAX_DEVICES)
+      devices[ndev++] = lua_tostring(L, -2);
+    else if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TNUMBER && ncounts < MEM_MAX_ROWS)
+      counts[ncounts++] = lua_tostring(L, -2);
+    lua_pop(L, 1);
+  }
+  qsort(devices, ndev, sizeof *devices, compare_names);
+  qsort(counts, ncounts, sizeof *counts, compare_names);
+  if (ndev == 0) {
     printf("no live tensors\n");
-    free(devices);
     return;
   }
-  double *totals = calloc(ndev, sizeof *totals);
-  if (totals == NULL) {
-    free(devices);
-    return;
-  }
-  printf("  %-12s", "bytes");
-  for (size_t d = 0; d < ndev; d++) printf(" %12s", devices[d]);
-  printf("\n");
-  for (int i = 0; known_categories[i]; i++) { /* known categories, where any device has them */
-    bool present = false;
+  for (int i = 0; known_categories[i]; i++) /* the known categories some device reports */
     for (size_t d = 0; d < ndev; d++) {
-      lua_getfield(L, t, devices[d]);
-      lua_getfield(L, -1, known_categories[i]);
-      present = present || !lua_isnil(L, -1);
+      lua_getfield(L, stats, devices[d]);
+      bool present = lua_getfield(L, -1, known_categories[i]) == LUA_TNUMBER;
       lua_pop(L, 2);
+      if (present && !contains(rows, nrows, known_categories[i])) rows[nrows++] = known_categories[i];
     }
-    if (present) print_mem_row(L, t, known_categories[i], known_categories[i], devices, ndev, totals);
-  }
-  lua_newtable(L); /* other categories, as a set */
-  int others = lua_gettop(L);
-  for (size_t d = 0; d < ndev; d++) {
-    lua_getfield(L, t, devices[d]);
+  size_t known = nrows;
+  for (size_t d = 0; d < ndev; d++) { /* then any others, sorted */
+    lua_getfield(L, stats, devices[d]);
     lua_pushnil(L);
     while (lua_next(L, -2)) {
-      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TNUMBER && !is_known_category(lua_tostring(L, -2))) {
-        lua_pushvalue(L, -2);
-        lua_pushboolean(L, 1);
-        lua_settable(L, others);
+      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TNUMBER && nrows < MEM_MAX_ROWS) {
+        const char *name = lua_tostring(L, -2);
+        if (strcmp(name, "peak") != 0 && !contains(rows, nrows, name)) rows[nrows++] = name;
       }
       lua_pop(L, 1);
     }
     lua_pop(L, 1);
   }
-  lua_pushnil(L);
-  while (lua_next(L, others)) { /* make the set's values numbers so sorted_keys keeps them */
-    lua_pushvalue(L, -2);
-    lua_pushinteger(L, 0);
-    lua_settable(L, others);
+  qsort(rows + known, nrows - known, sizeof *rows, compare_names);
+
+  double values[MEM_MAX_DEVICES], totals[MEM_MAX_DEVICES] = {0}, peaks[MEM_MAX_DEVICES];
+  bool has_peak = false;
+  printf("  %-14s", "bytes");
+  for (size_t d = 0; d < ndev; d++) printf(" %12s", devices[d]);
+  printf("\n");
+  for (size_t r = 0; r < nrows; r++) {
+    for (size_t d = 0; d < ndev; d++) {
+      values[d] = mem_value(L, stats, devices[d], rows[r]);
+      totals[d] += values[d];
+    }
+    print_mem_row(rows[r], values, ndev);
+  }
+  print_mem_row("total", totals, ndev);
+  for (size_t d = 0; d < ndev; d++) {
+    peaks[d] = mem_value(L, stats, devices[d], "peak");
+    has_peak = has_peak || peaks[d] > 0;
+  }
+  if (has_peak) print_mem_row("peak", peaks, ndev);
+  for (size_t i = 0; i < ncounts; i++) {
+    lua_getfield(L, stats, counts[i]);
+    printf("  %-14s %s\n", counts[i], lua_tostring(L, -1));
     lua_pop(L, 1);
   }
-  size_t nother = 0;
-  const char **other = sorted_keys(L, others, false, &nother);
-  for (size_t i = 0; other && i < nother; i++) print_mem_row(L, t, other[i], other[i], devices, ndev, totals);
-  free(other);
-  lua_pop(L, 1);
-  print_mem_row(L, t, "total", NULL, devices, ndev, totals);
-  bool has_peak = false;
-  for (size_t d = 0; d < ndev; d++) has_peak = has_peak || field_number(L, t, devices[d], "peak") > 0;
-  if (has_peak) print_mem_row(L, t, "peak", "peak", devices, ndev, NULL);
-  free(totals);
-  free(devices);
 }
 
 static int cmd_mem(lua_State *L, const char *arg) {
