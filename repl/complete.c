@@ -10,6 +10,7 @@
  *              name -> function), which the binding provides for tensors whose __index is a
  *              function.
  * Names starting with "__" are offered only when the typed prefix starts with '_'.
+ * At the start of a line, ":le" completes colon commands, and ":lesson ex" lesson names.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -116,11 +117,50 @@ static void get_field(lua_State *L) {
   }
 }
 
-/* [-0, +1] gather(text): a table whose keys are the full candidates for text. */
+/* [-0, +1] gather(text, before): a table whose keys are the full candidates for text, the word
+   under the cursor; before is the line before it. */
+/* Add to the result table (at index result) each string of the list on top that extends text;
+   pop the list. */
+static void offer_words(lua_State *L, int result, const char *text) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, -1, i) == LUA_TSTRING && strncmp(lua_tostring(L, -1), text, strlen(text)) == 0) {
+      lua_pushboolean(L, 1);
+      lua_settable(L, result);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+/* Colon commands: ":le<Tab>" offers :lesson and :lessons, ":lesson ex<Tab>" the lessons. */
+static bool gather_command(lua_State *L, int result, const char *text, const char *before) {
+  before += strspn(before, " \t");
+  if (*before == '\0' && text[0] == ':') {
+    lua_newtable(L);
+    for (int i = 0; meta_command_name(i); i++) {
+      lua_pushfstring(L, ":%s", meta_command_name(i));
+      lua_rawseti(L, -2, i + 1);
+    }
+    offer_words(L, result, text);
+    return true;
+  }
+  if (strncmp(before, ":lesson", 7) == 0 && (before[7] == ' ' || before[7] == '\t') &&
+      before[8 + strspn(before + 8, " \t")] == '\0') {
+    lesson_push_names(L);
+    offer_words(L, result, text);
+    return true;
+  }
+  return before[0] == ':'; /* the other commands' arguments: nothing to offer */
+}
+
 static int gather(lua_State *L) {
   const char *text = luaL_checkstring(L, 1);
+  const char *before = luaL_checkstring(L, 2);
   lua_newtable(L);
   int result = lua_gettop(L);
+  if (gather_command(L, result, text, before)) return 1;
   const char *sep = NULL;
   for (const char *p = text; *p; p++)
     if (*p == '.' || *p == ':') sep = p;
@@ -169,14 +209,15 @@ static void free_candidates(void) {
   candidates = NULL;
 }
 
-/* Fill candidates for text; false if there are none. */
-static bool collect(const char *text) {
+/* Fill candidates for text, which starts at start in the line; false if there are none. */
+static bool collect(const char *text, int start) {
   lua_State *L = completeL;
   free_candidates();
   int top = lua_gettop(L);
   lua_pushcfunction(L, gather);
   lua_pushstring(L, text);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
+  lua_pushlstring(L, rl_line_buffer, (size_t)start);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
     lua_settop(L, top);
     return false;
   }
@@ -232,7 +273,7 @@ static char **attempt(const char *text, int start, int end) {
   if (in_string(start)) return NULL; /* Readline's file-name completion */
   rl_attempted_completion_over = 1;
   rl_completion_suppress_append = 1; /* "chalk.tensor" is followed by ( or {, not a space */
-  if (!collect(text)) return NULL;
+  if (!collect(text, start)) return NULL;
   char **matches = rl_completion_matches(text, generator);
   free_candidates();
   return matches;

@@ -94,6 +94,22 @@ local function dedent(s)
   return s
 end
 
+-- The names of the lessons found, sorted (for Tab completion).
+function M.names()
+  local seen, names = {}, {}
+  for _, d in ipairs(M.dirs()) do
+    for _, file in ipairs(host.listdir(d) or {}) do
+      local name = file:match("^(.+)%.lua$")
+      if name and not seen[name] then
+        seen[name] = true
+        names[#names + 1] = name
+      end
+    end
+  end
+  table.sort(names)
+  return names
+end
+
 function M.list()
   local seen, rows = {}, {}
   for _, d in ipairs(M.dirs()) do

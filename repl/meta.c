@@ -255,6 +255,11 @@ void meta_print_help(void) {
          "History is kept in ~/.chalk_history.\n");
 }
 
+const char *meta_command_name(int i) {
+  int n = (int)(sizeof commands / sizeof commands[0]) - 1;
+  return i >= 0 && i < n ? commands[i].name : NULL;
+}
+
 bool meta_is_command(const char *line) {
   line += strspn(line, " \t");
   return line[0] == ':' && isalpha((unsigned char)line[1]);

@@ -45,6 +45,8 @@ enum { META_OK, META_QUIT };
 bool meta_is_command(const char *line);
 int meta_run(lua_State *L, const char *line);
 void meta_print_help(void);
+/* The name of the i-th command ("help"), NULL past the last. */
+const char *meta_command_name(int i);
 
 /* ---- lesson.c (and the embedded lesson.lua): the lesson runner ----------------------------- */
 /* Load the runner; call once the chalk table and globals are in place. */
@@ -52,6 +54,8 @@ void lesson_init(lua_State *L, const char *argv0);
 /* Call the runner's function fn (list, start, next, back, step, auto) with up to two string
    arguments (NULL for none); returns its boolean result (false on any error). */
 bool lesson_call(lua_State *L, const char *fn, const char *arg1, const char *arg2);
+/* Push the list of lesson names found (for completion); an empty list when none. */
+void lesson_push_names(lua_State *L);
 /* The prompt while a lesson is running ("lesson 3/7> "), or NULL when none is. */
 const char *lesson_prompt(lua_State *L, char *buf, size_t size);
 

@@ -1,4 +1,4 @@
-# test_complete.sh: Tab completes globals, table fields (nested), userdata methods, chalk fields.
+# test_complete.sh: Tab completes globals, fields (nested), userdata methods, chalk fields, :commands.
 TEST_NAME=complete
 . tests/repl/lib.sh
 need_tmux
@@ -20,6 +20,15 @@ type_text 'pri'
 keys Tab
 type_line '(2718)'
 expect "globals complete" '^2718$'
+
+type_text ':lesson ex'
+keys Tab
+expect "lesson names complete after :lesson" '^> :lesson example$'
+keys C-u
+type_text ':he'
+keys Tab
+expect "colon commands complete" '^> :help$'
+keys C-u
 
 type_line 'f = io.stdout'
 wait_prompt
