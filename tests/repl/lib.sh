@@ -22,22 +22,29 @@ cleanup() {
 trap cleanup EXIT
 
 # start_chalk [ARGS...]: chalk in a fresh 200x50 tmux session with HOME=$TEST_HOME; waits for it.
+# Each start makes a new session and only then ends the previous one: ending the server's last
+# session would stop the server under the next start.
+SESSION=
+session_count=0
 start_chalk() {
-  tm kill-session -t chalk 2>/dev/null
-  tm new-session -d -x 200 -y 50 -s chalk \
+  session_count=$((session_count + 1))
+  _old=$SESSION
+  SESSION=chalk$session_count
+  tm new-session -d -x 200 -y 50 -s "$SESSION" \
     "cd '$REPO' && env HOME='$TEST_HOME' TERM=xterm-256color NO_COLOR=1 '$CHALK' $*; echo CHALK-EXITED \$?; sleep 60"
+  [ -n "$_old" ] && tm kill-session -t "$_old" 2>/dev/null
   wait_for 'chalk [0-9.]+ \(Lua' 10 || { fail "chalk did not start"; screen_dump; return 1; }
 }
 
 # type_line TEXT: type TEXT literally, then Enter.
 type_line() {
-  tm send-keys -t chalk -l "$1"
-  tm send-keys -t chalk Enter
+  tm send-keys -t "$SESSION" -l "$1"
+  tm send-keys -t "$SESSION" Enter
 }
-type_text() { tm send-keys -t chalk -l "$1"; }
-keys() { tm send-keys -t chalk "$@"; }
+type_text() { tm send-keys -t "$SESSION" -l "$1"; }
+keys() { tm send-keys -t "$SESSION" "$@"; }
 
-screen() { tm capture-pane -p -J -t chalk -S -500; }
+screen() { tm capture-pane -p -J -t "$SESSION" -S -500 2>/dev/null; }
 screen_dump() {
   echo "---- screen of $TEST_NAME:"
   screen | grep -v '^$' | tail -25 | sed 's/^/    /'

@@ -8,7 +8,7 @@ type_line 'foo = {alpha=1, alpine=2, sub={inner={deep=31415}}}'
 wait_prompt
 type_text 'foo.al'
 keys Tab
-expect "Tab fills in the common prefix" '^> foo\.alp$'
+expect "Tab fills in the common prefix" '^> foo\.alp *$'
 keys Tab
 expect "a second Tab lists the fields" '^alpha +alpine *$'
 keys C-u
@@ -23,11 +23,11 @@ expect "globals complete" '^2718$'
 
 type_text ':lesson ex'
 keys Tab
-expect "lesson names complete after :lesson" '^> :lesson example$'
+expect "lesson names complete after :lesson" '^> :lesson example *$'
 keys C-u
 type_text ':he'
 keys Tab
-expect "colon commands complete" '^> :help$'
+expect "colon commands complete" '^> :help *$'
 keys C-u
 
 type_line 'f = io.stdout'
@@ -47,7 +47,7 @@ if wait_for '^(HAS|NO)TENSOR$' && screen | grep -q '^HASTENSOR$'; then
   keys C-u
   type_text 'x.sha'
   keys Tab
-  expect "tensor fields complete (x.sha -> shape, from __fields)" '^> x\.shape$'
+  expect "tensor fields complete (x.sha -> shape, from __fields)" '^> x\.shape *$'
   keys C-u
 else
   skip "chalk.tensor is not there: tensor methods not tried"
