@@ -242,6 +242,7 @@ int main(int argc, char **argv) {
   lua_State *L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "chalk: cannot create the Lua state: out of memory\n");
+    free(o.exprs);
     return 1;
   }
   repl_init_signals(L);
