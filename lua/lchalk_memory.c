@@ -1,0 +1,135 @@
+/* lchalk_memory.c: memory as Lua sees it: chalk.memory_stats(), categories (chalk.tag, x:tag,
+ * chalk.set_default_category), and the GC pressure that keeps a REPL loop from growing.
+ *
+ * Lua sees a tensor as a userdata of a few bytes and cannot know the megabytes behind it, so a
+ * loop making tensors would otherwise run far ahead of the collector. Every tensor the binding
+ * pushes calls lchalk_gc_account: once GC_STEP_BYTES of tensor memory have been allocated since
+ * the last step, the collector is told about them (LUA_GCSTEP with that many kilobytes of
+ * debt), so its pace follows tensor bytes; if live tensor bytes nevertheless pass a threshold (the
+ * larger of GC_FULL_FLOOR and twice what was live after the last full collection), a full
+ * collection runs. An out-of-memory error from the core gets one full collection and a retry
+ * (LCHALK_RETURN).
+ */
+#include <limits.h>
+#include <string.h>
+
+#include "lchalk_internal.h"
+
+#define GC_STEP_BYTES ((int64_t)1 << 20)
+#define GC_FULL_FLOOR ((int64_t)256 << 20)
+
+static int64_t last_allocated;
+static int64_t full_threshold = GC_FULL_FLOOR;
+
+static int64_t live_bytes(const ct_mem_stats *s) {
+  int64_t live = 0;
+  for (int d = 0; d < CT_NDEVTYPES; d++)
+    for (int c = 0; c < CT_NCATS; c++) live += s->live[d][c];
+  return live;
+}
+
+void lchalk_gc_account(lua_State *L) {
+  ct_mem_stats s;
+  ct_mem_get(&s);
+  int64_t fresh = s.allocated_total - last_allocated;
+  if (fresh < GC_STEP_BYTES) return;
+  last_allocated = s.allocated_total;
+  if (live_bytes(&s) > full_threshold) {
+    lua_gc(L, LUA_GCCOLLECT);
+    ct_mem_get(&s);
+    int64_t live = live_bytes(&s);
+    full_threshold = live * 2 > GC_FULL_FLOOR ? live * 2 : GC_FULL_FLOOR;
+  } else {
+    int64_t kb = fresh >> 10;
+    lua_gc(L, LUA_GCSTEP, kb > INT_MAX ? INT_MAX : (int)kb);
+  }
+}
+
+bool lchalk_collect_on_oom(lua_State *L) {
+  if (!strstr(ct_last_error(), "out of memory")) return false;
+  lua_gc(L, LUA_GCCOLLECT);
+  return true;
+}
+
+/* chalk.memory_stats(): {cpu = {activation = bytes, parameter = ..., gradient = ...,
+ * ["optimizer state"] = ..., temporary = ..., input = ...}, cuda = {...}, peak = {cpu = bytes,
+ * cuda = bytes}, live_tensors = n, live_nodes = n, allocated_total = bytes}. */
+static int l_memory_stats(lua_State *L) {
+  ct_mem_stats s;
+  ct_mem_get(&s);
+  static const char *const devices[CT_NDEVTYPES] = {[CT_CPU] = "cpu", [CT_CUDA] = "cuda"};
+  lua_createtable(L, 0, CT_NDEVTYPES + 4);
+  lua_createtable(L, 0, CT_NDEVTYPES);
+  for (int d = 0; d < CT_NDEVTYPES; d++) {
+    lua_createtable(L, 0, CT_NCATS);
+    for (int c = 0; c < CT_NCATS; c++) {
+      lua_pushinteger(L, (lua_Integer)s.live[d][c]);
+      lua_setfield(L, -2, ct_category_name((ct_category)c));
+    }
+    lua_setfield(L, -3, devices[d]);
+    lua_pushinteger(L, (lua_Integer)s.peak[d]);
+    lua_setfield(L, -2, devices[d]);
+  }
+  lua_setfield(L, -2, "peak");
+  lua_pushinteger(L, (lua_Integer)s.live_tensors);
+  lua_setfield(L, -2, "live_tensors");
+  lua_pushinteger(L, (lua_Integer)s.live_nodes);
+  lua_setfield(L, -2, "live_nodes");
+  lua_pushinteger(L, (lua_Integer)s.allocated_total);
+  lua_setfield(L, -2, "allocated_total");
+  return 1;
+}
+
+/* chalk.reset_peak_memory(): peaks restart from the bytes live now. */
+static int l_reset_peak_memory(lua_State *L) {
+  (void)L;
+  ct_mem_reset_peak();
+  return 0;
+}
+
+static ct_category check_category(lua_State *L, int idx) {
+  ct_category c;
+  if (ct_category_from_name(luaL_checkstring(L, idx), &c)) lchalk_error(L);
+  return c;
+}
+
+/* chalk.tag(x, "parameter") or x:tag("parameter"): the memory category of x's storage; returns x. */
+static int l_tag(lua_State *L) {
+  ct_tensor *t = lchalk_checktensor(L, 1);
+  ct_set_category(t, check_category(L, 2));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* x:category(): the memory category of x's storage. */
+static int m_category(lua_State *L) {
+  lua_pushstring(L, ct_category_name(lchalk_checktensor(L, 1)->storage->category));
+  return 1;
+}
+
+/* chalk.set_default_category(name): the category of storages made from now on; returns the
+ * previous one (chalk.with_category, in chalk/core.lua, restores it). */
+static int l_set_default_category(lua_State *L) {
+  ct_category old = ct_set_default_category(check_category(L, 1));
+  lua_pushstring(L, ct_category_name(old));
+  return 1;
+}
+
+void lchalk_open_memory(lua_State *L, int chalk, int methods, int meta) {
+  (void)meta;
+  ct_mem_stats s;
+  ct_mem_get(&s);
+  last_allocated = s.allocated_total;
+  static const luaL_Reg fns[] = {{"memory_stats", l_memory_stats},
+                                 {"reset_peak_memory", l_reset_peak_memory},
+                                 {"tag", l_tag},
+                                 {"set_default_category", l_set_default_category},
+                                 {NULL, NULL}};
+  lua_pushvalue(L, chalk);
+  luaL_setfuncs(L, fns, 0);
+  lua_pop(L, 1);
+  static const luaL_Reg ms[] = {{"tag", l_tag}, {"category", m_category}, {NULL, NULL}};
+  lua_pushvalue(L, methods);
+  luaL_setfuncs(L, ms, 0);
+  lua_pop(L, 1);
+}

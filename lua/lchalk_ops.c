@@ -1,0 +1,44 @@
+/* lchalk_ops.c: chalk.ops(), the op table as Lua sees it: a list of op names that prints as
+ * the core's table (name, arity, devices, backward, flags), so `chalk.ops()` at the prompt shows
+ * every op and `#chalk.ops()` counts them. */
+#include <stdlib.h>
+
+#include "lchalk_internal.h"
+
+/* __tostring of the list: ct_op_list's text, regenerated (a kernel may have been registered). */
+static int ops_tostring(lua_State *L) {
+  size_t cap = 1 << 14;
+  for (;;) {
+    char *buf = lua_newuserdatauv(L, cap, 0);
+    size_t n = ct_op_list(buf, cap);
+    if (n + 1 < cap) {
+      lua_pushlstring(L, buf, n && buf[n - 1] == '\n' ? n - 1 : n);
+      return 1;
+    }
+    lua_pop(L, 1);
+    cap *= 4;
+  }
+}
+
+static int l_ops(lua_State *L) {
+  int n = ct_op_count();
+  lua_createtable(L, n, 0);
+  for (int op = 0, k = 0; op < n; op++) {
+    const char *name = ct_op_name(op);
+    if (name[0] == '?') continue; /* a row not built into this library */
+    lua_pushstring(L, name);
+    lua_rawseti(L, -2, ++k);
+  }
+  if (luaL_newmetatable(L, "chalk.OpList")) {
+    lua_pushcfunction(L, ops_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+void lchalk_open_ops(lua_State *L, int chalk, int methods, int meta) {
+  (void)methods, (void)meta;
+  lua_pushcfunction(L, l_ops);
+  lua_setfield(L, chalk, "ops");
+}
