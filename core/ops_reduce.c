@@ -141,23 +141,61 @@ static void reduce_walk(const ct_tensor *in, uint32_t mask, void *acc, size_t ac
   ct_foreach(2, base, isz, shape, nd, st, fn, ctx);
 }
 
-/* SUM_LOOP(name, T, A): acc (type A) += input (type T). A run into one accumulator (stride 0) uses
-   eight partial sums, which keeps the adds independent and rounds better than one running sum. */
-#define SUM_LOOP(name, T, A)                                                                       \
+/* Contiguous float runs into one accumulator: sixteen double lanes in flight (GNU vector
+   extension; SSE2 registers on x86-64), which keeps the adds independent, lets the loop run at
+   memory speed, and rounds better than one running sum. */
+typedef float ct_v2f __attribute__((vector_size(8)));
+typedef double ct_v2d __attribute__((vector_size(16)));
+#define RUN_SUM_FLOAT(name, T, LOAD)                                                               \
+  static double name(const T *x, int64_t n) {                                                      \
+    ct_v2d a0 = {0, 0}, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;             \
+    int64_t i = 0;                                                                                 \
+    for (; i + 16 <= n; i += 16) {                                                                 \
+      a0 += LOAD(x + i), a1 += LOAD(x + i + 2), a2 += LOAD(x + i + 4), a3 += LOAD(x + i + 6);      \
+      a4 += LOAD(x + i + 8), a5 += LOAD(x + i + 10), a6 += LOAD(x + i + 12), a7 += LOAD(x + i + 14); \
+    }                                                                                              \
+    ct_v2d a = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));                                  \
+    double s = a[0] + a[1];                                                                        \
+    for (; i < n; i++) s += (double)x[i];                                                          \
+    return s;                                                                                      \
+  }
+static inline ct_v2d load2_f32(const float *p) {
+  ct_v2f v;
+  memcpy(&v, p, sizeof v);
+  return __builtin_convertvector(v, ct_v2d);
+}
+static inline ct_v2d load2_f64(const double *p) {
+  ct_v2d v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+RUN_SUM_FLOAT(run_sum_f32, float, load2_f32)
+RUN_SUM_FLOAT(run_sum_f64, double, load2_f64)
+#define RUN_SUM_INT(name, T)                                                                       \
+  static int64_t name(const T *x, int64_t n) {                                                     \
+    int64_t s = 0;                                                                                 \
+    for (int64_t i = 0; i < n; i++) s += x[i];                                                     \
+    return s;                                                                                      \
+  }
+RUN_SUM_INT(run_sum_i32, int32_t)
+RUN_SUM_INT(run_sum_i64, int64_t)
+RUN_SUM_INT(run_sum_i8, int8_t)
+RUN_SUM_INT(run_sum_bool, uint8_t)
+
+/* SUM_LOOP(name, T, A, RUN): acc (type A) += input (type T); RUN sums a contiguous run. Reducing
+   an outer dim arrives here as acc[i] += x[i] over a row (vectorised by the compiler). */
+#define SUM_LOOP(name, T, A, RUN)                                                                  \
   static void name(char **p, const int64_t *s, int64_t n, void *ctx) {                             \
     (void)ctx;                                                                                     \
-    if (s[0] == 0) {                                                                               \
-      A part[8] = {0};                                                                             \
+    if (s[0] == 0 && s[1] == (int64_t)sizeof(T)) {                                                 \
+      *(A *)p[0] += RUN((const T *)p[1], n);                                                       \
+    } else if (s[0] == 0) {                                                                        \
+      A a0 = 0, a1 = 0;                                                                            \
       int64_t i = 0;                                                                               \
-      if (s[1] == (int64_t)sizeof(T)) {                                                            \
-        const T *x = (const T *)p[1];                                                              \
-        for (; i + 8 <= n; i += 8)                                                                 \
-          for (int j = 0; j < 8; j++) part[j] += (A)x[i + j];                                      \
-        for (; i < n; i++) part[0] += (A)x[i];                                                     \
-      } else {                                                                                     \
-        for (; i < n; i++) part[i & 7] += (A) * (const T *)(p[1] + i * s[1]);                      \
-      }                                                                                            \
-      *(A *)p[0] += ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])); \
+      for (; i + 2 <= n; i += 2)                                                                   \
+        a0 += (A) * (const T *)(p[1] + i * s[1]), a1 += (A) * (const T *)(p[1] + (i + 1) * s[1]);  \
+      if (i < n) a0 += (A) * (const T *)(p[1] + i * s[1]);                                         \
+      *(A *)p[0] += a0 + a1;                                                                       \
     } else if (s[0] == (int64_t)sizeof(A) && s[1] == (int64_t)sizeof(T)) {                        \
       A *o = (A *)p[0];                                                                            \
       const T *x = (const T *)p[1];                                                                \
@@ -166,12 +204,12 @@ static void reduce_walk(const ct_tensor *in, uint32_t mask, void *acc, size_t ac
       for (int64_t i = 0; i < n; i++) *(A *)(p[0] + i * s[0]) += (A) * (const T *)(p[1] + i * s[1]); \
     }                                                                                              \
   }
-SUM_LOOP(sum_f32, float, double)
-SUM_LOOP(sum_f64, double, double)
-SUM_LOOP(sum_i32, int32_t, int64_t)
-SUM_LOOP(sum_i64, int64_t, int64_t)
-SUM_LOOP(sum_i8, int8_t, int64_t)
-SUM_LOOP(sum_bool, uint8_t, int64_t)
+SUM_LOOP(sum_f32, float, double, run_sum_f32)
+SUM_LOOP(sum_f64, double, double, run_sum_f64)
+SUM_LOOP(sum_i32, int32_t, int64_t, run_sum_i32)
+SUM_LOOP(sum_i64, int64_t, int64_t, run_sum_i64)
+SUM_LOOP(sum_i8, int8_t, int64_t, run_sum_i8)
+SUM_LOOP(sum_bool, uint8_t, int64_t, run_sum_bool)
 
 /* Sums in[0] over a->mask into out, divided by div (1 for sum, the count for mean). */
 static int sum_into(ct_tensor *out, ct_tensor *x, uint32_t mask, double div) {
@@ -249,10 +287,38 @@ const ct_opdef ct_op_mean = {"mean", 1, 0, mean_shape, mean_cpu, mean_backward, 
 
 /* ---- max and min ---------------------------------------------------------------------------- */
 
-#define MAXMIN_LOOP(name, T, BETTER)                                                               \
+/* NaN wins and then stays, as in torch */
+#define FMAX_BETTER(v, a) ((v) > (a) || (isnan(v) && !isnan(a)))
+#define FMIN_BETTER(v, a) ((v) < (a) || (isnan(v) && !isnan(a)))
+#define IMAX_BETTER(v, a) ((v) > (a))
+#define IMIN_BETTER(v, a) ((v) < (a))
+#define F_ISNAN(v) (isnan(v) != 0)
+#define I_ISNAN(v) ((void)(v), 0)
+
+/* RUN_EXTREME(name, T, GT, ISNAN, NANV): max (GT is >) or min (<) of a contiguous run, starting
+   from a. Four independent partial results and a NaN flag on the side, so that no compare waits
+   for the previous one; a NaN anywhere makes the result NaN. */
+#define RUN_EXTREME(name, T, GT, ISNAN, NANV)                                                      \
+  static T name(const T *x, int64_t n, T a) {                                                      \
+    T m0 = a, m1 = a, m2 = a, m3 = a;                                                              \
+    int nan = ISNAN(a);                                                                            \
+    int64_t i = 0;                                                                                 \
+    for (; i + 4 <= n; i += 4) {                                                                   \
+      T v0 = x[i], v1 = x[i + 1], v2 = x[i + 2], v3 = x[i + 3];                                    \
+      m0 = v0 GT m0 ? v0 : m0, m1 = v1 GT m1 ? v1 : m1, m2 = v2 GT m2 ? v2 : m2, m3 = v3 GT m3 ? v3 : m3; \
+      nan |= ISNAN(v0) | ISNAN(v1) | ISNAN(v2) | ISNAN(v3);                                        \
+    }                                                                                              \
+    for (; i < n; i++) m0 = x[i] GT m0 ? x[i] : m0, nan |= ISNAN(x[i]);                            \
+    m0 = m1 GT m0 ? m1 : m0, m2 = m3 GT m2 ? m3 : m2, m0 = m2 GT m0 ? m2 : m0;                     \
+    return nan ? NANV : m0;                                                                        \
+  }
+
+#define MAXMIN_LOOP(name, T, BETTER, RUN)                                                          \
   static void name(char **p, const int64_t *s, int64_t n, void *ctx) {                             \
     (void)ctx;                                                                                     \
-    if (s[0] == 0) {                                                                               \
+    if (s[0] == 0 && s[1] == (int64_t)sizeof(T)) {                                                 \
+      *(T *)p[0] = RUN((const T *)p[1], n, *(T *)p[0]);                                            \
+    } else if (s[0] == 0) {                                                                        \
       T a = *(T *)p[0];                                                                            \
       for (int64_t i = 0; i < n; i++) {                                                            \
         T v = *(const T *)(p[1] + i * s[1]);                                                       \
@@ -267,23 +333,17 @@ const ct_opdef ct_op_mean = {"mean", 1, 0, mean_shape, mean_cpu, mean_backward, 
       }                                                                                            \
     }                                                                                              \
   }
-/* NaN wins and then stays, as in torch */
-#define FMAX_BETTER(v, a) ((v) > (a) || (isnan(v) && !isnan(a)))
-#define FMIN_BETTER(v, a) ((v) < (a) || (isnan(v) && !isnan(a)))
-#define IMAX_BETTER(v, a) ((v) > (a))
-#define IMIN_BETTER(v, a) ((v) < (a))
-MAXMIN_LOOP(max_f32, float, FMAX_BETTER)
-MAXMIN_LOOP(max_f64, double, FMAX_BETTER)
-MAXMIN_LOOP(max_i32, int32_t, IMAX_BETTER)
-MAXMIN_LOOP(max_i64, int64_t, IMAX_BETTER)
-MAXMIN_LOOP(max_i8, int8_t, IMAX_BETTER)
-MAXMIN_LOOP(max_bool, uint8_t, IMAX_BETTER)
-MAXMIN_LOOP(min_f32, float, FMIN_BETTER)
-MAXMIN_LOOP(min_f64, double, FMIN_BETTER)
-MAXMIN_LOOP(min_i32, int32_t, IMIN_BETTER)
-MAXMIN_LOOP(min_i64, int64_t, IMIN_BETTER)
-MAXMIN_LOOP(min_i8, int8_t, IMIN_BETTER)
-MAXMIN_LOOP(min_bool, uint8_t, IMIN_BETTER)
+#define DEFINE_MAXMIN(T, SUF, ISNAN, NANV, MAXB, MINB)                                             \
+  RUN_EXTREME(run_max_##SUF, T, >, ISNAN, NANV)                                                    \
+  RUN_EXTREME(run_min_##SUF, T, <, ISNAN, NANV)                                                    \
+  MAXMIN_LOOP(max_##SUF, T, MAXB, run_max_##SUF)                                                   \
+  MAXMIN_LOOP(min_##SUF, T, MINB, run_min_##SUF)
+DEFINE_MAXMIN(float, f32, F_ISNAN, (float)NAN, FMAX_BETTER, FMIN_BETTER)
+DEFINE_MAXMIN(double, f64, F_ISNAN, (double)NAN, FMAX_BETTER, FMIN_BETTER)
+DEFINE_MAXMIN(int32_t, i32, I_ISNAN, m0, IMAX_BETTER, IMIN_BETTER)
+DEFINE_MAXMIN(int64_t, i64, I_ISNAN, m0, IMAX_BETTER, IMIN_BETTER)
+DEFINE_MAXMIN(int8_t, i8, I_ISNAN, m0, IMAX_BETTER, IMIN_BETTER)
+DEFINE_MAXMIN(uint8_t, bool, I_ISNAN, m0, IMAX_BETTER, IMIN_BETTER)
 
 static int maxmin_cpu(ct_tensor *out, ct_tensor *x, uint32_t mask, bool is_max) {
   ct_loop_fn fn;
@@ -368,7 +428,7 @@ static void arg_plan_make(const ct_tensor *x, uint32_t mask, arg_plan *p) {
   }
 }
 
-#define ARG_KERNEL(name, T, BETTER)                                                                \
+#define ARG_KERNEL(name, T, BETTER, GT, ISNAN, RUN)                                                                \
   static void name(const char *base, int64_t *out, const arg_plan *p) {                            \
     int64_t kidx[CT_MAX_DIMS] = {0};                                                               \
     int inner = p->nr - 1;                                                                         \
@@ -378,6 +438,32 @@ static void arg_plan_make(const ct_tensor *x, uint32_t mask, arg_plan *p) {
       T best = *(const T *)q;                                                                      \
       int64_t best_i = 0, lin = 0;                                                                 \
       int64_t ridx[CT_MAX_DIMS] = {0};                                                             \
+      if (p->nr == 1 && p->rst[0] == (int64_t)sizeof(T)) {                                     \
+        /* one contiguous run, in blocks: the block's extreme at memory speed, then its first      \
+           position only when it beats the best so far; the first NaN ends the search */          \
+        const T *x = (const T *)q;                                                                 \
+        for (int64_t b0 = 0; b0 < p->rshape[0]; b0 += 256) {                                       \
+          int64_t len = p->rshape[0] - b0 < 256 ? p->rshape[0] - b0 : 256;                         \
+          T m = RUN(x + b0, len, x[b0]);                                                           \
+          if (ISNAN(m)) {                                                                          \
+            for (int64_t i = b0; i < b0 + len; i++)                                                \
+              if (ISNAN(x[i])) {                                                                   \
+                best_i = i;                                                                        \
+                break;                                                                             \
+              }                                                                                    \
+            break;                                                                                 \
+          }                                                                                        \
+          if (m GT best || b0 == 0) {                                                              \
+            best = m;                                                                              \
+            for (int64_t i = b0; i < b0 + len; i++)                                                \
+              if (x[i] == m) {                                                                     \
+                best_i = i;                                                                        \
+                break;                                                                             \
+              }                                                                                    \
+          }                                                                                        \
+        }                                                                                          \
+        inner = -1;                                                                                \
+      }                                                                                            \
       while (inner >= 0) {                                                                         \
         const char *r = q;                                                                         \
         for (int d = 0; d < inner; d++) r += ridx[d] * p->rst[d];                                  \
@@ -390,22 +476,23 @@ static void arg_plan_make(const ct_tensor *x, uint32_t mask, arg_plan *p) {
         if (d < 0) break;                                                                          \
       }                                                                                            \
       out[o] = best_i + 1;                                                                         \
+      inner = p->nr - 1;                                                                           \
       int d = p->nk - 1;                                                                           \
       while (d >= 0 && ++kidx[d] == p->kshape[d]) kidx[d--] = 0;                                   \
     }                                                                                              \
   }
-ARG_KERNEL(argmax_f32, float, FMAX_BETTER)
-ARG_KERNEL(argmax_f64, double, FMAX_BETTER)
-ARG_KERNEL(argmax_i32, int32_t, IMAX_BETTER)
-ARG_KERNEL(argmax_i64, int64_t, IMAX_BETTER)
-ARG_KERNEL(argmax_i8, int8_t, IMAX_BETTER)
-ARG_KERNEL(argmax_bool, uint8_t, IMAX_BETTER)
-ARG_KERNEL(argmin_f32, float, FMIN_BETTER)
-ARG_KERNEL(argmin_f64, double, FMIN_BETTER)
-ARG_KERNEL(argmin_i32, int32_t, IMIN_BETTER)
-ARG_KERNEL(argmin_i64, int64_t, IMIN_BETTER)
-ARG_KERNEL(argmin_i8, int8_t, IMIN_BETTER)
-ARG_KERNEL(argmin_bool, uint8_t, IMIN_BETTER)
+ARG_KERNEL(argmax_f32, float, FMAX_BETTER, >, F_ISNAN, run_max_f32)
+ARG_KERNEL(argmax_f64, double, FMAX_BETTER, >, F_ISNAN, run_max_f64)
+ARG_KERNEL(argmax_i32, int32_t, IMAX_BETTER, >, I_ISNAN, run_max_i32)
+ARG_KERNEL(argmax_i64, int64_t, IMAX_BETTER, >, I_ISNAN, run_max_i64)
+ARG_KERNEL(argmax_i8, int8_t, IMAX_BETTER, >, I_ISNAN, run_max_i8)
+ARG_KERNEL(argmax_bool, uint8_t, IMAX_BETTER, >, I_ISNAN, run_max_bool)
+ARG_KERNEL(argmin_f32, float, FMIN_BETTER, <, F_ISNAN, run_min_f32)
+ARG_KERNEL(argmin_f64, double, FMIN_BETTER, <, F_ISNAN, run_min_f64)
+ARG_KERNEL(argmin_i32, int32_t, IMIN_BETTER, <, I_ISNAN, run_min_i32)
+ARG_KERNEL(argmin_i64, int64_t, IMIN_BETTER, <, I_ISNAN, run_min_i64)
+ARG_KERNEL(argmin_i8, int8_t, IMIN_BETTER, <, I_ISNAN, run_min_i8)
+ARG_KERNEL(argmin_bool, uint8_t, IMIN_BETTER, <, I_ISNAN, run_min_bool)
 
 typedef void (*arg_kernel)(const char *base, int64_t *out, const arg_plan *p);
 

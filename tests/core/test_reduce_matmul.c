@@ -330,6 +330,25 @@ Test(reduce, nan_propagates_through_max_and_argmax) {
   ct_release(x), ct_release(mx), ct_release(am), ct_release(mn);
 }
 
+Test(reduce, argmax_long_rows_ties_and_nan) {
+  /* rows longer than the kernel's 256-element blocks: ties and NaN in later blocks */
+  int64_t n = 1000;
+  double *v = malloc(sizeof(double) * 2 * (size_t)n);
+  for (int64_t i = 0; i < 2 * n; i++) v[i] = (double)(i % 97) * 0.01;
+  v[300] = 5, v[700] = 5, v[20] = -3;              /* row 1: tie of maxima across blocks */
+  v[n + 600] = NAN, v[n + 900] = NAN, v[n + 10] = 9; /* row 2: first NaN wins */
+  ct_tensor *x = rm_tensor(v, SHAPE(2, n), F32);
+  ct_tensor *am = ct_argmax(x, 1, false), *an = ct_argmin(x, 1, false), *mx = ct_max(x, DIMS(1), false);
+  rm_expect_values(am, (double[]){301, 601}, 2, 0);
+  rm_expect_values(an, (double[]){21, 601}, 2, 0);
+  rm_expect_values(mx, (double[]){5, NAN}, 2, 0);
+  ct_tensor *row = ct_narrow(x, 0, 0, 1), *xi = ct_to_dtype(row, CT_I32); /* ints: 5 at 301 and 701 */
+  ct_tensor *ai = ct_argmax(xi, -1, false);
+  rm_expect_values(ai, (double[]){301}, 1, 0);
+  free(v);
+  ct_release(x), ct_release(am), ct_release(an), ct_release(mx), ct_release(row), ct_release(xi), ct_release(ai);
+}
+
 Test(reduce, var_biased_and_unbiased) {
   double v[] = {1, 2, 3, 4, 2, 2, 2, 2};
   ct_tensor *x = rm_tensor(v, SHAPE(2, 4), F64);
