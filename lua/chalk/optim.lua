@@ -1,0 +1,281 @@
+-- optim.lua: optimizers in the style of torch.optim: SGD (momentum, dampening, weight decay,
+-- Nesterov), Adam (L2 weight decay) and AdamW (decoupled weight decay).
+--
+--   opt = optim.Adam(model:parameters(), {lr = 1e-3})
+--   opt:zero_grad(); loss:backward(); opt:step()
+--
+-- Invariants:
+--  - The update rules are PyTorch's, term for term, so the same parameters and gradients give
+--    the same numbers (tests/lua/optim_spec.lua checks Adam against torch.optim.Adam).
+--  - step() runs under no_grad and writes parameters and state in place (copy_): tensors a model
+--    or a picture holds stay the same tensors. Every temporary is a `<close>` local, released the
+--    moment its line is done, so a step's memory timeline shows only what it needs.
+--  - State tensors are created lazily on the first step, tagged "optimizer state" and named after
+--    their parameter ("1.weight.exp_avg"), so memory pictures show what Adam costs (2 per param).
+local chalk = require "chalk"
+
+local optim = {}
+
+-- A new zero tensor like p, tagged as optimizer state and named after p.
+local function state_like(p, what)
+  local t = chalk.zeros(p.shape, { dtype = p.dtype, device = p.device })
+  chalk.tag(t, "optimizer state")
+  t.name = (p.name or "param") .. "." .. what
+  return t
+end
+
+local DTYPE_BYTES = { f32 = 4, f64 = 8, f16 = 2, bf16 = 2, i32 = 4, i64 = 8, i8 = 1, bool = 1 }
+
+-- ---- the base ------------------------------------------------------------------------------------
+
+local Optimizer = {}
+Optimizer.__index = Optimizer
+optim.Optimizer = Optimizer
+
+-- params: a list of tensors, or a list of groups { {params = {...}, lr = ...}, ... } whose
+-- settings override the defaults.
+local function make_groups(params, defaults, opts, name)
+  assert(type(params) == "table", name .. ": expects a list of parameters (model:parameters())")
+  local groups = {}
+  local first = params[1]
+  if first ~= nil and type(first) == "table" and getmetatable(first) == nil and first.params then
+    for _, g in ipairs(params) do groups[#groups + 1] = g end
+  else
+    groups[1] = { params = params }
+  end
+  for _, g in ipairs(groups) do
+    for k, v in pairs(defaults) do
+      if g[k] == nil then
+        if opts[k] ~= nil then g[k] = opts[k] else g[k] = v end
+      end
+    end
+    if #g.params == 0 then error(name .. ": got an empty parameter list", 3) end
+    for i, p in ipairs(g.params) do
+      if not p.requires_grad then
+        error(("%s: parameter %d (%s) does not require grad"):format(name, i, tostring(p.name)), 3)
+      end
+    end
+  end
+  for k in pairs(opts) do
+    if defaults[k] == nil then
+      local known = {}
+      for d in pairs(defaults) do known[#known + 1] = d end
+      table.sort(known)
+      error(("%s: unknown option '%s' (options: %s)"):format(name, k, table.concat(known, ", ")), 3)
+    end
+  end
+  return groups
+end
+
+local function new_optimizer(cls, name, params, opts, defaults)
+  opts = opts or {}
+  local self = setmetatable({ name = name, state = {}, defaults = defaults }, cls)
+  self.param_groups = make_groups(params, defaults, opts, name)
+  return self
+end
+
+-- Forgets every parameter's gradient (sets .grad to nil, as PyTorch's set_to_none).
+function Optimizer:zero_grad()
+  for _, g in ipairs(self.param_groups) do
+    for _, p in ipairs(g.params) do p.grad = nil end
+  end
+end
+
+-- Calls update(self, group, p, grad, state) for every parameter that has a gradient, under
+-- no_grad. closure (optional) recomputes the loss first, as in PyTorch.
+function Optimizer:step(closure)
+  local loss
+  if closure then loss = closure() end
+  chalk.no_grad(function()
+    for _, g in ipairs(self.param_groups) do
+      for _, p in ipairs(g.params) do
+        local grad = p.grad
+        if grad then
+          local st = self.state[p]
+          if not st then
+            st = { step = 0 }
+            self.state[p] = st
+          end
+          st.step = st.step + 1
+          self:update(g, p, grad, st)
+        end
+      end
+    end
+  end)
+  return loss
+end
+
+-- Bytes of optimizer state held (for lessons on memory: Adam holds two tensors per parameter).
+function Optimizer:state_bytes()
+  local n = 0
+  for _, st in pairs(self.state) do
+    for _, v in pairs(st) do
+      if type(v) == "userdata" then n = n + v:numel() * DTYPE_BYTES[v.dtype] end
+    end
+  end
+  return n
+end
+
+-- A plain table of the state, by parameter position: save it with chalk.save.
+function Optimizer:state_dict()
+  local out, i = { state = {}, param_groups = {} }, 0
+  for gi, g in ipairs(self.param_groups) do
+    local settings = {}
+    for k, v in pairs(g) do
+      if k ~= "params" then settings[k] = v end
+    end
+    out.param_groups[gi] = settings
+    for _, p in ipairs(g.params) do
+      i = i + 1
+      local st = self.state[p]
+      if st then
+        local copy = {}
+        for k, v in pairs(st) do copy[k] = v end
+        out.state[i] = copy
+      end
+    end
+  end
+  return out
+end
+
+-- Restores what state_dict returned (tensors are copied into state of the right device).
+function Optimizer:load_state_dict(sd)
+  local i = 0
+  for gi, g in ipairs(self.param_groups) do
+    for k, v in pairs(sd.param_groups[gi] or {}) do g[k] = v end
+    for _, p in ipairs(g.params) do
+      i = i + 1
+      local saved = sd.state[i]
+      if saved then
+        local st = {}
+        for k, v in pairs(saved) do
+          if type(v) == "userdata" then
+            local t = state_like(p, k)
+            chalk.no_grad(function() t:copy_(v) end)
+            st[k] = t
+          else
+            st[k] = v
+          end
+        end
+        self.state[p] = st
+      end
+    end
+  end
+  return self
+end
+
+function Optimizer:__tostring()
+  local lines = { self.name .. " (" }
+  for gi, g in ipairs(self.param_groups) do
+    local keys = {}
+    for k in pairs(g) do
+      if k ~= "params" then keys[#keys + 1] = k end
+    end
+    table.sort(keys)
+    lines[#lines + 1] = ("  group %d: %d parameters"):format(gi, #g.params)
+    for _, k in ipairs(keys) do lines[#lines + 1] = ("    %s: %s"):format(k, tostring(g[k])) end
+  end
+  lines[#lines + 1] = ")"
+  return table.concat(lines, "\n")
+end
+
+local function class(name, defaults, update)
+  local cls = setmetatable({}, { __index = Optimizer })
+  cls.__index = cls
+  cls.__tostring = Optimizer.__tostring
+  cls.update = update
+  optim[name] = setmetatable(cls, {
+    __index = Optimizer,
+    __call = function(c, params, opts) return new_optimizer(c, name, params, opts, defaults) end,
+  })
+  return cls
+end
+
+-- ---- SGD -----------------------------------------------------------------------------------------
+
+-- optim.SGD(params, {lr, momentum=0, dampening=0, weight_decay=0, nesterov=false})
+--   d = g + wd p;  buf = momentum buf + (1 - dampening) d  (buf = d on the first step)
+--   d = nesterov and d + momentum buf or buf;  p = p - lr d
+class("SGD", { lr = 1e-2, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false },
+  function(_, g, p, grad, st)
+    if g.nesterov and (g.momentum <= 0 or g.dampening ~= 0) then
+      error("optim.SGD: nesterov needs momentum > 0 and dampening 0", 0)
+    end
+    local decay <close> = g.weight_decay ~= 0 and p * g.weight_decay or nil
+    local decayed <close> = decay and grad + decay or nil
+    local d = decayed or grad
+    if g.momentum == 0 then
+      local delta <close> = d * g.lr
+      local new_p <close> = p - delta
+      p:copy_(new_p)
+      return
+    end
+    local buf = st.momentum_buffer
+    if not buf then
+      buf = state_like(p, "momentum_buffer")
+      buf:copy_(d)
+      st.momentum_buffer = buf
+    else
+      local scaled <close> = buf * g.momentum
+      local damped <close> = g.dampening ~= 0 and d * (1 - g.dampening) or nil
+      local new <close> = scaled + (damped or d)
+      buf:copy_(new)
+    end
+    local look <close> = g.nesterov and buf * g.momentum or nil
+    local ahead <close> = look and d + look or nil
+    local delta <close> = (ahead or buf) * g.lr
+    local new_p <close> = p - delta
+    p:copy_(new_p)
+  end)
+
+-- ---- Adam and AdamW ------------------------------------------------------------------------------
+
+-- The shared body: m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+-- p = p - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+local function adam_update(g, p, grad, st, decoupled)
+  local b1, b2 = g.betas[1], g.betas[2]
+  local lr, eps, wd = g.lr, g.eps, g.weight_decay
+  if wd ~= 0 and decoupled then -- AdamW: p = p (1 - lr wd), independent of the gradient
+    local shrunk <close> = p * (1 - lr * wd)
+    p:copy_(shrunk)
+  end
+  local decay <close> = (wd ~= 0 and not decoupled) and p * wd or nil
+  local gw <close> = decay and grad + decay or nil
+  local gr = gw or grad
+  if not st.exp_avg then
+    st.exp_avg = state_like(p, "exp_avg")
+    st.exp_avg_sq = state_like(p, "exp_avg_sq")
+  end
+  local m, v = st.exp_avg, st.exp_avg_sq
+  do -- m += (1 - b1) (g - m)
+    local diff <close> = gr - m
+    local scaled <close> = diff * (1 - b1)
+    local new <close> = m + scaled
+    m:copy_(new)
+  end
+  do -- v = b2 v + (1 - b2) g^2
+    local sq <close> = gr * gr
+    local sqs <close> = sq * (1 - b2)
+    local vs <close> = v * b2
+    local new <close> = vs + sqs
+    v:copy_(new)
+  end
+  local t = st.step
+  local bc1, bc2 = 1 - b1 ^ t, 1 - b2 ^ t
+  local root <close> = v:sqrt()
+  local denom <close> = root * (1 / math.sqrt(bc2)) + eps
+  local ratio <close> = m / denom
+  local delta <close> = ratio * (lr / bc1)
+  local new_p <close> = p - delta
+  p:copy_(new_p)
+end
+
+-- optim.Adam(params, {lr=1e-3, betas={0.9, 0.999}, eps=1e-8, weight_decay=0}) (L2 decay: g + wd p)
+class("Adam", { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 0 },
+  function(_, g, p, grad, st) adam_update(g, p, grad, st, false) end)
+
+-- optim.AdamW(params, {lr=1e-3, betas={0.9, 0.999}, eps=1e-8, weight_decay=1e-2}) (decoupled)
+class("AdamW", { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 1e-2 },
+  function(_, g, p, grad, st) adam_update(g, p, grad, st, true) end)
+
+return optim

@@ -1,0 +1,60 @@
+# lib.sh: helpers for the lesson tests (sourced). Set LESSON before sourcing.
+#   run_lesson [ENV=VALUE...]   runs $CHALK --lesson $LESSON --auto into a fresh output dir;
+#                               $OUT is the picture dir, $LOG the combined output
+#   number LABEL                the number printed after "LABEL" on a line of the log
+#   near NAME GOT WANT TOL      fails unless |GOT - WANT| <= TOL
+#   at_least NAME GOT MIN       fails unless GOT >= MIN
+#   picture FILE                fails unless $OUT/FILE exists and is a non-empty picture
+#   finish                      exits 1 if any check failed
+CHALK=${CHALK:-build/chalk}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/chalk-lesson.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+OUT=$TMP/out
+LOG=$TMP/log
+FAILS=0
+
+fail() {
+  echo "  $LESSON: $*" >&2
+  FAILS=$((FAILS + 1))
+}
+
+run_lesson() {
+  mkdir -p "$OUT"
+  if ! env "$@" CHALK_PROGRESS=0 "$CHALK" --out "$OUT" --lesson "$LESSON" --auto >"$LOG" 2>&1 </dev/null; then
+    fail "chalk --lesson $LESSON --auto failed; its output ends:"
+    tail -n 25 "$LOG" >&2
+    return 1
+  fi
+}
+
+number() {
+  sed -n "s/.*$1 *\(-\{0,1\}[0-9][0-9.e+-]*\).*/\1/p" "$LOG" | head -n 1
+}
+
+near() {
+  if [ -z "$2" ]; then fail "$1: not printed"; return; fi
+  awk -v g="$2" -v w="$3" -v t="$4" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= t) }' ||
+    fail "$1 = $2, expected $3 +- $4"
+}
+
+at_least() {
+  if [ -z "$2" ]; then fail "$1: not printed"; return; fi
+  awk -v g="$2" -v m="$3" 'BEGIN { exit !(g >= m) }' || fail "$1 = $2, expected at least $3"
+}
+
+picture() {
+  f="$OUT/$1"
+  if [ ! -s "$f" ]; then
+    fail "picture $1 missing (pictures written: $(ls "$OUT" 2>/dev/null | tr '\n' ' '))"
+    return
+  fi
+  case "$f" in
+  *.png) head -c 8 "$f" | od -An -c | grep -q 'P   N   G' || fail "$1 is not a PNG" ;;
+  *.svg) grep -q '<svg' "$f" || fail "$1 is not an SVG" ;;
+  esac
+}
+
+finish() {
+  [ "$FAILS" -eq 0 ] && exit 0
+  exit 1
+}
