@@ -83,12 +83,12 @@ static mm_layout mm_layout_of(int64_t rows, int64_t cols, int64_t rs, int64_t cs
   /* row-major: element (i, j) at i*ld + j; a size-1 dim's stride is never used */
   if (cols == 1 || cs == 1) {
     int64_t ld = rows == 1 ? need_n : rs;
-    if (ld >= need_n) return (mm_layout){CblasNoTrans, ld, false};
+    if (ld >= need_n && ld <= INT_MAX) return (mm_layout){CblasNoTrans, ld, false};
   }
   /* column-major, i.e. the transpose of a row-major cols x rows: element (i, j) at j*ld + i */
   if (rows == 1 || rs == 1) {
     int64_t ld = cols == 1 ? need_t : cs;
-    if (ld >= need_t) return (mm_layout){CblasTrans, ld, false};
+    if (ld >= need_t && ld <= INT_MAX) return (mm_layout){CblasTrans, ld, false};
   }
   return (mm_layout){CblasNoTrans, need_n, true};
 }
