@@ -8,8 +8,9 @@
  * reducing an outer dim (column sums, bias gradients) adds whole rows into a vector. f32 sums
  * accumulate in double; integer and bool sums give i64, as torch's do. argmax/argmin results are
  * 1-based i64 indices into the reduced dims taken in row-major order; the first of ties wins and
- * NaN counts as the largest/smallest value. Reducing no elements is 0 for sum, NaN for mean and
- * an error for max, min, argmax and argmin. */
+ * a NaN wins over any number (max, min, argmax and argmin alike, as in torch). Reducing no
+ * elements is 0 for sum, NaN for mean and an error for max, min, argmax and argmin. The public
+ * functions compute f16/bf16 in f32, and mean/var of integers in f32 (torch refuses those). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,7 +212,7 @@ SUM_LOOP(sum_i64, int64_t, int64_t, run_sum_i64)
 SUM_LOOP(sum_i8, int8_t, int64_t, run_sum_i8)
 SUM_LOOP(sum_bool, uint8_t, int64_t, run_sum_bool)
 
-/* Sums in[0] over a->mask into out, divided by div (1 for sum, the count for mean). */
+/* Sums x over the dims in mask into out, divided by div (1 for sum, the count for mean). */
 static int sum_into(ct_tensor *out, ct_tensor *x, uint32_t mask, double div) {
   int64_t nout = ct_numel(out);
   ct_loop_fn fn;
