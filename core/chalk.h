@@ -315,4 +315,14 @@ void ct_load_close(ct_loader *l);
 int ct_npy_save(const ct_tensor *t, const char *path);
 ct_tensor *ct_npy_load(const char *path);
 
+/* ---- library init and CUDA devices (core/device.c; answers "no CUDA" when built without it) ---- */
+int ct_init(void); /* idempotent; registers the CUDA backend when a GPU is present */
+bool ct_cuda_available(void);
+int ct_cuda_device_count(void);
+int ct_cuda_synchronize(void); /* waits for GPU work; fills GPU op times in the event log */
+const char *ct_cuda_unavailable_reason(void); /* NULL when available */
+int ct_cuda_empty_cache(void); /* returns cached, unused device blocks to the driver */
+int ct_cuda_memory_info(int index, int64_t *allocated, int64_t *reserved);
+int ct_cuda_device_name(int index, char *buf, size_t n);
+
 #endif

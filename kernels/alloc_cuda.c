@@ -1,0 +1,302 @@
+/* alloc_cuda.c: the caching allocator for device memory, after PyTorch's: requests are rounded to
+ * 512 bytes; small ones (<= 1 MiB) are carved from 2 MiB segments, large ones from segments of
+ * 20 MiB (requests under 10 MiB) or their own size rounded to 2 MiB. A freed block goes back to
+ * its pool, merged with free neighbours of its segment, and is reused best-fit (split when the
+ * rest is worth keeping). cudaMalloc failing releases every wholly free segment and retries once;
+ * failing again returns NULL, and core reports "out of memory on cuda:N".
+ * Invariants: blocks of one segment form an address-ordered list (prev/next); no two neighbours
+ * are both free; a free block is in exactly one pool's sorted array, an allocated one in the
+ * address table; allocated + free cached bytes == reserved bytes. Frees are stream-ordered: all
+ * work of a device runs on its one stream, so a block reused by the next op is safe.
+ * Set CHALK_CUDA_POISON=1 to fill every new allocation with 0xff bytes (NaN for floats), which
+ * makes an output element a kernel forgot to write visible in tests. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_internal.h"
+
+#define ROUND 512
+#define SMALL_MAX ((size_t)1 << 20)
+#define SMALL_SEGMENT ((size_t)2 << 20)
+#define LARGE_SEGMENT ((size_t)20 << 20)
+#define LARGE_DIRECT ((size_t)10 << 20)
+#define SEGMENT_ROUND ((size_t)2 << 20)
+
+typedef struct block {
+  char *ptr;
+  size_t size;
+  bool free, small;
+  struct block *prev, *next; /* neighbours in the segment, by address */
+  struct block *hnext;       /* address-table chain */
+} block;
+
+typedef struct {
+  block **v;
+  size_t n, cap;
+} pool;
+
+typedef struct {
+  pool small, large;
+  block **table; /* allocated blocks by address */
+  size_t nbuckets, nallocated;
+  int64_t allocated, reserved;
+} device_heap;
+
+static device_heap heaps[CT_CUDA_MAX_DEVICES];
+static int poison = -1;
+
+/* ---- pools: free blocks sorted by (size, address) ---------------------------------------- */
+
+static bool block_less(const block *a, const block *b) {
+  return a->size < b->size || (a->size == b->size && (uintptr_t)a->ptr < (uintptr_t)b->ptr);
+}
+
+static size_t pool_lower_bound(const pool *p, const block *key) {
+  size_t lo = 0, hi = p->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (block_less(p->v[mid], key)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static int pool_insert(pool *p, block *b) {
+  if (p->n == p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 64;
+    block **v = realloc(p->v, sizeof *v * cap);
+    if (!v) return -1;
+    p->v = v;
+    p->cap = cap;
+  }
+  size_t i = pool_lower_bound(p, b);
+  memmove(p->v + i + 1, p->v + i, sizeof *p->v * (p->n - i));
+  p->v[i] = b;
+  p->n++;
+  return 0;
+}
+
+static void pool_remove(pool *p, block *b) {
+  size_t i = pool_lower_bound(p, b);
+  if (i < p->n && p->v[i] == b) {
+    memmove(p->v + i, p->v + i + 1, sizeof *p->v * (p->n - i - 1));
+    p->n--;
+  }
+}
+
+/* Smallest free block of at least size bytes, removed from the pool. */
+static block *pool_take(pool *p, size_t size) {
+  block key = {.ptr = NULL, .size = size};
+  size_t i = pool_lower_bound(p, &key);
+  if (i == p->n) return NULL;
+  block *b = p->v[i];
+  memmove(p->v + i, p->v + i + 1, sizeof *p->v * (p->n - i - 1));
+  p->n--;
+  return b;
+}
+
+/* ---- address table ------------------------------------------------------------------------ */
+
+static size_t hash_ptr(const void *p, size_t nb) { return (size_t)(((uintptr_t)p >> 9) * 0x9E3779B97F4A7C15ull) & (nb - 1); }
+
+static int table_grow(device_heap *h) {
+  size_t nb = h->nbuckets ? h->nbuckets * 2 : 1024;
+  block **t = calloc(nb, sizeof *t);
+  if (!t) return -1;
+  for (size_t i = 0; i < h->nbuckets; i++)
+    for (block *b = h->table[i], *nx; b; b = nx) {
+      nx = b->hnext;
+      size_t k = hash_ptr(b->ptr, nb);
+      b->hnext = t[k];
+      t[k] = b;
+    }
+  free(h->table);
+  h->table = t;
+  h->nbuckets = nb;
+  return 0;
+}
+
+static int table_add(device_heap *h, block *b) {
+  if (h->nallocated + 1 > h->nbuckets && table_grow(h)) return -1;
+  size_t k = hash_ptr(b->ptr, h->nbuckets);
+  b->hnext = h->table[k];
+  h->table[k] = b;
+  h->nallocated++;
+  return 0;
+}
+
+static block *table_take(device_heap *h, const void *p) {
+  if (!h->nbuckets) return NULL;
+  for (block **pp = &h->table[hash_ptr(p, h->nbuckets)]; *pp; pp = &(*pp)->hnext)
+    if ((*pp)->ptr == p) {
+      block *b = *pp;
+      *pp = b->hnext;
+      h->nallocated--;
+      return b;
+    }
+  return NULL;
+}
+
+/* ---- segments -------------------------------------------------------------------------------- */
+
+static int release_free_segments(device_heap *h, pool *p) {
+  int rc = 0;
+  size_t w = 0;
+  for (size_t i = 0; i < p->n; i++) {
+    block *b = p->v[i];
+    if (!b->prev && !b->next) { /* a whole segment, unused */
+      if (cudaFree(b->ptr) != cudaSuccess) {
+        (void)cudaGetLastError();
+        rc = -1;
+        p->v[w++] = b;
+        continue;
+      }
+      h->reserved -= (int64_t)b->size;
+      free(b);
+    } else {
+      p->v[w++] = b;
+    }
+  }
+  p->n = w;
+  return rc;
+}
+
+static int empty_cache(int index) {
+  if (ct_cu_set_device(index)) return -1;
+  device_heap *h = &heaps[index];
+  int a = release_free_segments(h, &h->small), b = release_free_segments(h, &h->large);
+  return a || b ? ct_errorf("cuda: cudaFree failed while releasing cached memory") : 0;
+}
+
+int ct_cu_empty_cache_all(void) {
+  int rc = 0;
+  for (int i = 0; i < ct_cu_device_count(); i++)
+    if (heaps[i].reserved && empty_cache(i)) rc = -1;
+  return rc;
+}
+
+static block *new_segment(int index, size_t seg_size, bool small) {
+  void *p = NULL;
+  cudaError_t e = cudaMalloc(&p, seg_size);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    device_heap *h = &heaps[index];
+    release_free_segments(h, &h->small);
+    release_free_segments(h, &h->large);
+    e = cudaMalloc(&p, seg_size);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      return NULL;
+    }
+  }
+  block *b = calloc(1, sizeof *b);
+  if (!b) {
+    cudaFree(p);
+    return NULL;
+  }
+  b->ptr = p;
+  b->size = seg_size;
+  b->small = small;
+  heaps[index].reserved += (int64_t)seg_size;
+  return b;
+}
+
+/* ---- the device-memory operations ---------------------------------------------------------- */
+
+void *ct_cu_alloc(size_t nbytes, int index) {
+  if (ct_cu_set_device(index)) return NULL;
+  device_heap *h = &heaps[index];
+  size_t size = nbytes ? (nbytes + ROUND - 1) / ROUND * ROUND : ROUND;
+  if (size < nbytes) return NULL; /* overflow */
+  bool small = size <= SMALL_MAX;
+  pool *p = small ? &h->small : &h->large;
+  block *b = pool_take(p, size);
+  if (!b) {
+    size_t seg = small ? SMALL_SEGMENT : size < LARGE_DIRECT ? LARGE_SEGMENT : (size + SEGMENT_ROUND - 1) / SEGMENT_ROUND * SEGMENT_ROUND;
+    if (!(b = new_segment(index, seg, small))) return NULL;
+  }
+  size_t rest = b->size - size;
+  if (small ? rest >= ROUND : rest > SMALL_MAX) { /* split: the tail stays cached */
+    block *t = calloc(1, sizeof *t);
+    if (t) {
+      t->ptr = b->ptr + size;
+      t->size = rest;
+      t->small = small;
+      t->free = true;
+      t->prev = b;
+      t->next = b->next;
+      if (b->next) b->next->prev = t;
+      b->next = t;
+      b->size = size;
+      if (pool_insert(p, t)) { /* cannot cache the tail: undo the split */
+        b->next = t->next;
+        if (t->next) t->next->prev = b;
+        b->size += rest;
+        free(t);
+      }
+    }
+  }
+  b->free = false;
+  if (table_add(h, b)) {
+    b->free = true;
+    pool_insert(p, b);
+    return NULL;
+  }
+  h->allocated += (int64_t)b->size;
+  if (poison < 0) {
+    const char *env = getenv("CHALK_CUDA_POISON");
+    poison = env && *env && strcmp(env, "0") != 0;
+  }
+  if (poison) {
+    cudaStream_t s = ct_cu_stream(index);
+    if (s) (void)cudaMemsetAsync(b->ptr, 0xff, b->size, s);
+  }
+  return b->ptr;
+}
+
+void ct_cu_free(void *ptr, size_t nbytes, int index) {
+  (void)nbytes;
+  if (!ptr || index < 0 || index >= CT_CUDA_MAX_DEVICES) return;
+  device_heap *h = &heaps[index];
+  block *b = table_take(h, ptr);
+  if (!b) return; /* not ours: nothing safe to do */
+  h->allocated -= (int64_t)b->size;
+  pool *p = b->small ? &h->small : &h->large;
+  b->free = true;
+  if (b->prev && b->prev->free) { /* merge into the free block before */
+    block *a = b->prev;
+    pool_remove(p, a);
+    a->size += b->size;
+    a->next = b->next;
+    if (b->next) b->next->prev = a;
+    free(b);
+    b = a;
+  }
+  if (b->next && b->next->free) { /* absorb the free block after */
+    block *c = b->next;
+    pool_remove(p, c);
+    b->size += c->size;
+    b->next = c->next;
+    if (c->next) c->next->prev = b;
+    free(c);
+  }
+  if (pool_insert(p, b)) { /* cannot cache it: give a whole segment back, else leak the block */
+    if (!b->prev && !b->next && cudaFree(b->ptr) == cudaSuccess) {
+      h->reserved -= (int64_t)b->size;
+      free(b);
+    }
+  }
+}
+
+void *ct_cu_scratch(size_t nbytes, int index, const char *what) {
+  void *p = ct_cu_alloc(nbytes, index);
+  if (!p) ct_errorf("%s: out of memory on cuda:%d allocating %zu bytes of scratch", what, index, nbytes);
+  return p;
+}
+
+void ct_cu_memory_info(int index, int64_t *allocated, int64_t *reserved, int64_t *cached_blocks) {
+  device_heap *h = &heaps[index];
+  *allocated = h->allocated;
+  *reserved = h->reserved;
+  *cached_blocks = (int64_t)(h->small.n + h->large.n);
+}

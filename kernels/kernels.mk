@@ -1,0 +1,78 @@
+# kernels/kernels.mk: the CUDA backend. When nvcc exists (on PATH or /usr/local/cuda/bin) every
+# kernels/*.cu is compiled for sm_80 and sm_90 plus sm_90 PTX, kernels/*.c with the CUDA headers,
+# and all of them go into libchalk.a (KERNELS_OBJ); CUDA_LIBS is appended to CORE_LIBS so every
+# link line that uses CORE_LIBS gets cudart and cuBLAS. Without nvcc nothing here is built and
+# libchalk is CPU-only. Either way the binaries run on machines without a GPU (the backend
+# registers itself only when ct_init() finds one).
+#
+#   make test-gpu    build tests/gpu/ and run the CUDA parity harness (skips, saying why,
+#                    without a GPU; says so when built without nvcc)
+#   make bench-gpu   build bench/gpu/ and run the matmul ladder and bandwidth benchmark
+
+NVCC ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
+
+ifneq ($(strip $(NVCC)),)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             -gencode arch=compute_90,code=compute_90
+NVCC_FLAGS = -std=c++17 -O3 $(CUDA_ARCH) -Xcompiler -fPIC,-Wall,-Wno-unused-function \
+             --Werror all-warnings -MMD -MP -Icore -Ikernels $(NVCC_SAN)
+CUDA_CFLAGS = -I$(CUDA_HOME)/include
+CUDA_LIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+CORE_LIBS += $(CUDA_LIBS)
+
+KERNELS_CU := $(wildcard kernels/*.cu)
+KERNELS_C := $(wildcard kernels/*.c)
+KERNELS_OBJ := $(KERNELS_CU:%.cu=$(BUILD)/%.o) $(KERNELS_C:%.c=$(BUILD)/%.o)
+
+$(BUILD)/kernels/%.o: kernels/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
+
+$(BUILD)/kernels/%.o: kernels/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CUDA_CFLAGS) -Icore -c $< -o $@
+
+# core/device.c references the backend's hooks strongly, so the archive members that define them
+# are linked into every program that can ask for CUDA.
+$(BUILD)/core/device.o: CFLAGS_COMMON += -DCT_WITH_CUDA
+$(BUILD)/core/device.o: kernels/kernels.mk
+
+# ---- tests/gpu: the parity harness -------------------------------------------------------------
+GPU_TEST_SRC := $(wildcard tests/gpu/*.c)
+GPU_TEST_BIN := $(BUILD)/tests/gpu/parity
+
+$(BUILD)/tests/gpu/%.o: tests/gpu/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CUDA_CFLAGS) -Icore -Ikernels -c $< -o $@
+
+$(GPU_TEST_BIN): $(GPU_TEST_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libchalk.a
+	$(CC) $(CFLAGS_COMMON) -o $@ $(filter %.o,$^) $(BUILD)/libchalk.a $(CORE_LIBS)
+
+test-gpu: $(GPU_TEST_BIN)
+	$(GPU_TEST_BIN)
+
+# ---- bench/gpu: the matmul ladder and bandwidth ------------------------------------------------
+GPU_BENCH_SRC := $(wildcard bench/gpu/*.c)
+GPU_BENCH_BIN := $(BUILD)/bench/gpu/gpu_bench
+
+$(BUILD)/bench/gpu/%.o: bench/gpu/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CUDA_CFLAGS) -Icore -Ikernels -c $< -o $@
+
+$(GPU_BENCH_BIN): $(GPU_BENCH_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libchalk.a
+	$(CC) $(CFLAGS_COMMON) -o $@ $(filter %.o,$^) $(BUILD)/libchalk.a $(CORE_LIBS)
+
+bench-gpu-kernels: $(GPU_BENCH_BIN)
+	$(GPU_BENCH_BIN) --out bench/results
+
+all: $(GPU_TEST_BIN) $(GPU_BENCH_BIN)
+
+else
+KERNELS_OBJ :=
+
+test-gpu:
+	@echo "test-gpu: SKIPPED: chalk was built without CUDA (no nvcc on PATH or in /usr/local/cuda/bin)"
+endif
+
+.PHONY: bench-gpu-kernels
