@@ -66,7 +66,12 @@ $(GPU_BENCH_BIN): $(GPU_BENCH_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libchalk.a
 bench-gpu-kernels: $(GPU_BENCH_BIN)
 	$(GPU_BENCH_BIN) --out bench/results
 
-all: $(GPU_TEST_BIN) $(GPU_BENCH_BIN)
+ifneq ($(GPU_TEST_SRC),)
+all: $(GPU_TEST_BIN)
+endif
+ifneq ($(GPU_BENCH_SRC),)
+all: $(GPU_BENCH_BIN)
+endif
 
 else
 KERNELS_OBJ :=
