@@ -1,6 +1,7 @@
 /* alloc.c: storages, the per-device memory operations, and live-byte accounting by category.
  * Invariant: stats.live[dev][cat] always equals the bytes of live storages of that device and
  * category; every allocation and free appends an event when the log is on. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,15 @@ static uint64_t next_storage_id = 1;
 
 static void *cpu_alloc(size_t n, int index) {
   (void)index;
+  static bool tuned;
+  if (!tuned) {
+    /* Keep freed tensor memory in the heap instead of returning it to the kernel: otherwise every
+       large op output is fresh mmap'd pages that BLAS threads fault in (measured: a 1024-wide
+       linear layer forward+backward ran at 46% of raw GEMMs, 83% with these settings). */
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    tuned = true;
+  }
   /* small blocks: plain malloc (16-byte aligned; memalign's fragmentation costs more than the
      op); large blocks: 64-byte aligned for SIMD loads and BLAS */
   if (n < 4096) return malloc(n ? n : 1);
