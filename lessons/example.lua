@@ -36,9 +36,10 @@ return {
     {
       title = "Reductions",
       text = [[
-        sum adds every element. A view sums the same numbers as its base.]],
+        sum adds every element into a 0-d tensor; item() turns that into a Lua
+        number. A view sums the same numbers as its base.]],
       code = [[
-        print(x:sum(), y:sum())]],
+        print(x:sum():item(), y:sum():item())]],
     },
     {
       title = "Your turn",

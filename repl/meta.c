@@ -70,14 +70,22 @@ static int cmd_show(lua_State *L, const char *arg) {
   return META_OK;
 }
 
-/* ---- :mem ----------------------------------------------------------------------------------- */
+/* ---- :mem ---------------------------------------------------------------------------------- */
+/*
+ * chalk.memory_stats() returns (lua/lchalk_memory.c)
+ *   {cpu = {activation = bytes, parameter = ..., ["optimizer state"] = ...}, cuda = {...},
+ *    peak = {cpu = bytes, cuda = bytes}, live_tensors = n, live_nodes = n, allocated_total = bytes}
+ * :mem prints the categories that hold bytes by the devices that hold any (cpu always), a
+ * total, the peaks, then the counts on one line. Key strings stay valid while the stats table, which
+ * anchors them, is on the stack.
+ */
 
-/* Categories in the order PyTorch's memory profiler lists them; others follow, sorted. */
 #define MEM_MAX_DEVICES 16
 #define MEM_MAX_ROWS 32
 
-static const char *const known_categories[] = {"parameter", "gradient", "optimizer", "activation",
-                                               "temporary", "input",    NULL};
+/* Categories in the order PyTorch's memory profiler lists them; others follow, sorted. */
+static const char *const known_categories[] = {"parameter",  "gradient",  "optimizer state", "optimizer",
+                                               "activation", "temporary", "input",           NULL};
 
 static void human_bytes(double bytes, char *buf, size_t size) {
   const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -102,11 +110,11 @@ static bool contains(const char *const *names, size_t n, const char *name) {
   return false;
 }
 
-/* stats[device][key] as a number (0 when absent). */
-static double mem_value(lua_State *L, int stats, const char *device, const char *key) {
+/* stats[outer][inner] as a number (0 when absent). */
+static double mem_value(lua_State *L, int stats, const char *outer, const char *inner) {
   double v = 0;
-  if (lua_getfield(L, stats, device) == LUA_TTABLE) {
-    lua_getfield(L, -1, key);
+  if (lua_getfield(L, stats, outer) == LUA_TTABLE) {
+    lua_getfield(L, -1, inner);
     v = lua_tonumber(L, -1);
     lua_pop(L, 1);
   }
@@ -114,8 +122,21 @@ static double mem_value(lua_State *L, int stats, const char *device, const char 
   return v;
 }
 
+/* The bytes a device holds in all categories, and its peak. */
+static double device_bytes(lua_State *L, int stats, const char *device) {
+  double sum = mem_value(L, stats, "peak", device) + mem_value(L, stats, device, "peak");
+  lua_getfield(L, stats, device);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    if (lua_type(L, -1) == LUA_TNUMBER) sum += lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return sum;
+}
+
 static void print_mem_row(const char *label, const double *values, size_t n) {
-  printf("  %-14s", label);
+  printf("  %-16s", label);
   for (size_t i = 0; i < n; i++) {
     char buf[32];
     human_bytes(values[i], buf, sizeof buf);
@@ -124,39 +145,24 @@ static void print_mem_row(const char *label, const double *values, size_t n) {
   printf("\n");
 }
 
-/* Print {cpu = {activation = bytes, ..., peak = bytes}, cuda = {...}, live_tensors = n} as a
-   table of categories by devices, then a total, the peaks, and the top-level numbers. The key
-   strings stay valid while the stats table, which anchors them, is on the stack. */
 static void print_mem_table(lua_State *L, int stats) {
-  const char *devices[MEM_MAX_DEVICES], *rows[MEM_MAX_ROWS], *counts[MEM_MAX_ROWS];
-  size_t ndev = 0, nrows = 0, ncounts = 0;
+  const char *devices[MEM_MAX_DEVICES], *rows[MEM_MAX_ROWS];
+  size_t ndev = 0, nrows = 0;
   lua_pushnil(L);
-  while (lua_next(L, stats)) {
-    if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1) && ndev < MEM_MAX_DEVICES)
-      devices[ndev++] = lua_tostring(L, -2);
-    else if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TNUMBER && ncounts < MEM_MAX_ROWS)
-      counts[ncounts++] = lua_tostring(L, -2);
+  while (lua_next(L, stats)) { /* devices: table fields other than peak that hold bytes */
+    if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1) && ndev < MEM_MAX_DEVICES) {
+      const char *name = lua_tostring(L, -2);
+      if (strcmp(name, "peak") != 0 && (strcmp(name, "cpu") == 0 || device_bytes(L, stats, name) > 0))
+        devices[ndev++] = name;
+    }
     lua_pop(L, 1);
   }
   qsort(devices, ndev, sizeof *devices, compare_names);
-  qsort(counts, ncounts, sizeof *counts, compare_names);
-  if (ndev == 0) {
-    printf("no live tensors\n");
-    return;
-  }
-  for (int i = 0; known_categories[i]; i++) /* the known categories some device reports */
-    for (size_t d = 0; d < ndev; d++) {
-      lua_getfield(L, stats, devices[d]);
-      bool present = lua_getfield(L, -1, known_categories[i]) == LUA_TNUMBER;
-      lua_pop(L, 2);
-      if (present && !contains(rows, nrows, known_categories[i])) rows[nrows++] = known_categories[i];
-    }
-  size_t known = nrows;
-  for (size_t d = 0; d < ndev; d++) { /* then any others, sorted */
+  for (size_t d = 0; d < ndev; d++) { /* rows: categories some device holds bytes in */
     lua_getfield(L, stats, devices[d]);
     lua_pushnil(L);
     while (lua_next(L, -2)) {
-      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TNUMBER && nrows < MEM_MAX_ROWS) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_tonumber(L, -1) > 0 && nrows < MEM_MAX_ROWS) {
         const char *name = lua_tostring(L, -2);
         if (strcmp(name, "peak") != 0 && !contains(rows, nrows, name)) rows[nrows++] = name;
       }
@@ -164,31 +170,47 @@ static void print_mem_table(lua_State *L, int stats) {
     }
     lua_pop(L, 1);
   }
-  qsort(rows + known, nrows - known, sizeof *rows, compare_names);
+  const char *ordered[MEM_MAX_ROWS];
+  size_t nordered = 0;
+  for (int i = 0; known_categories[i]; i++)
+    if (contains(rows, nrows, known_categories[i])) ordered[nordered++] = known_categories[i];
+  size_t known = nordered;
+  for (size_t r = 0; r < nrows; r++)
+    if (!contains(ordered, known, rows[r])) ordered[nordered++] = rows[r];
+  qsort(ordered + known, nordered - known, sizeof *ordered, compare_names);
 
   double values[MEM_MAX_DEVICES], totals[MEM_MAX_DEVICES] = {0}, peaks[MEM_MAX_DEVICES];
-  bool has_peak = false;
-  printf("  %-14s", "bytes");
+  printf("  %-16s", "live bytes");
   for (size_t d = 0; d < ndev; d++) printf(" %12s", devices[d]);
   printf("\n");
-  for (size_t r = 0; r < nrows; r++) {
+  for (size_t r = 0; r < nordered; r++) {
     for (size_t d = 0; d < ndev; d++) {
-      values[d] = mem_value(L, stats, devices[d], rows[r]);
+      values[d] = mem_value(L, stats, devices[d], ordered[r]);
       totals[d] += values[d];
     }
-    print_mem_row(rows[r], values, ndev);
+    print_mem_row(ordered[r], values, ndev);
   }
   print_mem_row("total", totals, ndev);
+  bool has_peak = false;
   for (size_t d = 0; d < ndev; d++) {
-    peaks[d] = mem_value(L, stats, devices[d], "peak");
+    peaks[d] = mem_value(L, stats, "peak", devices[d]) + mem_value(L, stats, devices[d], "peak");
     has_peak = has_peak || peaks[d] > 0;
   }
   if (has_peak) print_mem_row("peak", peaks, ndev);
-  for (size_t i = 0; i < ncounts; i++) {
-    lua_getfield(L, stats, counts[i]);
-    printf("  %-14s %s\n", counts[i], lua_tostring(L, -1));
-    lua_pop(L, 1);
+
+  double tensors = -1, nodes = -1, allocated = -1;
+  if (lua_getfield(L, stats, "live_tensors") == LUA_TNUMBER) tensors = lua_tonumber(L, -1);
+  if (lua_getfield(L, stats, "live_nodes") == LUA_TNUMBER) nodes = lua_tonumber(L, -1);
+  if (lua_getfield(L, stats, "allocated_total") == LUA_TNUMBER) allocated = lua_tonumber(L, -1);
+  lua_pop(L, 3);
+  if (tensors >= 0) printf("  %.0f live tensors", tensors);
+  if (nodes >= 0) printf(", %.0f graph nodes", nodes);
+  if (allocated >= 0) {
+    char buf[32];
+    human_bytes(allocated, buf, sizeof buf);
+    printf("; %s allocated since start", buf);
   }
+  if (tensors >= 0 || allocated >= 0) printf("\n");
 }
 
 static int cmd_mem(lua_State *L, const char *arg) {
@@ -205,7 +227,6 @@ static int cmd_mem(lua_State *L, const char *arg) {
   } else if (!lua_istable(L, -1)) {
     printf("chalk.memory_stats() returned a %s, not a table\n", luaL_typename(L, -1));
   } else {
-    printf("live tensor memory:\n");
     print_mem_table(L, lua_gettop(L));
   }
   lua_settop(L, top);

@@ -3,7 +3,7 @@
  * Only $(BUILD)/repl-standalone/chalk links this (make check-repl-standalone); build/chalk
  * links the real luaopen_chalk from libchalk_lua.a. It offers just enough of the contract
  * the REPL relies on to exercise it: a userdata whose metatable has a function __index, a
- * __methods table (sum, sub, transpose, is_contiguous) and a __fields list (shape);
+ * __methods table (sum, sub, item, transpose, is_contiguous) and a __fields list (shape);
  * memory_stats(); and viz.picture(path), which calls chalk.on_picture as the real viz does.
  */
 #ifdef CHALK_REPL_STANDALONE
@@ -14,13 +14,17 @@
 
 #define FAKE_TENSOR "chalk.standalone.tensor"
 
-static int fake_sum(lua_State *L) {
+static int fake_item(lua_State *L) {
   luaL_checkudata(L, 1, FAKE_TENSOR);
   lua_pushnumber(L, 10);
   return 1;
 }
 
-static int fake_tensor(lua_State *L);
+static int fake_tensor(lua_State *L) {
+  lua_newuserdatauv(L, 1, 0);
+  luaL_setmetatable(L, FAKE_TENSOR);
+  return 1;
+}
 
 static int fake_is_contiguous(lua_State *L) {
   luaL_checkudata(L, 1, FAKE_TENSOR);
@@ -47,12 +51,6 @@ static int fake_index(lua_State *L) {
 
 static int fake_tostring(lua_State *L) {
   lua_pushstring(L, "tensor([[1, 2], [3, 4]], shape={2,2}, dtype=f32, device=cpu)");
-  return 1;
-}
-
-static int fake_tensor(lua_State *L) {
-  lua_newuserdatauv(L, 1, 0);
-  luaL_setmetatable(L, FAKE_TENSOR);
   return 1;
 }
 
@@ -88,10 +86,12 @@ int luaopen_chalk(lua_State *L) {
   lua_pushcfunction(L, fake_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_newtable(L);
-  lua_pushcfunction(L, fake_sum);
+  lua_pushcfunction(L, fake_tensor);
   lua_setfield(L, -2, "sum");
-  lua_pushcfunction(L, fake_sum);
+  lua_pushcfunction(L, fake_tensor);
   lua_setfield(L, -2, "sub");
+  lua_pushcfunction(L, fake_item);
+  lua_setfield(L, -2, "item");
   lua_pushcfunction(L, fake_tensor);
   lua_setfield(L, -2, "transpose");
   lua_pushcfunction(L, fake_is_contiguous);
