@@ -1,6 +1,6 @@
 /* lchalk_io.c: files from Lua: chalk.save / chalk.load (tensors and nested tables of them), NumPy .npy,
- * the IDX reader behind data.fashion_mnist, and two small helpers for progress bars
- * (chalk.clock, chalk._isatty).
+ * the IDX reader behind data.fashion_mnist; and the small facts lessons and progress bars read
+ * (chalk.clock, chalk._isatty, chalk.storage_info for pictures of views over a storage).
  *
  * Invariants: chalk.save checks the whole value (types, cycles, depth) before it opens a file, so
  * a Lua error can never leave a half-written file or leak the writer; the write itself goes
@@ -216,9 +216,51 @@ static int lio_isatty(lua_State *L) {
   return 1;
 }
 
+/* chalk.storage_info(x [, max_values=64]) -> {offset = elements into the storage (0-based),
+ * size = elements the storage holds, id = the storage's id (equal for views of one storage),
+ * itemsize = bytes, values = {...} the storage's elements in order when size <= max_values}. */
+static int lio_storage_info(lua_State *L) {
+  ct_tensor *t = lchalk_checktensor(L, 1);
+  lua_Integer max_values = luaL_optinteger(L, 2, 64);
+  size_t isz = ct_dtype_size(t->dtype);
+  int64_t size = (int64_t)(t->storage->nbytes / (isz ? isz : 1));
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, (lua_Integer)t->offset);
+  lua_setfield(L, -2, "offset");
+  lua_pushinteger(L, (lua_Integer)size);
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, (lua_Integer)t->storage->id);
+  lua_setfield(L, -2, "id");
+  lua_pushinteger(L, (lua_Integer)isz);
+  lua_setfield(L, -2, "itemsize");
+  if (size <= max_values) {
+    /* a flat view over the whole storage, read as doubles */
+    ct_tensor flat = *t;
+    flat.ndim = 1;
+    flat.shape[0] = size;
+    flat.stride[0] = 1;
+    flat.offset = 0;
+    flat.name = NULL;
+    flat.grad = NULL;
+    flat.grad_fn = NULL;
+    double *vals = lua_newuserdatauv(L, sizeof(double) * (size_t)(size ? size : 1), 0);
+    if (ct_to_doubles(&flat, vals) < 0) return lchalk_error(L);
+    lua_createtable(L, (int)size, 0);
+    for (int64_t i = 0; i < size; i++) {
+      if (ct_dtype_is_float(t->dtype)) lua_pushnumber(L, vals[i]);
+      else lua_pushinteger(L, (lua_Integer)vals[i]);
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -3, "values");
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
 static const luaL_Reg lio_functions[] = {
     {"save", lio_save},         {"load", lio_load},   {"save_npy", lio_save_npy}, {"load_npy", lio_load_npy},
-    {"_read_idx", lio_read_idx}, {"clock", lio_clock}, {"_isatty", lio_isatty},   {NULL, NULL},
+    {"_read_idx", lio_read_idx}, {"clock", lio_clock}, {"_isatty", lio_isatty},
+    {"storage_info", lio_storage_info}, {NULL, NULL},
 };
 
 /* Registers the functions above into the chalk table at index chalk. */
