@@ -247,12 +247,13 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
     n->mark = 0;
     ct_release(n->gacc);
     n->gacc = NULL;
-    if (!retain_graph && !rc) {
+    if (!retain_graph && !rc && !ct_retain_all_grads()) { /* pictures mode keeps the graph to draw */
       n->freed = true;
       node_drop_inputs(n);
     }
   }
   for (size_t k = 0; k < all.n; k++) ct_node_release(all.v[k]);
+  ct_event_mark("backward end", NULL);
   ct_release(seed);
   free(all.v);
   free(ready.v);

@@ -244,7 +244,8 @@ int ct_backward(ct_tensor *out, ct_tensor *grad, bool retain_graph, bool create_
 int ct_grad(ct_tensor *out, ct_tensor *grad_out, ct_tensor *const *inputs, int n,
             ct_tensor **result, bool retain_graph, bool create_graph);
 int ct_zero_grad(ct_tensor *t);
-/* Keep gradients of every non-leaf produced from now on (for pictures of small graphs). */
+/* Keep gradients of every non-leaf produced from now on (for pictures of small graphs); while on,
+   backward also keeps the graph (as retain_graph) so that it can still be drawn afterwards. */
 void ct_set_retain_all_grads(bool on);
 bool ct_retain_all_grads(void);
 

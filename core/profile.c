@@ -11,6 +11,7 @@ struct ct_profile {
   ct_event *ev;
   size_t nev;
   double *self_us; /* [nev] */
+  unsigned char *phase; /* [nev] CT_PHASE_* */
   size_t start_index;
   bool nested, stopped;
   double t_start, t_end;
@@ -58,6 +59,42 @@ static int compute_self_times(ct_profile *p) {
   return 0;
 }
 
+static bool is_op_event(const ct_event *e);
+
+/* Phases (see profile.h): backward windows run from a "backward" mark to the engine's "backward
+   end" mark (or, without one, to the last op a gradient rule made before the next "backward");
+   outside them, before the last window is forward, after it is "after". */
+static int compute_phases(ct_profile *p) {
+  p->phase = calloc(p->nev ? p->nev : 1, 1);
+  if (!p->phase) return ct_errorf("profile: out of memory");
+  size_t last_window_end = 0;
+  bool any = false;
+  for (size_t i = 0; i < p->nev; i++) {
+    const ct_event *m = &p->ev[i];
+    if (m->kind != CT_EV_MARK || !m->name || strcmp(m->name, "backward")) continue;
+    size_t end = i, j = i + 1;
+    for (; j < p->nev; j++) {
+      const ct_event *e = &p->ev[j];
+      if (e->kind == CT_EV_MARK && e->name && !strcmp(e->name, "backward end")) {
+        end = j; /* the engine says where it ended */
+        break;
+      }
+      if (e->kind == CT_EV_MARK && e->name && !strcmp(e->name, "backward")) break;
+      if (is_op_event(e) && e->backward) end = j;
+    }
+    for (size_t k = i; k <= end; k++) p->phase[k] = CT_PHASE_BACKWARD;
+    last_window_end = end;
+    any = true;
+    i = end;
+  }
+  for (size_t i = 0; i < p->nev; i++)
+    if (p->ev[i].kind == CT_EV_OP && p->ev[i].backward) p->phase[i] = CT_PHASE_BACKWARD; /* no mark seen */
+  if (any)
+    for (size_t i = last_window_end + 1; i < p->nev; i++)
+      if (p->phase[i] != CT_PHASE_BACKWARD) p->phase[i] = CT_PHASE_AFTER;
+  return 0;
+}
+
 int ct_profile_stop(ct_profile *p) {
   if (p->stopped) return 0;
   p->t_end = ct_now_us();
@@ -75,7 +112,7 @@ int ct_profile_stop(ct_profile *p) {
     ct_events_stop();
     ct_events_clear();
   }
-  return compute_self_times(p);
+  return compute_self_times(p) || compute_phases(p) ? -1 : 0;
 }
 
 void ct_profile_free(ct_profile *p) {
@@ -83,14 +120,17 @@ void ct_profile_free(ct_profile *p) {
   if (!p->stopped) ct_profile_stop(p);
   free(p->ev);
   free(p->self_us);
+  free(p->phase);
   free(p);
 }
 
 size_t ct_profile_nevents(const ct_profile *p) { return p->nev; }
 const ct_event *ct_profile_event(const ct_profile *p, size_t i) { return i < p->nev ? &p->ev[i] : NULL; }
 double ct_profile_duration_us(const ct_profile *p) { return p->t_end - p->t_start; }
+double ct_profile_start_us(const ct_profile *p) { return p->t_start; }
 int64_t ct_profile_baseline(const ct_profile *p, ct_devtype d, ct_category c) { return p->baseline[d][c]; }
 double ct_profile_self_us(const ct_profile *p, size_t i) { return i < p->nev && p->self_us ? p->self_us[i] : 0; }
+int ct_profile_phase(const ct_profile *p, size_t i) { return i < p->nev && p->phase ? p->phase[i] : CT_PHASE_FORWARD; }
 
 unsigned ct_profile_devices(const ct_profile *p) {
   unsigned m = 0;
@@ -117,14 +157,15 @@ int ct_profile_ops(const ct_profile *p, ct_prof_op **rows) {
     if (e->kind != CT_EV_OP && e->kind != CT_EV_COPY && e->kind != CT_EV_COLLECTIVE) continue;
     const char *name = e->kind == CT_EV_COPY ? "copy (between devices)" : e->name ? e->name : "?";
     int k = 0;
-    while (k < n && !(r[k].backward == e->backward && !strcmp(r[k].name, name))) k++;
+    bool bw = ct_profile_phase(p, i) == CT_PHASE_BACKWARD;
+    while (k < n && !(r[k].backward == bw && !strcmp(r[k].name, name))) k++;
     if (k == n) {
       if (n == cap) {
         ct_prof_op *q = realloc(r, sizeof *r * (size_t)(cap *= 2));
         if (!q) return free(r), ct_errorf("profile: out of memory"), -1;
         r = q;
       }
-      r[n++] = (ct_prof_op){.name = name, .backward = e->backward};
+      r[n++] = (ct_prof_op){.name = name, .backward = bw};
     }
     r[k].calls++;
     r[k].self_us += p->self_us[i];
@@ -194,7 +235,7 @@ static int cmp_live(const void *a, const void *b) {
 }
 
 void ct_prof_memory_free(ct_prof_memory *m) {
-  free(m->live), free(m->t_us), free(m->slot_op), free(m->slot_backward), free(m->at_peak);
+  free(m->live), free(m->t_us), free(m->end_us), free(m->slot_op), free(m->slot_phase), free(m->at_peak);
   memset(m, 0, sizeof *m);
 }
 
@@ -206,9 +247,10 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
   m->nslots = nops + 1;
   m->live = calloc((size_t)m->nslots, sizeof *m->live);
   m->t_us = calloc((size_t)m->nslots, sizeof *m->t_us);
+  m->end_us = calloc((size_t)m->nslots, sizeof *m->end_us);
   m->slot_op = calloc((size_t)m->nslots, sizeof *m->slot_op);
-  m->slot_backward = calloc((size_t)m->nslots, sizeof *m->slot_backward);
-  if (!m->live || !m->t_us || !m->slot_op || !m->slot_backward) {
+  m->slot_phase = calloc((size_t)m->nslots, sizeof *m->slot_phase);
+  if (!m->live || !m->t_us || !m->end_us || !m->slot_op || !m->slot_phase) {
     ct_prof_memory_free(m);
     return ct_errorf("profile: out of memory building the memory timeline");
   }
@@ -230,8 +272,9 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
     if (is_op_event(e)) {
       memcpy(m->live[slot], best, sizeof best);
       m->t_us[slot] = best_t - p->t_start;
+      m->end_us[slot] = e->t1 - p->t_start;
       m->slot_op[slot] = e->name ? e->name : "?";
-      m->slot_backward[slot] = e->backward;
+      m->slot_phase[slot] = (unsigned char)ct_profile_phase(p, i);
       slot++;
       memcpy(best, state, sizeof best);
       best_total = total;
@@ -258,7 +301,9 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
   }
   memcpy(m->live[slot], best, sizeof best);
   m->t_us[slot] = best_t - p->t_start;
+  m->end_us[slot] = p->t_end - p->t_start;
   m->slot_op[slot] = "";
+  m->slot_phase[slot] = slot ? m->slot_phase[slot - 1] : CT_PHASE_FORWARD;
   /* pass 2: replay up to the peak to list what was live at it */
   id_map names, live;
   if (map_init(&names, p->nev) || map_init(&live, p->nev)) {
@@ -278,14 +323,15 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
     if (!is_mem_event(e, dev)) continue;
     int *s = map_slot(&live, e->node_id, e->kind == CT_EV_ALLOC);
     if (e->kind == CT_EV_ALLOC) {
-      int k = *s >= 0 ? *s : nlv++;
+      bool retag = *s >= 0; /* a category change re-allocates the same storage: keep its label */
+      int k = retag ? *s : nlv++;
       *s = k;
       lv[k].storage_id = e->node_id;
       lv[k].nbytes = e->nbytes;
       lv[k].category = e->category;
       int *nm = map_slot(&names, e->node_id, false);
       if (nm) snprintf(lv[k].label, sizeof lv[k].label, "%s", p->ev[*nm].label);
-      else alloc_label(p, i, lv[k].label, sizeof lv[k].label);
+      else if (!retag) alloc_label(p, i, lv[k].label, sizeof lv[k].label);
     } else if (s && *s >= 0) {
       lv[*s].nbytes = -1; /* freed */
     }
@@ -378,7 +424,7 @@ size_t ct_profile_format(const ct_profile *p, char *buf, size_t n) {
     if (d == CT_CUDA) snprintf(dn, sizeof dn, "cuda");
     APPEND("memory on %s: peak %s live, during %s%s (op %d of %d)\n", dn, ct_format_bytes((double)m.peak, pk, sizeof pk),
            m.slot_op[m.peak_slot][0] ? m.slot_op[m.peak_slot] : "the end of the step",
-           m.slot_backward[m.peak_slot] ? " (backward)" : "", m.peak_slot + 1, m.nslots - 1);
+           m.slot_phase[m.peak_slot] == CT_PHASE_BACKWARD ? " (backward)" : "", m.peak_slot + 1, m.nslots - 1);
     APPEND("  %-16s %12s %12s\n", "category", "at peak", "max");
     for (int c = 0; c < CT_NCATS; c++) {
       if (!m.max_by_cat[c]) continue;

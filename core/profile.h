@@ -12,6 +12,11 @@
 
 typedef struct ct_profile ct_profile;
 
+/* Where an event falls in a training step. Backward runs from a "backward" mark (the engine
+   appends one) to the last op made by a gradient rule after it; the ops in between that no rule
+   made (accumulating gradients, copying them into .grad) belong to backward too. */
+enum { CT_PHASE_FORWARD = 0, CT_PHASE_BACKWARD = 1, CT_PHASE_AFTER = 2 };
+
 /* One row of the op table: one op name, forward and backward kept apart. */
 typedef struct {
   const char *name;
@@ -37,8 +42,9 @@ typedef struct {
   int nslots;
   int64_t (*live)[CT_NCATS]; /* [nslots][CT_NCATS] */
   double *t_us;              /* [nslots]: time of each slot's high-water moment */
+  double *end_us;            /* [nslots]: when the slot ends (its op's end; the window's end) */
   const char **slot_op;      /* [nslots]: op name of the slot ("" for the last) */
-  bool *slot_backward;       /* [nslots] */
+  unsigned char *slot_phase; /* [nslots]: CT_PHASE_* of the slot's op */
   int64_t peak;              /* bytes at the peak moment */
   int peak_slot;
   double peak_t_us;
@@ -58,9 +64,12 @@ void ct_profile_free(ct_profile *p);
 size_t ct_profile_nevents(const ct_profile *p);
 const ct_event *ct_profile_event(const ct_profile *p, size_t i);
 double ct_profile_duration_us(const ct_profile *p); /* wall time of the window */
+double ct_profile_start_us(const ct_profile *p);    /* when the window began, on the events' clock */
 int64_t ct_profile_baseline(const ct_profile *p, ct_devtype d, ct_category c);
 /* Self time of op event i (its duration minus the ops that ran inside it); 0 for other events. */
 double ct_profile_self_us(const ct_profile *p, size_t i);
+/* CT_PHASE_* of event i: forward, backward, or after the last backward (optimizer, logging). */
+int ct_profile_phase(const ct_profile *p, size_t i);
 
 /* The op table, sorted by self time, largest first. *rows is malloc'd (free it); returns the
    number of rows or -1. */

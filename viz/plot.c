@@ -1,0 +1,76 @@
+/* plot.c: charts as Graphviz nodes pinned in place (see plot.h). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "plot.h"
+
+void plot_begin(viz_plot *p, viz_buf *b) {
+  p->b = b;
+  p->next_id = 0;
+  viz_buf_puts(b, "graph chalk_plot {\n"
+                  "  graph [bgcolor=white, pad=0.25, splines=false, outputorder=nodesfirst];\n"
+                  "  node [shape=box, style=filled, fixedsize=true, label=\"\", penwidth=0, fontname=\"" VIZ_FONT
+                  "\"];\n");
+}
+
+void plot_end(viz_plot *p) { viz_buf_puts(p->b, "}\n"); }
+
+void plot_rect(viz_plot *p, double x, double y, double w, double h, const char *fill, const char *border,
+               const char *tooltip) {
+  if (w <= 0 || h <= 0) return;
+  viz_buf_printf(p->b, "  r%d [pos=\"%.2f,%.2f!\", width=%.4f, height=%.4f, fillcolor=\"%s\"", p->next_id++,
+                 x + w / 2, y + h / 2, w / 72, h / 72, fill);
+  if (border) viz_buf_printf(p->b, ", color=\"%s\", penwidth=0.8", border);
+  if (tooltip) {
+    viz_buf_puts(p->b, ", tooltip=");
+    viz_buf_quoted(p->b, tooltip);
+  }
+  viz_buf_puts(p->b, "];\n");
+}
+
+void plot_vline(viz_plot *p, double x, double y0, double y1, double width, const char *color, bool dashed) {
+  if (!dashed) {
+    plot_rect(p, x - width / 2, y0, width, y1 - y0, color, NULL, NULL);
+    return;
+  }
+  for (double y = y0; y < y1; y += 7) plot_rect(p, x - width / 2, y, width, fmin(4, y1 - y), color, NULL, NULL);
+}
+
+void plot_hline(viz_plot *p, double x0, double x1, double y, double width, const char *color) {
+  plot_rect(p, x0, y - width / 2, x1 - x0, width, color, NULL, NULL);
+}
+
+double plot_text_width(const char *text, double size) {
+  size_t n = 0;
+  for (const unsigned char *s = (const unsigned char *)text; *s; s++)
+    if ((*s & 0xC0) != 0x80) n++; /* count UTF-8 characters */
+  return (double)n * size * 0.60;
+}
+
+static double anchor_shift(viz_anchor a, double w) { return a == ANCHOR_LEFT ? w / 2 : a == ANCHOR_RIGHT ? -w / 2 : 0; }
+
+void plot_text(viz_plot *p, double x, double y, const char *text, double size, const char *color, viz_anchor a,
+               bool bold) {
+  double w = plot_text_width(text, size) * (bold ? 1.08 : 1.0);
+  viz_buf_printf(p->b, "  t%d [shape=plaintext, style=\"\", fixedsize=false, margin=0, width=0, height=0, "
+                       "pos=\"%.2f,%.2f!\", fontsize=%.1f, fontcolor=\"%s\", label=<",
+                 p->next_id++, x + anchor_shift(a, w), y, size, color);
+  if (bold) viz_buf_puts(p->b, "<B>");
+  viz_buf_html(p->b, text);
+  if (bold) viz_buf_puts(p->b, "</B>");
+  viz_buf_puts(p->b, ">];\n");
+}
+
+void plot_html(viz_plot *p, double x, double y, const char *html, viz_anchor a, double w) {
+  viz_buf_printf(p->b, "  h%d [shape=plaintext, style=\"\", fixedsize=false, margin=0, width=0, height=0, "
+                       "pos=\"%.2f,%.2f!\", label=<%s>];\n",
+                 p->next_id++, x + anchor_shift(a, w), y, html);
+}
+
+double plot_nice_step(double range, int n) {
+  if (range <= 0) return 1;
+  double raw = range / n, mag = pow(10, floor(log10(raw))), r = raw / mag;
+  double step = r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10;
+  return step * mag;
+}

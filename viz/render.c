@@ -1,0 +1,121 @@
+/* render.c: the one Graphviz context of the process and the only place that calls libgvc.
+ * Invariants: the context is created on first use and lives until exit; every call into
+ * libcgraph/libgvc happens under render_lock; Graphviz's own error messages are captured (not
+ * printed) and become the text of ct_last_error() with advice on how to fix the installation. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gvc.h>
+
+#include "viz.h"
+
+static pthread_mutex_t render_lock = PTHREAD_MUTEX_INITIALIZER;
+static GVC_t *gvc;
+static char gv_msg[512];
+
+/* Graphviz calls this with each error/warning line instead of printing it. */
+static int capture_error(char *msg) {
+  size_t k = strlen(gv_msg);
+  if (k + 2 < sizeof gv_msg) snprintf(gv_msg + k, sizeof gv_msg - k, "%s", msg);
+  return 0;
+}
+
+/* Graphviz's message without trailing newlines, or fallback. */
+static const char *gv_message(const char *fallback) {
+  size_t k = strlen(gv_msg);
+  while (k && (gv_msg[k - 1] == '\n' || gv_msg[k - 1] == ' ')) gv_msg[--k] = '\0';
+  return k ? gv_msg : fallback;
+}
+
+static const char *const install_hint =
+    "install Graphviz with its plugins (Debian: apt-get install libgvc6 libgraphviz-dev) and "
+    "register them by running `dot -c` as root (package graphviz)";
+
+bool viz_format_known(const char *f) {
+  return f && (!strcmp(f, "png") || !strcmp(f, "svg") || !strcmp(f, "pdf") || !strcmp(f, "dot"));
+}
+
+static int write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (!f) return ct_errorf("viz: cannot write %s: %s", path, strerror(errno));
+  size_t n = strlen(text);
+  bool ok = fwrite(text, 1, n, f) == n;
+  if (fclose(f) != 0) ok = false;
+  return ok ? 0 : ct_errorf("viz: writing %s failed: %s", path, strerror(errno));
+}
+
+static void list_devices(char *buf, size_t n) {
+  int sz = 0;
+  char **list = gvPluginList(gvc, "device", &sz, NULL);
+  size_t k = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < sz && k < n; i++) {
+    int w = snprintf(buf + k, n - k, "%s%s", i ? " " : "", list[i]);
+    if (w > 0) k += (size_t)w;
+    free(list[i]);
+  }
+  free(list);
+}
+
+static int render_locked(const char *dot, const char *engine, const char *format, const char *path) {
+  gv_msg[0] = '\0';
+  if (!gvc) {
+    agseterrf(capture_error);
+    gvc = gvContext();
+    if (!gvc) return ct_errorf("viz: Graphviz could not start (gvContext failed); %s", install_hint);
+  }
+  gv_msg[0] = '\0';
+  agreseterrors();
+  Agraph_t *g = agmemread(dot);
+  if (!g) return ct_errorf("viz: Graphviz could not parse the picture (a bug in chalk's viz): %s", gv_message("syntax error"));
+  if (!strcmp(format, "dot")) {
+    agclose(g);
+    return write_text(path, dot);
+  }
+  FILE *probe = fopen(path, "wb");
+  if (!probe) {
+    agclose(g);
+    return ct_errorf("viz: cannot write %s: %s", path, strerror(errno));
+  }
+  fclose(probe);
+  if (gvLayout(gvc, g, engine) != 0) {
+    agclose(g);
+    return ct_errorf("viz: Graphviz cannot lay out with '%s' (%s): the layout plugin is missing; %s", engine,
+                     gv_message("no layout engine"), install_hint);
+  }
+  if (!strcmp(format, "png")) agsafeset(g, "dpi", "110", "");
+  int rc = gvRenderFilename(gvc, g, format, path);
+  gvFreeLayout(gvc, g);
+  agclose(g);
+  if (rc != 0) {
+    char have[256];
+    list_devices(have, sizeof have);
+    remove(path);
+    return ct_errorf("viz: Graphviz cannot render %s (%s); formats available here: %s; %s", format,
+                     gv_message("no renderer"), have[0] ? have : "none", install_hint);
+  }
+  return 0;
+}
+
+int viz_render(const char *dot, const char *engine, const char *format, const char *path) {
+  if (!viz_format_known(format))
+    return ct_errorf("viz: unknown format '%s' (expected png, svg, pdf or dot)", format ? format : "(null)");
+  pthread_mutex_lock(&render_lock);
+  int rc = render_locked(dot, engine, format, path);
+  pthread_mutex_unlock(&render_lock);
+  return rc;
+}
+
+/* Colours of the memory categories, used by every picture that shows memory (tableau-like,
+   light enough that black text reads on them). Order as ct_category. */
+const char *const viz_category_fill[CT_NCATS] = {
+    [CT_CAT_ACTIVATION] = "#f28e2b", /* orange */
+    [CT_CAT_PARAMETER] = "#4e79a7",  /* blue */
+    [CT_CAT_GRADIENT] = "#e15759",   /* red */
+    [CT_CAT_OPTIMIZER] = "#b07aa1",  /* purple */
+    [CT_CAT_TEMPORARY] = "#bab0ac",  /* grey */
+    [CT_CAT_INPUT] = "#59a14f",      /* green */
+};

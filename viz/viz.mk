@@ -1,0 +1,71 @@
+# viz/viz.mk: the seeing layer (Graphviz pictures rendered in-process, Chrome traces) and its tests.
+#
+#   make build/libchalk_viz.a    viz/*.c (the Lua surface lviz.c/lprofile.c included)
+#   make check-viz               C tests (tests/viz/test_*.c, Criterion) and the Lua tests
+#                                (tests/viz/*.lua, through build/chalk when the binding is built)
+#   make bench-events            cost of the event log per op, off and on (bench/events_overhead.c)
+
+VIZ_SRC := $(sort $(wildcard viz/*.c))
+VIZ_OBJ := $(VIZ_SRC:%.c=$(BUILD)/%.o)
+VIZ_CFLAGS = $(CFLAGS_COMMON) $(GV_CFLAGS) $(LUA_CFLAGS) -Icore -Ilua -Iviz
+
+$(BUILD)/viz/%.o: viz/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(VIZ_CFLAGS) -c $< -o $@
+
+$(BUILD)/libchalk_viz.a: $(VIZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+all: $(BUILD)/libchalk_viz.a
+
+# ---- tests ------------------------------------------------------------------------------------
+VIZ_TEST_SRC := $(sort $(wildcard tests/viz/test_*.c))
+VIZ_TEST_BIN := $(VIZ_TEST_SRC:tests/viz/%.c=$(BUILD)/tests/viz/%)
+VIZ_TEST_LUA := $(sort $(wildcard tests/viz/test_*.lua))
+VIZ_TEST_OUT := $(BUILD)/tests/viz/out
+
+$(BUILD)/tests/viz/obj/%.o: tests/viz/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(VIZ_CFLAGS) -Itests/viz -c $< -o $@
+
+$(BUILD)/tests/viz/test_%: $(BUILD)/tests/viz/obj/test_%.o $(BUILD)/libchalk_viz.a $(BUILD)/libchalk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -g $(SAN) $< $(BUILD)/libchalk_viz.a $(BUILD)/libchalk.a -lcriterion $(GV_LIBS) \
+	  $(CORE_LIBS) -o $@
+
+.PHONY: check-viz check-viz-c check-viz-lua bench-events
+check-viz: check-viz-c check-viz-lua
+
+check-viz-c: $(VIZ_TEST_BIN)
+	@mkdir -p $(VIZ_TEST_OUT)
+	@failed=""; for t in $(VIZ_TEST_BIN); do \
+	  echo "== $$t"; \
+	  VIZ_TEST_OUT=$(VIZ_TEST_OUT) VIZ_TEST_DIR=tests/viz $$t --jobs 1 || failed="$$failed $$(basename $$t)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "check-viz: FAILED:$$failed"; exit 1; fi
+
+# The Lua tests need the chalk executable (lua/ + repl/); without it they say so and pass.
+check-viz-lua: $(if $(wildcard lua/lua.mk),$(BUILD)/chalk)
+	@mkdir -p $(VIZ_TEST_OUT)
+	@if [ ! -x $(BUILD)/chalk ]; then echo "check-viz-lua: skipped (no $(BUILD)/chalk: the binding is not built)"; \
+	else failed=""; for t in $(VIZ_TEST_LUA); do \
+	  echo "== $$t"; \
+	  VIZ_TEST_OUT=$(VIZ_TEST_OUT) $(BUILD)/chalk --out $(VIZ_TEST_OUT) $$t || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "check-viz-lua: FAILED:$$failed"; exit 1; fi; fi
+
+CHECKS += check-viz
+
+$(BUILD)/bench/events_overhead: bench/events_overhead.c $(BUILD)/libchalk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -Icore $< $(BUILD)/libchalk.a $(CORE_LIBS) -o $@
+
+bench-events: $(BUILD)/bench/events_overhead
+	$(BUILD)/bench/events_overhead
+bench: bench-events
+
+# ---- the Lua surface: chalk.viz and chalk.profile are C modules of the binding (lua/lua.mk) ------
+LUA_C_MODULES += viz profile
+LUA_MODULE_LIBS += $(BUILD)/libchalk_viz.a $(GV_LIBS)
+$(BUILD)/chalk.so: $(BUILD)/libchalk_viz.a
