@@ -31,6 +31,7 @@ include core/core.mk
 -include repl/repl.mk
 -include lessons/lessons.mk
 -include tests/tests.mk
+-include bench/bench.mk
 
 deps:
 	@./tools/deps.sh

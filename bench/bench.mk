@@ -1,0 +1,7 @@
+# bench/bench.mk: `make bench` runs chalk against PyTorch and raw OpenBLAS on the CPU (bench/README.md).
+$(BUILD)/bench/sgemm_raw: bench/cpu/sgemm_raw.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(BLAS_CFLAGS) $< -o $@ $(BLAS_LIBS) -lm
+
+bench: all $(BUILD)/bench/sgemm_raw
+	/usr/bin/python3 bench/cpu/run_cpu.py
