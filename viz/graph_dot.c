@@ -389,7 +389,7 @@ static void emit_forward_nodes(viz_buf *b, const viz_graph *g, const viz_step_vi
   for (int s = 0; s < g->ns; s++) emit_summary(b, g, s);
 }
 
-static void emit_forward_edges(viz_buf *b, const viz_graph *g, edge_key *seen, int *nseen) {
+static void emit_forward_edges(viz_buf *b, const viz_graph *g, const viz_step_view *sv, edge_key *seen, int *nseen) {
   for (int k = 0; k < g->n; k++) {
     const viz_vnode *v = &g->v[k];
     for (int i = 0; i < v->nin; i++) {
@@ -399,11 +399,11 @@ static void emit_forward_edges(viz_buf *b, const viz_graph *g, edge_key *seen, i
       if (e.ka == e.kb && e.a == e.b) continue;
       bool both_self = e.ka == 'n' && e.kb == 'n';
       if (!both_self && edge_seen(seen, nseen, e)) continue;
-      viz_buf_printf(b, "  %c%d -> %c%d", e.ka, e.a, e.kb, e.b);
+      viz_buf_printf(b, "  %c%d -> %c%d [", e.ka, e.a, e.kb, e.b);
+      if (sv && both_self && !sv->value_known[k]) viz_buf_puts(b, "color=\"#d0d0d0\", ");
       if (v->nin > 1 && both_self && g->nshown <= 40)
-        viz_buf_printf(b, " [taillabel=\"\", headlabel=\"%c\", labelfontsize=9, labelfontcolor=\"#777777\"]",
-                       'a' + i);
-      viz_buf_puts(b, ";\n");
+        viz_buf_printf(b, "headlabel=\"%c\", labelfontsize=9, labelfontcolor=\"#777777\"", 'a' + i);
+      viz_buf_puts(b, "];\n");
     }
   }
 }
@@ -423,7 +423,9 @@ static void emit_backward(viz_buf *b, const viz_graph *g, const viz_step_view *s
       int u = v->in[i];
       if (u < 0 || !has_grad_node(g, u)) continue;
       /* drawn from the input's gradient with dir=back, so both graphs share their ranks */
-      viz_buf_printf(b, "  g%d -> g%d [dir=back, color=\"#e15759\", fontcolor=\"#b22222\", fontsize=9", u, k);
+      bool flowed = !sv || sv->grad_known[k];
+      viz_buf_printf(b, "  g%d -> g%d [dir=back, color=\"%s\", fontcolor=\"%s\", fontsize=9", u, k,
+                     flowed ? "#e15759" : "#e6c3c3", flowed ? "#b22222" : "#c9a0a0");
       const char *f = labels ? viz_grad_formula(ct_op_name(v->op), i, v->nin) : NULL;
       if (f) {
         const ct_tensor *x = g->v[u].t, *y = v->t;
@@ -463,7 +465,7 @@ int viz_graph_emit(viz_graph *g, const viz_step_view *sv, viz_buf *b) {
   edge_key *seen = malloc(sizeof *seen * nedges);
   int nseen = 0;
   if (!seen) return ct_errorf("viz.graph: out of memory");
-  emit_forward_edges(b, g, seen, &nseen);
+  emit_forward_edges(b, g, sv, seen, &nseen);
   free(seen);
   if (both) emit_backward(b, g, sv);
   viz_buf_puts(b, "}\n");

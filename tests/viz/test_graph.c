@@ -1,0 +1,173 @@
+/* test_graph.c: viz.graph's DOT text: golden text for lesson 2's graph (deterministic ids and
+ * order), gradients "not computed" before backward and their values after, the backward graph
+ * with its dashed links, module clusters, folded repeats, the node limit, viz.step's frames. */
+#include <criterion/criterion.h>
+
+#include "vizutil.h"
+
+/* Compares text with tests/viz/golden/<name>; on a mismatch writes the text beside the outputs
+   so the difference can be read (and the golden file updated deliberately). */
+static void check_golden(const char *name, const char *text) {
+  char gpath[512];
+  snprintf(gpath, sizeof gpath, "%s/golden/%s", getenv("VIZ_TEST_DIR") ? getenv("VIZ_TEST_DIR") : "tests/viz", name);
+  char *want = vt_read(gpath, NULL);
+  if (!want || strcmp(want, text)) {
+    FILE *f = fopen(vt_path(name), "w");
+    if (f) fputs(text, f), fclose(f);
+  }
+  cr_assert(want, "golden file %s is missing (the current text is in %s)", gpath, vt_path(name));
+  cr_expect_str_eq(text, want, "DOT text differs from %s (current text written to %s)", gpath, vt_path(name));
+  free(want);
+}
+
+Test(graph, golden_forward_before_backward) {
+  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+  char *dot = vt_graph_dot(f, NULL);
+  cr_assert(dot, "%s", ct_last_error());
+  check_golden("autodiff_forward.dot", dot);
+  /* the same graph gives the same text */
+  char *again = vt_graph_dot(f, NULL);
+  cr_expect_str_eq(dot, again);
+  free(dot), free(again);
+  ct_release(f), ct_release(x1), ct_release(x2);
+}
+
+Test(graph, golden_backward_after_backward) {
+  ct_set_retain_all_grads(true);
+  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+  cr_assert_eq(ct_backward(f, NULL, false, false), 0, "%s", ct_last_error());
+  ct_set_retain_all_grads(false);
+  viz_graph_opts o = {.backward = true};
+  char *dot = vt_graph_dot(f, &o);
+  cr_assert(dot, "%s", ct_last_error());
+  check_golden("autodiff_backward.dot", dot);
+  free(dot);
+  ct_release(f), ct_release(x1), ct_release(x2);
+}
+
+Test(graph, not_computed_before_backward_values_after) {
+  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+  char *before = vt_graph_dot(f, NULL);
+  cr_assert(before);
+  cr_expect_eq(vt_count(before, "grad: not computed"), 7, "every node that requires grad says not computed:\n%s", before);
+  cr_expect_null(strstr(before, "grad 0"), "a missing gradient must never read 0");
+  cr_expect(strstr(before, "data 11.65"), "f's value is shown");
+  cr_expect(strstr(before, "data 0.6931"), "ln 2 is shown");
+  cr_assert_eq(ct_backward(f, NULL, true, false), 0, "%s", ct_last_error());
+  char *after = vt_graph_dot(f, NULL);
+  cr_assert(after);
+  cr_expect(strstr(after, "grad 5.5"), "df/dx1 = 5.5 shown:\n%s", after);
+  cr_expect(strstr(after, "grad 1.716"), "df/dx2 = 1.716 shown");
+  cr_expect(strstr(after, "not retained"), "intermediates without retained grads say so");
+  cr_expect_null(strstr(after, "grad: not computed"), "after backward nothing reads 'not computed'");
+  free(before), free(after);
+  ct_release(f), ct_release(x1), ct_release(x2);
+}
+
+Test(graph, freed_graph_says_how_to_keep_it) {
+  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+  cr_assert_eq(ct_backward(f, NULL, false, false), 0);
+  char *dot = vt_graph_dot(f, NULL);
+  cr_assert(dot);
+  cr_expect(strstr(dot, "inputs freed by backward"));
+  cr_expect(strstr(dot, "retain_graph=true"));
+  free(dot);
+  ct_release(f), ct_release(x1), ct_release(x2);
+}
+
+Test(graph, backward_cluster_and_dashed_links) {
+  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+  viz_graph_opts o = {.backward = true};
+  char *dot = vt_graph_dot(f, &o);
+  cr_assert(dot);
+  cr_expect(strstr(dot, "subgraph cluster_backward"));
+  cr_expect(strstr(dot, "subgraph cluster_forward"));
+  /* one gradient node per op and per leaf that requires grad, each linked to its node */
+  cr_expect_eq(vt_count(dot, "grad of "), 7, "%s", dot);
+  cr_expect_eq(vt_count(dot, "style=dashed"), 7);
+  cr_expect(strstr(dot, "label=\"g*b\""), "mul's rule labels the edge to its first input");
+  cr_expect(strstr(dot, "label=\"-g\""), "sub's rule for its second input");
+  cr_expect(strstr(dot, "seed: ones"));
+  free(dot);
+  ct_release(f), ct_release(x1), ct_release(x2);
+}
+
+Test(graph, roles_scopes_and_legend) {
+  ct_tensor *loss = vt_mlp(2, 4, 3, 8, 2);
+  char *dot = vt_graph_dot(loss, NULL);
+  cr_assert(dot);
+  cr_expect(strstr(dot, "label=\"layers.0\""), "a cluster for module layers.0");
+  cr_expect(strstr(dot, "label=\"layers.2\""), "a cluster for module layers.2");
+  cr_expect(strstr(dot, "<B>layers.0.weight</B>"), "parameters by their names");
+  cr_expect(strstr(dot, "#d6e3f0"), "parameters in the parameter colour");
+  cr_expect(strstr(dot, "#d9ecd4"), "the input in the input colour");
+  cr_expect(strstr(dot, "(view)"), "the transpose is marked as a view");
+  cr_expect(strstr(dot, "parameter / requires grad"), "legend");
+  cr_expect(strstr(dot, "f32[4,8] cpu"), "op nodes show dtype, shape, device");
+  free(dot);
+  ct_release(loss);
+}
+
+Test(graph, fold_repeats_and_node_limit) {
+  ct_tensor *loss = vt_mlp(6, 4, 3, 8, 2);
+  viz_graph_opts o = {.collapse = 1};
+  char *dot = vt_graph_dot(loss, &o);
+  cr_assert(dot);
+  cr_expect(strstr(dot, "layers.4 ... layers.8"), "identical middle layers folded:\n%s", dot);
+  cr_expect(strstr(dot, "3 more like layers.2"));
+  free(dot);
+  viz_graph_opts lim = {.max_nodes = 12, .collapse = -1};
+  dot = vt_graph_dot(loss, &lim);
+  cr_assert(dot);
+  cr_expect(strstr(dot, "more nodes"), "a summary of what was left out");
+  cr_expect(strstr(dot, "left out: over max_nodes=12"));
+  cr_expect(strstr(dot, "showing 11 of 38 nodes"), "%s", dot);
+  cr_expect(strstr(dot, "loss</B> = mean"), "the output is always kept");
+  free(dot);
+  viz_graph_opts none = {.collapse = -1};
+  dot = vt_graph_dot(loss, &none);
+  cr_expect_null(strstr(dot, "folded"), "collapse=false draws every node");
+  cr_expect_eq(vt_count(dot, "<B>matmul</B>"), 6);
+  free(dot);
+  ct_release(loss);
+}
+
+Test(graph, step_frames) {
+  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+  viz_graph *g = viz_graph_build(f, NULL);
+  cr_assert(g);
+  cr_assert_eq(viz_graph_step_prepare(g), 0, "%s", ct_last_error());
+  cr_assert_eq(viz_graph_step_count(g), 11, "5 forward, 5 backward, 1 done");
+  char cap[400];
+  viz_buf b = {0};
+  cr_assert_eq(viz_graph_step_dot(g, 0, &b, cap, sizeof cap), 0);
+  cr_expect_str_eq(cap, "forward 1/5: log(x1) -> a");
+  cr_expect(strstr(b.s, "#ffe066"), "the current node is lit");
+  cr_expect(strstr(b.s, "data ?"), "values not yet computed are hidden");
+  viz_buf_free(&b);
+  cr_assert_eq(viz_graph_step_dot(g, 5, &b, cap, sizeof cap), 0);
+  cr_expect(strstr(cap, "backward 1/5: grad of f"), "%s", cap);
+  viz_buf_free(&b);
+  cr_assert_eq(viz_graph_step_dot(g, 10, &b, cap, sizeof cap), 0);
+  cr_expect(strstr(b.s, "5.5"), "the last frame shows df/dx1");
+  cr_expect(strstr(b.s, "1.716"));
+  cr_expect_null(strstr(b.s, "not computed yet"));
+  viz_buf_free(&b);
+  cr_expect_neq(viz_graph_step_dot(g, 11, &b, cap, sizeof cap), 0, "frame out of range is an error");
+  viz_buf_free(&b);
+  viz_graph_free(g);
+  /* .grad of the leaves is untouched by stepping */
+  cr_expect_null(x1->grad);
+  ct_release(f), ct_release(x1), ct_release(x2);
+}
+
+Test(graph, step_refuses_freed_graph) {
+  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+  cr_assert_eq(ct_backward(f, NULL, false, false), 0);
+  viz_graph *g = viz_graph_build(f, NULL);
+  cr_assert(g);
+  cr_expect_neq(viz_graph_step_prepare(g), 0);
+  cr_expect(strstr(ct_last_error(), "retain_graph=true"), "%s", ct_last_error());
+  viz_graph_free(g);
+  ct_release(f), ct_release(x1), ct_release(x2);
+}
