@@ -1,0 +1,511 @@
+/* ladder.cu: the matmul ladder of the GPU lesson (see ladder.h for the rungs), C = A B with
+ * A [M,K], B [K,N], C [M,N], all row-major f32. Each rung is one kernel below, marked
+ * "rung N", written to be read in a lecture: what changes from the rung before is the point.
+ * Invariants: every rung is correct for any M, N, K (tiles that cross an edge, or inputs whose
+ * rows are not 16-byte aligned, take guarded scalar loads and stores; full interior tiles take
+ * the fast path), and every rung accumulates in f32 (the tensor-core rungs round their inputs
+ * to TF32 or bf16 first, as their names say). */
+#include <cuda_bf16.h>
+#include <mma.h>
+#include <string.h>
+
+#include <type_traits>
+
+#include "blas.h"
+#include "cu_util.cuh"
+#include "ladder.h"
+
+using namespace nvcuda;
+
+/* ==== rung 1: naive =============================================================================
+ * One thread per element of C. threadIdx.x runs down a column of C, so the 32 threads of a warp
+ * read 32 different rows of A (K floats apart: 32 transactions per load) and write 32 rows of C. */
+__global__ void k_naive(int M, int N, int K, const float *A, const float *B, float *C) {
+  int row = blockIdx.x * 32 + threadIdx.x, col = blockIdx.y * 32 + threadIdx.y;
+  if (row < M && col < N) {
+    float acc = 0;
+    for (int k = 0; k < K; k++) acc += A[(int64_t)row * K + k] * B[(int64_t)k * N + col];
+    C[(int64_t)row * N + col] = acc;
+  }
+}
+
+/* ==== rung 2: coalesced =========================================================================
+ * Swap the roles of x and y: a warp now runs along a row of C. Its 32 threads read one element of
+ * A (a broadcast) and 32 neighbouring elements of B (one 128-byte transaction), and write 32
+ * neighbouring elements of C. Same arithmetic, far fewer memory transactions. */
+__global__ void k_coalesced(int M, int N, int K, const float *A, const float *B, float *C) {
+  int row = blockIdx.y * 32 + threadIdx.y, col = blockIdx.x * 32 + threadIdx.x;
+  if (row < M && col < N) {
+    float acc = 0;
+    for (int k = 0; k < K; k++) acc += A[(int64_t)row * K + k] * B[(int64_t)k * N + col];
+    C[(int64_t)row * N + col] = acc;
+  }
+}
+
+/* ==== rung 3: shared-memory tiling ==============================================================
+ * A block computes a 32x32 tile of C. It walks K in steps of 32, staging a 32x32 tile of A and of B
+ * in shared memory; each element loaded from global memory is then used by 32 threads. Global
+ * loads drop from 2K per output to 2K/32. */
+#define TILE 32
+__global__ void k_tiled(int M, int N, int K, const float *A, const float *B, float *C) {
+  __shared__ float As[TILE][TILE], Bs[TILE][TILE];
+  int tx = threadIdx.x, ty = threadIdx.y;
+  int row = blockIdx.y * TILE + ty, col = blockIdx.x * TILE + tx;
+  float acc = 0;
+  for (int k0 = 0; k0 < K; k0 += TILE) {
+    As[ty][tx] = row < M && k0 + tx < K ? A[(int64_t)row * K + k0 + tx] : 0.0f;
+    Bs[ty][tx] = k0 + ty < K && col < N ? B[(int64_t)(k0 + ty) * N + col] : 0.0f;
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < TILE; k++) acc += As[ty][k] * Bs[k][tx];
+    __syncthreads();
+  }
+  if (row < M && col < N) C[(int64_t)row * N + col] = acc;
+}
+
+/* ==== rung 4: 2-D register blocking =============================================================
+ * A block of 256 threads computes a 128x128 tile; each thread an 8x8 sub-tile held in registers.
+ * Per step of k a thread loads 8 values of A and 8 of B from shared memory and does 64 FMAs:
+ * 4 FMAs per shared load instead of the tiled kernel's 1. */
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM * BN) / (TM * TN)) k_register2d(int M, int N, int K, const float *A, const float *B,
+                                                                      float *C) {
+  constexpr int NT = (BM * BN) / (TM * TN);
+  __shared__ float As[BM * BK], Bs[BK * BN];
+  const int bRow = blockIdx.y * BM, bCol = blockIdx.x * BN;
+  const int tRow = threadIdx.x / (BN / TN), tCol = threadIdx.x % (BN / TN);
+  const int aRow = threadIdx.x / BK, aCol = threadIdx.x % BK, aStride = NT / BK;
+  const int bRowL = threadIdx.x / BN, bColL = threadIdx.x % BN, bStride = NT / BN;
+  float acc[TM * TN] = {0}, rm[TM], rn[TN];
+  for (int k0 = 0; k0 < K; k0 += BK) {
+    for (int o = 0; o < BM; o += aStride) {
+      int r = bRow + aRow + o, c = k0 + aCol;
+      As[(aRow + o) * BK + aCol] = r < M && c < K ? A[(int64_t)r * K + c] : 0.0f;
+    }
+    for (int o = 0; o < BK; o += bStride) {
+      int r = k0 + bRowL + o, c = bCol + bColL;
+      Bs[(bRowL + o) * BN + bColL] = r < K && c < N ? B[(int64_t)r * N + c] : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int d = 0; d < BK; d++) {
+#pragma unroll
+      for (int i = 0; i < TM; i++) rm[i] = As[(tRow * TM + i) * BK + d];
+#pragma unroll
+      for (int j = 0; j < TN; j++) rn[j] = Bs[d * BN + tCol * TN + j];
+#pragma unroll
+      for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int j = 0; j < TN; j++) acc[i * TN + j] += rm[i] * rn[j];
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < TM; i++)
+#pragma unroll
+    for (int j = 0; j < TN; j++) {
+      int r = bRow + tRow * TM + i, c = bCol + tCol * TN + j;
+      if (r < M && c < N) C[(int64_t)r * N + c] = acc[i * TN + j];
+    }
+}
+
+/* Register arrays are moved to and from float4 element by element (a cast would push them to
+   local memory). */
+__device__ __forceinline__ void unpack4(float *r, float4 v) { r[0] = v.x, r[1] = v.y, r[2] = v.z, r[3] = v.w; }
+__device__ __forceinline__ float4 pack4(const float *r) { return make_float4(r[0], r[1], r[2], r[3]); }
+
+/* ---- tile loaders shared by rungs 5 and 6 -------------------------------------------------------
+ * A's BM x BK tile goes to shared memory transposed (As[k][m]) so that a thread's TM values of a
+ * column are contiguous and load as float4; B's BK x BN tile goes as is. `fast`: the whole tile is
+ * inside the matrices and rows are 16-byte aligned, so global loads are float4; else guarded
+ * scalar loads that fill zeros past the edges. */
+template <int BM, int BN, int BK, int NT>
+__device__ __forceinline__ void load_tiles_t(const float *A, const float *B, float *As, float *Bs, int M, int N, int K,
+                                             int bRow, int bCol, int k0, bool fast) {
+  if (fast) {
+#pragma unroll
+    for (int i = threadIdx.x; i < BM * BK / 4; i += NT) {
+      int r = i / (BK / 4), c = (i % (BK / 4)) * 4;
+      float4 v = *reinterpret_cast<const float4 *>(&A[(int64_t)(bRow + r) * K + k0 + c]);
+      As[(c + 0) * BM + r] = v.x;
+      As[(c + 1) * BM + r] = v.y;
+      As[(c + 2) * BM + r] = v.z;
+      As[(c + 3) * BM + r] = v.w;
+    }
+#pragma unroll
+    for (int i = threadIdx.x; i < BK * BN / 4; i += NT) {
+      int r = i / (BN / 4), c = (i % (BN / 4)) * 4;
+      *reinterpret_cast<float4 *>(&Bs[r * BN + c]) = *reinterpret_cast<const float4 *>(&B[(int64_t)(k0 + r) * N + bCol + c]);
+    }
+  } else {
+    for (int i = threadIdx.x; i < BM * BK; i += NT) {
+      int r = i / BK, c = i % BK, gr = bRow + r, gc = k0 + c;
+      As[c * BM + r] = gr < M && gc < K ? A[(int64_t)gr * K + gc] : 0.0f;
+    }
+    for (int i = threadIdx.x; i < BK * BN; i += NT) {
+      int r = i / BN, c = i % BN, gr = k0 + r, gc = bCol + c;
+      Bs[r * BN + c] = gr < K && gc < N ? B[(int64_t)gr * N + gc] : 0.0f;
+    }
+  }
+}
+
+/* ==== rung 5: vectorized loads ==================================================================
+ * Rung 4 with 16-byte accesses: float4 loads from global memory (a quarter of the load
+ * instructions), A's tile stored transposed so the inner loop reads A and B from shared memory
+ * as float4 too, and C written with float4 stores. */
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM * BN) / (TM * TN)) k_vectorized(int M, int N, int K, const float *A,
+                                                                      const float *B, float *C, bool aligned) {
+  constexpr int NT = (BM * BN) / (TM * TN);
+  __shared__ __align__(16) float As[BK * BM];
+  __shared__ __align__(16) float Bs[BK * BN];
+  const int bRow = blockIdx.y * BM, bCol = blockIdx.x * BN;
+  const int tRow = threadIdx.x / (BN / TN), tCol = threadIdx.x % (BN / TN);
+  const bool inside = aligned && bRow + BM <= M && bCol + BN <= N;
+  float acc[TM * TN] = {0}, rm[TM], rn[TN];
+  for (int k0 = 0; k0 < K; k0 += BK) {
+    load_tiles_t<BM, BN, BK, NT>(A, B, As, Bs, M, N, K, bRow, bCol, k0, inside && k0 + BK <= K);
+    __syncthreads();
+#pragma unroll
+    for (int d = 0; d < BK; d++) {
+#pragma unroll
+      for (int i = 0; i < TM; i += 4) unpack4(&rm[i], *reinterpret_cast<const float4 *>(&As[d * BM + tRow * TM + i]));
+#pragma unroll
+      for (int j = 0; j < TN; j += 4) unpack4(&rn[j], *reinterpret_cast<const float4 *>(&Bs[d * BN + tCol * TN + j]));
+#pragma unroll
+      for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int j = 0; j < TN; j++) acc[i * TN + j] += rm[i] * rn[j];
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < TM; i++) {
+    int r = bRow + tRow * TM + i;
+    if (inside) {
+#pragma unroll
+      for (int j = 0; j < TN; j += 4)
+        *reinterpret_cast<float4 *>(&C[(int64_t)r * N + bCol + tCol * TN + j]) = pack4(&acc[i * TN + j]);
+    } else {
+#pragma unroll
+      for (int j = 0; j < TN; j++) {
+        int c = bCol + tCol * TN + j;
+        if (r < M && c < N) C[(int64_t)r * N + c] = acc[i * TN + j];
+      }
+    }
+  }
+}
+
+/* ==== rung 6: warp tiling =======================================================================
+ * Between the block tile (BM x BN) and the thread tile sits a warp tile (WM x WN): each warp owns a
+ * contiguous region of C, and its 32 threads' sub-tiles are interleaved in WNITER x WMITER
+ * steps, so a warp's shared-memory reads hit few distinct addresses (broadcasts instead of bank
+ * conflicts) and each thread keeps WMITER*TM x WNITER*TN accumulators in registers. The shared
+ * tiles are double-buffered: the next k-tile is loaded while this one is multiplied, so one
+ * barrier per step suffices. */
+template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT>
+__global__ void __launch_bounds__(NT) k_warptile(int M, int N, int K, const float *A, const float *B, float *C,
+                                                 bool aligned) {
+  constexpr int WMITER = (WM * WN) / (32 * TM * TN * WNITER);
+  constexpr int WSUBM = WM / WMITER, WSUBN = WN / WNITER;
+  __shared__ __align__(16) float As[2][BK * BM];
+  __shared__ __align__(16) float Bs[2][BK * BN];
+  const int bRow = blockIdx.y * BM, bCol = blockIdx.x * BN;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int wRow = warp / (BN / WN), wCol = warp % (BN / WN);
+  const int tRowW = lane / (WSUBN / TN), tColW = lane % (WSUBN / TN);
+  const bool inside = aligned && bRow + BM <= M && bCol + BN <= N;
+  float acc[WMITER * TM * WNITER * TN] = {0}, rm[WMITER * TM], rn[WNITER * TN];
+  int buf = 0;
+  load_tiles_t<BM, BN, BK, NT>(A, B, As[0], Bs[0], M, N, K, bRow, bCol, 0, inside && BK <= K);
+  __syncthreads();
+  for (int k0 = 0; k0 < K; k0 += BK) {
+    if (k0 + BK < K) /* fill the other buffer; nobody reads it until the barrier below */
+      load_tiles_t<BM, BN, BK, NT>(A, B, As[buf ^ 1], Bs[buf ^ 1], M, N, K, bRow, bCol, k0 + BK,
+                                   inside && k0 + 2 * BK <= K);
+    const float *as = As[buf], *bs = Bs[buf];
+#pragma unroll
+    for (int d = 0; d < BK; d++) {
+#pragma unroll
+      for (int wm = 0; wm < WMITER; wm++)
+#pragma unroll
+        for (int i = 0; i < TM; i += 4)
+          unpack4(&rm[wm * TM + i], *reinterpret_cast<const float4 *>(&as[d * BM + wRow * WM + wm * WSUBM + tRowW * TM + i]));
+#pragma unroll
+      for (int wn = 0; wn < WNITER; wn++)
+#pragma unroll
+        for (int j = 0; j < TN; j += 4)
+          unpack4(&rn[wn * TN + j], *reinterpret_cast<const float4 *>(&bs[d * BN + wCol * WN + wn * WSUBN + tColW * TN + j]));
+#pragma unroll
+      for (int wm = 0; wm < WMITER; wm++)
+#pragma unroll
+        for (int wn = 0; wn < WNITER; wn++)
+#pragma unroll
+          for (int i = 0; i < TM; i++)
+#pragma unroll
+            for (int j = 0; j < TN; j++)
+              acc[(wm * TM + i) * (WNITER * TN) + wn * TN + j] += rm[wm * TM + i] * rn[wn * TN + j];
+    }
+    __syncthreads();
+    buf ^= 1;
+  }
+#pragma unroll
+  for (int wm = 0; wm < WMITER; wm++)
+#pragma unroll
+    for (int wn = 0; wn < WNITER; wn++)
+#pragma unroll
+      for (int i = 0; i < TM; i++) {
+        int r = bRow + wRow * WM + wm * WSUBM + tRowW * TM + i;
+        int c0 = bCol + wCol * WN + wn * WSUBN + tColW * TN;
+        float *src = &acc[(wm * TM + i) * (WNITER * TN) + wn * TN];
+        if (inside) {
+#pragma unroll
+          for (int j = 0; j < TN; j += 4)
+            *reinterpret_cast<float4 *>(&C[(int64_t)r * N + c0 + j]) = pack4(&src[j]);
+        } else {
+#pragma unroll
+          for (int j = 0; j < TN; j++)
+            if (r < M && c0 + j < N) C[(int64_t)r * N + c0 + j] = src[j];
+        }
+      }
+}
+
+/* ==== rungs 7 and 8: tensor cores through WMMA ==================================================
+ * 8 warps, each computing a 64x32 region of a 128x128 block tile as 4x2 fragments of 16x16 on the
+ * tensor cores. Tiles of A and B are staged in shared memory (rounded to bf16 on the way for the
+ * bf16 rung; for TF32 the fragments are rounded after loading). Accumulation is f32. */
+template <bool BF16>
+struct wmma_cfg {
+  typedef float smem_t;
+  typedef wmma::precision::tf32 frag_t;
+  static constexpr int KSTEP = 8, PAD = 4;
+  static __device__ __forceinline__ float cvt(float v) { return v; }
+};
+template <>
+struct wmma_cfg<true> {
+  typedef __nv_bfloat16 smem_t;
+  typedef __nv_bfloat16 frag_t;
+  static constexpr int KSTEP = 16, PAD = 8;
+  static __device__ __forceinline__ __nv_bfloat16 cvt(float v) { return __float2bfloat16_rn(v); }
+};
+
+template <bool BF16>
+__global__ void __launch_bounds__(256) k_wmma(int M, int N, int K, const float *A, const float *B, float *C, bool aligned) {
+  typedef wmma_cfg<BF16> cfg;
+  typedef typename cfg::smem_t S;
+  constexpr int BM = 128, BN = 128, BK = 32, KS = cfg::KSTEP, PAD = cfg::PAD;
+  __shared__ __align__(128) S As[BM][BK + PAD];
+  __shared__ __align__(128) S Bs[BK][BN + PAD];
+  __shared__ __align__(128) float stage[8][16 * 16];
+  const int bRow = blockIdx.y * BM, bCol = blockIdx.x * BN;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int wRow = warp / 4, wCol = warp % 4; /* 2 x 4 warps, each 64 x 32 */
+  const bool inside = aligned && bRow + BM <= M && bCol + BN <= N;
+  wmma::fragment<wmma::accumulator, 16, 16, KS, float> acc[4][2];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
+  for (int k0 = 0; k0 < K; k0 += BK) {
+    bool fast = inside && k0 + BK <= K;
+    for (int i = threadIdx.x; i < BM * BK / 4; i += 256) {
+      int r = i / (BK / 4), c = (i % (BK / 4)) * 4;
+      float v[4];
+      if (fast) {
+        float4 t = *reinterpret_cast<const float4 *>(&A[(int64_t)(bRow + r) * K + k0 + c]);
+        v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+      } else {
+#pragma unroll
+        for (int q = 0; q < 4; q++) v[q] = bRow + r < M && k0 + c + q < K ? A[(int64_t)(bRow + r) * K + k0 + c + q] : 0.0f;
+      }
+#pragma unroll
+      for (int q = 0; q < 4; q++) As[r][c + q] = cfg::cvt(v[q]);
+    }
+    for (int i = threadIdx.x; i < BK * BN / 4; i += 256) {
+      int r = i / (BN / 4), c = (i % (BN / 4)) * 4;
+      float v[4];
+      if (fast) {
+        float4 t = *reinterpret_cast<const float4 *>(&B[(int64_t)(k0 + r) * N + bCol + c]);
+        v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+      } else {
+#pragma unroll
+        for (int q = 0; q < 4; q++) v[q] = k0 + r < K && bCol + c + q < N ? B[(int64_t)(k0 + r) * N + bCol + c + q] : 0.0f;
+      }
+#pragma unroll
+      for (int q = 0; q < 4; q++) Bs[r][c + q] = cfg::cvt(v[q]);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += KS) {
+      wmma::fragment<wmma::matrix_a, 16, 16, KS, typename cfg::frag_t, wmma::row_major> fa[4];
+      wmma::fragment<wmma::matrix_b, 16, 16, KS, typename cfg::frag_t, wmma::row_major> fb[2];
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        wmma::load_matrix_sync(fa[i], &As[wRow * 64 + i * 16][kk], BK + PAD);
+        if (!BF16)
+#pragma unroll
+          for (int e = 0; e < fa[i].num_elements; e++) fa[i].x[e] = wmma::__float_to_tf32(fa[i].x[e]);
+      }
+#pragma unroll
+      for (int j = 0; j < 2; j++) {
+        wmma::load_matrix_sync(fb[j], &Bs[kk][wCol * 32 + j * 16], BN + PAD);
+        if (!BF16)
+#pragma unroll
+          for (int e = 0; e < fb[j].num_elements; e++) fb[j].x[e] = wmma::__float_to_tf32(fb[j].x[e]);
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+      int r0 = bRow + wRow * 64 + i * 16, c0 = bCol + wCol * 32 + j * 16;
+      if (inside) {
+        wmma::store_matrix_sync(&C[(int64_t)r0 * N + c0], acc[i][j], N, wmma::mem_row_major);
+      } else {
+        wmma::store_matrix_sync(stage[warp], acc[i][j], 16, wmma::mem_row_major);
+        __syncwarp();
+        for (int e = lane; e < 256; e += 32) {
+          int r = r0 + e / 16, c = c0 + e % 16;
+          if (r < M && c < N) C[(int64_t)r * N + c] = stage[warp][e];
+        }
+        __syncwarp();
+      }
+    }
+}
+
+/* ---- cuBLAS rungs ------------------------------------------------------------------------------- */
+__global__ void k_to_bf16(int64_t n, const float *__restrict__ x, __nv_bfloat16 *__restrict__ y) {
+  int64_t step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) y[i] = __float2bfloat16_rn(x[i]);
+}
+
+/* Row-major C = A B as column-major C^T = B^T A^T. */
+static int run_cublas(int dev, int which, int M, int N, int K, const float *A, const float *B, float *C) {
+  cublasHandle_t h = ct_cu_blas(dev);
+  if (!h) return -1;
+  const float one = 1, zero = 0;
+  if (which == 0)
+    return ct_cu_blas_check(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, B, N, A, K, &zero, C, N),
+                            "cuda.matmul(impl=cublas)");
+  if (which == 1)
+    return ct_cu_blas_check(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, B, CUDA_R_32F, N, A, CUDA_R_32F, K,
+                                         &zero, C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
+                            "cuda.matmul(impl=cublas_tf32)");
+  cudaStream_t s = ct_cu_stream(dev);
+  size_t na = (size_t)M * K, nb = (size_t)K * N;
+  __nv_bfloat16 *ab = (__nv_bfloat16 *)ct_cu_scratch(sizeof(__nv_bfloat16) * (na + nb + 8), dev, "cuda.matmul(impl=cublas_bf16)");
+  if (!ab) return -1;
+  __nv_bfloat16 *bb = ab + ((na + 7) / 8) * 8;
+  k_to_bf16<<<ct_cu_blocks((int64_t)na, dev), CT_CU_THREADS, 0, s>>>((int64_t)na, A, ab);
+  k_to_bf16<<<ct_cu_blocks((int64_t)nb, dev), CT_CU_THREADS, 0, s>>>((int64_t)nb, B, bb);
+  int rc = ct_cu_check_launch("cuda.matmul(impl=cublas_bf16)");
+  if (!rc)
+    rc = ct_cu_blas_check(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, bb, CUDA_R_16BF, N, ab, CUDA_R_16BF, K,
+                                       &zero, C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                          "cuda.matmul(impl=cublas_bf16)");
+  ct_cu_free(ab, 0, dev);
+  return rc;
+}
+
+/* ---- the entry point ------------------------------------------------------------------------------ */
+enum {
+#define CT_LADDER_ENUM(x) IMPL_##x,
+  CT_LADDER_IMPLS(CT_LADDER_ENUM)
+#undef CT_LADDER_ENUM
+  IMPL_COUNT
+};
+static const char *const impl_names[] = {
+#define CT_LADDER_NAME(x) #x,
+    CT_LADDER_IMPLS(CT_LADDER_NAME)
+#undef CT_LADDER_NAME
+};
+static const char *const event_names[] = {
+#define CT_LADDER_EVENT(x) "matmul[" #x "]",
+    CT_LADDER_IMPLS(CT_LADDER_EVENT)
+#undef CT_LADDER_EVENT
+};
+
+static unsigned cdiv(int a, int b) { return (unsigned)((a + b - 1) / b); }
+
+static int launch(int impl, int dev, int M, int N, int K, const float *A, const float *B, float *C) {
+  cudaStream_t s = ct_cu_stream(dev);
+  bool aligned = K % 4 == 0 && N % 4 == 0 && ct_cu_aligned(A, 16) && ct_cu_aligned(B, 16) && ct_cu_aligned(C, 16);
+  switch (impl) {
+  case IMPL_naive: k_naive<<<dim3(cdiv(M, 32), cdiv(N, 32)), dim3(32, 32), 0, s>>>(M, N, K, A, B, C); break;
+  case IMPL_coalesced: k_coalesced<<<dim3(cdiv(N, 32), cdiv(M, 32)), dim3(32, 32), 0, s>>>(M, N, K, A, B, C); break;
+  case IMPL_tiled: k_tiled<<<dim3(cdiv(N, TILE), cdiv(M, TILE)), dim3(TILE, TILE), 0, s>>>(M, N, K, A, B, C); break;
+  case IMPL_register2d:
+    k_register2d<128, 128, 8, 8, 8><<<dim3(cdiv(N, 128), cdiv(M, 128)), 256, 0, s>>>(M, N, K, A, B, C);
+    break;
+  case IMPL_vectorized:
+    k_vectorized<128, 128, 8, 8, 8><<<dim3(cdiv(N, 128), cdiv(M, 128)), 256, 0, s>>>(M, N, K, A, B, C, aligned);
+    break;
+  case IMPL_warptile:
+    k_warptile<128, 128, 16, 64, 64, 4, 8, 4, 128><<<dim3(cdiv(N, 128), cdiv(M, 128)), 128, 0, s>>>(M, N, K, A, B, C, aligned);
+    break;
+  case IMPL_wmma_tf32: k_wmma<false><<<dim3(cdiv(N, 128), cdiv(M, 128)), 256, 0, s>>>(M, N, K, A, B, C, aligned); break;
+  case IMPL_wmma_bf16: k_wmma<true><<<dim3(cdiv(N, 128), cdiv(M, 128)), 256, 0, s>>>(M, N, K, A, B, C, aligned); break;
+  case IMPL_cublas: return run_cublas(dev, 0, M, N, K, A, B, C);
+  case IMPL_cublas_tf32: return run_cublas(dev, 1, M, N, K, A, B, C);
+  default: return run_cublas(dev, 2, M, N, K, A, B, C);
+  }
+  return ct_cu_check_launch(event_names[impl]);
+}
+
+extern "C" ct_tensor *ct_cuda_backend_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl_name) {
+  if (!impl_name) impl_name = "cublas";
+  int impl = -1;
+  for (int i = 0; i < IMPL_COUNT; i++)
+    if (!strcmp(impl_name, impl_names[i])) impl = i;
+  if (impl < 0) {
+    char list[400] = "";
+    for (int i = 0; i < IMPL_COUNT; i++) {
+      strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+      strncat(list, impl_names[i], sizeof list - strlen(list) - 1);
+    }
+    return ct_errorf("cuda.matmul: unknown impl '%s' (expected one of %s)", impl_name, list), (ct_tensor *)NULL;
+  }
+  char d1[200], d2[200];
+  if (!a || !b) return ct_errorf("cuda.matmul(impl=%s): missing operand", impl_name), (ct_tensor *)NULL;
+  if (a->ndim != 2 || b->ndim != 2 || a->dtype != CT_F32 || b->dtype != CT_F32 || a->storage->device.type != CT_CUDA ||
+      !ct_device_eq(a->storage->device, b->storage->device))
+    return ct_errorf("cuda.matmul(impl=%s): expects two 2-D f32 tensors on one CUDA device, got %s and %s", impl_name,
+                     ct_describe(a, d1, sizeof d1), ct_describe(b, d2, sizeof d2)),
+           (ct_tensor *)NULL;
+  int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
+  if (b->shape[0] != K)
+    return ct_errorf("cuda.matmul(impl=%s): shapes cannot be multiplied (%lld != %lld): %s and %s", impl_name,
+                     (long long)K, (long long)b->shape[0], ct_describe(a, d1, sizeof d1), ct_describe(b, d2, sizeof d2)),
+           (ct_tensor *)NULL;
+  if (M > INT32_MAX / 2 || N > INT32_MAX / 2 || K > INT32_MAX / 2)
+    return ct_errorf("cuda.matmul(impl=%s): sizes above %d are not supported", impl_name, INT32_MAX / 2), (ct_tensor *)NULL;
+  int dev = a->storage->device.index;
+  if (!ct_cu_stream(dev)) return NULL;
+  bool was = ct_set_grad_enabled(false);
+  ct_tensor *ac = ct_contiguous(a), *bc = ac ? ct_contiguous(b) : NULL;
+  int64_t shape[2] = {M, N};
+  ct_tensor *c = bc ? ct_empty(shape, 2, CT_F32, a->storage->device) : NULL;
+  ct_set_grad_enabled(was);
+  int rc = c ? 0 : -1;
+  if (!rc && M && N) {
+    ct_cu_op_begin(dev);
+    if (K == 0) rc = ct_cu_check(cudaMemsetAsync(ct_data_ptr(c), 0, (size_t)(M * N) * 4, ct_cu_stream(dev)), event_names[impl]);
+    else rc = launch(impl, dev, (int)M, (int)N, (int)K, (const float *)ct_data_ptr(ac), (const float *)ct_data_ptr(bc),
+                     (float *)ct_data_ptr(c));
+    rc = ct_cu_op_end(c, dev, rc, event_names[impl]);
+    if (!rc) ct_cu_push_event(event_names[impl], dev, 2.0 * (double)M * (double)N * (double)K,
+                              4.0 * (double)(M * K + K * N + M * N), c->id);
+  }
+  ct_release(ac), ct_release(bc);
+  if (rc) {
+    ct_release(c);
+    return NULL;
+  }
+  return c;
+}

@@ -1,0 +1,41 @@
+/* ladder.h: the matmul ladder of the GPU lesson: one f32 matrix product C = A B computed by a
+ * chosen implementation, from the textbook kernel to cuBLAS. Rungs, in teaching order:
+ *   "naive"        one thread per C element, threads of a warp walk down C's column (uncoalesced)
+ *   "coalesced"    the same, threads of a warp along C's row (coalesced loads and stores)
+ *   "tiled"        32x32 tiles staged in shared memory (each A/B element read K/32 times less)
+ *   "register2d"   128x128 block tiles, 8x8 outputs per thread held in registers
+ *   "vectorized"   register2d with 16-byte (float4) global loads and a transposed A tile
+ *   "warptile"     vectorized with a warp-level tile between block and thread (fewer shared loads)
+ *   "wmma_tf32"    tensor cores through WMMA, inputs rounded to TF32, f32 accumulation
+ *   "wmma_bf16"    tensor cores through WMMA, inputs rounded to bf16, f32 accumulation
+ *   "cublas"       cuBLAS SGEMM in true f32 (the reference; chalk's matmul op uses it)
+ *   "cublas_tf32"  cuBLAS with TF32 tensor cores
+ *   "cublas_bf16"  cuBLAS on bf16 copies of the inputs, f32 accumulation and output
+ * Inputs are 2-D f32 tensors on one CUDA device (any strides: non-contiguous ones are copied
+ * first); the result is a new contiguous [M, N] f32 tensor. Not recorded for autograd. When the
+ * event log is on, each call appends an op event named "matmul[<impl>]" with GPU times. */
+#ifndef CHALK_KERNELS_LADDER_H
+#define CHALK_KERNELS_LADDER_H
+
+#include "../core/chalk.h"
+
+/* The rungs in ladder order (one X per name). */
+#define CT_LADDER_IMPLS(X)                                                                         \
+  X(naive) X(coalesced) X(tiled) X(register2d) X(vectorized) X(warptile) X(wmma_tf32) X(wmma_bf16) \
+  X(cublas) X(cublas_tf32) X(cublas_bf16)
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Defined in core/device.c (so that a CPU-only libchalk links and answers with a clear error);
+   the kernels are kernels/ladder.cu's. */
+/* impl NULL means "cublas". NULL with the error set on bad input or when CUDA is unavailable. */
+ct_tensor *ct_cuda_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl);
+/* The implementation names above, in ladder order; *n receives their number. */
+const char *const *ct_cuda_matmul_impls(int *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
