@@ -67,9 +67,15 @@ static void log_mem(ct_event_kind kind, const ct_storage *s) {
 
 ct_storage *ct_storage_new(size_t nbytes, ct_device dev) {
   char dbuf[32];
+  if (dev.type == CT_CUDA) ct_init(); /* registers the CUDA row of ct_devops on first use */
   if (!ct_devops[dev.type].alloc) {
     ct_errorf("device %s is not available (chalk.cuda.is_available() is false on this machine)",
               ct_device_str(dev, dbuf, sizeof dbuf));
+    return NULL;
+  }
+  if (dev.type == CT_CUDA && (dev.index < 0 || dev.index >= ct_cuda_device_count())) {
+    ct_errorf("device %s does not exist (%d CUDA device(s) visible)", ct_device_str(dev, dbuf, sizeof dbuf),
+              ct_cuda_device_count());
     return NULL;
   }
   ct_storage *s = malloc(sizeof *s);

@@ -132,7 +132,11 @@ ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a)
     ct_forward_fn fwd = dev.type == CT_CPU ? def->cpu : ct_cuda_forward[op];
     if (!fwd) {
       char d[32];
-      ct_errorf("%s: no kernel for device %s", def->name, ct_device_str(dev, d, sizeof d));
+      if (dev.type == CT_CUDA && !ct_cuda_available())
+        ct_errorf("%s: device %s is not available: %s", def->name, ct_device_str(dev, d, sizeof d),
+                  ct_cuda_unavailable_reason());
+      else
+        ct_errorf("%s: no kernel for device %s", def->name, ct_device_str(dev, d, sizeof d));
       op_error(def, in, nin);
       return NULL;
     }
