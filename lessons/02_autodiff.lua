@@ -50,8 +50,8 @@ return {
         more forward pass: that is why training uses reverse mode.]],
       code = [[
         f:backward()
-        print(("df/dx1 = %.4f"):format(x1.grad:item()))
-        print(("df/dx2 = %.4f"):format(x2.grad:item()))]],
+        print(("backward: df/dx1 = %.4f"):format(x1.grad:item()))
+        print(("backward: df/dx2 = %.4f"):format(x2.grad:item()))]],
       check = function()
         assert(math.abs(x1.grad:item() - 5.5) < 1e-9, "df/dx1 should be 5.5")
         assert(math.abs(x2.grad:item() - (2 - math.cos(5))) < 1e-9, "df/dx2 should be 2 - cos 5")

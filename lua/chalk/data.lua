@@ -7,7 +7,8 @@
 --
 -- Invariants: real data comes from Debian packages (dataset-fashion-mnist, wamerican) and a
 -- missing file is an error naming the package to install; class labels are 1-based (the user
--- contract); every random choice (shuffles, noise) draws from chalk's seeded RNG, so
+-- contract); data sets and the batches copied from them are tagged "input" in the memory log;
+-- every random choice (shuffles, noise) draws from chalk's seeded RNG, so
 -- chalk.manual_seed(s) makes a run repeatable.
 local chalk = require "chalk"
 
@@ -72,12 +73,14 @@ function M.fashion_mnist(split, opts)
   local n = xs[1]
   if opts.limit and opts.limit < n then
     n = opts.limit
-    X = X:narrow(1, 1, n):contiguous()
-    Y = Y:narrow(1, 1, n):contiguous()
+    X = X:narrow(1, 1, n):clone() -- a storage of its own: the full set can be freed
+    Y = Y:narrow(1, 1, n):clone()
   end
   if opts.image then X = X:view(n, 1, 28, 28) else X = X:view(n, 784) end
   X.name = "X_" .. split
   Y.name = "Y_" .. split
+  chalk.tag(X, "input") -- memory pictures show the data set as input, not as activations
+  chalk.tag(Y, "input")
   return X, Y
 end
 
@@ -104,8 +107,8 @@ function Loader:iter()
     local xb, yb
     if perm then
       local idx = perm:narrow(1, start, len)
-      xb = X:index_select(1, idx)
-      yb = Y and Y:index_select(1, idx)
+      xb = chalk.tag(X:index_select(1, idx), "input")
+      yb = Y and chalk.tag(Y:index_select(1, idx), "input")
     else
       xb = X:narrow(1, start, len)
       yb = Y and Y:narrow(1, start, len)

@@ -8,8 +8,9 @@
 --  - The update rules are PyTorch's, term for term, so the same parameters and gradients give
 --    the same numbers (tests/lua/optim_spec.lua checks Adam against torch.optim.Adam).
 --  - step() runs under no_grad and writes parameters and state in place (copy_): tensors a model
---    or a picture holds stay the same tensors. Every temporary is a `<close>` local, released the
---    moment its line is done, so a step's memory timeline shows only what it needs.
+--    or a picture holds stay the same tensors. Each temporary is released (its __close) as soon
+--    as the next op has consumed it, so a step's memory timeline shows at most two
+--    parameter-sized temporaries, not a pile waiting for Lua's garbage collector.
 --  - State tensors are created lazily on the first step, tagged "optimizer state" and named after
 --    their parameter ("1.weight.exp_avg"), so memory pictures show what Adam costs (2 per param).
 local chalk = require "chalk"
@@ -23,6 +24,9 @@ local function state_like(p, what)
   t.name = (p.name or "param") .. "." .. what
   return t
 end
+
+-- Frees a temporary tensor now instead of when Lua's collector finds it (what <close> does).
+local release = getmetatable(chalk.zeros(0)).__close
 
 local DTYPE_BYTES = { f32 = 4, f64 = 8, f16 = 2, bf16 = 2, i32 = 4, i64 = 8, i8 = 1, bool = 1 }
 
@@ -201,73 +205,114 @@ class("SGD", { lr = 1e-2, momentum = 0, dampening = 0, weight_decay = 0, nestero
     if g.nesterov and (g.momentum <= 0 or g.dampening ~= 0) then
       error("optim.SGD: nesterov needs momentum > 0 and dampening 0", 0)
     end
-    local decay <close> = g.weight_decay ~= 0 and p * g.weight_decay or nil
-    local decayed <close> = decay and grad + decay or nil
-    local d = decayed or grad
-    if g.momentum == 0 then
-      local delta <close> = d * g.lr
-      local new_p <close> = p - delta
-      p:copy_(new_p)
-      return
+    local t, u
+    local d, d_owned = grad, false
+    if g.weight_decay ~= 0 then -- d = g + wd p
+      t = p * g.weight_decay
+      d, d_owned = grad + t, true
+      release(t)
     end
-    local buf = st.momentum_buffer
-    if not buf then
-      buf = state_like(p, "momentum_buffer")
-      buf:copy_(d)
-      st.momentum_buffer = buf
-    else
-      local scaled <close> = buf * g.momentum
-      local damped <close> = g.dampening ~= 0 and d * (1 - g.dampening) or nil
-      local new <close> = scaled + (damped or d)
-      buf:copy_(new)
+    if g.momentum ~= 0 then
+      local buf = st.momentum_buffer
+      if not buf then
+        buf = state_like(p, "momentum_buffer")
+        buf:copy_(d)
+        st.momentum_buffer = buf
+      else -- buf = momentum buf + (1 - dampening) d
+        t = buf * g.momentum
+        if g.dampening ~= 0 then
+          u = d * (1 - g.dampening)
+          local w = t + u
+          release(u)
+          buf:copy_(w)
+          release(w)
+        else
+          u = t + d
+          buf:copy_(u)
+          release(u)
+        end
+        release(t)
+      end
+      if g.nesterov then -- d = d + momentum buf
+        t = buf * g.momentum
+        u = d + t
+        release(t)
+        if d_owned then release(d) end
+        d, d_owned = u, true
+      else
+        if d_owned then release(d) end
+        d, d_owned = buf, false
+      end
     end
-    local look <close> = g.nesterov and buf * g.momentum or nil
-    local ahead <close> = look and d + look or nil
-    local delta <close> = (ahead or buf) * g.lr
-    local new_p <close> = p - delta
-    p:copy_(new_p)
+    t = d * g.lr -- p = p - lr d
+    if d_owned then release(d) end
+    u = p - t
+    release(t)
+    p:copy_(u)
+    release(u)
   end)
 
 -- ---- Adam and AdamW ------------------------------------------------------------------------------
 
 -- The shared body: m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
 -- p = p - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+-- Straight-line code, releasing each temporary as soon as the next op has consumed it, so at
+-- most two parameter-sized temporaries are alive at any moment.
 local function adam_update(g, p, grad, st, decoupled)
   local b1, b2 = g.betas[1], g.betas[2]
   local lr, eps, wd = g.lr, g.eps, g.weight_decay
+  local t, u, w
   if wd ~= 0 and decoupled then -- AdamW: p = p (1 - lr wd), independent of the gradient
-    local shrunk <close> = p * (1 - lr * wd)
-    p:copy_(shrunk)
+    t = p * (1 - lr * wd)
+    p:copy_(t)
+    release(t)
   end
-  local decay <close> = (wd ~= 0 and not decoupled) and p * wd or nil
-  local gw <close> = decay and grad + decay or nil
-  local gr = gw or grad
+  local gr, gr_owned = grad, false
+  if wd ~= 0 and not decoupled then -- Adam's L2 decay: g = g + wd p
+    t = p * wd
+    gr, gr_owned = grad + t, true
+    release(t)
+  end
   if not st.exp_avg then
     st.exp_avg = state_like(p, "exp_avg")
     st.exp_avg_sq = state_like(p, "exp_avg_sq")
   end
   local m, v = st.exp_avg, st.exp_avg_sq
-  do -- m += (1 - b1) (g - m)
-    local diff <close> = gr - m
-    local scaled <close> = diff * (1 - b1)
-    local new <close> = m + scaled
-    m:copy_(new)
-  end
-  do -- v = b2 v + (1 - b2) g^2
-    local sq <close> = gr * gr
-    local sqs <close> = sq * (1 - b2)
-    local vs <close> = v * b2
-    local new <close> = vs + sqs
-    v:copy_(new)
-  end
-  local t = st.step
-  local bc1, bc2 = 1 - b1 ^ t, 1 - b2 ^ t
-  local root <close> = v:sqrt()
-  local denom <close> = root * (1 / math.sqrt(bc2)) + eps
-  local ratio <close> = m / denom
-  local delta <close> = ratio * (lr / bc1)
-  local new_p <close> = p - delta
-  p:copy_(new_p)
+  -- m = m + (1 - b1) (g - m)
+  t = gr - m
+  u = t * (1 - b1)
+  release(t)
+  t = m + u
+  release(u)
+  m:copy_(t)
+  release(t)
+  -- v = b2 v + (1 - b2) g^2
+  t = gr * gr
+  if gr_owned then release(gr) end
+  u = t * (1 - b2)
+  release(t)
+  t = v * b2
+  w = t + u
+  release(t)
+  release(u)
+  v:copy_(w)
+  release(w)
+  -- p = p - lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)
+  local step = st.step
+  local bc1, bc2 = 1 - b1 ^ step, 1 - b2 ^ step
+  t = v:sqrt()
+  u = t * (1 / math.sqrt(bc2))
+  release(t)
+  t = u + eps
+  release(u)
+  u = m / t
+  release(t)
+  t = u * (lr / bc1)
+  release(u)
+  u = p - t
+  release(t)
+  p:copy_(u)
+  release(u)
 end
 
 -- optim.Adam(params, {lr=1e-3, betas={0.9, 0.999}, eps=1e-8, weight_decay=0}) (L2 decay: g + wd p)

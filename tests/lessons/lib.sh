@@ -1,7 +1,7 @@
 # lib.sh: helpers for the lesson tests (sourced). Set LESSON before sourcing.
 #   run_lesson [ENV=VALUE...]   runs $CHALK --lesson $LESSON --auto into a fresh output dir;
 #                               $OUT is the picture dir, $LOG the combined output
-#   number LABEL                the number printed after "LABEL" on a line of the log
+#   number LABEL                the number after LABEL on the first log line that starts with it
 #   near NAME GOT WANT TOL      fails unless |GOT - WANT| <= TOL
 #   at_least NAME GOT MIN       fails unless GOT >= MIN
 #   picture FILE                fails unless $OUT/FILE exists and is a non-empty picture
@@ -28,7 +28,7 @@ run_lesson() {
 }
 
 number() {
-  sed -n "s/.*$1 *\(-\{0,1\}[0-9][0-9.e+-]*\).*/\1/p" "$LOG" | head -n 1
+  sed -n "s|^ *$1 *\(-\{0,1\}[0-9][0-9.e+-]*\).*|\1|p" "$LOG" | head -n 1
 }
 
 near() {
