@@ -14,8 +14,11 @@ return {
         We make x1 and x2 leaf tensors that require gradients: chalk will remember every
         operation that touches them. We use f64 so that the finite differences we compute
         later are accurate to many digits. Each intermediate gets a name, so the pictures can
-        show the same v1, v2, v3 you would write on the board.]],
+        show the same v1, v2, v3 you would write on the board. Normally a framework keeps
+        gradients only for the leaves; we ask chalk to keep every node's, so the pictures can
+        show them all.]],
       code = [[
+        chalk.set_retain_all_grads(true)
         x1 = chalk.tensor(2, {dtype = "f64", requires_grad = true, name = "x1"})
         x2 = chalk.tensor(5, {dtype = "f64", requires_grad = true, name = "x2"})
         v1 = x1:log();  v1.name = "v1 = ln x1"
@@ -47,9 +50,11 @@ return {
             df/dx1 = 1/x1 + x2        = 0.5 + 5           = 5.5
             df/dx2 = x1 - cos x2      = 2 - cos 5         = 1.716
         One sweep gives the gradient with respect to every input, for about the cost of one
-        more forward pass: that is why training uses reverse mode.]],
+        more forward pass: that is why training uses reverse mode. Backward normally frees
+        the graph as it goes (a training loop would run out of memory otherwise);
+        retain_graph keeps it, so we can draw it afterwards.]],
       code = [[
-        f:backward()
+        f:backward{retain_graph = true}
         print(("backward: df/dx1 = %.4f"):format(x1.grad:item()))
         print(("backward: df/dx2 = %.4f"):format(x2.grad:item()))]],
       check = function()
@@ -125,7 +130,7 @@ return {
         backward pass (one for the input, one for the weight), which is why a training step
         costs about three forward passes.]],
       code = [[
-        loss:backward()
+        loss:backward{retain_graph = true}
         for name, p in mlp:named_parameters() do
           print(("%-10s shape %-8s grad norm %.4f"):format(name, table.concat(p.shape, "x"),
             (p.grad * p.grad):sum():sqrt():item()))
