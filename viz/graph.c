@@ -377,6 +377,77 @@ static int apply_limit(viz_graph *g, int limit) {
   return 0;
 }
 
+/* ---- the remembered graph ---------------------------------------------------------------------
+ * backward (without retain_graph) frees a graph's saved inputs, and with them the edges viz walks.
+ * So that "draw, backward, draw again" shows the same graph with its gradients, viz remembers the
+ * structure of the last graph it drew (one graph, holding references to its tensors until another
+ * graph is drawn) and uses it when the same output comes back freed. */
+#define REMEMBER_MAX 4000
+
+static struct {
+  ct_tensor *root;
+  int n;
+  ct_tensor **t;
+  int **in;
+  int *nin;
+} memo;
+
+static void memo_clear(void) {
+  for (int k = 0; k < memo.n; k++) {
+    ct_release(memo.t[k]);
+    free(memo.in[k]);
+  }
+  free(memo.t), free(memo.in), free(memo.nin);
+  ct_release(memo.root);
+  memset(&memo, 0, sizeof memo);
+}
+
+static void memo_store(const viz_graph *g, ct_tensor *root) {
+  if (g->nfreed || g->n > REMEMBER_MAX || !root->grad_fn) return;
+  memo_clear();
+  memo.t = calloc((size_t)g->n, sizeof *memo.t);
+  memo.in = calloc((size_t)g->n, sizeof *memo.in);
+  memo.nin = calloc((size_t)g->n, sizeof *memo.nin);
+  if (!memo.t || !memo.in || !memo.nin) {
+    memo_clear();
+    return;
+  }
+  for (int k = 0; k < g->n; k++) {
+    const viz_vnode *v = &g->v[k];
+    memo.in[k] = v->nin ? malloc(sizeof *memo.in[k] * (size_t)v->nin) : NULL;
+    if (v->nin && !memo.in[k]) {
+      memo.n = k;
+      memo_clear();
+      return;
+    }
+    if (v->nin) memcpy(memo.in[k], v->in, sizeof *memo.in[k] * (size_t)v->nin);
+    memo.nin[k] = v->nin;
+    memo.t[k] = ct_retain(v->t);
+  }
+  memo.n = g->n;
+  memo.root = ct_retain(root);
+}
+
+/* Replace a walk that found a freed graph by the remembered one; 1 when there is none. */
+static int memo_restore(viz_graph *g, ct_tensor *root) {
+  if (!memo.root || memo.root != root) return 1;
+  for (int k = 0; k < g->n; k++) {
+    ct_release(g->v[k].t);
+    free(g->v[k].in);
+  }
+  g->n = g->nops = g->nleaves = g->nfreed = 0;
+  for (int k = 0; k < memo.n; k++) {
+    int *ins = memo.nin[k] ? malloc(sizeof *ins * (size_t)memo.nin[k]) : NULL;
+    if (memo.nin[k] && !ins) return ct_errorf("viz.graph: out of memory");
+    if (ins) memcpy(ins, memo.in[k], sizeof *ins * (size_t)memo.nin[k]);
+    if (add_vnode(g, memo.t[k], ins, memo.nin[k]) < 0) return -1;
+    g->nfreed -= g->v[k].freed;
+    g->v[k].freed = false;
+  }
+  g->remembered = true;
+  return 0;
+}
+
 /* ---- public ---------------------------------------------------------------------------------- */
 
 viz_graph *viz_graph_build(ct_tensor *root, const viz_graph_opts *o) {
@@ -385,18 +456,29 @@ viz_graph *viz_graph_build(ct_tensor *root, const viz_graph_opts *o) {
   if (o) g->o = *o;
   if (g->o.max_nodes <= 0) g->o.max_nodes = 150;
   if (g->o.max_values <= 0) g->o.max_values = 6;
-  if (!g->o.rankdir) g->o.rankdir = "LR";
-  if (walk(g, root)) {
+  if (walk(g, root) || (g->nfreed && memo_restore(g, root) < 0)) {
     viz_graph_free(g);
     return NULL;
   }
+  if (!g->remembered) memo_store(g, root);
   g->root = g->n - 1;
   infer_scopes(g);
   compute_depths(g);
+  if (!g->o.rankdir) { /* side by side reads best top-down; short chains read best left to right */
+    int *longest = calloc((size_t)g->n, sizeof *longest), deepest = 0;
+    for (int k = 0; longest && k < g->n; k++) {
+      for (int i = 0; i < g->v[k].nin; i++)
+        if (g->v[k].in[i] >= 0 && longest[g->v[k].in[i]] + 1 > longest[k]) longest[k] = longest[g->v[k].in[i]] + 1;
+      if (longest[k] > deepest) deepest = longest[k];
+    }
+    free(longest);
+    g->o.rankdir = g->o.backward || deepest > 7 ? "TB" : "LR";
+  }
   for (int k = 0; k < g->n; k++) {
     const viz_vnode *v = &g->v[k];
     if (v->t->grad || v->freed) g->backward_ran = true;
   }
+  if (g->remembered) g->backward_ran = true;
   /* with backward drawn, each shown node has a gradient twin: halve the budget */
   int limit = g->o.backward ? g->o.max_nodes / 2 : g->o.max_nodes;
   if (limit < 3) limit = 3;

@@ -182,11 +182,13 @@ static void emit_forward_node(viz_buf *b, const viz_graph *g, int k, const viz_s
   /* title */
   viz_buf_puts(b, "<TR><TD>");
   if (v->role == ROLE_OP) {
-    if (t->name) {
+    if (t->name) { /* "h1 = tanh", or "v1 = ln x1 (log)" when the name is itself an equation */
+      bool eq = strchr(t->name, '=') != NULL;
       viz_buf_puts(b, "<B>");
       viz_buf_html(b, t->name);
-      viz_buf_puts(b, "</B> = ");
+      viz_buf_puts(b, eq ? "</B> (" : "</B> = ");
       viz_buf_html(b, ct_op_name(v->op));
+      if (eq) viz_buf_puts(b, ")");
     } else {
       viz_buf_puts(b, "<B>");
       viz_buf_html(b, ct_op_name(v->op));
@@ -280,8 +282,8 @@ static void emit_grad_node(viz_buf *b, const viz_graph *g, int k, const viz_step
   row_close(b);
   const ct_tensor *gr = sv ? (known ? v->sgrad : NULL) : v->t->grad;
   const char *missing = "not computed";
-  if (!sv && !gr && k == g->root && g->backward_ran) missing = "ones (the seed)";
   if (!sv && v->role == ROLE_OP && g->backward_ran && !v->t->retains_grad) missing = "not retained";
+  if (!sv && !gr && k == g->root && g->backward_ran) missing = ct_numel(v->t) == 1 ? "1 (the seed)" : "the seed";
   if (sv && !known) missing = "not computed yet";
   grad_row(b, g, gr, missing, gr ? "#000000" : (sv ? FG_DIM : FG_SUB), false);
   viz_buf_puts(b, "</TABLE>>];\n");
@@ -344,6 +346,9 @@ static void emit_legend(viz_buf *b, const viz_graph *g, const viz_step_view *sv)
   viz_buf_puts(b, "</FONT></TD></TR>");
   const char *note = NULL;
   if (sv) note = NULL;
+  else if (g->remembered)
+    note = "backward freed this graph: drawn as viz remembered it from the last picture; leaves hold .grad, "
+           "intermediate gradients show only where retained (x:retain_grad())";
   else if (g->nfreed)
     note = "backward freed this graph: to draw it after backward, call backward{retain_graph=true}, or "
            "chalk.set_retain_all_grads(true) before the forward pass (it keeps every gradient too)";
@@ -376,7 +381,9 @@ static void emit_forward_nodes(viz_buf *b, const viz_graph *g, const viz_step_vi
       continue;
     }
     viz_buf_printf(b, "  subgraph cluster_scope%d {\n  label=", cl++);
-    viz_buf_quoted(b, v->scope);
+    char lab[96];
+    snprintf(lab, sizeof lab, "%s%s", strspn(v->scope, "0123456789") == strlen(v->scope) ? "module " : "", v->scope);
+    viz_buf_quoted(b, lab);
     viz_buf_puts(b, "; style=\"rounded,dashed\"; color=\"#8c8c8c\"; fontcolor=\"#555555\"; fontsize=11;\n");
     for (int j = k; j < g->n; j++)
       if (g->v[j].show == SHOW_SELF && !done[j] && !strcmp(g->v[j].scope, v->scope)) {
@@ -430,8 +437,10 @@ static void emit_backward(viz_buf *b, const viz_graph *g, const viz_step_view *s
       if (f) {
         const ct_tensor *x = g->v[u].t, *y = v->t;
         char lab[160], sh[96];
-        bool bcast = !v->is_view && (x->ndim != y->ndim || memcmp(x->shape, y->shape, sizeof(int64_t) * (size_t)x->ndim));
-        if (bcast && strcmp(ct_op_name(v->op), "matmul") && strncmp(f, "expand", 6))
+        const ct_opdef *d = ct_optable[v->op];
+        bool bcast = d && (d->flags & CT_OPF_ELEMENTWISE) &&
+                     (x->ndim != y->ndim || memcmp(x->shape, y->shape, sizeof(int64_t) * (size_t)x->ndim));
+        if (bcast)
           snprintf(lab, sizeof lab, "%s, summed to %s", f, ct_shape_str(x->shape, x->ndim, sh, sizeof sh));
         else
           snprintf(lab, sizeof lab, "%s", f);

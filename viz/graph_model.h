@@ -55,6 +55,7 @@ struct viz_graph {
   int ns;
   int nshown;         /* vnodes drawn as themselves */
   bool backward_ran;  /* some gradient exists or the graph was freed */
+  bool remembered;    /* backward freed the graph: its structure comes from viz's memory of it */
   /* stepping */
   bool step_ready;
   int *step_ops;      /* op vnodes in topological order */

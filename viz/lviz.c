@@ -185,6 +185,7 @@ static int l_step(lua_State *L) {
   viz_graph_opts o;
   graph_opts(L, 2, &o);
   if (!o.max_nodes) o.max_nodes = 60;
+  o.backward = true; /* frames show both passes; this also picks the side-by-side layout */
   lua_Integer want = opt_int(L, 2, "frame", 0);
   const char *frames_dir = NULL;
   int all = 0;

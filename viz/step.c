@@ -16,7 +16,7 @@ int viz_graph_step_prepare(viz_graph *g) {
     return ct_errorf("viz.step: the graph has %d nodes, more than max_nodes=%d: stepping through it would not be "
                      "legible (pass {max_nodes=%d} to step anyway)",
                      g->n, g->o.max_nodes, g->n * 2);
-  if (g->nfreed)
+  if (g->nfreed || g->remembered)
     return ct_errorf("viz.step: backward already freed this graph's saved tensors; run the forward pass again (or "
                      "call backward{retain_graph=true}) and step before backward");
   ct_tensor *root = g->v[g->root].t;

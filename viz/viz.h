@@ -52,7 +52,7 @@ typedef struct {
   int max_nodes;       /* picture summarises past this many nodes (0: 150) */
   int collapse;        /* repeated layers: 0 fold when over max_nodes, 1 always, -1 never */
   int max_values;      /* tensors with at most this many elements show their values (0: 6) */
-  const char *rankdir; /* "LR" (default) or "TB" */
+  const char *rankdir; /* "LR" or "TB"; NULL: TB with backward or for deep graphs, else LR */
   const char *title;   /* NULL: "forward graph of <name>" */
 } viz_graph_opts;
 

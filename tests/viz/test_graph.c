@@ -75,6 +75,25 @@ Test(graph, freed_graph_says_how_to_keep_it) {
   ct_release(f), ct_release(x1), ct_release(x2);
 }
 
+Test(graph, draw_backward_draw_again_remembers_the_graph) {
+  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+  char *before = vt_graph_dot(f, NULL);
+  cr_assert(before);
+  cr_assert_eq(ct_backward(f, NULL, false, false), 0);
+  viz_graph_opts o = {.backward = true};
+  char *after = vt_graph_dot(f, &o);
+  cr_assert(after);
+  cr_expect(strstr(after, "remembered it from the last picture"), "%s", after);
+  cr_expect(strstr(after, "grad 5.5") && strstr(after, "grad 1.716"), "leaf gradients on the remembered graph");
+  cr_expect_eq(vt_count(after, "<B>x1</B>"), 1, "the whole graph, not just its root");
+  cr_expect_null(strstr(after, "inputs freed by backward"));
+  viz_graph *g = viz_graph_build(f, NULL);
+  cr_expect_neq(viz_graph_step_prepare(g), 0, "stepping needs the live graph");
+  viz_graph_free(g);
+  free(before), free(after);
+  ct_release(f), ct_release(x1), ct_release(x2);
+}
+
 Test(graph, backward_cluster_and_dashed_links) {
   ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
   viz_graph_opts o = {.backward = true};

@@ -69,6 +69,15 @@ test("graph: gradients after backward (pictures mode keeps the graph)", function
   assert(not has(dot, "not computed"), "nothing is 'not computed' after backward")
 end)
 
+test("graph: draw, backward, draw again (lesson 2's order) keeps the graph", function()
+  local f, x1 = autodiff()
+  viz.graph(f)
+  f:backward()
+  local dot = read(viz.graph(f, { backward = true, format = "dot" }))
+  assert(has(dot, "grad 5.5") and has(dot, "<B>x2</B>"), "the remembered graph with its leaf gradients")
+  assert(x1.grad, "backward ran")
+end)
+
 test("graph: options are checked", function()
   local f = autodiff()
   local ok, err = pcall(viz.graph, f, { format = "gif" })
