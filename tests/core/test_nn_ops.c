@@ -202,6 +202,48 @@ Test(nn_ops, softmax_is_stable_for_large_inputs) {
   ct_release(y), ct_release(ly), ct_release(x);
 }
 
+Test(nn_ops, softmax_f32_masked_nan_and_long_rows) {
+  /* -inf entries (a causal mask) give exactly 0; a NaN poisons only its own row */
+  double v[22];
+  for (int i = 0; i < 11; i++) v[i] = i % 3 == 0 ? -INFINITY : 0.25 * i;
+  for (int i = 11; i < 22; i++) v[i] = i == 17 ? NAN : 0.1 * i;
+  ct_tensor *x = nt_vals(v, SH(2, 11), CT_F32), *y = ct_softmax(x, 1), *ly = ct_log_softmax(x, 1);
+  NT_ASSERT_OK(y);
+  NT_ASSERT_OK(ly);
+  double *yv = nt_read(y), *lv = nt_read(ly), z = 0;
+  for (int i = 0; i < 11; i++)
+    if (i % 3) z += exp(0.25 * i);
+  for (int i = 0; i < 11; i++) {
+    if (i % 3 == 0) {
+      cr_assert(yv[i] == 0, "masked element %d: %g", i, yv[i]);
+      cr_assert(isinf(lv[i]) && lv[i] < 0, "masked log element %d: %g", i, lv[i]);
+    } else {
+      cr_assert(fabs(yv[i] - exp(0.25 * i) / z) < 1e-7, "element %d: %g", i, yv[i]);
+    }
+  }
+  for (int i = 11; i < 22; i++) cr_assert(isnan(yv[i]) && isnan(lv[i]), "row with a NaN, element %d: %g", i, yv[i]);
+  free(yv), free(lv);
+  ct_release(y), ct_release(ly), ct_release(x);
+  /* long f32 rows over a wide range against f64 */
+  ct_manual_seed(21);
+  ct_tensor *r = ct_randn(SH(3, 1001), CT_F64, ct_cpu()), *r10 = ct_mul_scalar(r, 10), *r32 = ct_to_dtype(r10, CT_F32);
+  ct_tensor *r64 = ct_to_dtype(r32, CT_F64);
+  for (int lg = 0; lg < 2; lg++) {
+    ct_tensor *a = lg ? ct_log_softmax(r32, -1) : ct_softmax(r32, -1), *b = lg ? ct_log_softmax(r64, -1) : ct_softmax(r64, -1);
+    NT_ASSERT_OK(a);
+    NT_ASSERT_OK(b);
+    double *av = nt_read(a), *bv = nt_read(b);
+    for (int i = 0; i < 3003; i++)
+      /* f32 rounds x - max to a relative 2^-24, so the bound grows with |log p| */
+      cr_assert(fabs(av[i] - bv[i]) <= (lg ? 1e-6 + 2.4e-7 * fabs(bv[i]) : (1e-6 + 2.4e-7 * fabs(log(bv[i]))) * bv[i]),
+                "%s element %d: f32 %.9g vs f64 %.9g",
+                lg ? "log_softmax" : "softmax", i, av[i], bv[i]);
+    free(av), free(bv);
+    ct_release(a), ct_release(b);
+  }
+  ct_release(r), ct_release(r10), ct_release(r32), ct_release(r64);
+}
+
 static ct_tensor *f_softmax(ct_tensor **in, void *ctx) { return ct_softmax(in[0], *(int *)ctx); }
 static ct_tensor *f_log_softmax(ct_tensor **in, void *ctx) { return ct_log_softmax(in[0], *(int *)ctx); }
 static ct_tensor *f_softmax_t(ct_tensor **in, void *ctx) {
