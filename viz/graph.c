@@ -477,8 +477,10 @@ viz_graph *viz_graph_build(ct_tensor *root, const viz_graph_opts *o) {
   for (int k = 0; k < g->n; k++) {
     const viz_vnode *v = &g->v[k];
     if (v->t->grad || v->freed) g->backward_ran = true;
+    /* a leaf's .grad may be left from an earlier step, so only this graph's own nodes are sure */
+    if ((v->role == ROLE_OP && v->t->grad) || v->freed) g->backward_sure = true;
   }
-  if (g->remembered) g->backward_ran = true;
+  if (g->remembered) g->backward_ran = g->backward_sure = true;
   /* with backward drawn, each shown node has a gradient twin: halve the budget */
   int limit = g->o.backward ? g->o.max_nodes / 2 : g->o.max_nodes;
   if (limit < 3) limit = 3;

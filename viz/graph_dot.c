@@ -283,7 +283,7 @@ static void emit_grad_node(viz_buf *b, const viz_graph *g, int k, const viz_step
   const ct_tensor *gr = sv ? (known ? v->sgrad : NULL) : v->t->grad;
   const char *missing = "not computed";
   if (!sv && v->role == ROLE_OP && g->backward_ran && !v->t->retains_grad) missing = "not retained";
-  if (!sv && !gr && k == g->root && g->backward_ran) missing = ct_numel(v->t) == 1 ? "1 (the seed)" : "the seed";
+  if (!sv && !gr && k == g->root && g->backward_sure) missing = ct_numel(v->t) == 1 ? "1 (the seed)" : "the seed";
   if (sv && !known) missing = "not computed yet";
   grad_row(b, g, gr, missing, gr ? "#000000" : (sv ? FG_DIM : FG_SUB), false);
   viz_buf_puts(b, "</TABLE>>];\n");

@@ -54,7 +54,8 @@ struct viz_graph {
   viz_summary *s;
   int ns;
   int nshown;         /* vnodes drawn as themselves */
-  bool backward_ran;  /* some gradient exists or the graph was freed */
+  bool backward_ran;  /* some gradient exists in the graph, or the graph was freed */
+  bool backward_sure; /* this graph's own nodes show backward ran on it (a leaf's .grad may be older) */
   bool remembered;    /* backward freed the graph: its structure comes from viz's memory of it */
   /* stepping */
   bool step_ready;

@@ -101,6 +101,8 @@ static void peak_table(viz_plot *pl, const ct_prof_memory *m, int max_listed, do
   }
   for (int c = 0; c < CT_NCATS; c++) {
     if (!m->before_by_cat[c]) continue;
+    double w = plot_text_width(ct_category_name((ct_category)c), 10) + 230;
+    if (w > widest) widest = w;
     viz_buf_printf(&h, "<TR><TD BGCOLOR=\"%s\" WIDTH=\"10\" HEIGHT=\"10\" FIXEDSIZE=\"TRUE\"> </TD><TD ALIGN=\"LEFT\">"
                        "<FONT POINT-SIZE=\"10\"><I>%s made before the profile</I></FONT></TD><TD ALIGN=\"RIGHT\">"
                        "<FONT POINT-SIZE=\"10\">%s</FONT></TD></TR>",
@@ -113,7 +115,7 @@ static void peak_table(viz_plot *pl, const ct_prof_memory *m, int max_listed, do
   }
   viz_buf_puts(&h, "</TABLE>");
   double height = 17.0 * rows + 6;
-  if (!h.oom) plot_html(pl, x, top - height / 2, h.s, ANCHOR_LEFT, widest);
+  if (!h.oom) plot_html(pl, x, top - height / 2, h.s, ANCHOR_LEFT, widest * 1.1); /* err wide: never overlap */
   else pl->b->oom = true;
   viz_buf_free(&h);
 }
