@@ -165,8 +165,8 @@ static void scope_of_name(const char *name, char *out, size_t n) {
 }
 
 /* An op belongs to the module whose parameters it reads (directly or through a view of them);
-   a one-input op that is the only consumer of a scoped op (the activation after a Linear) joins
-   it. A named op output with a dotted name says its scope itself. */
+   a view or a one-input elementwise op that is the only consumer of a scoped op (the activation
+   after a Linear) joins it. A named op output with a dotted name says its scope itself. */
 static void infer_scopes(viz_graph *g) {
   for (int k = 0; k < g->n; k++) {
     viz_vnode *v = &g->v[k];
@@ -184,7 +184,9 @@ static void infer_scopes(viz_graph *g) {
                                     g->v[u->in[0]].role == ROLE_PARAM))
         snprintf(v->scope, sizeof v->scope, "%s", u->scope);
     }
-    if (!v->scope[0] && (v->is_view || v->nin == 1) && v->nin >= 1 && v->in[0] >= 0) {
+    const ct_opdef *d = v->op >= 0 && v->op < CT_OP_COUNT ? ct_optable[v->op] : NULL;
+    bool activation = d && (d->flags & CT_OPF_ELEMENTWISE) && v->nin == 1;
+    if (!v->scope[0] && (v->is_view || activation) && v->in[0] >= 0) {
       const viz_vnode *u = &g->v[v->in[0]];
       if (u->role == ROLE_OP && u->nconsumers == 1) snprintf(v->scope, sizeof v->scope, "%s", u->scope);
     }

@@ -68,7 +68,7 @@ static void legend_row(viz_plot *pl, const int64_t *max_by_cat, double x, double
 }
 
 /* The table of what was live at the peak, to the right of the chart. */
-static void peak_table(viz_plot *pl, const ct_prof_memory *m, int max_listed, double x, double top) {
+static int peak_table(viz_plot *pl, const ct_prof_memory *m, int max_listed, double x, double top) {
   viz_buf h = {0};
   char sz[32];
   int rows = 1;
@@ -114,10 +114,12 @@ static void peak_table(viz_plot *pl, const ct_prof_memory *m, int max_listed, do
     rows++;
   }
   viz_buf_puts(&h, "</TABLE>");
-  double height = 17.0 * rows + 6;
-  if (!h.oom) plot_html(pl, x, top - height / 2, h.s, ANCHOR_LEFT, widest * 1.1); /* err wide: never overlap */
-  else pl->b->oom = true;
+  double w = widest, height = 17.0 * rows + 6;
+  int rc = 0;
+  if (h.oom) pl->b->oom = true;
+  else if (!(rc = viz_measure(h.s, &w, &height))) plot_html(pl, x, top - height / 2, h.s, ANCHOR_LEFT, w);
   viz_buf_free(&h);
+  return rc;
 }
 
 int viz_memory_dot(const ct_profile *p, const viz_memory_opts *o, viz_buf *out) {
@@ -264,9 +266,9 @@ int viz_memory_dot(const ct_profile *p, const viz_memory_opts *o, viz_buf *out) 
   double lx = px + 4 + lw > X0 + PLOT_W ? px - 4 - lw : px + 4;
   plot_text(&pl, lx, Y0 + (double)m.peak * sy + 8 < Y0 + PLOT_H - 6 ? Y0 + (double)m.peak * sy + 8 : Y0 + PLOT_H - 6,
             pl_lab, 11, "#d62728", ANCHOR_LEFT, true);
-  peak_table(&pl, &m, opt.max_listed, X0 + PLOT_W + 24, Y0 + PLOT_H);
+  int rc = peak_table(&pl, &m, opt.max_listed, X0 + PLOT_W + 24, Y0 + PLOT_H);
   plot_end(&pl);
   free(col);
   ct_prof_memory_free(&m);
-  return viz_buf_check(out);
+  return rc ? -1 : viz_buf_check(out);
 }

@@ -100,6 +100,44 @@ static int render_locked(const char *dot, const char *engine, const char *format
   return 0;
 }
 
+/* Size of an HTML-like label as Graphviz will draw it: lay out a graph of that one node and
+   read the node's size from the "plain" output ("node NAME X Y WIDTH HEIGHT ..." in inches). */
+static int measure_locked(const char *html, double *w, double *h) {
+  if (!gvc) {
+    agseterrf(capture_error);
+    gvc = gvContext();
+    if (!gvc) return ct_errorf("viz: Graphviz could not start (gvContext failed); %s", install_hint);
+  }
+  size_t n = strlen(html) + 128;
+  char *src = malloc(n);
+  if (!src) return ct_errorf("viz: out of memory");
+  snprintf(src, n, "graph m { node [shape=plaintext, margin=0, fontname=\"" VIZ_FONT "\"]; m [label=<%s>]; }", html);
+  gv_msg[0] = '\0';
+  Agraph_t *g = agmemread(src);
+  free(src);
+  if (!g) return ct_errorf("viz: Graphviz could not parse a label (a bug in chalk's viz): %s", gv_message("syntax error"));
+  int rc = gvLayout(gvc, g, "dot");
+  char *out = NULL;
+  unsigned len = 0;
+  if (!rc) rc = gvRenderData(gvc, g, "plain", &out, &len);
+  double x, y;
+  if (!rc && (!out || sscanf(strstr(out, "node m ") ? strstr(out, "node m ") : "", "node m %lf %lf %lf %lf", &x, &y, w, h) != 4))
+    rc = -1;
+  if (out) gvFreeRenderData(out);
+  if (!rc) gvFreeLayout(gvc, g);
+  agclose(g);
+  if (rc) return ct_errorf("viz: Graphviz could not measure a label (%s); %s", gv_message("layout failed"), install_hint);
+  *w *= 72, *h *= 72;
+  return 0;
+}
+
+int viz_measure(const char *html, double *w_pt, double *h_pt) {
+  pthread_mutex_lock(&render_lock);
+  int rc = measure_locked(html, w_pt, h_pt);
+  pthread_mutex_unlock(&render_lock);
+  return rc;
+}
+
 int viz_render(const char *dot, const char *engine, const char *format, const char *path) {
   if (!viz_format_known(format))
     return ct_errorf("viz: unknown format '%s' (expected png, svg, pdf or dot)", format ? format : "(null)");

@@ -135,18 +135,18 @@ int viz_trace_dot(const ct_profile *p, const viz_trace_opts *o, viz_buf *out) {
   else
     snprintf(title, sizeof title, "trace: %d ops in %s, in ops %.0f%% of the time", nops,
              ct_format_us(dur, a, sizeof a), 100 * busy / dur);
-  plot_text(&pl, X0, Y0 + H + 46, title, 15, "#000000", ANCHOR_LEFT, true);
+  plot_text(&pl, X0, Y0 + H + 58, title, 15, "#000000", ANCHOR_LEFT, true);
   /* legend */
   bool has[5] = {false};
   for (int i = 0; i < nb; i++) has[box_class(p, box[i].ev)] = true;
   double lx = X0;
   for (int k = 0; k < 5; k++) {
     if (!has[k] && k > 0) continue;
-    plot_rect(&pl, lx, Y0 + H + 19, 12, 10, class_fill[k], "#555555", NULL);
-    plot_text(&pl, lx + 16, Y0 + H + 24, class_name[k], 11, "#222222", ANCHOR_LEFT, false);
+    plot_rect(&pl, lx, Y0 + H + 31, 12, 10, class_fill[k], "#555555", NULL);
+    plot_text(&pl, lx + 16, Y0 + H + 36, class_name[k], 11, "#222222", ANCHOR_LEFT, false);
     lx += 16 + plot_text_width(class_name[k], 11) + 18;
   }
-  plot_text(&pl, lx, Y0 + H + 24, "gaps: time outside ops (Lua, allocation)", 11, "#777777", ANCHOR_LEFT, false);
+  plot_text(&pl, lx, Y0 + H + 36, "gaps: time outside ops (Lua, allocation)", 11, "#777777", ANCHOR_LEFT, false);
   /* lanes */
   for (int l = 0; l < nl; l++) {
     double y = Y0 + H - (l + 1) * (LANE_H + LANE_GAP) + LANE_GAP / 2;
@@ -173,7 +173,9 @@ int viz_trace_dot(const ct_profile *p, const viz_trace_opts *o, viz_buf *out) {
     if (w > plot_text_width(nm, 10) + 6)
       plot_text(&pl, x0 + w / 2, y + LANE_H / 2, nm, 10, "#000000", ANCHOR_CENTER, false);
   }
-  /* marks */
+  /* marks; a label that would run into the previous one goes on the line below it, and one
+     that would leave the chart on the right is written to the left of its line */
+  double row_end[2] = {-1e9, -1e9};
   for (size_t i = 0; i < nev; i++) {
     const ct_event *e = ct_profile_event(p, i);
     if (e->kind != CT_EV_MARK) continue;
@@ -181,7 +183,13 @@ int viz_trace_dot(const ct_profile *p, const viz_trace_opts *o, viz_buf *out) {
     plot_vline(&pl, x, Y0, Y0 + H, 1.2, "#333333", true);
     char lab[96];
     snprintf(lab, sizeof lab, "%s", e->label[0] ? e->label : e->name ? e->name : "mark");
-    plot_text(&pl, x + 3, Y0 + H + 6, lab, 10, "#333333", ANCHOR_LEFT, false);
+    double w = plot_text_width(lab, 10);
+    bool left = x + 3 + w > X0 + W + 40;
+    double x0 = left ? x - 3 - w : x + 3;
+    int row = 0;
+    if (x0 < row_end[0] + 6) row = 1;
+    row_end[row] = x0 + w;
+    plot_text(&pl, x0, Y0 + H + 6 + 11 * row, lab, 10, "#333333", ANCHOR_LEFT, false);
   }
   /* time axis */
   plot_hline(&pl, X0, X0 + W, Y0, 1.2, "#333333");

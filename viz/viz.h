@@ -38,6 +38,8 @@ int viz_buf_check(const viz_buf *b);
    pos attributes) and write it to path in format: "png", "svg", "pdf", or "dot" (the DOT text
    itself, checked to parse). */
 int viz_render(const char *dot, const char *engine, const char *format, const char *path);
+/* The size in points of an HTML-like label as Graphviz draws it (for placing it in a chart). */
+int viz_measure(const char *html, double *w_pt, double *h_pt);
 /* Whether the format is one viz writes (png, svg, pdf, dot). */
 bool viz_format_known(const char *format);
 
