@@ -31,8 +31,7 @@ int64_t lchalk_index_from_lua(lua_State *L, lua_Integer i, int64_t n, int dim, c
     return luaL_error(L, "%s: index 0 is invalid for dim %d: indices count from 1 (negative from the end)", op,
                       dim + 1);
   if (i > n || i < -n)
-    return luaL_error(L, "%s: index %lld is out of range for dim %d of size %lld", op, (long long)i, dim + 1,
-                      (long long)n);
+    return luaL_error(L, "%s: index %I is out of range for dim %d of size %I", op, i, dim + 1, (lua_Integer)n);
   return i > 0 ? (int64_t)i - 1 : (int64_t)i + n;
 }
 
@@ -59,7 +58,7 @@ int lchalk_checkshape(lua_State *L, int first, int64_t *shape, int *ndim, bool a
   }
   for (int d = 0; d < n; d++)
     if (shape[d] < 0 && !(allow_neg && shape[d] == -1))
-      return luaL_error(L, "%s: invalid size %lld at dim %d", op, (long long)shape[d], d + 1);
+      return luaL_error(L, "%s: invalid size %I at dim %d", op, (lua_Integer)shape[d], d + 1);
   *ndim = n;
   return next;
 }
@@ -92,9 +91,22 @@ ct_dtype lchalk_checkdtype(lua_State *L, int idx) {
   return dt;
 }
 
+void lchalk_require_device(lua_State *L, ct_device d) {
+  if (d.type != CT_CUDA) return;
+  char s[32];
+  ct_device_str(d, s, sizeof s);
+  if (!ct_cuda_available()) {
+    const char *why = ct_cuda_unavailable_reason();
+    luaL_error(L, "device %s is not available: %s (chalk.cuda.is_available() is false)", s, why ? why : "no CUDA");
+  }
+  int n = ct_cuda_device_count();
+  if (d.index >= n) luaL_error(L, "device %s is not available: this machine has %d CUDA device%s", s, n, n == 1 ? "" : "s");
+}
+
 ct_device lchalk_checkdevice(lua_State *L, int idx) {
   ct_device dev;
   if (ct_device_parse(luaL_checkstring(L, idx), &dev)) lchalk_error(L);
+  lchalk_require_device(L, dev);
   return dev;
 }
 

@@ -35,6 +35,7 @@ static int m_backward(lua_State *L) {
  * Leaves' .grad are not touched; unreachable inputs get zeros. A single tensor for inputs also
  * gives a list. */
 static int l_grad(lua_State *L) {
+  lua_settop(L, 3); /* scratch arrays go above the arguments */
   ct_tensor *out = lchalk_checktensor(L, 1);
   int n;
   ct_tensor **ins;

@@ -38,7 +38,10 @@ static int m_to(lua_State *L) {
     for (int a = 2; a <= top; a++) {
       const char *s = luaL_checkstring(L, a);
       if (ct_dtype_from_name(s, &dt) == 0) has_dtype = true;
-      else if (ct_device_parse(s, &dev) == 0) has_device = true;
+      else if (ct_device_parse(s, &dev) == 0) {
+        lchalk_require_device(L, dev);
+        has_device = true;
+      }
       else
         return luaL_error(L, "to: '%s' is neither a dtype (f32, f64, f16, bf16, i32, i64, i8, bool) nor a device "
                              "(cpu, cuda, cuda:N)", s);
@@ -51,6 +54,7 @@ static int m_to(lua_State *L) {
 static int m_cuda(lua_State *L) {
   ct_tensor *t = lchalk_checktensor(L, 1);
   ct_device dev = {CT_CUDA, (int)luaL_optinteger(L, 2, 0)};
+  lchalk_require_device(L, dev);
   LCHALK_RETURN(L, convert(t, false, t->dtype, true, dev));
 }
 
@@ -98,7 +102,8 @@ static int l_empty_cache(lua_State *L) {
 
 static int device_index(lua_State *L, int arg) {
   if (lua_type(L, arg) == LUA_TSTRING) {
-    ct_device d = lchalk_checkdevice(L, arg);
+    ct_device d;
+    if (ct_device_parse(lua_tostring(L, arg), &d)) lchalk_error(L);
     if (d.type != CT_CUDA) return luaL_error(L, "expected a CUDA device, got '%s'", lua_tostring(L, arg));
     return d.index;
   }

@@ -54,8 +54,8 @@ static void parse_range(lua_State *L, int idx, int d, int64_t n, index_spec *s) 
   if (b[1] == 0) return (void)luaL_error(L, "index: range end 0 is invalid for dim %d: indices count from 1", d + 1);
   last = b[1] > 0 ? (int64_t)b[1] - 1 : (int64_t)b[1] + n;
   if (last >= n || last < first - 1)
-    luaL_error(L, "index: range {%lld, %lld} is out of bounds for dim %d of size %lld", (long long)b[0],
-               (long long)b[1], d + 1, (long long)n);
+    luaL_error(L, "index: range {%I, %I} is out of bounds for dim %d of size %I", b[0], b[1], d + 1,
+               (lua_Integer)n);
   s->start = first;
   s->len = last - first + 1;
 }

@@ -71,6 +71,9 @@ void lchalk_checkopts(lua_State *L, int idx, lchalk_opts *o);
 void lchalk_apply_opts(lua_State *L, const lchalk_opts *o);
 ct_dtype lchalk_checkdtype(lua_State *L, int idx);
 ct_device lchalk_checkdevice(lua_State *L, int idx);
+/* Raise unless tensors can be placed on d now ("cuda" without a GPU says why, and how many
+ * GPUs there are when the index is too large). lchalk_checkdevice calls it. */
+void lchalk_require_device(lua_State *L, ct_device d);
 /* The tensor at idx, or for a number/boolean a 0-d tensor made to combine with like
  * (ct_scalar_like), which replaces the value at idx so the stack anchors it. Borrowed. */
 ct_tensor *lchalk_checkoperand(lua_State *L, int idx, const ct_tensor *like);

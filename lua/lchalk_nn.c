@@ -42,6 +42,7 @@ static ct_tensor **check_list(lua_State *L, int arg, int *n, const char *op) {
 static int l_cat_stack(lua_State *L) {
   bool stack = lua_toboolean(L, lua_upvalueindex(1));
   const char *op = stack ? "stack" : "cat";
+  lua_settop(L, 2); /* the scratch array goes above the arguments */
   int n;
   ct_tensor **ts = check_list(L, 1, &n, op);
   int ndim = ts[0]->ndim + (stack ? 1 : 0);

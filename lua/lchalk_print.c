@@ -59,12 +59,14 @@ static void collect(lua_State *L, printer *p, int d, int64_t *idx) {
 }
 
 static int format_value(const printer *p, double v, char *buf, size_t n) {
+  if (p->mode != MODE_BOOL && p->mode != MODE_INTEGER_DTYPE && !isfinite(v)) /* C would say -nan */
+    return snprintf(buf, n, "%s", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
   switch (p->mode) {
   case MODE_BOOL: return snprintf(buf, n, "%s", v != 0 ? "true" : "false");
   case MODE_INTEGER_DTYPE: return snprintf(buf, n, "%lld", (long long)v);
   case MODE_SCI: return snprintf(buf, n, "%.*e", opts.precision, v);
   case MODE_FIXED: return snprintf(buf, n, "%.*f", opts.precision, v);
-  case MODE_INT: return isfinite(v) ? snprintf(buf, n, "%.0f.", v) : snprintf(buf, n, "%.0f", v);
+  case MODE_INT: return snprintf(buf, n, "%.0f.", v);
   }
   return 0;
 }
@@ -88,9 +90,11 @@ static void choose_format(printer *p) {
     if (integral) p->mode = any && (hi / lo > 1000 || hi > 1e8) ? MODE_SCI : MODE_INT;
     else p->mode = hi / lo > 1000 || hi > 1e8 || lo < 1e-4 ? MODE_SCI : MODE_FIXED;
   }
-  p->width = 1;
+  p->width = 1; /* as torch: a float's width counts finite nonzero values only, so nan, inf and 0.
+                   are not padded to them */
   for (int64_t i = 0; i < p->nvals; i++) {
     char buf[64];
+    if (ct_dtype_is_float(dt) && (!isfinite(p->vals[i]) || p->vals[i] == 0)) continue;
     int w = format_value(p, p->vals[i], buf, sizeof buf);
     if (w > p->width) p->width = w;
   }

@@ -150,8 +150,8 @@ static int m_narrow(lua_State *L) {
   if (s == 0) return luaL_error(L, "narrow: start 0 is invalid: indices count from 1 (negative from the end)");
   int64_t start = s > 0 ? (int64_t)s - 1 : t->shape[d] + (int64_t)s;
   if (start < 0)
-    return luaL_error(L, "narrow: start %lld is out of range for dim %d of size %lld", (long long)s, d + 1,
-                      (long long)t->shape[d]);
+    return luaL_error(L, "narrow: start %I is out of range for dim %d of size %I", s, d + 1,
+                      (lua_Integer)t->shape[d]);
   LCHALK_RETURN(L, ct_narrow(t, d, start, (int64_t)len));
 }
 
