@@ -250,6 +250,11 @@ static int conv2d_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_met
   if (out_size("height", x->shape[2], g.kh, g.sh, g.ph, &OH) || out_size("width", x->shape[3], g.kw, g.sw, g.pw, &OW))
     return ct_errorf("%s (input %s, weight %s)", ct_last_error(), ct_shape_str(CT_SHAPE(x), s1, sizeof s1),
                      ct_shape_str(CT_SHAPE(w), s2, sizeof s2));
+  int64_t K = w->shape[1] * g.kh * g.kw;
+  if (w->shape[0] > INT32_MAX || K > INT32_MAX || OH * OW > INT32_MAX)
+    return ct_errorf("a per-image GEMM of %lld x %lld x %lld exceeds BLAS's 32-bit sizes (input %s, weight %s)",
+                     (long long)w->shape[0], (long long)(OH * OW), (long long)K, ct_shape_str(CT_SHAPE(x), s1, sizeof s1),
+                     ct_shape_str(CT_SHAPE(w), s2, sizeof s2));
   m->ndim = 4;
   m->shape[0] = x->shape[0];
   m->shape[1] = w->shape[0];
