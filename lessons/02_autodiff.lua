@@ -36,9 +36,10 @@ return {
         Running the function built a graph: each op node records its inputs, so the chain of
         computation can be walked backwards. Every value is known, but no gradient has been
         computed yet: the picture says "not computed", not 0, because 0 would be a claim
-        about the derivative.]],
+        about the derivative. For the same reason x1.grad is nil, not zero.]],
       code = [[
-        viz.graph(f, {file = "02_f_before_backward.png"})]],
+        viz.graph(f, {file = "02_f_before_backward.png"})
+        print("x1.grad is", x1.grad)]],
     },
     {
       title = "One backward sweep",
