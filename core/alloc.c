@@ -73,7 +73,7 @@ ct_storage *ct_storage_new(size_t nbytes, ct_device dev) {
               ct_device_str(dev, dbuf, sizeof dbuf));
     return NULL;
   }
-  if (dev.type == CT_CUDA && (dev.index < 0 || dev.index >= ct_cuda_device_count())) {
+  if (dev.type == CT_CUDA && ct_cuda_available() && (dev.index < 0 || dev.index >= ct_cuda_device_count())) {
     ct_errorf("device %s does not exist (%d CUDA device(s) visible)", ct_device_str(dev, dbuf, sizeof dbuf),
               ct_cuda_device_count());
     return NULL;
