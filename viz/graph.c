@@ -279,8 +279,9 @@ static int fold_repeats(viz_graph *g) {
     }
     viz_summary *S = &g->s[si];
     S->collapsed = true;
-    if (copies == 1) snprintf(S->title, sizeof S->title, "%s", sc[first].scope);
-    else snprintf(S->title, sizeof S->title, "%s ... %s", sc[first].scope, sc[last].scope);
+    const char *mod = strspn(sc[r].scope, "0123456789") == strlen(sc[r].scope) ? "module " : "";
+    if (copies == 1) snprintf(S->title, sizeof S->title, "%s%s", mod, sc[first].scope);
+    else snprintf(S->title, sizeof S->title, "%s%s ... %s", mod[0] ? "modules " : "", sc[first].scope, sc[last].scope);
     /* what one copy holds, from the kept scope */
     char ops[160] = "";
     size_t k = 0;
@@ -297,8 +298,8 @@ static int fold_repeats(viz_graph *g) {
         if (k >= sizeof ops - 8) snprintf(ops + sizeof ops - 8, 8, ", ...");
       }
     }
-    snprintf(S->detail, sizeof S->detail, "%d more like %s, folded\neach: %s%s%d leaves", copies, sc[r].scope, ops,
-             ops[0] ? "; " : "", nleaf);
+    snprintf(S->detail, sizeof S->detail, "%d more like %s%s, folded\neach: %s%s%d leaves", copies, mod, sc[r].scope,
+             ops, ops[0] ? "; " : "", nleaf);
     for (int j = 0; j < g->n; j++)
       if (of[j] >= 0 && sc[of[j]].group == r && of[j] != r && j != g->root) {
         g->v[j].show = SHOW_COLLAPSED;

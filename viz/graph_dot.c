@@ -370,13 +370,32 @@ static void emit_legend(viz_buf *b, const viz_graph *g, const viz_step_view *sv)
 }
 
 /* Nodes of the forward picture, grouped in clusters by scope (first appearance order). */
+/* Past this many module clusters dot lays a chain of them out as a staircase that wastes most of
+   the picture, so a long unfolded chain is drawn without clusters (folding keeps them). */
+#define MAX_CLUSTERS 10
+
+static int count_scopes(const viz_graph *g) {
+  int n = 0;
+  for (int k = 0; k < g->n; k++) {
+    const viz_vnode *v = &g->v[k];
+    if (v->show != SHOW_SELF || !v->scope[0]) continue;
+    bool first = true;
+    for (int j = 0; j < k && first; j++)
+      if (g->v[j].show == SHOW_SELF && !strcmp(g->v[j].scope, v->scope)) first = false;
+    n += first;
+    if (n > MAX_CLUSTERS) break;
+  }
+  return n;
+}
+
 static void emit_forward_nodes(viz_buf *b, const viz_graph *g, const viz_step_view *sv) {
+  bool clusters = count_scopes(g) <= MAX_CLUSTERS;
   bool *done = calloc((size_t)g->n + 1, 1);
   int cl = 0;
   for (int k = 0; k < g->n; k++) {
     const viz_vnode *v = &g->v[k];
     if (v->show != SHOW_SELF || (done && done[k])) continue;
-    if (!v->scope[0] || !done) {
+    if (!v->scope[0] || !done || !clusters) {
       emit_forward_node(b, g, k, sv);
       continue;
     }
