@@ -18,9 +18,15 @@ struct ct_profile {
   int64_t baseline[CT_NDEVTYPES][CT_NCATS];
 };
 
+/* GPU ops run asynchronously: wait for them, which also puts their GPU times into the log. */
+static void sync_gpu(void) {
+  if (ct_cuda_available() && ct_cuda_synchronize()) ct_clear_error(); /* times stay host times */
+}
+
 ct_profile *ct_profile_start(void) {
   ct_profile *p = calloc(1, sizeof *p);
   if (!p) return ct_errorf("profile: out of memory"), NULL;
+  sync_gpu(); /* work queued before the window is not the window's */
   ct_mem_stats s;
   ct_mem_get(&s);
   memcpy(p->baseline, s.live, sizeof p->baseline);
@@ -97,6 +103,7 @@ static int compute_phases(ct_profile *p) {
 
 int ct_profile_stop(ct_profile *p) {
   if (p->stopped) return 0;
+  sync_gpu();
   p->t_end = ct_now_us();
   size_t end = ct_events_count();
   size_t n = end > p->start_index ? end - p->start_index : 0;
