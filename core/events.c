@@ -1,7 +1,8 @@
-/* events.c: the event log storage: a growable array of events, on or off.
+/* events.c: the event log storage: events in fixed blocks of BLOCK (so appending never copies
+ * the log), on or off.
  * Invariants: pushes are serialised by a mutex (simulated workers may run on threads), taken only
- * while the log is on; the array only grows between ct_events_clear calls; op events are
- * numbered in push order (seq). */
+ * while the log is on; event i lives at blocks[i / BLOCK][i % BLOCK] and never moves until
+ * ct_events_clear; op events are numbered in push order (seq). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +11,11 @@
 
 #include "events.h"
 
+#define BLOCK 4096
+
 bool ct_events_enabled = false;
-static ct_event *events;
-static size_t nevents, capevents;
+static ct_event **blocks;
+static size_t nevents, nblocks, capblocks;
 static double t_origin;
 static int64_t op_seq;
 static int current_stream;
@@ -28,9 +31,10 @@ double ct_now_us(void) { return clock_us() - t_origin; }
 
 void ct_events_clear(void) {
   pthread_mutex_lock(&log_lock);
-  free(events);
-  events = NULL;
-  nevents = capevents = 0;
+  for (size_t b = 0; b < nblocks; b++) free(blocks[b]);
+  free(blocks);
+  blocks = NULL;
+  nevents = nblocks = capblocks = 0;
   op_seq = 0;
   pthread_mutex_unlock(&log_lock);
 }
@@ -43,7 +47,7 @@ void ct_events_start(void) {
 
 void ct_events_stop(void) { ct_events_enabled = false; }
 size_t ct_events_count(void) { return nevents; }
-const ct_event *ct_events_get(size_t i) { return i < nevents ? &events[i] : NULL; }
+const ct_event *ct_events_get(size_t i) { return i < nevents ? &blocks[i / BLOCK][i % BLOCK] : NULL; }
 
 int ct_events_set_stream(int stream) {
   int old = current_stream;
@@ -54,17 +58,24 @@ int ct_events_stream(void) { return current_stream; }
 
 void ct_event_push(const ct_event *e) {
   pthread_mutex_lock(&log_lock);
-  if (nevents == capevents) {
-    size_t cap = capevents ? capevents * 2 : 1024;
-    ct_event *p = realloc(events, cap * sizeof *p);
-    if (!p) { /* the log drops events rather than failing the computation */
+  if (nevents == nblocks * BLOCK) { /* the log drops events rather than failing the computation */
+    if (nblocks == capblocks) {
+      size_t cap = capblocks ? capblocks * 2 : 16;
+      ct_event **p = realloc(blocks, cap * sizeof *p);
+      if (!p) {
+        pthread_mutex_unlock(&log_lock);
+        return;
+      }
+      blocks = p;
+      capblocks = cap;
+    }
+    if (!(blocks[nblocks] = malloc(BLOCK * sizeof **blocks))) {
       pthread_mutex_unlock(&log_lock);
       return;
     }
-    events = p;
-    capevents = cap;
+    nblocks++;
   }
-  ct_event *slot = &events[nevents];
+  ct_event *slot = &blocks[nevents / BLOCK][nevents % BLOCK];
   *slot = *e;
   if (e->kind == CT_EV_OP) slot->seq = op_seq++;
   if (slot->stream == 0) slot->stream = current_stream;
