@@ -299,14 +299,21 @@ done:
 typedef struct {
   const gc_case *c;
   int k;          /* the input whose gradient is the output */
-  uint64_t wseed; /* weights of the first backward, the same on every call */
+  bool v_input;   /* the upstream gradient is the last input (else random from wseed) */
+  uint64_t wseed;
 } gg_ctx;
 
+/* x (and v) -> d(sum(f(x) * v))/dx_k, built with create_graph so that it is differentiable both in
+ * x (second derivatives) and in v (the backward rule's own backward: narrow_scatter, index_add,
+ * col2im, sum_to_shape, ... and non-contiguous upstream gradients). */
 static ct_tensor *gg_fn(ct_tensor *const *in, int nin, void *vctx) {
   gg_ctx *g = vctx;
+  int nf = g->v_input ? nin - 1 : nin;
   bool prev = ct_set_grad_enabled(true);
-  ct_tensor *out = g->c->fn(in, nin, g->c->ctx), *w = NULL, *r = NULL;
-  if (out) {
+  ct_tensor *out = g->c->fn(in, nf, g->c->ctx), *w = NULL, *r = NULL;
+  if (out && g->v_input) {
+    w = ct_retain(in[nf]);
+  } else if (out) {
     tu_rng rng;
     tu_seed(&rng, g->wseed);
     w = rand_like_shape(&rng, out);
@@ -319,16 +326,33 @@ static ct_tensor *gg_fn(ct_tensor *const *in, int nin, void *vctx) {
 }
 
 static int gc_check_gradgrad(const gc_case *c, gc_layout l, char *msg, size_t msgn) {
+  /* the output's shape, for the upstream-gradient input */
+  tu_rng rng;
+  tu_seed(&rng, c->seed);
+  gc_inputs x;
+  if (make_inputs(c, GC_CONTIGUOUS, &rng, &x, msg, msgn)) return -1;
+  bool prev = ct_set_grad_enabled(false);
+  ct_tensor *probe = c->fn(x.view, c->nin, c->ctx);
+  ct_set_grad_enabled(prev);
+  inputs_release(&x);
+  if (!probe) {
+    snprintf(msg, msgn, "gradcheck %s: the op failed: %s", c->op, ct_last_error());
+    return -1;
+  }
+  gc_input v = {0};
+  gc_set_shape(&v, probe->shape, probe->ndim);
+  ct_release(probe);
   for (int k = 0; k < c->nin; k++) {
     if (!checked(&c->in[k])) continue;
     char name[160];
     snprintf(name, sizeof name, "double backward of %s (gradient of input %d)", c->op, k + 1);
-    gg_ctx g = {c, k, c->seed * 7 + 3};
+    gg_ctx g = {c, k, c->nin < GC_MAX_IN, c->seed * 7 + 3};
     gc_case c2 = *c;
     c2.op = name;
     c2.fn = gg_fn;
     c2.ctx = &g;
     c2.gradgrad = false;
+    if (g.v_input) c2.in[c2.nin++] = v;
     if (gc_check(&c2, l, msg, msgn)) return -1;
   }
   return 0;

@@ -9,8 +9,9 @@
  *   3. computes the analytical gradient of sum(out * w), w random, with ct_grad;
  *   4. compares it with central differences, eps 1e-6: (f(x+e) - f(x-e)) / 2e, summed against w
  *      per output element (so rounding does not cancel across a large loss);
- *   5. optionally (gradgrad) repeats 1-4 on the function x -> d(sum(out * w2))/dx_k for each checked
- *      input k, built with create_graph, i.e. checks double backward.
+ *   5. optionally (gradgrad) repeats 1-4 on the function (x, v) -> d(sum(out * v))/dx_k for each
+ *      checked input k, built with create_graph: double backward, both in x (second derivatives)
+ *      and in v (the gradient rule's own gradient, with non-contiguous upstream gradients).
  * Failure messages name the op, the layout, the input, the element and both values.
  * Invariant: gc_check releases every tensor it made, on every path (tests run under LSan). */
 #ifndef CHALK_GRADCHECK_H

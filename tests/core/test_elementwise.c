@@ -71,17 +71,17 @@ static void check_unary(const unary_spec *s) {
     check_unary(&s);                                                                               \
   }
 
-UNARY_TEST(neg, ct_neg, ref_neg, -2, 2, 0, false)
+UNARY_TEST(neg, ct_neg, ref_neg, -2, 2, 0, true)
 UNARY_TEST(exp, ct_exp, exp, -2, 2, 0, true)
 UNARY_TEST(log, ct_log, log, 0.2, 3, 0, true)
 UNARY_TEST(sqrt, ct_sqrt, sqrt, 0.2, 3, 0, true)
-UNARY_TEST(abs, ct_abs, ref_abs, -2, 2, 0.05, false)
-UNARY_TEST(sign, ct_sign, ref_sign, -2, 2, 0.05, false)
+UNARY_TEST(abs, ct_abs, ref_abs, -2, 2, 0.05, true)
+UNARY_TEST(sign, ct_sign, ref_sign, -2, 2, 0.05, true)
 UNARY_TEST(sin, ct_sin, sin, -3, 3, 0, true)
 UNARY_TEST(cos, ct_cos, cos, -3, 3, 0, true)
 UNARY_TEST(tanh, ct_tanh, tanh, -2, 2, 0, true)
 UNARY_TEST(sigmoid, ct_sigmoid, ref_sigmoid, -3, 3, 0, true)
-UNARY_TEST(relu, ct_relu, ref_relu, -2, 2, 0.05, false)
+UNARY_TEST(relu, ct_relu, ref_relu, -2, 2, 0.05, true)
 UNARY_TEST(gelu, ct_gelu, ref_gelu, -3, 3, 0, true)
 
 /* ---- ops with a scalar attribute ------------------------------------------------------------- */
@@ -146,18 +146,18 @@ Test(elementwise, pow_scalar) {
 }
 Test(elementwise, add_scalar) {
   static const scalar_spec s = {"add_scalar(x, 1.5)", 1, 1.5, 0};
-  check_scalar_op(&s, -2, 2, false);
+  check_scalar_op(&s, -2, 2, true);
 }
 Test(elementwise, mul_scalar) {
   static const scalar_spec s = {"mul_scalar(x, -2.5)", 2, -2.5, 0};
-  check_scalar_op(&s, -2, 2, false);
+  check_scalar_op(&s, -2, 2, true);
 }
 Test(elementwise, clamp) {
   static const scalar_spec a = {"clamp(x, -0.5, 0.7)", 3, -0.5, 0.7}, b = {"clamp(x, -inf, 0.3)", 3, -INFINITY, 0.3},
                            c = {"clamp(x, -0.2, inf)", 3, -0.2, INFINITY};
-  check_scalar_op(&a, -2, 2, false);
-  check_scalar_op(&b, -2, 2, false);
-  check_scalar_op(&c, -2, 2, false);
+  check_scalar_op(&a, -2, 2, true);
+  check_scalar_op(&b, -2, 2, true);
+  check_scalar_op(&c, -2, 2, true);
 }
 
 /* ---- binary ops with broadcasting ---------------------------------------------------------------- */
@@ -256,12 +256,12 @@ static void check_binary(const binary_spec *s) {
     check_binary(&s);                                                                              \
   }
 
-BINARY_TEST(add, ct_add, ref_add, -2, 2, -2, 2, 0, false)
-BINARY_TEST(sub, ct_sub, ref_sub, -2, 2, -2, 2, 0, false)
+BINARY_TEST(add, ct_add, ref_add, -2, 2, -2, 2, 0, true)
+BINARY_TEST(sub, ct_sub, ref_sub, -2, 2, -2, 2, 0, true)
 BINARY_TEST(mul, ct_mul, ref_mul, -2, 2, -2, 2, 0, true)
 BINARY_TEST(div, ct_div, ref_div, -2, 2, -2, 2, 0.3, true)
 BINARY_TEST(pow, ct_pow, pow, 0.3, 2, -2, 2, 0, true)
-BINARY_TEST(maximum, ct_maximum, ref_maximum, -2, 2, -2, 2, 0, false)
+BINARY_TEST(maximum, ct_maximum, ref_maximum, -2, 2, -2, 2, 0, true)
 
 /* ---- where ------------------------------------------------------------------------------------ */
 
@@ -294,7 +294,7 @@ Test(elementwise, where) {
     free(cv), free(yv), free(av), free(bv);
     ct_release(ae), ct_release(be), ct_release(a), ct_release(b), ct_release(y), ct_release(cf), ct_release(zero);
 
-    gc_case c = {.op = "where", .fn = where_call, .nin = 3, .seed = 21 + (uint64_t)trial};
+    gc_case c = {.op = "where", .fn = where_call, .nin = 3, .seed = 21 + (uint64_t)trial, .gradgrad = true};
     c.in[0].fixed = cond;
     gc_set_shape(&c.in[1], sa, na);
     gc_set_shape(&c.in[2], sb, nb);

@@ -296,7 +296,8 @@ Test(tensor, view_gradients) {
       }
       char name[64];
       snprintf(name, sizeof name, "%s (trial %d)", names[kind], trial);
-      gc_case c = {.op = name, .fn = view_call, .ctx = &s, .nin = 1, .seed = (uint64_t)(kind * 10 + trial)};
+      gc_case c = {.op = name, .fn = view_call, .ctx = &s, .nin = 1, .seed = (uint64_t)(kind * 10 + trial),
+                   .gradgrad = true};
       gc_set_shape(&c.in[0], shape, nd);
       GC_ASSERT(&c);
     }
