@@ -209,6 +209,7 @@ static void print_banner(void) {
 }
 
 int main(int argc, char **argv) {
+  repl_tune_blas(argv);
   options o;
   memset(&o, 0, sizeof o);
   repl_config.progname = argv[0];

@@ -25,6 +25,8 @@ extern repl_settings repl_config;
 /* ---- repl.c: running code, and the interactive loop ---------------------------------------- */
 /* Install the SIGINT handler that turns Ctrl-C into the Lua error "interrupted!". */
 void repl_init_signals(lua_State *L);
+/* Re-executes once with OPENBLAS_CORETYPE set when OpenBLAS would misdetect the CPU. */
+void repl_tune_blas(char **argv);
 /* lua_pcall with a traceback message handler and Ctrl-C armed; pops the function and narg
    arguments, pushes nres results (or the error message, traceback included). */
 int repl_docall(lua_State *L, int narg, int nres);

@@ -53,6 +53,9 @@ def main():
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     threads = int(os.environ.get("BENCH_THREADS", str(os.cpu_count())))
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), CHALK_OUT="/tmp/chalk-bench")
+    # chalk picks OpenBLAS's kernel family from the CPU's features (repl/blas_env.c); give the
+    # raw C program and torch (which uses the same OpenBLAS on Debian) the same choice.
+    env.setdefault("OPENBLAS_CORETYPE", blas_core())
     res = {}
     for name, script, refs, _ in WORKLOADS:
         for _ in range(rounds):
@@ -77,6 +80,7 @@ def main():
         "",
         "- date: %s" % datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "- machine: %s, %d cores (%s)" % (platform.node(), os.cpu_count(), cpu_model()),
+        "- OpenBLAS core: %s (OPENBLAS_CORETYPE, same for all)" % env["OPENBLAS_CORETYPE"],
         "- threads: %d for chalk (OPENBLAS_NUM_THREADS) and torch (torch.set_num_threads)" % threads,
         "- rounds: %d alternating processes per contender; each process reports its median" % rounds,
         "- command: make bench   (python3 bench/cpu/run_cpu.py)",
@@ -89,6 +93,22 @@ def main():
     with open(path, "w") as f:
         f.write(text)
     print("written:", os.path.relpath(path, ROOT))
+
+
+def blas_core():
+    flags = set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    if {"avx512f", "avx512bw", "avx512vl"} <= flags:
+        return "SkylakeX"
+    if {"avx2", "fma"} <= flags:
+        return "Haswell"
+    return ""
 
 
 def ref_version():
