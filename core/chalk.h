@@ -232,6 +232,20 @@ ct_tensor *ct_one_hot(ct_tensor *idx, int64_t nclasses, ct_dtype dt);
 ct_tensor *ct_conv2d(ct_tensor *x, ct_tensor *w, ct_tensor *b, int stride, int padding);
 ct_tensor *ct_max_pool2d(ct_tensor *x, int kernel, int stride);
 ct_tensor *ct_dropout(ct_tensor *x, double p, bool training);
+/* Scaled dot-product attention: q [..., Nq, d], k [..., Nk, d], v [..., Nk, dv] -> [..., Nq, dv].
+   causal: query i sees keys j <= i. scale <= 0 means 1/sqrt(d). flash: the tiled online-softmax op
+   (no Nq x Nk matrix in memory; its backward recomputes); else the composite of matmul and softmax.
+   block_q/block_k: the flash op's tile sizes on the CPU (0: 64); CUDA uses its compiled tiles. */
+typedef struct {
+  bool causal, flash;
+  double scale;
+  int block_q, block_k;
+} ct_attention_opts;
+ct_tensor *ct_attention(ct_tensor *q, ct_tensor *k, ct_tensor *v, const ct_attention_opts *o); /* o may be NULL */
+/* Bytes the flash forward (or backward) moves through main memory on dev for q of q_shape, as the
+   op's cost reports them (core/ops_attention.c). */
+double ct_attention_flash_bytes(const int64_t *q_shape, int ndim, int64_t nk, int64_t dv, ct_dtype dt,
+                                ct_devtype dev, bool causal, int block_q, bool backward);
 
 /* ---- autograd --------------------------------------------------------------------------------- */
 bool ct_grad_enabled(void);

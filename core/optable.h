@@ -34,7 +34,8 @@
   /* nn */                                                                                     \
   X(softmax) X(log_softmax) X(nll_loss) X(one_hot) X(layer_norm)                               \
   X(index_select) X(index_add) X(gather) X(scatter_add) X(cat)                                  \
-  X(im2col) X(col2im) X(conv2d) X(max_pool2d) X(max_pool2d_backward) X(dropout_mask)
+  X(im2col) X(col2im) X(conv2d) X(max_pool2d) X(max_pool2d_backward) X(dropout_mask)        \
+  /* attention (core/ops_attention.c) */ X(attention_flash) X(attention_flash_backward)
 
 #define CT_OP_ENUM(name) CT_OP_##name,
 typedef enum { CT_OPS(CT_OP_ENUM) CT_OP_COUNT } ct_op;
