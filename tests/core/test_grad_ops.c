@@ -70,7 +70,7 @@ Test(grad_ops, var) {
 }
 
 Test(grad_ops, argmax_values) {
-  /* argmax against a naive scan of every slice, 1-based, in every layout of the input */
+  /* argmax (and argmin) against a naive scan of every slice, 1-based, in every layout of the input */
   tu_rng rng;
   tu_seed(&rng, 31337);
   for (int trial = 0; trial < 6; trial++) {
@@ -107,8 +107,14 @@ Test(grad_ops, argmax_values) {
                        tu_desc(x), dim, (long long)o, (long long)i, av[o * inner + i], (long long)best + 1);
         }
     }
+    /* argmin(x) is argmax(-x) (ties have probability zero here) */
+    ct_tensor *nx = ct_neg(x), *amin = ct_argmin(x, dim, keep), *amax_neg = ct_argmax(nx, dim, keep);
+    char msg[1024];
+    cr_assert(amin && amin->dtype == CT_I64, "argmin failed: %s", ct_last_error());
+    cr_assert(tu_compare_tensors("argmin(x) vs argmax(-x)", amin, amax_neg, 0, 0, msg, sizeof msg) == 0, "%s", msg);
     free(xv), free(av);
-    ct_release(base), ct_release(x), ct_release(am), ct_release(xc);
+    ct_release(base), ct_release(x), ct_release(am), ct_release(xc), ct_release(nx), ct_release(amin);
+    ct_release(amax_neg);
   }
 }
 
