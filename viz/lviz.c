@@ -155,8 +155,28 @@ static void graph_opts(lua_State *L, int idx, viz_graph_opts *o) {
   o->title = opt_string(L, idx, "title", NULL);
 }
 
+/* viz.graph(x [, opts]) for a value that is not a tensor but draws itself: x:dot(opts) returns
+   DOT text (a captured Graph does), rendered like every other picture. */
+static int graph_of_drawable(lua_State *L) {
+  if (lua_getfield(L, 1, "dot") != LUA_TFUNCTION)
+    return luaL_typeerror(L, 1, "chalk tensor (or a value with a :dot() method, such as a captured Graph)");
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_call(L, 2, 1);
+  if (!lua_isstring(L, -1)) return luaL_error(L, "viz.graph: x:dot() must return DOT text");
+  int text = lua_gettop(L);
+  char path[4096], fmt[8];
+  lviz_output(L, 2, "graph", path, sizeof path, fmt, sizeof fmt);
+  if (viz_render(lua_tostring(L, text), "dot", fmt, path)) return raise_core(L);
+  lviz_announce(L, path);
+  lua_pushstring(L, path);
+  return 1;
+}
+
 /* viz.graph(t [, opts]) -> path */
 static int l_graph(lua_State *L) {
+  check_opts(L, 2);
+  if (!lchalk_totensor(L, 1) && (lua_istable(L, 1) || lua_isuserdata(L, 1))) return graph_of_drawable(L);
   ct_tensor *t = lchalk_checktensor(L, 1);
   check_opts(L, 2);
   viz_graph_opts o;

@@ -70,7 +70,7 @@ static int render_locked(const char *dot, const char *engine, const char *format
   gv_msg[0] = '\0';
   agreseterrors();
   Agraph_t *g = agmemread(dot);
-  if (!g) return ct_errorf("viz: Graphviz could not parse the picture (a bug in chalk's viz): %s", gv_message("syntax error"));
+  if (!g) return ct_errorf("viz: Graphviz could not parse the DOT text: %s", gv_message("syntax error"));
   if (!strcmp(format, "dot")) {
     agclose(g);
     return write_text(path, dot);

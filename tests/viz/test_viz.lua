@@ -153,6 +153,14 @@ test("profile: an error inside fn propagates and stops recording", function()
   assert(n == 1, "the next profile records only its own op, got " .. n)
 end)
 
+test("graph: a value that draws itself (a captured Graph's :dot())", function()
+  local drawable = { dot = function(self, opts) return "digraph { captured -> step }" end }
+  local p = viz.graph(drawable, { file = "drawable.svg" })
+  assert(has(read(p), "captured"), "rendered from x:dot()")
+  local ok, err = pcall(viz.graph, {})
+  assert(not ok and has(err, ":dot()"), err)
+end)
+
 test("render: DOT text from Lua (chalk.chart uses it)", function()
   local p = viz.render("digraph { a -> b }", { file = "tiny.png" })
   assert(p == out .. "/tiny.png" and is_png(p))
