@@ -413,6 +413,8 @@ function F.embedding(idx, weight) return chalk.embedding(weight, idx) end
 
 function F.conv2d(x, w, b, stride, padding) return chalk.conv2d(x, w, b, stride or 1, padding or 0) end
 function F.max_pool2d(x, kernel, stride) return chalk.max_pool2d(x, kernel, stride or kernel) end
+-- q [..., Nq, d], k [..., Nk, d], v [..., Nk, dv]; opts {causal=false, impl="naive"|"flash", scale=1/sqrt(d)}
+function F.attention(q, k, v, opts) return chalk.attention(q, k, v, opts) end
 
 -- ---- layers ----------------------------------------------------------------------------------------
 

@@ -1,0 +1,40 @@
+/* lchalk_ladder.c: the matmul ladder of the GPU lesson from Lua (kernels/ladder.h):
+ *   chalk.cuda.matmul(a, b [, impl])   C = A B by one rung ("naive" ... "cublas"; default "cublas"),
+ *                                      2-D f32 CUDA tensors, not recorded for autograd
+ *   chalk.cuda.matmul_impls()          the rung names in ladder order
+ * Without a GPU (or a build without CUDA) the first raises the core's "CUDA is not available"
+ * error; the second still lists the names, so a lesson can explain them. */
+#include "lchalk_internal.h"
+#include "../kernels/ladder.h"
+
+static int l_matmul(lua_State *L) {
+  ct_tensor *a = lchalk_checktensor(L, 1), *b = lchalk_checktensor(L, 2);
+  const char *impl = luaL_optstring(L, 3, "cublas");
+  LCHALK_RETURN(L, ct_cuda_matmul_impl(a, b, impl));
+}
+
+static int l_matmul_impls(lua_State *L) {
+  int n = 0;
+  const char *const *names = ct_cuda_matmul_impls(&n);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushstring(L, names[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+void lchalk_open_ladder(lua_State *L, int chalk, int methods, int meta) {
+  (void)methods, (void)meta;
+  if (lua_getfield(L, chalk, "cuda") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, chalk, "cuda");
+  }
+  lua_pushcfunction(L, l_matmul);
+  lua_setfield(L, -2, "matmul");
+  lua_pushcfunction(L, l_matmul_impls);
+  lua_setfield(L, -2, "matmul_impls");
+  lua_pop(L, 1);
+}
