@@ -9,7 +9,9 @@
  * address table; allocated + free cached bytes == reserved bytes. Frees are stream-ordered: all
  * work of a device runs on its one stream, so a block reused by the next op is safe.
  * Set CHALK_CUDA_POISON=1 to fill every new allocation with 0xff bytes (NaN for floats), which
- * makes an output element a kernel forgot to write visible in tests. */
+ * makes an output element a kernel forgot to write visible in tests; CHALK_CUDA_NO_CACHE=1 to give
+ * every request its own exact cudaMalloc and cudaFree (slow: for compute-sanitizer, which sees
+ * out-of-bounds accesses only at the edges of driver allocations). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +45,12 @@ typedef struct {
 } device_heap;
 
 static device_heap heaps[CT_CUDA_MAX_DEVICES];
-static int poison = -1;
+static int poison = -1, no_cache = -1;
+
+static bool env_flag(const char *name) {
+  const char *env = getenv(name);
+  return env && *env && strcmp(env, "0") != 0;
+}
 
 /* ---- pools: free blocks sorted by (size, address) ---------------------------------------- */
 
@@ -203,9 +210,36 @@ static block *new_segment(int index, size_t seg_size, bool small) {
 
 /* ---- the device-memory operations ---------------------------------------------------------- */
 
+/* CHALK_CUDA_NO_CACHE: one driver allocation per request, still in the address table. */
+static void *alloc_uncached(device_heap *h, size_t nbytes) {
+  void *p = NULL;
+  if (cudaMalloc(&p, nbytes ? nbytes : 1) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return NULL;
+  }
+  block *b = calloc(1, sizeof *b);
+  if (b) b->ptr = p, b->size = nbytes;
+  if (!b || table_add(h, b)) {
+    free(b);
+    cudaFree(p);
+    return NULL;
+  }
+  h->allocated += (int64_t)nbytes;
+  h->reserved += (int64_t)nbytes;
+  return p;
+}
+
 void *ct_cu_alloc(size_t nbytes, int index) {
   if (ct_cu_set_device(index)) return NULL;
   device_heap *h = &heaps[index];
+  if (no_cache < 0) no_cache = env_flag("CHALK_CUDA_NO_CACHE");
+  if (poison < 0) poison = env_flag("CHALK_CUDA_POISON");
+  if (no_cache) {
+    void *p = alloc_uncached(h, nbytes);
+    cudaStream_t s = p && poison ? ct_cu_stream(index) : NULL;
+    if (s) (void)cudaMemsetAsync(p, 0xff, nbytes, s);
+    return p;
+  }
   size_t size = nbytes ? (nbytes + ROUND - 1) / ROUND * ROUND : ROUND;
   if (size < nbytes) return NULL; /* overflow */
   bool small = size <= SMALL_MAX;
@@ -243,10 +277,6 @@ void *ct_cu_alloc(size_t nbytes, int index) {
     return NULL;
   }
   h->allocated += (int64_t)b->size;
-  if (poison < 0) {
-    const char *env = getenv("CHALK_CUDA_POISON");
-    poison = env && *env && strcmp(env, "0") != 0;
-  }
   if (poison) {
     cudaStream_t s = ct_cu_stream(index);
     if (s) (void)cudaMemsetAsync(b->ptr, 0xff, b->size, s);
@@ -261,6 +291,12 @@ void ct_cu_free(void *ptr, size_t nbytes, int index) {
   block *b = table_take(h, ptr);
   if (!b) return; /* not ours: nothing safe to do */
   h->allocated -= (int64_t)b->size;
+  if (no_cache > 0) {
+    h->reserved -= (int64_t)b->size;
+    cudaFree(b->ptr);
+    free(b);
+    return;
+  }
   pool *p = b->small ? &h->small : &h->large;
   b->free = true;
   if (b->prev && b->prev->free) { /* merge into the free block before */

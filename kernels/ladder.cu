@@ -7,6 +7,7 @@
  * to TF32 or bf16 first, as their names say). */
 #include <cuda_bf16.h>
 #include <mma.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <type_traits>
@@ -154,7 +155,7 @@ __device__ __forceinline__ void load_tiles_t(const float *A, const float *B, flo
  * instructions), A's tile stored transposed so the inner loop reads A and B from shared memory
  * as float4 too, and C written with float4 stores. */
 template <int BM, int BN, int BK, int TM, int TN>
-__global__ void __launch_bounds__((BM * BN) / (TM * TN)) k_vectorized(int M, int N, int K, const float *A,
+__global__ void __launch_bounds__((BM * BN) / (TM * TN), 2) k_vectorized(int M, int N, int K, const float *A,
                                                                       const float *B, float *C, bool aligned) {
   constexpr int NT = (BM * BN) / (TM * TN);
   __shared__ __align__(16) float As[BK * BM];
@@ -198,16 +199,67 @@ __global__ void __launch_bounds__((BM * BN) / (TM * TN)) k_vectorized(int M, int
 
 /* ==== rung 6: warp tiling =======================================================================
  * Between the block tile (BM x BN) and the thread tile sits a warp tile (WM x WN): each warp owns a
- * contiguous region of C, and its 32 threads' sub-tiles are interleaved in WNITER x WMITER
+ * contiguous region of C, and its 32 threads' sub-tiles are interleaved in WMITER x WNITER
  * steps, so a warp's shared-memory reads hit few distinct addresses (broadcasts instead of bank
- * conflicts) and each thread keeps WMITER*TM x WNITER*TN accumulators in registers. The shared
- * tiles are double-buffered: the next k-tile is loaded while this one is multiplied, so one
- * barrier per step suffices. */
-template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT>
-__global__ void __launch_bounds__(NT) k_warptile(int M, int N, int K, const float *A, const float *B, float *C,
-                                                 bool aligned) {
+ * conflicts) and each thread keeps WMITER*TM x WNITER*TN accumulators in registers. Two more
+ * latency hiders: the shared tiles are double-buffered, and the next k-tile's global loads are
+ * issued into registers before this tile is multiplied, so they are in flight during the FMAs
+ * and only stored to the other buffer afterwards (one barrier per k-tile). */
+template <int BM, int BN, int BK, int NT>
+struct tile_regs {
+  static constexpr int NA = BM * BK / 4 / NT, NB = BK * BN / 4 / NT;
+  float4 a[NA], b[NB];
+  /* global -> registers: float4 loads when fast, else guarded scalars (zeros past the edges) */
+  __device__ __forceinline__ void load(const float *A, const float *B, int M, int N, int K, int bRow, int bCol, int k0,
+                                       bool fast) {
+#pragma unroll
+    for (int j = 0; j < NA; j++) {
+      int i = threadIdx.x + j * NT, r = i / (BK / 4), c = (i % (BK / 4)) * 4;
+      if (fast) a[j] = *reinterpret_cast<const float4 *>(&A[(int64_t)(bRow + r) * K + k0 + c]);
+      else {
+        float v[4];
+#pragma unroll
+        for (int q = 0; q < 4; q++) v[q] = bRow + r < M && k0 + c + q < K ? A[(int64_t)(bRow + r) * K + k0 + c + q] : 0.0f;
+        a[j] = make_float4(v[0], v[1], v[2], v[3]);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < NB; j++) {
+      int i = threadIdx.x + j * NT, r = i / (BN / 4), c = (i % (BN / 4)) * 4;
+      if (fast) b[j] = *reinterpret_cast<const float4 *>(&B[(int64_t)(k0 + r) * N + bCol + c]);
+      else {
+        float v[4];
+#pragma unroll
+        for (int q = 0; q < 4; q++) v[q] = k0 + r < K && bCol + c + q < N ? B[(int64_t)(k0 + r) * N + bCol + c + q] : 0.0f;
+        b[j] = make_float4(v[0], v[1], v[2], v[3]);
+      }
+    }
+  }
+  /* registers -> shared memory: A transposed (As[k][m]), B as is */
+  __device__ __forceinline__ void store(float *As, float *Bs) const {
+#pragma unroll
+    for (int j = 0; j < NA; j++) {
+      int i = threadIdx.x + j * NT, r = i / (BK / 4), c = (i % (BK / 4)) * 4;
+      As[(c + 0) * BM + r] = a[j].x;
+      As[(c + 1) * BM + r] = a[j].y;
+      As[(c + 2) * BM + r] = a[j].z;
+      As[(c + 3) * BM + r] = a[j].w;
+    }
+#pragma unroll
+    for (int j = 0; j < NB; j++) {
+      int i = threadIdx.x + j * NT, r = i / (BN / 4), c = (i % (BN / 4)) * 4;
+      *reinterpret_cast<float4 *>(&Bs[r * BN + c]) = b[j];
+    }
+  }
+};
+
+template <int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT, int MINB>
+__global__ void __launch_bounds__(NT, MINB) k_warptile(int M, int N, int K, const float *A, const float *B, float *C,
+                                                       bool aligned) {
   constexpr int WMITER = (WM * WN) / (32 * TM * TN * WNITER);
   constexpr int WSUBM = WM / WMITER, WSUBN = WN / WNITER;
+  static_assert(WMITER >= 1 && (BM / WM) * (BN / WN) * 32 == NT, "warp tiles must cover the block tile");
+  static_assert((BM * BK / 4) % NT == 0 && (BK * BN / 4) % NT == 0, "tile loads must divide among the threads");
   __shared__ __align__(16) float As[2][BK * BM];
   __shared__ __align__(16) float Bs[2][BK * BN];
   const int bRow = blockIdx.y * BM, bCol = blockIdx.x * BN;
@@ -216,13 +268,14 @@ __global__ void __launch_bounds__(NT) k_warptile(int M, int N, int K, const floa
   const int tRowW = lane / (WSUBN / TN), tColW = lane % (WSUBN / TN);
   const bool inside = aligned && bRow + BM <= M && bCol + BN <= N;
   float acc[WMITER * TM * WNITER * TN] = {0}, rm[WMITER * TM], rn[WNITER * TN];
-  int buf = 0;
-  load_tiles_t<BM, BN, BK, NT>(A, B, As[0], Bs[0], M, N, K, bRow, bCol, 0, inside && BK <= K);
+  tile_regs<BM, BN, BK, NT> next;
+  next.load(A, B, M, N, K, bRow, bCol, 0, inside && BK <= K);
+  next.store(As[0], Bs[0]);
   __syncthreads();
+  int buf = 0;
   for (int k0 = 0; k0 < K; k0 += BK) {
-    if (k0 + BK < K) /* fill the other buffer; nobody reads it until the barrier below */
-      load_tiles_t<BM, BN, BK, NT>(A, B, As[buf ^ 1], Bs[buf ^ 1], M, N, K, bRow, bCol, k0 + BK,
-                                   inside && k0 + 2 * BK <= K);
+    const bool more = k0 + BK < K;
+    if (more) next.load(A, B, M, N, K, bRow, bCol, k0 + BK, inside && k0 + 2 * BK <= K); /* in flight below */
     const float *as = As[buf], *bs = Bs[buf];
 #pragma unroll
     for (int d = 0; d < BK; d++) {
@@ -246,6 +299,7 @@ __global__ void __launch_bounds__(NT) k_warptile(int M, int N, int K, const floa
             for (int j = 0; j < TN; j++)
               acc[(wm * TM + i) * (WNITER * TN) + wn * TN + j] += rm[wm * TM + i] * rn[wn * TN + j];
     }
+    if (more) next.store(As[buf ^ 1], Bs[buf ^ 1]); /* nobody reads that buffer before the barrier */
     __syncthreads();
     buf ^= 1;
   }
@@ -433,6 +487,35 @@ static const char *const event_names[] = {
 
 static unsigned cdiv(int a, int b) { return (unsigned)((a + b - 1) / b); }
 
+/* Warp-tile configurations (BM, BN, BK, WM, WN, WNITER, TM, TN, threads, min blocks per SM). The
+   large tiles fill a big product best; when they would leave SMs idle (fewer than two blocks per
+   SM) a 64x64 tile takes over. CHALK_WARPTILE_CFG=0..4 forces one (for tuning). */
+#define WT_CFGS(X)                                      \
+  X(0, 128, 128, 16, 64, 64, 4, 8, 4, 128, 1)           \
+  X(1, 128, 128, 16, 64, 32, 2, 8, 4, 256, 2)           \
+  X(2, 128, 256, 16, 64, 64, 4, 8, 4, 256, 1)           \
+  X(3, 128, 64, 16, 64, 32, 2, 8, 4, 128, 2)            \
+  X(4, 64, 64, 16, 32, 32, 2, 4, 4, 128, 4)
+static int launch_warptile(cudaStream_t s, int dev, int M, int N, int K, const float *A, const float *B, float *C,
+                           bool aligned) {
+  const char *env = getenv("CHALK_WARPTILE_CFG");
+  int cfg = env && *env ? atoi(env) : -1;
+  if (cfg < 0 || cfg > 4) {
+    int64_t big = (int64_t)cdiv(N, 128) * cdiv(M, 128);
+    cfg = big >= 2 * ct_cu_sm_count(dev) ? 1 : 4;
+  }
+  switch (cfg) {
+#define WT_CASE(ID, BM, BN, BK, WM, WN, WNI, TM, TN, NT, MINB)                                               \
+  case ID:                                                                                               \
+    k_warptile<BM, BN, BK, WM, WN, WNI, TM, TN, NT, MINB><<<dim3(cdiv(N, BN), cdiv(M, BM)), NT, 0, s>>>( \
+        M, N, K, A, B, C, aligned);                                                                      \
+    break;
+    WT_CFGS(WT_CASE)
+#undef WT_CASE
+  }
+  return ct_cu_check_launch("matmul[warptile]");
+}
+
 static int launch(int impl, int dev, int M, int N, int K, const float *A, const float *B, float *C) {
   cudaStream_t s = ct_cu_stream(dev);
   bool aligned = K % 4 == 0 && N % 4 == 0 && ct_cu_aligned(A, 16) && ct_cu_aligned(B, 16) && ct_cu_aligned(C, 16);
@@ -446,9 +529,7 @@ static int launch(int impl, int dev, int M, int N, int K, const float *A, const 
   case IMPL_vectorized:
     k_vectorized<128, 128, 8, 8, 8><<<dim3(cdiv(N, 128), cdiv(M, 128)), 256, 0, s>>>(M, N, K, A, B, C, aligned);
     break;
-  case IMPL_warptile:
-    k_warptile<128, 128, 16, 64, 64, 4, 8, 4, 128><<<dim3(cdiv(N, 128), cdiv(M, 128)), 128, 0, s>>>(M, N, K, A, B, C, aligned);
-    break;
+  case IMPL_warptile: return launch_warptile(s, dev, M, N, K, A, B, C, aligned);
   case IMPL_wmma_tf32: k_wmma<false><<<dim3(cdiv(N, 128), cdiv(M, 128)), 256, 0, s>>>(M, N, K, A, B, C, aligned); break;
   case IMPL_wmma_bf16: k_wmma<true><<<dim3(cdiv(N, 128), cdiv(M, 128)), 256, 0, s>>>(M, N, K, A, B, C, aligned); break;
   case IMPL_cublas: return run_cublas(dev, 0, M, N, K, A, B, C);

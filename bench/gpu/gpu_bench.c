@@ -6,7 +6,8 @@
  * with CUDA events on the backend's stream over enough repetitions to last ~0.3 s; the median of
  * the per-call times is reported. Bytes count each operand read once and the result written once.
  *
- *   build/bench/gpu/gpu_bench [--out DIR] [--sizes 1024,4096] [--skip-naive-above N]
+ *   build/bench/gpu/gpu_bench [--out DIR] [--sizes 1024,4096] [--skip-naive-above N] [--tune]
+ *   (--tune first times each warptile configuration of kernels/ladder.cu at 1024, 2048, 4096)
  */
 #include <math.h>
 #include <stdio.h>
@@ -102,12 +103,14 @@ int main(int argc, char **argv) {
   const char *out_dir = "bench/results";
   int sizes[4] = {1024, 4096}, nsizes = 2;
   long skip_naive = 1L << 40;
+  int tune = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--out") && i + 1 < argc) out_dir = argv[++i];
     else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
       nsizes = 0;
       for (char *t = strtok(argv[++i], ","); t && nsizes < 4; t = strtok(NULL, ",")) sizes[nsizes++] = atoi(t);
     } else if (!strcmp(argv[i], "--skip-naive-above") && i + 1 < argc) skip_naive = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--tune")) tune = 1;
   }
   ct_init();
   if (!ct_cuda_available()) {
@@ -132,6 +135,26 @@ int main(int argc, char **argv) {
   k += (size_t)snprintf(table + k, sizeof table - k, "\n|---|");
   for (int s = 0; s < nsizes; s++) k += (size_t)snprintf(table + k, sizeof table - k, "---:|---:|");
   k += (size_t)snprintf(table + k, sizeof table - k, "\n");
+
+  if (tune) { /* the warptile rung's configurations (kernels/ladder.cu WT_CFGS), forced one by one */
+    const int tsz[3] = {1024, 2048, 4096};
+    for (int s = 0; s < 3; s++) {
+      mm_ctx c = {random_gpu(tsz[s], tsz[s]), random_gpu(tsz[s], tsz[s]), "warptile"};
+      for (int cfg = -1; cfg < 5; cfg++) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", cfg);
+        setenv("CHALK_WARPTILE_CFG", v, 1);
+        double t = time_median(run_mm, &c, 3, 30, 0.2);
+        fprintf(stderr, "  tune warptile cfg %2d (%s) %5d: %9.1f GFLOP/s\n", cfg, cfg < 0 ? "auto" : "forced", tsz[s],
+                2.0 * tsz[s] * (double)tsz[s] * tsz[s] / t * 1e-9);
+      }
+      c.impl = "cublas";
+      double t = time_median(run_mm, &c, 3, 30, 0.2);
+      fprintf(stderr, "  tune cublas                %5d: %9.1f GFLOP/s\n", tsz[s], 2.0 * tsz[s] * (double)tsz[s] * tsz[s] / t * 1e-9);
+      ct_release(c.a), ct_release(c.b);
+    }
+    unsetenv("CHALK_WARPTILE_CFG");
+  }
 
   int nimpl;
   const char *const *impls = ct_cuda_matmul_impls(&nimpl);

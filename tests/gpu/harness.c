@@ -14,6 +14,8 @@
 const char *const lay_names[LAY_COUNT] = {"contig", "transposed", "narrowed"};
 ct_device GPU = {CT_CUDA, 0};
 const int64_t SIZES[4] = {1, 7, 33, 1000};
+int NSIZES = 4;
+bool QUICK = false;
 
 /* ---- random numbers (xorshift64*) -------------------------------------------------------------- */
 static uint64_t rng_state = 88172645463325252ull;
@@ -32,20 +34,38 @@ static void die(const char *what) {
   exit(2);
 }
 
+/* The view of the base that a layout asks for (a new reference). */
+static ct_tensor *view_of(ct_tensor *b, int layout) {
+  ct_tensor *t;
+  if (layout == LAY_T) t = ct_transpose(b, -1, -2);
+  else if (layout == LAY_NARROW) t = ct_narrow(b, -1, 1, b->shape[b->ndim - 1] - 3);
+  else t = ct_retain(b);
+  if (!t) die("making a view");
+  return t;
+}
+
 static pair from_base(ct_tensor *cpu_base, int layout, bool grad) {
-  pair p = {{NULL, NULL}, {NULL, NULL}, grad};
+  pair p = {{NULL, NULL}, {NULL, NULL}, grad, layout};
   p.base[0] = cpu_base;
   p.base[1] = ct_to_device(cpu_base, GPU);
   if (!p.base[1]) die("copying an input to the GPU");
   for (int d = 0; d < 2; d++) {
     if (grad && ct_requires_grad_(p.base[d], true)) die("requires_grad");
-    ct_tensor *b = p.base[d];
-    if (layout == LAY_T) p.t[d] = ct_transpose(b, -1, -2);
-    else if (layout == LAY_NARROW) p.t[d] = ct_narrow(b, -1, 1, b->shape[b->ndim - 1] - 3);
-    else p.t[d] = ct_retain(b);
-    if (!p.t[d]) die("making a view");
+    p.t[d] = view_of(p.base[d], layout);
   }
   return p;
+}
+
+/* Before each case: fresh views (a view of a base that requires grad is a graph node, which a
+   previous case's backward has freed) and no gradient left from a previous case. */
+static void pair_refresh(pair *p) {
+  if (!p->grad) return;
+  for (int d = 0; d < 2; d++) {
+    ct_zero_grad(p->base[d]);
+    if (p->layout < 0) continue;
+    ct_release(p->t[d]);
+    p->t[d] = view_of(p->base[d], p->layout);
+  }
 }
 
 pair mk(const int64_t *shape, int nd, ct_dtype dt, double lo, double hi, int layout, bool grad) {
@@ -182,6 +202,7 @@ static ct_tensor *weighted_sum(ct_tensor *out, ct_tensor *w) {
 
 bool run_case(const char *op, const char *label, opf f, const prm *p, pair *in, int nin, double tol, double gtol) {
   ct_tensor *x[2][8];
+  for (int k = 0; k < nin; k++) pair_refresh(&in[k]);
   for (int d = 0; d < 2; d++)
     for (int k = 0; k < nin; k++) x[d][k] = in[k].t[d];
   ct_tensor *out[2];
@@ -291,6 +312,8 @@ int main(int argc, char **argv) {
     printf("test-gpu: SKIPPED: no CUDA GPU visible (%s)\n", ct_cuda_unavailable_reason());
     return 0;
   }
+  const char *quick = getenv("CHALK_PARITY_QUICK");
+  if (quick && *quick && strcmp(quick, "0")) QUICK = true, NSIZES = 3;
   const char *seed_env = getenv("CHALK_PARITY_SEED");
   uint64_t seed = seed_env ? strtoull(seed_env, NULL, 10) : (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
   rng_state = seed ? seed : 1;

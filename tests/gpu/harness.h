@@ -21,6 +21,7 @@ extern const char *const lay_names[LAY_COUNT];
 typedef struct {
   ct_tensor *base[2], *t[2];
   bool grad;
+  int layout; /* how t derives from base (LAY_*), or -1 when a case built t itself */
 } pair;
 
 /* Parameters an op function may use. */
@@ -56,6 +57,9 @@ int harness_summary(void); /* prints the per-op table; returns the number of fai
 
 extern ct_device GPU;
 extern const int64_t SIZES[4]; /* 1, 7, 33, 1000 */
+/* CHALK_PARITY_QUICK=1: sizes 1, 7, 33 only and no large cases (for runs under compute-sanitizer) */
+extern int NSIZES;
+extern bool QUICK;
 
 void cases_elementwise(void);
 void cases_convert(void);
