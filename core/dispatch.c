@@ -140,7 +140,8 @@ ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a)
       op_error(def, in, nin);
       return NULL;
     }
-    out = ct_tensor_new_meta(&m, dev);
+    /* in-place ops (CT_OPF_INPLACE_OUT) write into input 0: their output is an alias of it */
+    out = (def->flags & CT_OPF_INPLACE_OUT) ? ct_tensor_alias(in[0], &m) : ct_tensor_new_meta(&m, dev);
     if (!out) {
       op_error(def, in, nin);
       return NULL;

@@ -35,7 +35,11 @@
   X(softmax) X(log_softmax) X(nll_loss) X(one_hot) X(layer_norm)                               \
   X(index_select) X(index_add) X(gather) X(scatter_add) X(cat)                                  \
   X(im2col) X(col2im) X(conv2d) X(max_pool2d) X(max_pool2d_backward) X(dropout_mask)        \
-  /* attention (core/ops_attention.c) */ X(attention_flash) X(attention_flash_backward)
+  /* attention (core/ops_attention.c) */ X(attention_flash) X(attention_flash_backward)        \
+  /* in place (core/capture.c): dst <- src, so captured steps see optimizer updates */         \
+  X(assign)                                                                                    \
+  /* a function recomputed in backward (core/pass_checkpoint.c: nn.checkpoint) */              \
+  X(checkpoint)
 
 #define CT_OP_ENUM(name) CT_OP_##name,
 typedef enum { CT_OPS(CT_OP_ENUM) CT_OP_COUNT } ct_op;
@@ -74,6 +78,7 @@ enum {
   CT_OPF_NONDIFF = 4,       /* never records a node (comparisons, argmax, masks) */
   CT_OPF_NONDIFF_IN1 = 8,   /* input 1 is an index/target: no gradient flows to it */
   CT_OPF_ELEMENTWISE = 16,  /* pure elementwise with broadcasting: fusable */
+  CT_OPF_INPLACE_OUT = 32,  /* output aliases input 0 and the forward writes into it (assign) */
 };
 
 typedef struct {
