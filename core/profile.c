@@ -312,7 +312,7 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
   m->slot_op[slot] = "";
   m->slot_phase[slot] = slot ? m->slot_phase[slot - 1] : CT_PHASE_FORWARD;
   /* pass 2: replay up to the peak to list what was live at it */
-  id_map names, live;
+  id_map names = {0}, live = {0};
   if (map_init(&names, p->nev) || map_init(&live, p->nev)) {
     map_free(&names), map_free(&live), ct_prof_memory_free(m);
     return ct_errorf("profile: out of memory");

@@ -231,8 +231,8 @@ static int add_summary(viz_graph *g) {
 }
 
 static int fold_repeats(viz_graph *g) {
-  scope_info *sc = calloc((size_t)g->n + 1, sizeof *sc);
-  int *of = malloc(sizeof *of * ((size_t)g->n + 1));
+  scope_info *sc = calloc(viz_count(g->n + 1), sizeof *sc);
+  int *of = malloc(sizeof *of * (viz_count(g->n + 1)));
   if (!sc || !of) return free(sc), free(of), ct_errorf("viz.graph: out of memory");
   int nsc = 0, rc = 0;
   for (int k = 0; k < g->n; k++) {
@@ -408,9 +408,9 @@ static void memo_clear(void) {
 static void memo_store(const viz_graph *g, ct_tensor *root) {
   if (g->nfreed || g->n > REMEMBER_MAX || !root->grad_fn) return;
   memo_clear();
-  memo.t = calloc((size_t)g->n, sizeof *memo.t);
-  memo.in = calloc((size_t)g->n, sizeof *memo.in);
-  memo.nin = calloc((size_t)g->n, sizeof *memo.nin);
+  memo.t = calloc(viz_count(g->n), sizeof *memo.t);
+  memo.in = calloc(viz_count(g->n), sizeof *memo.in);
+  memo.nin = calloc(viz_count(g->n), sizeof *memo.nin);
   if (!memo.t || !memo.in || !memo.nin) {
     memo_clear();
     return;
@@ -468,7 +468,7 @@ viz_graph *viz_graph_build(ct_tensor *root, const viz_graph_opts *o) {
   infer_scopes(g);
   compute_depths(g);
   if (!g->o.rankdir) { /* side by side reads best top-down; short chains read best left to right */
-    int *longest = calloc((size_t)g->n, sizeof *longest), deepest = 0;
+    int *longest = calloc(viz_count(g->n), sizeof *longest), deepest = 0;
     for (int k = 0; longest && k < g->n; k++) {
       for (int i = 0; i < g->v[k].nin; i++)
         if (g->v[k].in[i] >= 0 && longest[g->v[k].in[i]] + 1 > longest[k]) longest[k] = longest[g->v[k].in[i]] + 1;

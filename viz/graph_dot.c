@@ -390,7 +390,7 @@ static int count_scopes(const viz_graph *g) {
 
 static void emit_forward_nodes(viz_buf *b, const viz_graph *g, const viz_step_view *sv) {
   bool clusters = count_scopes(g) <= MAX_CLUSTERS;
-  bool *done = calloc((size_t)g->n + 1, 1);
+  bool *done = calloc(viz_count(g->n + 1), 1);
   int cl = 0;
   for (int k = 0; k < g->n; k++) {
     const viz_vnode *v = &g->v[k];

@@ -63,6 +63,9 @@ struct viz_graph {
   int step_nops;
 };
 
+/* An element count for an allocation: never 0, never a negative int turned into a huge size. */
+static inline size_t viz_count(int n) { return n > 0 ? (size_t)n : 1; }
+
 /* graph_dot.c */
 int viz_graph_emit(viz_graph *g, const viz_step_view *sv, viz_buf *out);
 /* The formula that computes the gradient of input i of op (for backward edges), or NULL. */

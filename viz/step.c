@@ -23,10 +23,10 @@ int viz_graph_step_prepare(viz_graph *g) {
   if (!root->requires_grad)
     return ct_errorf("viz.step: the tensor does not require grad, so there is no backward pass to step through");
   int n = 0;
-  ct_tensor **in = calloc((size_t)g->n + 1, sizeof *in);
-  int *which = malloc(sizeof *which * (size_t)g->n);
-  ct_tensor **res = calloc((size_t)g->n, sizeof *res);
-  g->step_ops = malloc(sizeof *g->step_ops * (size_t)g->n);
+  ct_tensor **in = calloc(viz_count(g->n + 1), sizeof *in);
+  int *which = malloc(sizeof *which * viz_count(g->n));
+  ct_tensor **res = calloc(viz_count(g->n), sizeof *res);
+  g->step_ops = malloc(sizeof *g->step_ops * viz_count(g->n));
   if (!in || !which || !res || !g->step_ops) {
     free(in), free(which), free(res);
     return ct_errorf("viz.step: out of memory");
@@ -68,19 +68,24 @@ static void frame_caption(const viz_graph *g, int phase, int idx, int cur, char 
     if (w > 0) k += (size_t)w;
   }
   viz_vnode_name(g, cur, name, sizeof name);
+  char full[640]; /* fits every part whole; cut to the caller's size below */
   if (phase == 1)
-    snprintf(cap, n, "forward %d/%d: %s(%s)%s%s", idx + 1, F, ct_op_name(v->op), in, v->t->name ? " -> " : "",
-             v->t->name ? v->t->name : "");
+    snprintf(full, sizeof full, "forward %d/%d: %s(%s)%s%.96s", idx + 1, F, ct_op_name(v->op), in,
+             v->t->name ? " -> " : "", v->t->name ? v->t->name : "");
   else
-    snprintf(cap, n, "backward %d/%d: grad of %s is complete; %s's rule sends it on to %s", idx + 1, F, name,
-             ct_op_name(v->op), in);
+    snprintf(full, sizeof full, "backward %d/%d: grad of %s is complete; %s's rule sends it on to %s", idx + 1, F,
+             name, ct_op_name(v->op), in);
+  size_t len = strlen(full);
+  if (len >= n) len = n - 1;
+  memcpy(cap, full, len);
+  cap[len] = '\0';
 }
 
 int viz_graph_step_dot(viz_graph *g, int k, viz_buf *out, char *caption, size_t ncaption) {
   if (viz_graph_step_prepare(g)) return -1;
   int F = g->step_nops, N = viz_graph_step_count(g);
   if (k < 0 || k >= N) return ct_errorf("viz.step: frame %d out of range (1..%d)", k + 1, N);
-  bool *vk = calloc((size_t)g->n, 1), *gk = calloc((size_t)g->n, 1);
+  bool *vk = calloc(viz_count(g->n), 1), *gk = calloc(viz_count(g->n), 1);
   if (!vk || !gk) {
     free(vk), free(gk);
     return ct_errorf("viz.step: out of memory");

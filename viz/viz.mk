@@ -80,3 +80,8 @@ bench: bench-events
 LUA_C_MODULES += viz profile
 LUA_MODULE_LIBS += $(BUILD)/libchalk_viz.a $(GV_LIBS)
 $(BUILD)/chalk.so: $(BUILD)/libchalk_viz.a
+
+# Profile pictures of a training step on the GPU, to look at by eye (skips without a GPU).
+$(BUILD)/tests/viz/gpu_pictures: tests/viz/gpu_pictures.c $(BUILD)/libchalk_viz.a $(BUILD)/libchalk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(VIZ_CFLAGS) $< $(BUILD)/libchalk_viz.a $(BUILD)/libchalk.a $(GV_LIBS) $(CORE_LIBS) -o $@
