@@ -7,7 +7,9 @@ local ref = require "torch_ref"
 
 local SRC = data.fashion_mnist_dir
 
-local function sh(cmd) assert(os.execute(cmd), "command failed: " .. cmd) end
+-- Shell helpers run without the sanitizer runtime that `make test-asan` preloads for chalk.so
+-- (dd's aligned allocations trip it).
+local function sh(cmd) assert(os.execute("unset LD_PRELOAD; " .. cmd), "command failed: " .. cmd) end
 
 local function error_of(f, ...)
   local ok, err = pcall(f, ...)
