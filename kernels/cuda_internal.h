@@ -55,6 +55,7 @@ void ct_cu_register_nn(void);
 void ct_cu_register_index(void);
 void ct_cu_register_conv(void);
 void ct_cu_register_random(void);
+void ct_cu_register_attention(void); /* attention.cu: attention_flash and its backward */
 int ct_cu_blas_shutdown(void);
 
 /* dst[...] = src broadcast to dst's shape and converted to dst's dtype (both on dst's device,

@@ -103,6 +103,7 @@ int ct_cuda_register(void) {
   ct_cu_register_index();
   ct_cu_register_conv();
   ct_cu_register_random();
+  ct_cu_register_attention();
   return n;
 }
 

@@ -334,6 +334,7 @@ int main(int argc, char **argv) {
   cases_index();
   cases_conv();
   cases_ladder();
+  cases_attention();
   if (ct_cuda_synchronize()) record("synchronize", "end of run", false, INFINITY, ct_last_error());
 
   ct_mem_stats m1;

@@ -70,5 +70,6 @@ void cases_index(void);
 void cases_conv(void);
 void cases_backend(void);
 void cases_ladder(void);
+void cases_attention(void); /* attention_parity.c */
 
 #endif
