@@ -219,13 +219,17 @@ static bool is_op_event(const ct_event *e) {
   return e->kind == CT_EV_OP || e->kind == CT_EV_COPY || e->kind == CT_EV_COLLECTIVE;
 }
 
-/* What made the storage allocated by event i: the op whose event follows it and began before it. */
+/* What made the storage allocated by event i: the op whose event follows it, when that op began
+   before the allocation (a CPU op's times are host times). A GPU op's times are the GPU's (later
+   than its host-side allocation), so there the allocation must be the last one before the op. */
 static void alloc_label(const ct_profile *p, size_t i, char *buf, size_t n) {
   const ct_event *a = &p->ev[i];
+  bool last = true;
   for (size_t j = i + 1; j < p->nev; j++) {
     const ct_event *o = &p->ev[j];
+    if (o->kind == CT_EV_ALLOC && o->device.type == a->device.type) last = false;
     if (!is_op_event(o)) continue;
-    if (o->t0 <= a->t0) {
+    if (o->device.type == CT_CPU ? o->t0 <= a->t0 : last) {
       if (o->label[0]) snprintf(buf, n, "%s: %s", o->label, o->name);
       else snprintf(buf, n, "%s output", o->name);
       return;
@@ -387,6 +391,27 @@ const char *ct_format_us(double us, char *buf, size_t n) {
     if (w_ > 0) k += (size_t)w_;                                                                     \
   } while (0)
 
+static int cmp_span(const void *a, const void *b) {
+  const double *x = a, *y = b;
+  return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+double ct_profile_busy_us(const ct_profile *p) {
+  double *span = malloc(sizeof *span * 2 * (p->nev ? p->nev : 1)), busy = 0, end = -1e300;
+  size_t k = 0;
+  if (!span) return 0;
+  for (size_t i = 0; i < p->nev; i++)
+    if (is_op_event(&p->ev[i])) span[2 * k] = p->ev[i].t0, span[2 * k + 1] = p->ev[i].t1, k++;
+  qsort(span, k, 2 * sizeof *span, cmp_span);
+  for (size_t i = 0; i < k; i++) {
+    double a = span[2 * i] > end ? span[2 * i] : end, b = span[2 * i + 1];
+    if (b > a) busy += b - a;
+    if (b > end) end = b;
+  }
+  free(span);
+  return busy;
+}
+
 size_t ct_profile_format(const ct_profile *p, char *buf, size_t n) {
   size_t k = 0;
   if (n) buf[0] = '\0';
@@ -404,9 +429,10 @@ size_t ct_profile_format(const ct_profile *p, char *buf, size_t n) {
     if (rows[i].backward) bcalls += rows[i].calls;
   }
   char a[32], b[32];
-  APPEND("profile: %s wall, %lld ops (%lld in backward), %s in ops (%.0f%% of the step)\n",
-         ct_format_us(wall, a, sizeof a), (long long)calls, (long long)bcalls, ct_format_us(optime, b, sizeof b),
-         wall > 0 ? 100 * optime / wall : 0);
+  double busy = ct_profile_busy_us(p);
+  APPEND("profile: %s wall, %lld ops (%lld in backward), some op running %.0f%% of the time (ops total %s)\n",
+         ct_format_us(wall, a, sizeof a), (long long)calls, (long long)bcalls, wall > 0 ? 100 * busy / wall : 0,
+         ct_format_us(optime, b, sizeof b));
   APPEND("%-26s %7s %10s %10s %9s %9s %7s\n", "op", "calls", "total", "mean", "GFLOP/s", "GB/s", "share");
   for (int i = 0; i < nrows; i++) {
     const ct_prof_op *r = &rows[i];

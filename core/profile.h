@@ -68,6 +68,9 @@ double ct_profile_start_us(const ct_profile *p);    /* when the window began, on
 int64_t ct_profile_baseline(const ct_profile *p, ct_devtype d, ct_category c);
 /* Self time of op event i (its duration minus the ops that ran inside it); 0 for other events. */
 double ct_profile_self_us(const ct_profile *p, size_t i);
+/* Time during which some op was running on some device (the union of the ops' intervals; with
+   the GPU working while the host waits, ops overlap and their sum exceeds the wall time). */
+double ct_profile_busy_us(const ct_profile *p);
 /* CT_PHASE_* of event i: forward, backward, or after the last backward (optimizer, logging). */
 int ct_profile_phase(const ct_profile *p, size_t i);
 

@@ -102,11 +102,13 @@ static int profile_ops(lua_State *L) {
   return 1;
 }
 
-/* prof:summary() -> {wall_ms, ops_ms, nops, ops = rows, memory = {cpu = {...}, cuda = {...}}} */
+/* prof:summary() -> {wall_ms, busy_ms (some op running), ops_ms (sum over ops), nops, ops = rows,
+   memory = {cpu = {...}, cuda = {...}}} */
 static int profile_summary(lua_State *L) {
   ct_profile *p = lviz_checkprofile(L, 1);
   lua_newtable(L);
   set_num(L, "wall_ms", ct_profile_duration_us(p) / 1e3);
+  set_num(L, "busy_ms", ct_profile_busy_us(p) / 1e3);
   push_ops(L, p);
   double op_ms = 0;
   lua_Integer nops = 0;

@@ -89,12 +89,10 @@ int viz_trace_dot(const ct_profile *p, const viz_trace_opts *o, viz_buf *out) {
     return ct_errorf("viz.trace: out of memory");
   }
   int nl = 0, nb = 0, nops = 0;
-  double busy = 0;
   for (size_t i = 0; i < nev; i++) {
     const ct_event *e = ct_profile_event(p, i);
     if (!is_timed(e)) continue;
     nops++;
-    busy += ct_profile_self_us(p, i);
     box[nb++] = (tbox){e->t0 - ts, e->t1 - ts, find_lane(lanes, &nl, e), i, 1};
   }
   /* lanes in device order; remap */
@@ -133,8 +131,8 @@ int viz_trace_dot(const ct_profile *p, const viz_trace_opts *o, viz_buf *out) {
   char title[256], a[32], b2[32];
   if (o && o->title) snprintf(title, sizeof title, "%s", o->title);
   else
-    snprintf(title, sizeof title, "trace: %d ops in %s, in ops %.0f%% of the time", nops,
-             ct_format_us(dur, a, sizeof a), 100 * busy / dur);
+    snprintf(title, sizeof title, "trace: %d ops in %s, some op running %.0f%% of the time", nops,
+             ct_format_us(dur, a, sizeof a), 100 * ct_profile_busy_us(p) / dur);
   plot_text(&pl, X0, Y0 + H + 58, title, 15, "#000000", ANCHOR_LEFT, true);
   /* legend */
   bool has[5] = {false};
