@@ -83,13 +83,13 @@ Test(pictures, profile_table) {
   cr_expect(mm, "3 forward matmuls with their flops");
   cr_expect(mmb, "the backward matmuls in their own row");
   free(rows);
-  double busy = ct_profile_busy_us(p), sum = 0;
+  double busy = ct_profile_busy_us(p), op_sum = 0;
   for (size_t i = 0; i < ct_profile_nevents(p); i++) {
     const ct_event *e = ct_profile_event(p, i);
-    if (e->kind == CT_EV_OP) sum += e->t1 - e->t0;
+    if (e->kind == CT_EV_OP) op_sum += e->t1 - e->t0;
   }
   cr_expect(busy > 0 && busy <= ct_profile_duration_us(p) + 1e-6, "busy time within the wall time");
-  cr_expect_leq(busy, sum + 1e-6, "the union of op intervals is at most their sum");
+  cr_expect_leq(busy, op_sum + 1e-6, "the union of op intervals is at most their sum");
   char buf[8192];
   ct_profile_format(p, buf, sizeof buf);
   cr_expect(strstr(buf, "GFLOP/s") && strstr(buf, "GB/s") && strstr(buf, "share"), "%s", buf);
