@@ -5,6 +5,10 @@
  * and a branch, ct_events_on()) on its own, to compare with that spread.
  *
  *   make bench-events        (or: build/bench/events_overhead [ops_per_round] [rounds])
+ *
+ * Measured on the 16-core host of an H100 machine (200000 ops x 21 rounds): log off 216.6 ns/op
+ * median, interquartile range between rounds 6.4 ns; the off-path check alone 2.85 ns (1.3% of
+ * an op, below that spread); log on 408.1 ns/op (+191.5 ns: three events, four clock reads).
  */
 #include <stdio.h>
 #include <stdlib.h>
