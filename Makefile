@@ -9,6 +9,7 @@
 #   make deps      install the missing Debian packages (only those)
 
 BUILD ?= build
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 CC ?= cc
 OPT ?= -O2
 SAN ?=
@@ -38,12 +39,12 @@ deps:
 
 demo:
 	@./tools/deps.sh
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@./tools/demo.sh
 
 test:
 	@./tools/deps.sh
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(MAKE) --no-print-directory check
 
 test-asan:
