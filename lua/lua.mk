@@ -61,7 +61,7 @@ all: $(BUILD)/libchalk_lua.a $(BUILD)/chalk.so
 # by lua5.4 explicitly (its modules exist for 5.1-5.4). Under sanitizers the interpreter is not
 # instrumented, so the ASan runtime is preloaded.
 LUA_TEST_ENV = LUA_CPATH='$(BUILD)/?.so;;' LUA_PATH=';;' CHALK_OUT='$(BUILD)/tests/lua/out' \
-  $(if $(SAN),LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
+  $(if $(SAN),LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=16 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
 
 .PHONY: check-lua FORCE
