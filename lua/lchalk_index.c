@@ -18,6 +18,7 @@
  */
 #include <string.h>
 
+#include "capture.h" /* ct_assign_ */
 #include "lchalk_internal.h"
 
 typedef struct {
@@ -71,6 +72,8 @@ static int parse_key(lua_State *L, const ct_tensor *t, int key, index_spec *spec
     specs[0].start = lchalk_index_from_lua(L, i, t->shape[0], 0, "index");
     return 1;
   }
+  if (lua_type(L, key) == LUA_TNUMBER)
+    luaL_error(L, "index: %s is not an integer; indices are integers counting from 1", lua_tostring(L, key));
   if (!lua_istable(L, key))
     luaL_error(L, "index: cannot index a tensor with a %s; %s", luaL_typename(L, key), spec_help);
   int n = (int)lua_rawlen(L, key);
@@ -157,7 +160,7 @@ int lchalk_index_set(lua_State *L, ct_tensor *t, int key, int value) {
 static int m_copy_(lua_State *L) {
   ct_tensor *t = lchalk_checktensor(L, 1), *src = lchalk_checktensor(L, 2);
   lchalk_check_inplace(L, t, "copy_");
-  if (ct_copy_(t, src)) return lchalk_error(L);
+  if (ct_assign_(t, src)) return lchalk_error(L); /* op "assign": chalk.capture records it (optimizer updates) */
   lua_settop(L, 1);
   return 1;
 }
