@@ -428,7 +428,7 @@ static ct_tensor *index_op(ct_op op, const char *name, ct_tensor *a, int dim, ct
   if (!a || !idx) return ct_errorf("%s: missing %s", name, a ? "index" : "input"), NULL;
   if (a->ndim == 0) return ct_errorf("%s: cannot index a 0-dim tensor", name), NULL;
   int d;
-  if (ct_norm_dim(name, dim, a->ndim, &d)) return NULL;
+  if (ct_norm_dim(name, dim, a, a->ndim, &d)) return NULL;
   if (check_index_tensor(idx)) return ct_errorf("%s: %s", name, ct_last_error()), NULL;
   ct_attrs at = {0};
   at.i[0] = d;
@@ -447,7 +447,7 @@ ct_tensor *ct_cat(ct_tensor *const *ts, int n, int dim) {
   if (ts[0]->ndim == 0)
     return ct_errorf("cat: input 1 is 0-dim; only tensors with at least one dim can be concatenated"), NULL;
   int d;
-  if (ct_norm_dim("cat", dim, ts[0]->ndim, &d)) return NULL;
+  if (ct_norm_dim("cat", dim, ts[0], ts[0]->ndim, &d)) return NULL;
   ct_attrs at = {0};
   at.i[0] = d;
   return ct_op_run(CT_OP_cat, ts, n, &at);
@@ -466,7 +466,7 @@ ct_tensor *ct_stack(ct_tensor *const *ts, int n, int dim) {
   }
   if (ts[0]->ndim >= CT_MAX_DIMS) return ct_errorf("stack: inputs already have %d dims", CT_MAX_DIMS), NULL;
   int d;
-  if (ct_norm_dim("stack", dim, ts[0]->ndim + 1, &d)) return NULL;
+  if (ct_norm_dim("stack", dim, ts[0], ts[0]->ndim + 1, &d)) return NULL;
   ct_tensor *small[16], **u = n <= 16 ? small : calloc((size_t)n, sizeof *u);
   if (!u) return ct_errorf("stack: out of memory"), NULL;
   int made = 0;

@@ -523,7 +523,7 @@ const ct_opdef ct_op_dropout_mask = {"dropout_mask", 1, CT_OPF_NONDIFF, dropout_
 static ct_tensor *softmax_like(ct_op op, const char *name, ct_tensor *x, int dim) {
   if (!x) return ct_errorf("%s: missing input", name), NULL;
   int d;
-  if (ct_norm_dim(name, dim, x->ndim, &d)) return NULL;
+  if (ct_norm_dim(name, dim, x, x->ndim, &d)) return NULL;
   ct_attrs at = {0};
   at.i[0] = d;
   ct_tensor *xf = as_float(x);

@@ -534,7 +534,7 @@ static int dims_to_mask(const char *op, const ct_tensor *t, const int *dims, int
   }
   for (int i = 0; i < n; i++) {
     int d;
-    if (ct_norm_dim(op, dims[i], t->ndim, &d)) return -1;
+    if (ct_norm_dim(op, dims[i], t, t->ndim, &d)) return -1;
     if (t->ndim == 0) continue; /* dim 0 / -1 of a 0-d tensor names the tensor itself */
     if (*mask & BIT(d)) {
       char s[160];

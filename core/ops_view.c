@@ -310,7 +310,7 @@ ct_tensor *ct_reshape(ct_tensor *t, const int64_t *shape, int ndim) {
 ct_tensor *ct_transpose(ct_tensor *t, int d0, int d1) {
   ct_attrs a = {0};
   int x, y;
-  if (ct_norm_dim("transpose", d0, t->ndim, &x) || ct_norm_dim("transpose", d1, t->ndim, &y)) return NULL;
+  if (ct_norm_dim("transpose", d0, t, t->ndim, &x) || ct_norm_dim("transpose", d1, t, t->ndim, &y)) return NULL;
   if (t->ndim == 0) return ct_retain(t);
   a.i[0] = x;
   a.i[1] = y;
@@ -327,7 +327,7 @@ ct_tensor *ct_permute(ct_tensor *t, const int *dims, int ndim) {
   bool seen[CT_MAX_DIMS] = {0};
   for (int d = 0; d < ndim; d++) {
     int x;
-    if (ct_norm_dim("permute", dims[d], ndim, &x)) return NULL;
+    if (ct_norm_dim("permute", dims[d], t, ndim, &x)) return NULL;
     if (seen[x]) return ct_errorf("permute: dim %d appears twice", x + 1), NULL;
     seen[x] = true;
     a.shape[d] = x;
@@ -338,7 +338,7 @@ ct_tensor *ct_permute(ct_tensor *t, const int *dims, int ndim) {
 
 ct_tensor *ct_narrow(ct_tensor *t, int dim, int64_t start, int64_t len) {
   int d;
-  if (ct_norm_dim("narrow", dim, t->ndim, &d)) return NULL;
+  if (ct_norm_dim("narrow", dim, t, t->ndim, &d)) return NULL;
   if (t->ndim == 0) return ct_errorf("narrow: cannot narrow a 0-dim tensor"), NULL;
   if (start < 0 || len < 0 || start + len > t->shape[d]) {
     char s[160];
@@ -354,7 +354,7 @@ ct_tensor *ct_narrow(ct_tensor *t, int dim, int64_t start, int64_t len) {
 ct_tensor *ct_select(ct_tensor *t, int dim, int64_t index) {
   int d;
   if (t->ndim == 0) return ct_errorf("select: cannot index a 0-dim tensor"), NULL;
-  if (ct_norm_dim("select", dim, t->ndim, &d)) return NULL;
+  if (ct_norm_dim("select", dim, t, t->ndim, &d)) return NULL;
   if (index < -t->shape[d] || index >= t->shape[d]) {
     char s[160];
     return ct_errorf("select: index %lld is out of range for dim %d of size %lld (shape %s)",
@@ -377,7 +377,7 @@ ct_tensor *ct_expand(ct_tensor *t, const int64_t *shape, int ndim) {
 ct_tensor *ct_unsqueeze(ct_tensor *t, int dim) {
   int d;
   if (t->ndim >= CT_MAX_DIMS) return ct_errorf("unsqueeze: tensor already has %d dims", CT_MAX_DIMS), NULL;
-  if (ct_norm_dim("unsqueeze", dim, t->ndim + 1, &d)) return NULL;
+  if (ct_norm_dim("unsqueeze", dim, t, t->ndim + 1, &d)) return NULL;
   int64_t shape[CT_MAX_DIMS];
   for (int k = 0, j = 0; k <= t->ndim; k++) shape[k] = k == d ? 1 : t->shape[j++];
   return ct_view(t, shape, t->ndim + 1);
@@ -386,7 +386,7 @@ ct_tensor *ct_unsqueeze(ct_tensor *t, int dim) {
 ct_tensor *ct_squeeze(ct_tensor *t, int dim) {
   int64_t shape[CT_MAX_DIMS];
   int n = 0, d = -1;
-  if (dim != CT_ALL_DIMS && ct_norm_dim("squeeze", dim, t->ndim, &d)) return NULL;
+  if (dim != CT_ALL_DIMS && ct_norm_dim("squeeze", dim, t, t->ndim, &d)) return NULL;
   for (int k = 0; k < t->ndim; k++)
     if (!(t->shape[k] == 1 && (dim == CT_ALL_DIMS || k == d))) shape[n++] = t->shape[k];
   return ct_view(t, shape, n);
@@ -398,7 +398,7 @@ ct_tensor *ct_flatten(ct_tensor *t, int start_dim, int end_dim) {
     int64_t one = 1;
     return ct_reshape(t, &one, 1);
   }
-  if (ct_norm_dim("flatten", start_dim, t->ndim, &s) || ct_norm_dim("flatten", end_dim, t->ndim, &e)) return NULL;
+  if (ct_norm_dim("flatten", start_dim, t, t->ndim, &s) || ct_norm_dim("flatten", end_dim, t, t->ndim, &e)) return NULL;
   if (s > e) return ct_errorf("flatten: start dim %d comes after end dim %d", s + 1, e + 1), NULL;
   int64_t shape[CT_MAX_DIMS];
   int n = 0;

@@ -136,7 +136,8 @@ const char *ct_backward_scope(void);
 /* ---- helpers for op files ---------------------------------------------------------------- */
 /* Broadcast shapes of in[0..n-1] into out (error names op_name and the shapes). */
 int ct_broadcast_shapes(const char *op_name /* NULL: no prefix */, ct_tensor *const *in, int n, ct_meta *out);
-int ct_norm_dim(const char *op, int dim, int ndim, int *out); /* wraps negatives; error if bad */
+/* Wraps a negative dim; error names op, the dim as the user wrote it and t's shape (t may be NULL). */
+int ct_norm_dim(const char *op, int dim, const ct_tensor *t, int ndim, int *out);
 /* Strides of t as seen when broadcast to shape (0 on broadcast dims). */
 void ct_broadcast_strides(const ct_tensor *t, const int64_t *shape, int ndim, int64_t *stride);
 void ct_contiguous_strides(const int64_t *shape, int ndim, int64_t *stride);

@@ -201,11 +201,15 @@ void *ct_data_ptr(const ct_tensor *t) {
   return (char *)t->storage->data + t->offset * (int64_t)ct_dtype_size(t->dtype);
 }
 
-int ct_norm_dim(const char *op, int dim, int ndim, int *out) {
+int ct_norm_dim(const char *op, int dim, const ct_tensor *t, int ndim, int *out) {
   int n = ndim ? ndim : 1;
-  if (dim < -n || dim >= n)
-    return ct_errorf("%s: dim %d out of range for a tensor of %d dims (valid: %d..%d, or -%d..-1)", op,
-                     dim + 1, ndim, 1, n, n); /* users count dims from 1 */
+  if (dim < -n || dim >= n) {
+    char sh[160] = "[]";
+    if (t) ct_shape_str(t->shape, t->ndim, sh, sizeof sh);
+    /* users count dims from 1: a non-negative dim is shown 1-based, a negative one as given */
+    return ct_errorf("%s: dim %d is out of range for a tensor of shape %s (valid dims: 1..%d, or -%d..-1)", op,
+                     dim < 0 ? dim : dim + 1, sh, n, n);
+  }
   *out = dim < 0 ? dim + n : dim;
   return 0;
 }
