@@ -488,8 +488,8 @@ static const char *const event_names[] = {
 static unsigned cdiv(int a, int b) { return (unsigned)((a + b - 1) / b); }
 
 /* Warp-tile configurations (BM, BN, BK, WM, WN, WNITER, TM, TN, threads, min blocks per SM). The
-   large tiles fill a big product best; when they would leave SMs idle (fewer than two blocks per
-   SM) a 64x64 tile takes over. CHALK_WARPTILE_CFG=0..4 forces one (for tuning). */
+   128x128 tiles fill a big product best; when they would leave SMs idle, 128x64 and then 64x64
+   tiles take over. CHALK_WARPTILE_CFG=0..4 forces one (for tuning). */
 #define WT_CFGS(X)                                      \
   X(0, 128, 128, 16, 64, 64, 4, 8, 4, 128, 1)           \
   X(1, 128, 128, 16, 64, 32, 2, 8, 4, 256, 2)           \
@@ -500,9 +500,9 @@ static int launch_warptile(cudaStream_t s, int dev, int M, int N, int K, const f
                            bool aligned) {
   const char *env = getenv("CHALK_WARPTILE_CFG");
   int cfg = env && *env ? atoi(env) : -1;
-  if (cfg < 0 || cfg > 4) {
-    int64_t big = (int64_t)cdiv(N, 128) * cdiv(M, 128);
-    cfg = big >= 2 * ct_cu_sm_count(dev) ? 1 : 4;
+  if (cfg < 0 || cfg > 4) { /* measured on an H100: see bench/results (gpu_bench --tune) */
+    int64_t sms = ct_cu_sm_count(dev);
+    cfg = (int64_t)cdiv(N, 128) * cdiv(M, 128) >= sms ? 1 : (int64_t)cdiv(N, 64) * cdiv(M, 128) >= sms / 2 ? 3 : 4;
   }
   switch (cfg) {
 #define WT_CASE(ID, BM, BN, BK, WM, WN, WNI, TM, TN, NT, MINB)                                               \

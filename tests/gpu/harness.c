@@ -56,16 +56,13 @@ static pair from_base(ct_tensor *cpu_base, int layout, bool grad) {
   return p;
 }
 
-/* Before each case: fresh views (a view of a base that requires grad is a graph node, which a
-   previous case's backward has freed) and no gradient left from a previous case. */
-static void pair_refresh(pair *p) {
-  if (!p->grad) return;
-  for (int d = 0; d < 2; d++) {
-    ct_zero_grad(p->base[d]);
-    if (p->layout < 0) continue;
-    ct_release(p->t[d]);
-    p->t[d] = view_of(p->base[d], p->layout);
-  }
+/* The inputs of one case on device d: fresh views (a view of a base that requires grad is a graph
+   node, which a previous case's backward has freed), new references the case releases; and no
+   gradient left on the bases from a previous case. */
+static ct_tensor *case_input(pair *p, int d) {
+  if (!p->grad) return ct_retain(p->t[d]);
+  ct_zero_grad(p->base[d]);
+  return p->layout < 0 ? ct_retain(p->t[d]) : view_of(p->base[d], p->layout);
 }
 
 pair mk(const int64_t *shape, int nd, ct_dtype dt, double lo, double hi, int layout, bool grad) {
@@ -200,11 +197,21 @@ static ct_tensor *weighted_sum(ct_tensor *out, ct_tensor *w) {
   return s;
 }
 
+static bool run_checks(const char *op, const char *label, opf f, const prm *p, pair *in, ct_tensor *x[2][8], int nin,
+                       double tol, double gtol);
+
 bool run_case(const char *op, const char *label, opf f, const prm *p, pair *in, int nin, double tol, double gtol) {
   ct_tensor *x[2][8];
-  for (int k = 0; k < nin; k++) pair_refresh(&in[k]);
   for (int d = 0; d < 2; d++)
-    for (int k = 0; k < nin; k++) x[d][k] = in[k].t[d];
+    for (int k = 0; k < nin; k++) x[d][k] = case_input(&in[k], d);
+  bool ok = run_checks(op, label, f, p, in, x, nin, tol, gtol);
+  for (int d = 0; d < 2; d++)
+    for (int k = 0; k < nin; k++) ct_release(x[d][k]);
+  return ok;
+}
+
+static bool run_checks(const char *op, const char *label, opf f, const prm *p, pair *in, ct_tensor *x[2][8], int nin,
+                       double tol, double gtol) {
   ct_tensor *out[2];
   char err[2][1024];
   for (int d = 0; d < 2; d++) {
@@ -228,7 +235,7 @@ bool run_case(const char *op, const char *label, opf f, const prm *p, pair *in, 
   }
   bool ok = true;
   const char *w = NULL;
-  if (out[1]->storage->device.type != CT_CUDA) {
+  if (out[1]->storage->device.type != GPU.type) {
     record(op, label, false, INFINITY, "the GPU run's result is not on the GPU");
     ok = false;
   } else {
@@ -277,8 +284,8 @@ int harness_summary(void) {
            stats[i].fails ? "FAIL" : "PASS");
     cases += stats[i].cases;
   }
-  char name[256] = "?";
-  ct_cuda_device_name(GPU.index, name, sizeof name);
+  char name[256] = "cpu";
+  if (GPU.type == CT_CUDA) ct_cuda_device_name(GPU.index, name, sizeof name);
   printf("\ntest-gpu: %s: %d ops, %d checks, %d failed: %s\n", name, nstats, cases, total_fails,
          total_fails ? "FAIL" : "PASS");
   return total_fails;
@@ -308,7 +315,12 @@ int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "--expect-no-gpu")) return expect_no_gpu();
   setenv("CHALK_CUDA_POISON", "1", 0);
   ct_init();
-  if (!ct_cuda_available()) {
+  /* CHALK_PARITY_CPU_ONLY=1: the "GPU" side runs on the CPU too, which checks the harness itself
+     (under ASan, say) on a machine without a GPU; the CUDA-only checks are left out */
+  const char *cpu_only_env = getenv("CHALK_PARITY_CPU_ONLY");
+  bool cpu_only = cpu_only_env && *cpu_only_env && strcmp(cpu_only_env, "0");
+  if (cpu_only) GPU = ct_cpu();
+  if (!cpu_only && !ct_cuda_available()) {
     printf("test-gpu: SKIPPED: no CUDA GPU visible (%s)\n", ct_cuda_unavailable_reason());
     return 0;
   }
@@ -317,15 +329,16 @@ int main(int argc, char **argv) {
   const char *seed_env = getenv("CHALK_PARITY_SEED");
   uint64_t seed = seed_env ? strtoull(seed_env, NULL, 10) : (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
   rng_state = seed ? seed : 1;
-  char name[256];
-  ct_cuda_device_name(0, name, sizeof name);
-  printf("test-gpu: %s, %d device(s); seed %llu (CHALK_PARITY_SEED=%llu reproduces)\n", name, ct_cuda_device_count(),
+  char name[256] = "cpu (CHALK_PARITY_CPU_ONLY)";
+  if (!cpu_only) ct_cuda_device_name(0, name, sizeof name);
+  printf("test-gpu: %s, %d device(s); seed %llu (CHALK_PARITY_SEED=%llu reproduces)\n", name,
+         cpu_only ? 0 : ct_cuda_device_count(),
          (unsigned long long)seed, (unsigned long long)seed);
   fflush(stdout);
   ct_mem_stats m0;
   ct_mem_get(&m0);
 
-  cases_backend();
+  if (!cpu_only) cases_backend();
   cases_convert();
   cases_elementwise();
   cases_reduce();
@@ -333,9 +346,11 @@ int main(int argc, char **argv) {
   cases_nn();
   cases_index();
   cases_conv();
-  cases_ladder();
-  cases_attention();
-  if (ct_cuda_synchronize()) record("synchronize", "end of run", false, INFINITY, ct_last_error());
+  if (!cpu_only) {
+    cases_ladder();
+    cases_attention();
+  }
+  if (!cpu_only && ct_cuda_synchronize()) record("synchronize", "end of run", false, INFINITY, ct_last_error());
 
   ct_mem_stats m1;
   ct_mem_get(&m1);
@@ -345,9 +360,11 @@ int main(int argc, char **argv) {
   record("no leaks", "live tensors", m1.live_tensors == m0.live_tensors, 0, why);
 
   /* the no-GPU path: the same binary, with the GPU hidden */
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "CUDA_VISIBLE_DEVICES= '%s' --expect-no-gpu", argv[0]);
-  int st = system(cmd);
-  record("no-gpu path", "CUDA_VISIBLE_DEVICES empty", st == 0, 0, "child reported a problem");
+  if (!cpu_only) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "CUDA_VISIBLE_DEVICES= '%s' --expect-no-gpu", argv[0]);
+    int st = system(cmd);
+    record("no-gpu path", "CUDA_VISIBLE_DEVICES empty", st == 0, 0, "child reported a problem");
+  }
   return harness_summary() ? 1 : 0;
 }
