@@ -86,6 +86,8 @@ typedef struct {
   int64_t naive_bytes;       /* sum of every planned tensor's bytes (no reuse) */
   int64_t planned_bytes;     /* arena size: the planned peak */
   int64_t lower_bound;       /* most bytes live at one time (no packing can do better) */
+  int64_t activation_peak;   /* most bytes live at one time in buffers made by the forward (or
+                                by recomputing it): what checkpointing trades for time */
   int64_t pinned_bytes;      /* outputs and .grad tensors, outside the arena */
   int64_t external_bytes;    /* parameters, inputs, optimizer state, constants (distinct storages) */
   int nbuffers;              /* tensors in the arena */

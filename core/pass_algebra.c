@@ -131,51 +131,61 @@ static int factor(ct_graph *g, int i, int *uses, ct_text *why) {
   return 1;
 }
 
+/* The simple rewrites of node i: 1 when one applied (the node died), else 0. */
+static int simplify(ct_graph *g, int i, ct_text *why) {
+  ct_gnode *n = &g->n[i];
+  int op = n->op, o = n->out[0];
+  const ct_gvalue *vo = &g->v[o];
+  int a0 = n->nin > 0 ? n->in[0] : -1, a1 = n->nin > 1 ? n->in[1] : -1;
+  if ((op == CT_OP_mul || op == CT_OP_div) && constant_all(g, a1, 1) && same_meta(&g->v[a0], vo)) {
+    forward_to(g, i, a0, why, op == CT_OP_mul ? "x*1 -> x" : "x/1 -> x");
+  } else if (op == CT_OP_mul && constant_all(g, a0, 1) && same_meta(&g->v[a1], vo)) {
+    forward_to(g, i, a1, why, "1*x -> x");
+  } else if ((op == CT_OP_add || op == CT_OP_sub) && constant_all(g, a1, 0) && same_meta(&g->v[a0], vo)) {
+    forward_to(g, i, a0, why, op == CT_OP_add ? "x+0 -> x" : "x-0 -> x");
+  } else if (op == CT_OP_add && constant_all(g, a0, 0) && same_meta(&g->v[a1], vo)) {
+    forward_to(g, i, a1, why, "0+x -> x");
+  } else if (op == CT_OP_mul_scalar && n->attrs.f[0] == 1 && same_meta(&g->v[a0], vo)) {
+    forward_to(g, i, a0, why, "x*1 -> x (scalar)");
+  } else if (op == CT_OP_add_scalar && n->attrs.f[0] == 0 && same_meta(&g->v[a0], vo)) {
+    forward_to(g, i, a0, why, "x+0 -> x (scalar)");
+  } else if ((op == CT_OP_neg || op == CT_OP_transpose) && producer(g, a0) >= 0) {
+    ct_gnode *p = &g->n[producer(g, a0)];
+    if (p->op != op) return 0;
+    bool inverse = op == CT_OP_neg || (p->attrs.i[0] == n->attrs.i[0] && p->attrs.i[1] == n->attrs.i[1]) ||
+                   (p->attrs.i[0] == n->attrs.i[1] && p->attrs.i[1] == n->attrs.i[0]);
+    int x = p->in[0];
+    const ct_gvalue *vx = &g->v[x];
+    if (!inverse || !same_meta(vx, vo) ||
+        (op == CT_OP_transpose && memcmp(vx->stride, vo->stride, sizeof(int64_t) * (size_t)vo->ndim)))
+      return 0;
+    forward_to(g, i, x, why, op == CT_OP_neg ? "neg(neg(x)) -> x" : "transpose(transpose(x)) -> x");
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
 int ct_pass_algebra(ct_graph *g, ct_text *why) {
   int changes = 0;
   for (int i = 0; i < g->nn; i++) {
     ct_gnode *n = &g->n[i];
     if (n->dead || n->nout != 1 || n->op >= CT_OP_COUNT) continue;
-    int o = n->out[0];
-    if (keeps(g, o)) continue;
-    const ct_gvalue *vo = &g->v[o];
-    int op = n->op;
-    int a0 = n->nin > 0 ? n->in[0] : -1, a1 = n->nin > 1 ? n->in[1] : -1;
-    if ((op == CT_OP_mul || op == CT_OP_div) && constant_all(g, a1, 1) && same_meta(&g->v[a0], vo)) {
-      forward_to(g, i, a0, why, op == CT_OP_mul ? "x*1 -> x" : "x/1 -> x");
-    } else if (op == CT_OP_mul && constant_all(g, a0, 1) && same_meta(&g->v[a1], vo)) {
-      forward_to(g, i, a1, why, "1*x -> x");
-    } else if ((op == CT_OP_add || op == CT_OP_sub) && constant_all(g, a1, 0) && same_meta(&g->v[a0], vo)) {
-      forward_to(g, i, a0, why, op == CT_OP_add ? "x+0 -> x" : "x-0 -> x");
-    } else if (op == CT_OP_add && constant_all(g, a0, 0) && same_meta(&g->v[a1], vo)) {
-      forward_to(g, i, a1, why, "0+x -> x");
-    } else if (op == CT_OP_mul_scalar && n->attrs.f[0] == 1 && same_meta(&g->v[a0], vo)) {
-      forward_to(g, i, a0, why, "x*1 -> x (scalar)");
-    } else if (op == CT_OP_add_scalar && n->attrs.f[0] == 0 && same_meta(&g->v[a0], vo)) {
-      forward_to(g, i, a0, why, "x+0 -> x (scalar)");
-    } else if ((op == CT_OP_neg || op == CT_OP_transpose) && producer(g, a0) >= 0) {
-      ct_gnode *p = &g->n[producer(g, a0)];
-      if (p->op != op) continue;
-      bool inverse = op == CT_OP_neg || (p->attrs.i[0] == n->attrs.i[0] && p->attrs.i[1] == n->attrs.i[1]) ||
-                     (p->attrs.i[0] == n->attrs.i[1] && p->attrs.i[1] == n->attrs.i[0]);
-      int x = p->in[0];
-      const ct_gvalue *vx = &g->v[x];
-      if (!inverse || !same_meta(vx, vo) ||
-          (op == CT_OP_transpose && memcmp(vx->stride, vo->stride, sizeof(int64_t) * (size_t)vo->ndim)))
-        continue;
-      forward_to(g, i, x, why, op == CT_OP_neg ? "neg(neg(x)) -> x" : "transpose(transpose(x)) -> x");
-    } else if (op == CT_OP_add) {
-      int *uses = ct_graph_use_counts(g);
-      if (!uses) return -1;
-      int r = factor(g, i, uses, why);
-      free(uses);
-      if (r < 0) return -1;
-      if (!r) continue;
-      i++; /* the product now sits at i + 1 */
-    } else {
+    /* a kept result (output, .grad) cannot be forwarded to another value; factoring keeps it */
+    if (!keeps(g, n->out[0]) && simplify(g, i, why)) {
+      changes++;
       continue;
     }
-    changes++;
+    if (g->n[i].op != CT_OP_add) continue;
+    int *uses = ct_graph_use_counts(g);
+    if (!uses) return -1;
+    int r = factor(g, i, uses, why);
+    free(uses);
+    if (r < 0) return -1;
+    if (r) {
+      changes++;
+      i++; /* the product now sits at i + 1 */
+    }
   }
   if (!changes) ct_text_printf(why, "  no rewrite applies\n");
   return changes;

@@ -57,6 +57,60 @@ static int checkpoint_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct
   return 0;
 }
 
+/* Every leaf needing grad that the recomputed graph reaches must be a target, or its gradient
+   would silently be lost. */
+static int check_leaves(ct_tensor *y, ct_tensor *const *targets, int nt) {
+  int cap = 64, sp = 0, nseen = 0, rc = 0;
+  ct_node **stack = malloc(sizeof *stack * (size_t)cap), **seen = malloc(sizeof *seen * (size_t)cap);
+  int capseen = cap;
+  if (!stack || !seen) {
+    free(stack), free(seen);
+    return ct_errorf("checkpoint: out of memory");
+  }
+  if (y->grad_fn) stack[sp++] = y->grad_fn;
+  while (sp && !rc) {
+    ct_node *n = stack[--sp];
+    bool dup = false;
+    for (int i = 0; i < nseen && !dup; i++) dup = seen[i] == n;
+    if (dup) continue;
+    if (nseen == capseen) {
+      ct_node **p = realloc(seen, sizeof *seen * (size_t)(capseen *= 2));
+      if (!p) {
+        rc = ct_errorf("checkpoint: out of memory");
+        break;
+      }
+      seen = p;
+    }
+    seen[nseen++] = n;
+    for (int i = 0; i < ct_node_ninputs(n) && !rc; i++) {
+      ct_tensor *t = ct_node_input(n, i);
+      if (!t || !ct_node_needs_grad(n, i)) continue;
+      if (t->grad_fn) {
+        if (sp == cap) {
+          ct_node **p = realloc(stack, sizeof *stack * (size_t)(cap *= 2));
+          if (!p) {
+            rc = ct_errorf("checkpoint: out of memory");
+            break;
+          }
+          stack = p;
+        }
+        stack[sp++] = t->grad_fn;
+        continue;
+      }
+      bool known = false;
+      for (int k = 0; k < nt && !known; k++) known = targets[k] == t || targets[k]->storage == t->storage;
+      if (!known) {
+        char d[200];
+        rc = ct_errorf("checkpoint: the function uses %s%s%s, which needs a gradient but was not given: pass it "
+                       "as nn.checkpoint(fn, {params...}) (or checkpoint a module)", t->name ? t->name : "",
+                       t->name ? " " : "", ct_describe(t, d, sizeof d));
+      }
+    }
+  }
+  free(stack), free(seen);
+  return rc;
+}
+
 /* in: y (the result, no grad), the function's inputs, the parameters, the anchor */
 static int checkpoint_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   int nx = (int)n->attrs.i[0], np = (int)n->attrs.i[1];
@@ -89,6 +143,7 @@ static int checkpoint_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
     if (!y) rc = -1;
     else if (!y->requires_grad) rc = ct_errorf("checkpoint: the recomputed result does not depend on anything that needs grad");
   }
+  if (!rc && nt) rc = check_leaves(y, targets, nt);
   if (!rc && nt) rc = ct_grad(y, g, targets, nt, res, false, create);
   for (int t = 0; t < nt && !rc; t++) {
     gin[slot_of[t]] = res[t];
@@ -337,11 +392,15 @@ int ct_pass_checkpoint(ct_graph *g, const ct_pass_opts *o, ct_text *why) {
       in_set = grown;
       in_set[g->nn - 1] = 0;
     }
-    /* backward reads the recomputed values from here on */
+    /* backward reads segment s's recomputed values from here on (the clones of earlier segments
+       that full recompute makes on the way are private to this chain) */
     for (int i = at; i < g->nn; i++) {
       ct_gnode *n = &g->n[i];
       if (n->dead) continue;
-      for (int q = 0; q < n->nin; q++) n->in[q] = map[n->in[q]];
+      for (int q = 0; q < n->nin; q++) {
+        int v = n->in[q];
+        if (v < g->nv && seg_of[v] == s && !kept[v]) n->in[q] = map[v];
+      }
     }
     cloned += n_here;
     changes++;

@@ -185,18 +185,7 @@ int ct_graph_plan_memory(ct_graph *g, const ct_plan_opts *o, ct_plan_report *r) 
   static const ct_plan_opts defaults;
   if (!o) o = &defaults;
   if (g->map) return ct_errorf("plan_memory: the graph is still capturing");
-  ct_graph_cuda_free(g);
-  /* the runtime headers point into the old arena */
-  for (int v = 0; v < g->nv; v++) {
-    ct_release(g->v[v].rt);
-    g->v[v].rt = NULL;
-    free(g->v[v].slice);
-    g->v[v].slice = NULL;
-  }
-  if (g->arena) ct_storage_release(g->arena);
-  g->arena = NULL;
-  g->instantiated = false;
-  ct_plan_free(g);
+  ct_graph_invalidate(g); /* the runtime headers point into the old arena */
 
   int npos = 0;
   int *pos = malloc(sizeof *pos * (size_t)(g->nn + 1));
@@ -281,12 +270,32 @@ int ct_graph_plan_memory(ct_graph *g, const ct_plan_opts *o, ct_plan_report *r) 
   }
   rep.planned_bytes = top;
   rep.nbuffers = nb;
-  for (int p = 0; p < npos; p++) {
-    int64_t live = 0;
-    for (int i = 0; i < nb; i++)
-      if (bufs[i].first <= p && p <= bufs[i].last) live += bufs[i].nbytes;
-    if (live > rep.lower_bound) rep.lower_bound = live;
+  /* activations: buffers made by forward nodes (before backward starts) or by recomputation */
+  char *act = calloc((size_t)(nb + 1), 1);
+  int first_back = -1;
+  for (int i = 0; i < g->nn && first_back < 0; i++)
+    if (!g->n[i].dead && g->n[i].backward) first_back = pos[i];
+  for (int i = 0; act && i < g->nn; i++) {
+    const ct_gnode *n = &g->n[i];
+    if (n->dead) continue;
+    bool forward = !n->backward && (first_back < 0 || pos[i] < first_back);
+    bool recompute = n->backward && n->segment >= 0;
+    for (int k = 0; k < n->nout; k++) {
+      int b = g->v[n->out[k]].buffer;
+      if (b >= 0 && bufs[b].value == n->out[k] && (forward || recompute)) act[b] = 1;
+    }
   }
+  for (int p = 0; p < npos; p++) {
+    int64_t live = 0, alive = 0;
+    for (int i = 0; i < nb; i++)
+      if (bufs[i].first <= p && p <= bufs[i].last) {
+        live += bufs[i].nbytes;
+        if (act && act[i]) alive += bufs[i].nbytes;
+      }
+    if (live > rep.lower_bound) rep.lower_bound = live;
+    if (alive > rep.activation_peak) rep.activation_peak = alive;
+  }
+  free(act);
   /* bytes outside the arena */
   for (int v = 0; v < g->nv; v++) {
     const ct_gvalue *x = &g->v[v];

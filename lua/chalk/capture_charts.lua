@@ -1,0 +1,294 @@
+-- capture_charts.lua: the pictures of captured graphs and their plans, drawn as Graphviz DOT with
+-- pinned positions (like chalk.chart) and rendered by viz:
+--
+--   g:gantt{file = "gantt.png"}     tensor lifetimes: one bar per arena buffer over node positions
+--   g:arena{file = "arena.png"}     the packed arena: each buffer at its offset over its lifetime
+--   chalk.capture_charts.curves({{name=, y=}, ...}, opts)   memory timelines side by side
+--   chalk.autotune.heatmap(result, {file = "tiles.png"})    GFLOP/s of every tile configuration
+--
+-- Invariants: each *_dot function is a pure function of its inputs (tests read the text); every
+-- picture function returns the path viz wrote; colours mean the same in every picture: forward
+-- blue, backward orange, recomputation purple, optimizer green.
+local chalk = require "chalk"
+
+local M = {}
+
+local FONT = "DejaVu Sans"
+local PHASE_FILL = { forward = "#9ecae1", backward = "#fdae6b", recompute = "#c994c7", optimizer = "#a1d99b" }
+
+local function esc(s)
+  return (tostring(s):gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;"):gsub('"', "&quot;"))
+end
+
+local function human(b)
+  local units = { "B", "KB", "MB", "GB" }
+  local k = 1
+  while b >= 1024 and k < #units do b, k = b / 1024, k + 1 end
+  return k == 1 and ("%d B"):format(b) or ("%.1f %s"):format(b, units[k])
+end
+M.human = human
+
+-- A canvas of pinned nodes (points, y up), written as one DOT graph.
+local function canvas(W, H)
+  local c = { out = {}, id = 0, W = W, H = H }
+  local function add(s) c.out[#c.out + 1] = s end
+  function c.rect(x, y, w, h, fill, border, tip)
+    c.id = c.id + 1
+    add(('  n%d [pos="%.2f,%.2f!", width=%.4f, height=%.4f, fillcolor="%s", color="%s", penwidth=%s%s];'):format(
+      c.id, x + w / 2, y + h / 2, math.max(w, 0.3) / 72, math.max(h, 0.3) / 72, fill, border or fill,
+      border and "0.6" or "0", tip and (', tooltip="%s"'):format(esc(tip)) or ""))
+  end
+  function c.text(x, y, s, size, anchor, color, bold)
+    c.id = c.id + 1
+    local w = #tostring(s) * size * 0.6
+    local shift = anchor == "left" and w / 2 or anchor == "right" and -w / 2 or 0
+    local label = bold and ("<b>%s</b>"):format(esc(s)) or esc(s)
+    add(('  n%d [shape=plaintext, style="", fixedsize=false, margin=0, width=0, height=0, pos="%.2f,%.2f!", '
+      .. 'fontsize=%.1f, fontcolor="%s", label=<%s>];'):format(c.id, x + shift, y, size, color or "#333333", label))
+  end
+  function c.dot()
+    local head = {
+      "graph chalk_plan {",
+      "  graph [bgcolor=white, pad=0.2, splines=false];",
+      ('  node [shape=box, style=filled, fixedsize=true, label="", penwidth=0, fontname="%s"];'):format(FONT),
+    }
+    return table.concat(head, "\n") .. "\n" .. table.concat(c.out, "\n") .. "\n}\n"
+  end
+  return c
+end
+
+local function render(dot, opts, default)
+  return chalk.viz.render(dot, { engine = "nop", file = opts.file or default, format = opts.format })
+end
+
+-- Phase of each node position: forward, backward, recompute or optimizer (after the last backward).
+local function phases(g)
+  local nodes = g:nodes()
+  local first_back, last_back = nil, 0
+  for i, n in ipairs(nodes) do
+    if n.backward then
+      first_back = first_back or i
+      last_back = i
+    end
+  end
+  local ph = {}
+  for i, n in ipairs(nodes) do
+    if n.label and n.label:find("^recompute") then ph[i] = "recompute"
+    elseif first_back and i >= first_back and i <= last_back then ph[i] = "backward"
+    elseif first_back and i > last_back then ph[i] = "optimizer"
+    else ph[i] = "forward" end
+  end
+  return ph, nodes
+end
+
+local function legend(c, x, y)
+  for k, name in ipairs({ "forward", "backward", "recompute", "optimizer" }) do
+    c.rect(x + (k - 1) * 90, y, 12, 8, PHASE_FILL[name])
+    c.text(x + (k - 1) * 90 + 16, y + 4, name, 9, "left")
+  end
+end
+
+-- ---- lifetimes (Gantt) and the packed arena ------------------------------------------------------
+
+function M.gantt_dot(g, opts)
+  opts = opts or {}
+  local bufs = g:buffers()
+  assert(#bufs > 0 or #g > 0, "gantt: plan the graph first (g:plan_memory())")
+  local ph = phases(g)
+  local npos = #g
+  table.sort(bufs, function(a, b) return a.first < b.first or (a.first == b.first and a.offset < b.offset) end)
+  local rows = #bufs
+  local row_h = math.max(2.5, math.min(14, 620 / math.max(rows, 1)))
+  local L, B, R, T = 150, 66, 20, 44
+  local W = opts.width or 860
+  local H = B + T + rows * row_h
+  local c = canvas(W, H)
+  local function px(p) return L + (p - 1) / math.max(npos, 1) * (W - L - R) end
+  c.text(W / 2, H - 16, opts.title or "tensor lifetimes (one bar per arena buffer)", 13, "center", "#111111", true)
+  local plan = opts.plan
+  if plan then
+    c.text(W / 2, H - 32, ("naive sum %s, planned peak %s, live lower bound %s"):format(human(plan.naive),
+      human(plan.planned), human(plan.lower_bound)), 10, "center")
+  end
+  c.rect(L, B - 1, W - L - R, 1, "#555555")
+  local step = math.max(1, math.floor(npos / 10 + 0.5))
+  for p = 1, npos, step do
+    c.rect(px(p), B - 4, 0.6, 4, "#555555")
+    c.text(px(p), B - 12, tostring(p), 8, "center")
+  end
+  c.text((L + W - R) / 2, 30, "node position in the step (execution order)", 10, "center")
+  for i, b in ipairs(bufs) do
+    local y = B + (rows - i) * row_h
+    local x0, x1 = px(b.first), px(b.last + 1)
+    local fill = PHASE_FILL[ph[b.first] or "forward"]
+    c.rect(x0, y + row_h * 0.1, math.max(x1 - x0, 1), row_h * 0.8, fill, b.values > 1 and "#333333" or nil,
+      ("%s: %s, nodes %d..%d%s"):format(b.name, human(b.size), b.first, b.last,
+        b.values > 1 and (", %d values in place"):format(b.values) or ""))
+    if row_h >= 7 then c.text(L - 6, y + row_h / 2, ("%s %s"):format(b.name, human(b.size)), math.min(8, row_h), "right") end
+  end
+  legend(c, L, 4)
+  return c.dot()
+end
+
+function M.gantt(g, opts)
+  opts = opts or {}
+  return render(M.gantt_dot(g, opts), opts, "gantt.png")
+end
+
+function M.arena_dot(g, opts)
+  opts = opts or {}
+  local bufs = g:buffers()
+  local ph = phases(g)
+  local npos = #g
+  local top = 0
+  for _, b in ipairs(bufs) do top = math.max(top, b.offset + b.size) end
+  local plan = opts.plan
+  local ymax = math.max(top, plan and plan.naive or 0, 1)
+  if opts.ymax then ymax = opts.ymax end
+  local L, B, R, T = 80, 66, 20, 44
+  local W, H = opts.width or 860, opts.height or 420
+  local c = canvas(W, H)
+  local function px(p) return L + (p - 1) / math.max(npos, 1) * (W - L - R) end
+  local function py(v) return B + v / ymax * (H - B - T) end
+  c.text(W / 2, H - 16, opts.title or "the packed arena: each tensor at its offset while it is live", 13, "center",
+    "#111111", true)
+  if plan then
+    c.text(W / 2, H - 32, ("arena %s (planned peak) vs naive sum %s; live lower bound %s"):format(human(plan.planned),
+      human(plan.naive), human(plan.lower_bound)), 10, "center")
+  end
+  for k = 0, 4 do
+    local v = ymax * k / 4
+    c.rect(L, py(v), W - L - R, 0.5, "#e5e5e5")
+    c.text(L - 6, py(v), human(v), 8, "right")
+  end
+  c.rect(L, B - 1, W - L - R, 1, "#555555")
+  local step = math.max(1, math.floor(npos / 10 + 0.5))
+  for p = 1, npos, step do c.text(px(p), B - 12, tostring(p), 8, "center") end
+  c.text((L + W - R) / 2, 30, "node position in the step", 10, "center")
+  for _, b in ipairs(bufs) do
+    local x0, x1 = px(b.first), px(b.last + 1)
+    c.rect(x0, py(b.offset), math.max(x1 - x0, 1), math.max(py(b.offset + b.size) - py(b.offset), 0.6),
+      PHASE_FILL[ph[b.first] or "forward"], "#ffffff",
+      ("%s: %s at offset %d, nodes %d..%d"):format(b.name, human(b.size), b.offset, b.first, b.last))
+  end
+  if plan then
+    c.rect(L, py(plan.planned), W - L - R, 1.2, "#d62728")
+    c.text(W - R, py(plan.planned) + 7, "planned peak", 8, "right", "#d62728")
+    c.rect(L, py(plan.lower_bound), W - L - R, 0.8, "#2ca02c")
+    c.text(W - R, py(plan.lower_bound) - 7, "live lower bound", 8, "right", "#2ca02c")
+  end
+  legend(c, L, 4)
+  return c.dot()
+end
+
+function M.arena(g, opts)
+  opts = opts or {}
+  return render(M.arena_dot(g, opts), opts, "arena.png")
+end
+
+-- ---- memory timelines side by side ------------------------------------------------------------
+
+-- series: list of {name=, y = {live bytes per node position}}; each drawn in its own panel, on one
+-- shared y scale, so heights compare directly.
+function M.curves_dot(series, opts)
+  opts = opts or {}
+  local n = #series
+  local PW, PH = opts.panel_width or 300, opts.height or 260
+  local L, B, T, gap = 70, 44, 50, 16
+  local W = L + n * PW + (n - 1) * gap + 20
+  local H = PH + T
+  local ymax = 1
+  for _, s in ipairs(series) do
+    for _, v in ipairs(s.y) do ymax = math.max(ymax, v) end
+  end
+  local c = canvas(W, H)
+  c.text(W / 2, H - 16, opts.title or "memory over the step", 13, "center", "#111111", true)
+  local function py(v) return B + v / ymax * (PH - B - 12) end
+  for k = 0, 4 do
+    local v = ymax * k / 4
+    c.text(L - 6, py(v), human(v), 8, "right")
+  end
+  for si, s in ipairs(series) do
+    local x0 = L + (si - 1) * (PW + gap)
+    for k = 0, 4 do c.rect(x0, py(ymax * k / 4), PW, 0.5, "#e5e5e5") end
+    c.rect(x0, B - 1, PW, 1, "#555555")
+    local np = #s.y
+    local peak, at = 0, 1
+    for i, v in ipairs(s.y) do
+      if v > peak then peak, at = v, i end
+    end
+    local bw = PW / math.max(np, 1)
+    for i, v in ipairs(s.y) do
+      local fill = s.phase and PHASE_FILL[s.phase[i]] or "#9ecae1"
+      c.rect(x0 + (i - 1) * bw, B, math.max(bw, 0.4), math.max(py(v) - B, 0.3), fill)
+    end
+    c.rect(x0, py(peak), PW, 0.8, "#d62728")
+    c.text(x0 + PW / 2, B - 14, s.name, 10, "center", "#111111", true)
+    c.text(x0 + PW / 2, B - 27, ("peak %s%s"):format(human(peak), s.note and (", " .. s.note) or ""), 9, "center")
+    c.text(x0 + (at - 1) * bw, py(peak) + 7, human(peak), 8, "center", "#d62728")
+  end
+  legend(c, L, H - T + 12)
+  return c.dot()
+end
+
+function M.curves(series, opts)
+  opts = opts or {}
+  return render(M.curves_dot(series, opts), opts, "memory_curves.png")
+end
+
+-- ---- autotuning heatmap ------------------------------------------------------------------------
+
+local function heat(t) -- 0..1 -> white .. dark blue
+  local r = math.floor(247 - t * (247 - 8))
+  local g = math.floor(251 - t * (251 - 48))
+  local b = math.floor(255 - t * (255 - 107))
+  return ("#%02x%02x%02x"):format(r, g, b)
+end
+
+function M.heatmap_dot(res, opts)
+  opts = opts or {}
+  local bms, bns = res.bm, res.bn
+  local cell = opts.cell or 54
+  local L, B, T = 90, 60, 60
+  local W = math.max(L + #bns * cell + 30, 560)
+  local H = B + #bms * cell + T
+  local c = canvas(W, H)
+  local lo, hi = math.huge, 0
+  for _, r in ipairs(res.results) do lo, hi = math.min(lo, r.gflops), math.max(hi, r.gflops) end
+  c.text(W / 2, H - 16, opts.title or ("tile search: GFLOP/s of the blocked matmul (bk = %d)"):format(res.best.bk), 12,
+    "center", "#111111", true)
+  c.text(W / 2, H - 32, ("best bm=%d bn=%d: %.2f GFLOP/s (%.0f us); worst %.2f GFLOP/s"):format(res.best.bm,
+    res.best.bn, res.best.gflops, res.best.us, lo), 10, "center")
+  for i, bm in ipairs(bms) do
+    local y = B + (#bms - i) * cell
+    c.text(L - 8, y + cell / 2, ("bm = %d"):format(bm), 9, "right")
+    for j, bn in ipairs(bns) do
+      local r = res.results[(i - 1) * #bns + j]
+      local t = hi > lo and (r.gflops - lo) / (hi - lo) or 1
+      local best = r.bm == res.best.bm and r.bn == res.best.bn
+      c.rect(L + (j - 1) * cell, y, cell - 2, cell - 2, heat(t), best and "#d62728" or nil,
+        ("bm=%d bn=%d: %.2f GFLOP/s"):format(bm, bn, r.gflops))
+      c.text(L + (j - 1) * cell + cell / 2 - 1, y + cell / 2, ("%.1f"):format(r.gflops), 9, "center",
+        t > 0.55 and "#ffffff" or "#222222", best)
+    end
+  end
+  for j, bn in ipairs(bns) do c.text(L + (j - 1) * cell + cell / 2, B - 12, ("bn=%d"):format(bn), 9, "center") end
+  c.text(L + #bns * cell / 2, B - 30, "columns of C per tile (bn)", 10, "center")
+  return c.dot()
+end
+
+function M.heatmap(res, opts)
+  opts = opts or {}
+  return render(M.heatmap_dot(res, opts), opts, "autotune.png")
+end
+
+-- the Graph methods and chalk.autotune.heatmap
+local Graph = chalk.Graph
+if Graph then
+  function Graph.gantt(g, opts) return M.gantt(g, opts) end
+  function Graph.arena(g, opts) return M.arena(g, opts) end
+  function Graph.phases(g) return (phases(g)) end
+end
+if chalk.autotune then chalk.autotune.heatmap = M.heatmap end
+chalk.capture_charts = M
+return M
