@@ -212,6 +212,9 @@ ct_tensor *ct_sum_to_shape(ct_tensor *g, const int64_t *shape, int ndim);
 
 /* ---- linear algebra --------------------------------------------------------------------------- */
 ct_tensor *ct_matmul(ct_tensor *a, ct_tensor *b); /* torch.matmul semantics, batched, broadcast */
+/* The CPU matmul ladder of the GPU lesson (core/cpu/matmul_ladder.c): 2-D f32, impl "naive",
+   "reordered", "tiled" or "openblas" (NULL); not recorded for autograd. */
+ct_tensor *ct_cpu_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl);
 
 /* ---- neural-network ops ----------------------------------------------------------------------- */
 ct_tensor *ct_softmax(ct_tensor *a, int dim);

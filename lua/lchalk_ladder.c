@@ -2,6 +2,8 @@
  *   chalk.cuda.matmul(a, b [, impl])   C = A B by one rung ("naive" ... "cublas"; default "cublas"),
  *                                      2-D f32 CUDA tensors, not recorded for autograd
  *   chalk.cuda.matmul_impls()          the rung names in ladder order
+ *   chalk.cpu_matmul(a, b [, impl])    the CPU ladder ("naive", "reordered", "tiled", "openblas"),
+ *                                      2-D f32 CPU tensors (core/cpu/matmul_ladder.c)
  * Without a GPU (or a build without CUDA) the first raises the core's "CUDA is not available"
  * error; the second still lists the names, so a lesson can explain them. */
 #include "lchalk_internal.h"
@@ -11,6 +13,12 @@ static int l_matmul(lua_State *L) {
   ct_tensor *a = lchalk_checktensor(L, 1), *b = lchalk_checktensor(L, 2);
   const char *impl = luaL_optstring(L, 3, "cublas");
   LCHALK_RETURN(L, ct_cuda_matmul_impl(a, b, impl));
+}
+
+static int l_cpu_matmul(lua_State *L) {
+  ct_tensor *a = lchalk_checktensor(L, 1), *b = lchalk_checktensor(L, 2);
+  const char *impl = luaL_optstring(L, 3, "openblas");
+  LCHALK_RETURN(L, ct_cpu_matmul_impl(a, b, impl));
 }
 
 static int l_matmul_impls(lua_State *L) {
@@ -26,6 +34,8 @@ static int l_matmul_impls(lua_State *L) {
 
 void lchalk_open_ladder(lua_State *L, int chalk, int methods, int meta) {
   (void)methods, (void)meta;
+  lua_pushcfunction(L, l_cpu_matmul);
+  lua_setfield(L, chalk, "cpu_matmul");
   if (lua_getfield(L, chalk, "cuda") != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
