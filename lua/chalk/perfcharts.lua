@@ -1,0 +1,383 @@
+-- perfcharts.lua: the pictures of the GPU lessons (4 and 5) that are neither graphs nor profiles:
+-- a roofline, log-log curves, the tile sweep of FlashAttention with its running max and sum, and
+-- two memory timelines side by side on one scale. Each builds Graphviz DOT text in which every
+-- mark is a node pinned at its position in points (rendered with the "nop" engine), so axes,
+-- ticks and labels land exactly where they are drawn; log axes are drawn here, decade by decade.
+--
+--   pc = require "chalk.perfcharts"
+--   pc.roofline{bandwidth = 3e12, ceilings = {{name = "f32", flops = 5e13}},
+--               points = {{name = "tiled", intensity = 8, flops = 4e12}}, file = "roofline.png"}
+--   pc.loglog({{name = "naive", x = {512, 1024}, y = {0.1, 0.4}}}, {xlabel = "N", ylabel = "ms"})
+--   pc.tile_sweep{nq = 8, nk = 8, row = 3, causal = true, steps = {{m=, l=, tile_max=}, ...}}
+--   pc.memory_pair({name = "naive", events = prof1:events()}, {name = "flash", events = ...},
+--                  {mark = n * n * 4, mark_label = "one N x N matrix"})
+--
+-- Invariants: the *_dot functions are pure functions of their arguments (tests compare their
+-- text); every drawing function renders through chalk.viz.render and returns the path written;
+-- a relative file name lands in chalk.out_dir like every other picture.
+local chalk = require "chalk"
+
+local M = {}
+
+local FONT = "DejaVu Sans"
+local COLORS = { "#2c7fb8", "#e6550d", "#31a354", "#756bb1", "#d62728", "#8c564b", "#e377c2", "#17becf",
+  "#bcbd22", "#7f7f7f", "#393b79" }
+
+local function esc(s)
+  return (tostring(s):gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;"):gsub('"', "&quot;"))
+end
+
+-- 1.5e12 -> "1.5T"; 2048 -> "2048"; 0.25 -> "0.25"
+function M.si(v)
+  local a = math.abs(v)
+  if a >= 1e15 then return ("%gP"):format(tonumber(("%.3g"):format(v / 1e15)))
+  elseif a >= 1e12 then return ("%gT"):format(tonumber(("%.3g"):format(v / 1e12)))
+  elseif a >= 1e9 then return ("%gG"):format(tonumber(("%.3g"):format(v / 1e9)))
+  elseif a >= 1e6 then return ("%gM"):format(tonumber(("%.3g"):format(v / 1e6)))
+  elseif a >= 1e4 then return ("%gk"):format(tonumber(("%.3g"):format(v / 1e3)))
+  end
+  return ("%g"):format(tonumber(("%.3g"):format(v)))
+end
+
+function M.bytes(b)
+  if b >= 1e9 then return ("%.2f GB"):format(b / 1e9) end
+  if b >= 1e6 then return ("%.2f MB"):format(b / 1e6) end
+  if b >= 1e3 then return ("%.1f KB"):format(b / 1e3) end
+  return ("%d B"):format(math.floor(b + 0.5))
+end
+
+-- ---- a canvas of pinned nodes ---------------------------------------------------------------------
+
+local function canvas()
+  local c = { out = {}, id = 0 }
+  function c.add(s) c.out[#c.out + 1] = s end
+  function c.node(attrs)
+    c.id = c.id + 1
+    c.add(("  n%d [%s];"):format(c.id, attrs))
+    return "n" .. c.id
+  end
+  function c.rect(x, y, w, h, fill, border, tooltip)
+    return c.node(('pos="%.2f,%.2f!", width=%.4f, height=%.4f, fillcolor="%s"%s%s'):format(x + w / 2, y + h / 2,
+      math.max(w, 0.01) / 72, math.max(h, 0.01) / 72, fill,
+      border and (', penwidth=1, color="%s"'):format(border) or "",
+      tooltip and (', tooltip="%s"'):format(esc(tooltip)) or ""))
+  end
+  -- anchor: "left", "right" or "center" of the text's box at (x, y) (y is the box's middle)
+  function c.text(x, y, s, size, anchor, color, bold)
+    local w = #s * size * 0.58
+    local shift = anchor == "left" and w / 2 or anchor == "right" and -w / 2 or 0
+    local label = esc(s)
+    if bold then label = "<b>" .. label .. "</b>" end
+    return c.node(('shape=plaintext, style="", fixedsize=false, margin=0, width=0, height=0, pos="%.2f,%.2f!", '
+      .. 'fontsize=%.1f, fontcolor="%s", label=<%s>'):format(x + shift, y, size, color or "#333333", label))
+  end
+  function c.point(x, y, color, size)
+    return c.node(('shape=circle, width=%.3f, height=%.3f, fillcolor="%s", color="white", penwidth=0.8, '
+      .. 'pos="%.2f,%.2f!"'):format((size or 6) / 72, (size or 6) / 72, color, x, y))
+  end
+  function c.line(x0, y0, x1, y1, color, width, dashed)
+    local a = c.node(('shape=point, width=0.01, height=0.01, style=invis, pos="%.2f,%.2f!"'):format(x0, y0))
+    local b = c.node(('shape=point, width=0.01, height=0.01, style=invis, pos="%.2f,%.2f!"'):format(x1, y1))
+    c.add(('  %s -- %s [color="%s", penwidth=%.2f%s];'):format(a, b, color, width or 1.5,
+      dashed and ', style=dashed' or ""))
+  end
+  function c.dot()
+    local head = {
+      "graph chalk_perfchart {",
+      "  graph [bgcolor=white, pad=0.2, splines=false, outputorder=edgesfirst];",
+      ('  node [shape=box, style=filled, fixedsize=true, label="", penwidth=0, fontname="%s"];'):format(FONT),
+      "  edge [dir=none];",
+    }
+    return table.concat(head, "\n") .. "\n" .. table.concat(c.out, "\n") .. "\n}\n"
+  end
+  return c
+end
+
+local function render(dot, opts, default_name)
+  local viz = chalk.viz
+  if not (viz and viz.render) then error("perfcharts: pictures need chalk.viz (the viz layer)", 3) end
+  return viz.render(dot, { engine = "nop", file = opts.file or default_name, format = opts.format })
+end
+
+-- ---- log axes ---------------------------------------------------------------------------------------
+
+-- A log-scaled axis mapping [lo, hi] onto [p0, p1] points; ticks(): the values to label, 1, 2 and
+-- 5 times the powers of ten inside the range (only the powers when it spans many decades).
+local function log_axis(lo, hi, p0, p1)
+  if hi <= lo then hi = lo * 10 end
+  local l0, l1 = math.log(lo, 10), math.log(hi, 10)
+  local ax = {}
+  function ax.map(v) return p0 + (math.log(v, 10) - l0) / (l1 - l0) * (p1 - p0) end
+  function ax.ticks()
+    local t, mults = {}, (l1 - l0) > 3.5 and { 1 } or { 1, 2, 5 }
+    for d = math.floor(l0), math.ceil(l1) do
+      for _, m in ipairs(mults) do
+        local v = m * 10 ^ d
+        if v >= lo * 0.999 and v <= hi * 1.001 then t[#t + 1] = { v = v, major = m == 1 } end
+      end
+    end
+    return t
+  end
+  ax.lo, ax.hi = lo, hi
+  return ax
+end
+
+-- Frame, grid and labels of a log-log plot; returns the two axes.
+local function loglog_frame(c, box, xr, yr, opts)
+  local L, B, W, H = box.L, box.B, box.W, box.H
+  local ax, ay = log_axis(xr[1], xr[2], L, L + W), log_axis(yr[1], yr[2], B, B + H)
+  for _, t in ipairs(ay.ticks()) do
+    local y = ay.map(t.v)
+    c.rect(L, y - 0.3, W, 0.6, t.major and "#d0d0d0" or "#ececec")
+    c.text(L - 6, y, M.si(t.v), 9, "right")
+  end
+  for _, t in ipairs(ax.ticks()) do
+    local x = ax.map(t.v)
+    c.rect(x - 0.3, B, 0.6, H, t.major and "#d0d0d0" or "#ececec")
+    c.text(x, B - 12, M.si(t.v), 9, "center")
+  end
+  c.rect(L, B, W, 1, "#444444")
+  c.rect(L, B, 1, H, "#444444")
+  if opts.title then c.text(L + W / 2, B + H + 22, opts.title, 13, "center", "#111111", true) end
+  if opts.xlabel then c.text(L + W / 2, B - 30, opts.xlabel, 10, "center") end
+  if opts.ylabel then c.text(L - 40, B + H + 10, opts.ylabel, 10, "left") end
+  return ax, ay
+end
+
+local function range(values, pad)
+  local lo, hi = math.huge, -math.huge
+  for _, v in ipairs(values) do
+    if v > 0 then lo, hi = math.min(lo, v), math.max(hi, v) end
+  end
+  if lo == math.huge then lo, hi = 1, 10 end
+  return { lo / (pad or 1), hi * (pad or 1) }
+end
+
+-- ---- log-log curves -----------------------------------------------------------------------------------
+
+-- series: list of {name=, x={...}, y={...}, dashed=bool, labels={...}}; opts: title, xlabel,
+-- ylabel, width, height.
+function M.loglog_dot(series, opts)
+  opts = opts or {}
+  local c = canvas()
+  local xs, ys = {}, {}
+  for _, s in ipairs(series) do
+    for i = 1, #s.x do
+      xs[#xs + 1], ys[#ys + 1] = s.x[i], s.y[i]
+    end
+  end
+  local W, H = opts.width or 520, opts.height or 320
+  local box = { L = 70, B = 56, W = W, H = H }
+  local ax, ay = loglog_frame(c, box, range(xs, 1.15), range(ys, 1.4), opts)
+  for si, s in ipairs(series) do
+    local color = s.color or COLORS[(si - 1) % #COLORS + 1]
+    local px, py
+    for i = 1, #s.x do
+      if s.x[i] > 0 and s.y[i] and s.y[i] > 0 then
+        local x, y = ax.map(s.x[i]), ay.map(s.y[i])
+        if px then c.line(px, py, x, y, color, 1.8, s.dashed) end
+        c.point(x, y, color, 6)
+        if s.labels and s.labels[i] then c.text(x + 5, y + 9, s.labels[i], 8, "left", color) end
+        px, py = x, y
+      end
+    end
+    local ly = box.B + box.H + 2 - si * 15
+    c.rect(box.L + box.W + 14, ly - 1.5, 16, 3, color)
+    c.text(box.L + box.W + 36, ly, s.name or ("series " .. si), 10, "left")
+  end
+  return c.dot()
+end
+
+function M.loglog(series, opts)
+  opts = opts or {}
+  return render(M.loglog_dot(series, opts), opts, "loglog.png")
+end
+
+-- ---- roofline ------------------------------------------------------------------------------------------
+
+-- opts: bandwidth (bytes/s, measured), ceilings = list of {name=, flops=} (FLOP/s, measured),
+-- points = list of {name=, intensity= (FLOP/byte), flops= (FLOP/s)}, title, xlabel, width, height.
+function M.roofline_dot(opts)
+  local c = canvas()
+  local bw = assert(opts.bandwidth, "roofline: bandwidth (bytes/s) is required")
+  local ceilings = opts.ceilings or {}
+  local top = 0
+  for _, ce in ipairs(ceilings) do top = math.max(top, ce.flops) end
+  local xs, ys = {}, {}
+  for _, p in ipairs(opts.points or {}) do
+    xs[#xs + 1], ys[#ys + 1] = p.intensity, p.flops
+  end
+  for _, ce in ipairs(ceilings) do
+    xs[#xs + 1], ys[#ys + 1] = ce.flops / bw, ce.flops
+  end
+  local xr, yr = range(xs, 2.5), range(ys, 2.5)
+  yr[1] = math.min(yr[1], xr[1] * bw)
+  yr[2] = math.max(yr[2], top * 1.6)
+  local W, H = opts.width or 620, opts.height or 400
+  local box = { L = 70, B = 56, W = W, H = H }
+  opts.xlabel = opts.xlabel or "arithmetic intensity (FLOP per byte of global memory traffic)"
+  opts.ylabel = opts.ylabel or "FLOP/s"
+  local ax, ay = loglog_frame(c, box, xr, yr, opts)
+  local xlo, xhi, ylo, yhi = ax.lo, ax.hi, ay.lo, ay.hi
+  -- the memory roof: y = I * bw, from the left edge (or the floor) up to the highest ceiling
+  local x0 = math.max(xlo, ylo / bw)
+  local x1 = math.min(xhi, (top > 0 and top or yhi) / bw)
+  c.line(ax.map(x0), ay.map(x0 * bw), ax.map(x1), ay.map(x1 * bw), "#444444", 2.2)
+  local lx = math.sqrt(x0 * x1)
+  c.text(ax.map(lx) - 8, ay.map(lx * bw) + 14, ("memory: %sB/s"):format(M.si(bw)), 9, "right", "#444444")
+  for i, ce in ipairs(ceilings) do
+    local ridge = ce.flops / bw
+    local color = i == 1 and "#444444" or "#888888"
+    c.line(ax.map(math.max(ridge, xlo)), ay.map(ce.flops), ax.map(xhi), ay.map(ce.flops), color, i == 1 and 2.2 or 1.4,
+      i > 1)
+    c.text(ax.map(math.max(ridge, xlo)) + 6, ay.map(ce.flops) + 9, ("%s: %sFLOP/s"):format(ce.name, M.si(ce.flops)), 9,
+      "left", color)
+  end
+  for i, p in ipairs(opts.points or {}) do
+    local color = COLORS[(i - 1) % #COLORS + 1]
+    local x, y = ax.map(p.intensity), ay.map(p.flops)
+    c.point(x, y, color, 9)
+    local up = (i % 2 == 1) and 11 or -11
+    c.text(x + 7, y + up, p.name, 9, "left", color, true)
+  end
+  return c.dot()
+end
+
+function M.roofline(opts)
+  return render(M.roofline_dot(opts), opts, "roofline.png")
+end
+
+-- ---- FlashAttention's tile sweep ------------------------------------------------------------------
+
+-- The score matrix S as a grid of tiles (nq query tiles x nk key tiles); the sweep of query tile
+-- `row` across the key tiles is numbered, with the running max m, sum l and the tile's own max
+-- after each step (steps[j] = {tile_max=, m=, l=, scale=} for key tile j). causal greys the tiles
+-- above the diagonal (never computed).
+function M.tile_sweep_dot(opts)
+  local c = canvas()
+  local nq, nk, row = opts.nq, opts.nk, opts.row
+  local cell = opts.cell or 46
+  local L, B = 110, 150
+  local top = B + nq * cell
+  local function cx(j) return L + (j - 1) * cell end
+  local function cy(i) return top - i * cell end
+  c.text(L + nk * cell / 2, top + 38, opts.title or "FlashAttention: one query tile sweeps the key tiles", 13, "center",
+    "#111111", true)
+  c.text(L + nk * cell / 2, top + 16, "key tiles K_j, V_j (stream through on-chip memory) →", 10, "center")
+  for i = 1, nq do
+    c.text(L - 8, cy(i) + cell / 2, ("Q_%d"):format(i), 10, "right", i == row and "#b2182b" or "#555555", i == row)
+    for j = 1, nk do
+      local skipped = opts.causal and j > i
+      local fill = skipped and "#f2f2f2" or (i == row and "#fddbc7" or "#deebf7")
+      c.rect(cx(j) + 1, cy(i) + 1, cell - 2, cell - 2, fill, skipped and "#dddddd" or "#9ecae1",
+        ("S tile (%d, %d)%s"):format(i, j, skipped and ": skipped (causal)" or ""))
+      if i == row and not skipped then c.text(cx(j) + cell / 2, cy(i) + cell / 2, tostring(j), 12, "center", "#b2182b", true) end
+    end
+  end
+  c.text(L - 8, top + 16, "query tiles ↓", 9, "right")
+  -- the running statistics under the grid, one column per key tile of the sweep
+  local steps = opts.steps or {}
+  local y0 = B - 24
+  c.text(L - 8, y0, "tile max", 9, "right")
+  c.text(L - 8, y0 - 18, "running m", 9, "right", "#b2182b")
+  c.text(L - 8, y0 - 36, "e^(m_old - m)", 9, "right")
+  c.text(L - 8, y0 - 54, "running l", 9, "right", "#2166ac")
+  for j, s in ipairs(steps) do
+    local x = cx(j) + cell / 2
+    local f = function(v) return v == nil and "-" or v == -math.huge and "-inf" or ("%.3g"):format(v) end
+    c.text(x, y0, f(s.tile_max), 9, "center")
+    c.text(x, y0 - 18, f(s.m), 9, "center", "#b2182b", true)
+    c.text(x, y0 - 36, f(s.scale), 9, "center")
+    c.text(x, y0 - 54, f(s.l), 9, "center", "#2166ac", true)
+  end
+  if opts.caption then c.text(L, y0 - 84, opts.caption, 10, "left") end
+  return c.dot()
+end
+
+function M.tile_sweep(opts)
+  return render(M.tile_sweep_dot(opts), opts, "tile_sweep.png")
+end
+
+-- ---- two memory timelines on one scale --------------------------------------------------------------
+
+-- Live bytes allocated inside a profile window on one device after each op (allocations minus
+-- frees, starting from 0), split into blocks of at least `big` bytes and the rest.
+local function live_series(events, device, big)
+  local slots, live, live_big, peak = {}, 0, 0, 0
+  local sizes = {} -- bytes of the big blocks alive, to recognise their frees
+  for _, e in ipairs(events) do
+    if e.device == device or (device == nil and e.device) then
+      if e.kind == "alloc" then
+        live = live + e.bytes
+        if big and e.bytes >= big then
+          live_big = live_big + e.bytes
+          sizes[e.bytes] = (sizes[e.bytes] or 0) + 1
+        end
+      elseif e.kind == "free" then
+        live = live - e.bytes
+        if big and (sizes[e.bytes] or 0) > 0 then
+          sizes[e.bytes] = sizes[e.bytes] - 1
+          live_big = live_big - e.bytes
+        end
+      elseif e.kind == "op" then
+        slots[#slots + 1] = { live = live, big = live_big, name = e.name, backward = e.backward }
+      end
+      peak = math.max(peak, live)
+    end
+  end
+  slots[#slots + 1] = { live = live, big = live_big, name = "end" }
+  return slots, peak
+end
+
+-- a, b: {name=, events=prof:events(), device="cpu"|"cuda:0"}; opts: big (bytes from which a
+-- block counts as "N x N"), mark (a level to draw dashed, e.g. one N x N matrix) and mark_label,
+-- title, width, height.
+function M.memory_pair_dot(a, b, opts)
+  opts = opts or {}
+  local c = canvas()
+  local sa, pa = live_series(a.events, a.device, opts.big)
+  local sb, pb = live_series(b.events, b.device, opts.big)
+  local ymax = math.max(pa, pb, opts.mark or 0) * 1.1
+  if ymax <= 0 then ymax = 1 end
+  local W, H, gap = opts.width or 360, opts.height or 260, 90
+  local B = 50
+  local function panel(x0, slots, peak, name)
+    local n = #slots
+    local bw = W / n
+    local function py(v) return B + v / ymax * H end
+    for i, s in ipairs(slots) do
+      local x = x0 + (i - 1) * bw
+      local small = s.live - s.big
+      if small > 0 then c.rect(x, B, math.max(bw - 0.5, 0.5), py(small) - B, "#9ecae1") end
+      if s.big > 0 then c.rect(x, py(small), math.max(bw - 0.5, 0.5), py(s.live) - py(small), "#d6604d") end
+    end
+    c.rect(x0, B, W, 1, "#444444")
+    c.rect(x0, B, 1, H, "#444444")
+    c.text(x0 + W / 2, B + H + 26, ("%s: peak %s"):format(name, M.bytes(peak)), 12, "center", "#111111", true)
+    c.text(x0 + W / 2, B - 14, ("ops in order (forward, then backward): %d"):format(n - 1), 9, "center")
+    if opts.mark then
+      c.rect(x0, py(opts.mark) - 0.5, W, 1, "#b2182b")
+      c.text(x0 + W - 2, py(opts.mark) + 8, opts.mark_label or M.bytes(opts.mark), 8, "right", "#b2182b")
+    end
+    for f = 0, 4 do
+      local v = ymax * f / 4
+      c.text(x0 - 5, py(v), M.bytes(v), 8, "right")
+    end
+  end
+  panel(70, sa, pa, a.name or "a")
+  panel(70 + W + gap, sb, pb, b.name or "b")
+  if opts.title then c.text(70 + W + gap / 2, B + H + 52, opts.title, 13, "center", "#111111", true) end
+  c.rect(70, 12, 12, 8, "#d6604d")
+  c.text(88, 16, opts.big_label or "blocks of N x N", 9, "left")
+  c.rect(230, 12, 12, 8, "#9ecae1")
+  c.text(248, 16, "everything else allocated in the window", 9, "left")
+  return c.dot()
+end
+
+function M.memory_pair(a, b, opts)
+  opts = opts or {}
+  return render(M.memory_pair_dot(a, b, opts), opts, "memory_pair.png")
+end
+
+M.live_series = live_series
+return M
