@@ -57,3 +57,13 @@ check-c: test-c-build
 	echo "check-c: all C test executables passed"
 
 check: check-c $(CHECKS)
+
+# Capture on a GPU (tests/capture/gpu_capture.c: a step replayed as NVRTC kernels and a CUDA Graph,
+# against the same eager steps on the CPU); part of `make test-gpu`, skips without a GPU.
+$(BUILD)/tests/gpu_capture: tests/capture/gpu_capture.c $(BUILD)/libchalk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -Icore $< $(BUILD)/libchalk.a $(CORE_LIBS) -o $@
+.PHONY: test-gpu-capture
+test-gpu-capture: $(BUILD)/tests/gpu_capture
+	$(BUILD)/tests/gpu_capture
+test-gpu: test-gpu-capture
