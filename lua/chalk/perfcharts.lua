@@ -131,7 +131,12 @@ local function loglog_frame(c, box, xr, yr, opts)
     c.rect(L, y - 0.3, W, 0.6, t.major and "#d0d0d0" or "#ececec")
     c.text(L - 6, y, M.si(t.v), 9, "right")
   end
-  for _, t in ipairs(ax.ticks()) do
+  local xticks = ax.ticks()
+  if opts.xticks then
+    xticks = {}
+    for _, v in ipairs(opts.xticks) do xticks[#xticks + 1] = { v = v, major = true } end
+  end
+  for _, t in ipairs(xticks) do
     local x = ax.map(t.v)
     c.rect(x - 0.3, B, 0.6, H, t.major and "#d0d0d0" or "#ececec")
     c.text(x, B - 12, M.si(t.v), 9, "center")
@@ -156,7 +161,7 @@ end
 -- ---- log-log curves -----------------------------------------------------------------------------------
 
 -- series: list of {name=, x={...}, y={...}, dashed=bool, labels={...}}; opts: title, xlabel,
--- ylabel, width, height.
+-- ylabel, width, height, xticks (the x values to label; default 1, 2, 5 times powers of ten).
 function M.loglog_dot(series, opts)
   opts = opts or {}
   local c = canvas()
@@ -306,7 +311,7 @@ local function live_series(events, device, big)
   local slots, live, live_big, peak = {}, 0, 0, 0
   local sizes = {} -- bytes of the big blocks alive, to recognise their frees
   for _, e in ipairs(events) do
-    if e.device == device or (device == nil and e.device) then
+    if device == nil or e.device == device or e.device:sub(1, #device + 1) == device .. ":" then
       if e.kind == "alloc" then
         live = live + e.bytes
         if big and e.bytes >= big then
@@ -329,7 +334,7 @@ local function live_series(events, device, big)
   return slots, peak
 end
 
--- a, b: {name=, events=prof:events(), device="cpu"|"cuda:0"}; opts: big (bytes from which a
+-- a, b: {name=, events=prof:events(), device="cpu"|"cuda"|"cuda:1"}; opts: big (bytes from which a
 -- block counts as "N x N"), mark (a level to draw dashed, e.g. one N x N matrix) and mark_label,
 -- title, width, height.
 function M.memory_pair_dot(a, b, opts)
@@ -367,10 +372,12 @@ function M.memory_pair_dot(a, b, opts)
   panel(70, sa, pa, a.name or "a")
   panel(70 + W + gap, sb, pb, b.name or "b")
   if opts.title then c.text(70 + W + gap / 2, B + H + 52, opts.title, 13, "center", "#111111", true) end
+  local big_label = opts.big_label or "blocks of N x N"
+  local x2 = 88 + #big_label * 9 * 0.58 + 30
   c.rect(70, 12, 12, 8, "#d6604d")
-  c.text(88, 16, opts.big_label or "blocks of N x N", 9, "left")
-  c.rect(230, 12, 12, 8, "#9ecae1")
-  c.text(248, 16, "everything else allocated in the window", 9, "left")
+  c.text(88, 16, big_label, 9, "left")
+  c.rect(x2, 12, 12, 8, "#9ecae1")
+  c.text(x2 + 18, 16, "everything else allocated in the window", 9, "left")
   return c.dot()
 end
 
