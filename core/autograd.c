@@ -159,6 +159,22 @@ static int accumulate_leaf(ct_tensor *leaf, ct_tensor *g, bool create_graph) {
   return rc;
 }
 
+/* After n's rule ran: drop n's saved inputs. An input that is the output of a node still waiting
+   for its gradient may be needed by that node's rule (exp, tanh, softmax read their output), so
+   that node holds it until it has run. */
+static void release_saved(ct_node *n) {
+  for (int i = 0; n->in && i < n->nin; i++) {
+    ct_tensor *t = n->in[i];
+    ct_node *p = t->grad_fn;
+    if (p && p->mark == 1 && p->out == t && !p->out_hold) p->out_hold = ct_retain(t);
+  }
+  n->freed = true;
+  node_drop_inputs(n);
+  ct_tensor *hold = n->out_hold;
+  n->out_hold = NULL;
+  ct_release(hold); /* may free n's output: ct_release clears n->out then */
+}
+
 static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *inputs, int ninputs, ct_tensor **results,
                       bool retain_graph, bool create_graph) {
   char d[200];
@@ -191,6 +207,9 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
     return rc;
   }
   node_vec all = {0}, ready = {0};
+  /* Without retain_graph, each node's saved inputs go as soon as its rule has run, so memory
+     falls during backward as in PyTorch (pictures mode keeps the whole graph to draw it). */
+  bool free_early = !retain_graph && !ct_retain_all_grads();
   rc = collect(root->grad_fn, &all);
   if (!rc) {
     root->grad_fn->gacc = seed;
@@ -241,12 +260,17 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
     for (int i = 0; i < n->nin; i++) ct_release(gin[i]);
     if (gin != gin_small) free(gin);
     ct_release(g);
+    n->mark = 2; /* processed */
+    if (!rc && free_early) release_saved(n);
   }
   for (size_t k = 0; k < all.n; k++) {
     ct_node *n = all.v[k];
     n->mark = 0;
     ct_release(n->gacc);
     n->gacc = NULL;
+    ct_tensor *hold = n->out_hold;
+    n->out_hold = NULL;
+    ct_release(hold);
     if (!retain_graph && !rc && !ct_retain_all_grads()) { /* pictures mode keeps the graph to draw */
       n->freed = true;
       node_drop_inputs(n);

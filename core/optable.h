@@ -125,6 +125,7 @@ struct ct_node {
   uint64_t id;
   char *name;            /* "grad of <x>" for nodes made by backward */
   ct_tensor *gacc;       /* gradient accumulated during one backward pass */
+  ct_tensor *out_hold;   /* strong ref to out while a backward pass still needs it */
   int pending;           /* topo-sort bookkeeping */
   int mark;
 };

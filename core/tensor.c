@@ -19,7 +19,10 @@ ct_tensor *ct_retain(ct_tensor *t) {
 void ct_release(ct_tensor *t) {
   if (!t || --t->refcount > 0) return;
   ct_release(t->grad);
-  if (t->grad_fn) ct_node_release(t->grad_fn);
+  if (t->grad_fn) {
+    if (t->grad_fn->out == t) t->grad_fn->out = NULL; /* the node's weak pointer must not dangle */
+    ct_node_release(t->grad_fn);
+  }
   ct_storage_release(t->storage);
   free(t->name);
   ct_mem_count_tensor(-1);
