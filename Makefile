@@ -45,7 +45,7 @@ demo:
 test:
 	@./tools/deps.sh
 	@$(MAKE) --no-print-directory -j$(NPROC) all
-	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory -k check
 
 test-asan:
 	@./tools/deps.sh
