@@ -33,6 +33,7 @@ include core/core.mk
 -include lessons/lessons.mk
 -include tests/tests.mk
 -include bench/bench.mk
+-include bench/gpu/gpu.mk
 
 deps:
 	@./tools/deps.sh
