@@ -329,6 +329,7 @@ return {
               chalk.no_grad(function() F.attention(x[1], x[2], x[3], {causal = true, impl = impl}) end)
             end)
             r[impl .. "_train"] = time_ms(function()
+              for t = 1, 3 do x[t].grad = nil end
               F.attention(x[1], x[2], x[3], {causal = true, impl = impl}):backward(g)
             end)
           end

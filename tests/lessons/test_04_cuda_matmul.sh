@@ -1,0 +1,22 @@
+# test_04_cuda_matmul.sh: lesson 4 runs unattended (its CPU part at small sizes: CHALK_LESSON_QUICK):
+# it says whether it has a GPU, shows each rung's source from kernels/ladder.cu, runs the CPU
+# ladder (every rung equal to OpenBLAS), prints the load counts (naive 2n^3 against tiled 2n^3/64)
+# and measured ceilings, and draws the CPU roofline (and, on a GPU machine, the GPU roofline and
+# the trace).
+LESSON=04_cuda_matmul
+. tests/lessons/lib.sh
+run_lesson CHALK_LESSON_QUICK=1 || finish
+grep -q "No GPU here\|^GPU: " "$LOG" || fail "the lesson does not say whether it has a GPU"
+for k in k_naive k_coalesced k_tiled k_register2d k_vectorized k_warptile k_wmma run_cublas; do
+  grep -q "$k" "$LOG" || fail "the source of $k (kernels/ladder.cu) is not shown"
+done
+near "CPU rungs vs OpenBLAS" "$(number 'largest relative difference from OpenBLAS:')" 0 1e-4
+ratio=$(sed -n 's/^loads naive\/tiled at n = [0-9]*: *\([0-9.]*\).*/\1/p' "$LOG" | head -n 1)
+near "loads naive / tiled" "$ratio" 64 0
+at_least "CPU bandwidth (GB/s)" "$(number 'CPU copy bandwidth (read + write):')" 0.1
+at_least "OpenBLAS GFLOP/s" "$(sed -n 's/^OpenBLAS sgemm [0-9x]*: *\([0-9.]*\).*/\1/p' "$LOG" | head -n 1)" 0.1
+picture 04_roofline_cpu.png
+if grep -q "^GPU: " "$LOG"; then
+  for p in 04_roofline.png 04_trace.png; do picture "$p"; done
+fi
+finish
