@@ -155,12 +155,12 @@ static int conv2d_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
     cublasStatus_t st;
     if (f32) {
       const float one = 1, beta = b ? 1.0f : 0.0f;
-      st = cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)L, (int)O, (int)K, &one, (const float *)B, (int)L,
+      st = ct_cublas.SgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)L, (int)O, (int)K, &one, (const float *)B, (int)L,
                                      K * L, (const float *)ct_data_ptr(w), (int)K, 0, &beta, (float *)C, (int)L, O * L,
                                      (int)nimg);
     } else {
       const double one = 1, beta = b ? 1.0 : 0.0;
-      st = cublasDgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)L, (int)O, (int)K, &one, (const double *)B,
+      st = ct_cublas.DgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)L, (int)O, (int)K, &one, (const double *)B,
                                      (int)L, K * L, (const double *)ct_data_ptr(w), (int)K, 0, &beta, (double *)C, (int)L,
                                      O * L, (int)nimg);
     }

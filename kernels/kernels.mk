@@ -1,7 +1,11 @@
 # kernels/kernels.mk: the CUDA backend. When nvcc exists (on PATH or /usr/local/cuda/bin) every
 # kernels/*.cu is compiled for sm_80 and sm_90 plus sm_90 PTX, kernels/*.c with the CUDA headers,
 # and all of them go into libchalk.a (KERNELS_OBJ); CUDA_LIBS is appended to CORE_LIBS so every
-# link line that uses CORE_LIBS gets cudart and cuBLAS. Without nvcc nothing here is built and
+# link line that uses CORE_LIBS gets the CUDA runtime, linked statically: libcudart_static opens
+# the driver (libcuda) only at the first CUDA call, and cuBLAS is opened with dlopen at its first
+# use (kernels/cublas_dyn.c), so a program built here starts as fast as a CPU-only one (linking
+# libcudart.so + libcublas.so cost 0.1-0.2 s of relocations per start). The RUNPATH lets that
+# dlopen find libcublas in CUDA's lib64. Without nvcc nothing here is built and
 # libchalk is CPU-only. Either way the binaries run on machines without a GPU (the backend
 # registers itself only when ct_init() finds one).
 #
@@ -18,7 +22,7 @@ CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=s
 NVCC_FLAGS = -std=c++17 -O3 $(CUDA_ARCH) -Xcompiler -fPIC,-Wall,-Wno-unused-function \
              --Werror all-warnings -MMD -MP -Icore -Ikernels $(NVCC_SAN)
 CUDA_CFLAGS = -I$(CUDA_HOME)/include
-CUDA_LIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+CUDA_LIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread -lstdc++
 CORE_LIBS += $(CUDA_LIBS)
 
 KERNELS_CU := $(wildcard kernels/*.cu)

@@ -445,10 +445,10 @@ static int run_cublas(int dev, int which, int M, int N, int K, const float *A, c
   if (!h) return -1;
   const float one = 1, zero = 0;
   if (which == 0)
-    return ct_cu_blas_check(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, B, N, A, K, &zero, C, N),
+    return ct_cu_blas_check(ct_cublas.Sgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, B, N, A, K, &zero, C, N),
                             "cuda.matmul(impl=cublas)");
   if (which == 1)
-    return ct_cu_blas_check(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, B, CUDA_R_32F, N, A, CUDA_R_32F, K,
+    return ct_cu_blas_check(ct_cublas.GemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, B, CUDA_R_32F, N, A, CUDA_R_32F, K,
                                          &zero, C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
                             "cuda.matmul(impl=cublas_tf32)");
   cudaStream_t s = ct_cu_stream(dev);
@@ -460,7 +460,7 @@ static int run_cublas(int dev, int which, int M, int N, int K, const float *A, c
   k_to_bf16<<<ct_cu_blocks((int64_t)nb, dev), CT_CU_THREADS, 0, s>>>((int64_t)nb, B, bb);
   int rc = ct_cu_check_launch("cuda.matmul(impl=cublas_bf16)");
   if (!rc)
-    rc = ct_cu_blas_check(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, bb, CUDA_R_16BF, N, ab, CUDA_R_16BF, K,
+    rc = ct_cu_blas_check(ct_cublas.GemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, bb, CUDA_R_16BF, N, ab, CUDA_R_16BF, K,
                                        &zero, C, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                           "cuda.matmul(impl=cublas_bf16)");
   ct_cu_free(ab, 0, dev);

@@ -18,19 +18,19 @@ static cublasHandle_t handles[CT_CUDA_MAX_DEVICES];
 int ct_cu_blas_check(cublasStatus_t st, const char *what) {
   if (st == CUBLAS_STATUS_SUCCESS) return 0;
   if (st == CUBLAS_STATUS_ALLOC_FAILED) return ct_errorf("%s: out of memory on cuda (cuBLAS could not allocate)", what);
-  return ct_errorf("%s: cuBLAS error %s (%d)", what, cublasGetStatusString(st), (int)st);
+  return ct_errorf("%s: cuBLAS error %s (%d)", what, ct_cublas.GetStatusString(st), (int)st);
 }
 
 cublasHandle_t ct_cu_blas(int index) {
   cudaStream_t s = ct_cu_stream(index);
-  if (!s) return NULL;
+  if (!s || ct_cublas_load()) return NULL;
   if (!handles[index]) {
     cublasHandle_t h;
-    if (ct_cu_blas_check(cublasCreate(&h), "cublasCreate")) return NULL;
-    cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);
+    if (ct_cu_blas_check(ct_cublas.Create(&h), "cublasCreate")) return NULL;
+    ct_cublas.SetMathMode(h, CUBLAS_DEFAULT_MATH);
     handles[index] = h;
   }
-  if (ct_cu_blas_check(cublasSetStream(handles[index], s), "cublasSetStream")) return NULL;
+  if (ct_cu_blas_check(ct_cublas.SetStream(handles[index], s), "cublasSetStream")) return NULL;
   return handles[index];
 }
 
@@ -63,11 +63,11 @@ static int gemm(cublasHandle_t h, ct_dtype dt, mm_layout la, mm_layout lb, int64
   cublasStatus_t st;
   if (dt == CT_F32) {
     const float one = 1, zero = 0;
-    st = cublasSgemmStridedBatched(h, lb.op, la.op, (int)m, (int)n, (int)k, &one, (const float *)b, (int)lb.ld, sb,
+    st = ct_cublas.SgemmStridedBatched(h, lb.op, la.op, (int)m, (int)n, (int)k, &one, (const float *)b, (int)lb.ld, sb,
                                    (const float *)a, (int)la.ld, sa, &zero, (float *)c, (int)m, sc, (int)batch);
   } else {
     const double one = 1, zero = 0;
-    st = cublasDgemmStridedBatched(h, lb.op, la.op, (int)m, (int)n, (int)k, &one, (const double *)b, (int)lb.ld, sb,
+    st = ct_cublas.DgemmStridedBatched(h, lb.op, la.op, (int)m, (int)n, (int)k, &one, (const double *)b, (int)lb.ld, sb,
                                    (const double *)a, (int)la.ld, sa, &zero, (double *)c, (int)m, sc, (int)batch);
   }
   return ct_cu_blas_check(st, "matmul (cuBLAS gemm)");
@@ -190,7 +190,7 @@ void ct_cu_register_matmul(void) { ct_cuda_forward[CT_OP_matmul] = matmul_cuda; 
 int ct_cu_blas_shutdown(void) {
   for (int i = 0; i < CT_CUDA_MAX_DEVICES; i++)
     if (handles[i]) {
-      cublasDestroy(handles[i]);
+      ct_cublas.Destroy(handles[i]);
       handles[i] = NULL;
     }
   return 0;
