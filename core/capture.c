@@ -16,6 +16,7 @@
 #include "capture.h"
 #include "cpu/iter.h"
 #include "events.h"
+#include "profile.h"
 
 /* ==== the assign op: dst <- src (output aliases dst) ========================================= */
 
@@ -935,7 +936,7 @@ size_t ct_graph_format(const ct_graph *g, char *buf, size_t n) {
   }
   ct_text_printf(&t, "Graph on %s: %d nodes (%d kernels, %d views), %d fused kernels; %s flops, %s moved\n",
                  ct_device_str(g->device, dev, sizeof dev), nodes, kernels, nodes - kernels, g->nkernels,
-                 human(flops, b1, sizeof b1, ""), human(bytes, b2, sizeof b2, "B"));
+                 human(flops, b1, sizeof b1, ""), ct_format_bytes(bytes, b2, sizeof b2));
   ct_text_printf(&t, "  %d inputs, %d parameters, %d constants, %d other tensors bound by reference; %d outputs, %d "
                  "gradients\n", g->ninputs, nparams, nconst, next - g->ninputs - nparams - nconst, g->noutputs, g->nexports);
   ct_text_printf(&t, "  %4s  %-14s %-34s %-20s %9s %9s\n", "#", "op", "inputs", "output", "flops", "bytes");
@@ -1012,7 +1013,7 @@ int ct_graph_optimize(ct_graph *g, const char *pass, const ct_pass_opts *o, ct_p
   ct_text head = {0};
   ct_text_printf(&head, "%s: %d change%s; nodes %d -> %d, kernels %d -> %d, bytes moved %s -> %s\n", pass, changes,
                  changes == 1 ? "" : "s", rep.nodes_before, rep.nodes_after, rep.kernels_before, rep.kernels_after,
-                 human(rep.bytes_before, b1, sizeof b1, "B"), human(rep.bytes_after, b2, sizeof b2, "B"));
+                 ct_format_bytes(rep.bytes_before, b1, sizeof b1), ct_format_bytes(rep.bytes_after, b2, sizeof b2));
   if (why.s) ct_text_printf(&head, "%s", why.s);
   free(why.s);
   ct_graph_set_explain(g, pass, head.s);

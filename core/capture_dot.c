@@ -56,10 +56,15 @@ int ct_graph_dot(const ct_graph *g, const char *title, char **out) {
     const ct_gvalue *x = &g->v[v];
     if (x->producer != -1 || !used[v]) continue;
     char sh[96], nm[64];
-    const char *kind = x->input ? "input" : x->parameter ? "parameter" : x->constant && !x->written ? "constant" : "state";
+    const char *kind = x->input ? "input" : x->parameter ? "parameter" : x->constant && !x->written ? "constant"
+                       : x->written ? "state (written in place)" : "tensor";
     const char *fill = x->input ? "#c6dbef" : x->parameter ? "#c7e9c0" : x->constant && !x->written ? "#eeeeee" : "#dadaeb";
     ct_text_printf(&t, "  v%d [shape=ellipse, style=filled, fillcolor=\"%s\", label=<", v, fill);
-    esc(&t, ct_graph_value_name(g, v, nm, sizeof nm));
+    double val;
+    if (x->constant && !x->written && !x->name && x->ext && ct_numel(x->ext) == 1 && !ct_item(x->ext, &val))
+      ct_text_printf(&t, "%g", val); /* a number of the program */
+    else
+      esc(&t, ct_graph_value_name(g, v, nm, sizeof nm));
     ct_text_printf(&t, "<br/><font point-size=\"8\">%s %s%s</font>>];\n", kind, ct_dtype_name(x->dtype),
                    ct_shape_str(x->shape, x->ndim, sh, sizeof sh));
   }

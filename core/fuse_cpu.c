@@ -11,6 +11,10 @@
  * writes an output is the kernel's root, so an output that overwrites its input in place (the
  * planner allows that for one-output kernels) is written only after every read of that chunk.
  */
+/* The instruction loops are compiled with vectorization on (the build's -O2 leaves most of them
+   scalar): lanes compute the same IEEE operations as the scalar code, so results do not change. */
+#pragma GCC optimize("O3")
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,7 +212,7 @@ static int run_chunk(run_ctx *c, char **p, const int64_t *st, int64_t n) {
     char *dst;
     bool direct = q >= 0 && (row || st[q] == c->isz[q]);
     dst = direct ? p[q] : scratch_reg(k, d);
-    operand src[3];
+    operand src[3] = {{NULL, 0}, {NULL, 0}, {NULL, 0}};
     for (int s = 0; s < in->nsrc && s < 3; s++) src[s] = reg[in->src[s]];
     if (in->reduce && src[0].es != 1) return ct_errorf("fused kernel: a reduction needs a contiguous row");
     if (exec(in, in->reduce ? n : m, src, dst)) return -1;

@@ -135,8 +135,9 @@ static int report_tostring(lua_State *L) {
   lua_getfield(L, 1, "nodes_after");
   lua_getfield(L, 1, "kernels_before");
   lua_getfield(L, 1, "kernels_after");
-  lua_pushfstring(L, "%s: %d changes; nodes %d -> %d, kernels %d -> %d, bytes moved %s -> %s", lua_tostring(L, -6),
-                  (int)lua_tointeger(L, -5), (int)lua_tointeger(L, -4), (int)lua_tointeger(L, -3),
+  int changes = (int)lua_tointeger(L, -5);
+  lua_pushfstring(L, "%s: %d change%s; nodes %d -> %d, kernels %d -> %d, bytes moved %s -> %s", lua_tostring(L, -6),
+                  changes, changes == 1 ? "" : "s", (int)lua_tointeger(L, -4), (int)lua_tointeger(L, -3),
                   (int)lua_tointeger(L, -2), (int)lua_tointeger(L, -1), b1, b2);
   return 1;
 }
@@ -459,6 +460,35 @@ static int g_totals(lua_State *L) {
   return 4;
 }
 
+/* g:traffic() -> bytes read, bytes written (by kernels: every input and output tensor once per
+   kernel, as an ideal kernel moves them), kernels launched */
+static int g_traffic(lua_State *L) {
+  ct_graph *g = check_graph(L, 1);
+  double rd = 0, wr = 0;
+  int kernels = 0, n = ct_graph_nnodes(g);
+  for (int i = 0; i < n; i++) {
+    ct_gnode_info in;
+    ct_graph_node(g, i, &in);
+    if (in.view) continue;
+    kernels++;
+    for (int k = 0; k < in.nin + in.nout; k++) {
+      ct_gvalue_info vi;
+      ct_graph_value(g, k < in.nin ? in.in[k] : in.out[k - in.nin], &vi);
+      if (k < in.nin && !in.inplace) rd += (double)vi.nbytes;
+      else if (k >= in.nin) wr += (double)vi.nbytes;
+    }
+    if (in.inplace) { /* assign reads its source and writes its destination */
+      ct_gvalue_info vi;
+      ct_graph_value(g, in.in[1], &vi);
+      rd += (double)vi.nbytes;
+    }
+  }
+  lua_pushnumber(L, rd);
+  lua_pushnumber(L, wr);
+  lua_pushinteger(L, kernels);
+  return 3;
+}
+
 /* g:dot([{title=}]) -> DOT text (viz.graph(g) renders it) */
 static int g_dot(lua_State *L) {
   ct_graph *g = check_graph(L, 1);
@@ -759,6 +789,7 @@ int luaopen_chalk_capture(lua_State *L) {
       {"buffers", g_buffers},         {"live", g_live},         {"nodes", g_nodes},
       {"value", g_value},             {"totals", g_totals},     {"dot", g_dot},
       {"autotune", g_autotune},       {"cuda_status", g_cuda_status}, {"inputs", g_inputs},
+      {"traffic", g_traffic},
       {NULL, NULL}};
   if (luaL_newmetatable(L, LCAPTURE_GRAPH)) {
     luaL_newlib(L, methods);

@@ -1,0 +1,15 @@
+# test_06_fusion.sh: lesson 6 runs unattended; kernels before/after fusion, the softmax's memory
+# traffic unfused (~5MN read, ~3MN written) and fused (~MN in and out), and its pictures.
+LESSON=06_fusion
+. tests/lessons/lib.sh
+run_lesson || finish
+near "kernels before fusion" "$(number 'kernels launched before fusion:')" 4 0
+near "kernels after fusion" "$(number 'kernels launched after fusion:')" 2 0
+near "unfused softmax kernels" "$(number 'unfused softmax kernels:')" 5 0
+near "unfused softmax reads (MN)" "$(number 'unfused softmax reads (in MN):')" 5 0.05
+near "unfused softmax writes (MN)" "$(number 'unfused softmax writes (in MN):')" 3 0.05
+near "fused softmax kernels" "$(number 'fused softmax kernels:')" 1 0
+near "fused softmax reads (MN)" "$(number 'fused softmax reads (in MN):')" 1 0.05
+near "fused softmax writes (MN)" "$(number 'fused softmax writes (in MN):')" 1 0.05
+for p in 06_before.png 06_after.png 06_autotune.png; do picture "$p"; done
+finish

@@ -1,0 +1,12 @@
+# test_08_memory_planning.sh: lesson 8 runs unattended; on a 16-layer MLP step the planned peak is
+# well under the naive sum and not under the live lower bound; its pictures.
+LESSON=08_memory_planning
+. tests/lessons/lib.sh
+run_lesson || finish
+naive=$(number 'naive sum of tensors:')
+planned=$(number 'planned peak:')
+lower=$(number 'live lower bound:')
+at_least "naive / planned" "$(awk -v a="$naive" -v b="$planned" 'BEGIN { print a / b }')" 3
+at_least "planned - lower bound (MB)" "$(awk -v a="$planned" -v b="$lower" 'BEGIN { print a - b }')" 0
+for p in 08_lifetimes.png 08_arena.png; do picture "$p"; done
+finish
