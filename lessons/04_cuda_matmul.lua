@@ -40,6 +40,9 @@ return {
       code = "        ladder_file = " .. ("%q"):format(ladder_file) .. "\n" .. [[
         pc = require "chalk.perfcharts"
         gpu = chalk.cuda.is_available()
+        -- pictures are PNG, or what CHALK_LESSON_FORMAT names (svg, pdf; dot for machines without
+        -- Graphviz's renderers: the DOT text is rendered elsewhere with the "nop" engine)
+        function pic(name) return name .. "." .. (os.getenv("CHALK_LESSON_FORMAT") or "png") end
         quick = os.getenv("CHALK_LESSON_QUICK") == "1"
         if gpu then
           print("GPU: " .. chalk.cuda.get_device_name() .. " -- every rung below runs and is timed on it")
@@ -259,7 +262,7 @@ return {
             ceilings = {{name = "f32 (cuBLAS)", flops = peak.cublas}, {name = "TF32 tensor cores (cuBLAS)", flops = peak.cublas_tf32},
                         {name = "bf16 tensor cores (cuBLAS)", flops = peak.cublas_bf16}},
             points = points, xlabel = "arithmetic intensity (FLOP per byte requested from global memory)",
-            file = "04_roofline.png"}
+            file = pic("04_roofline")}
         end]],
     },
     {
@@ -282,7 +285,7 @@ return {
             c_host = c:cpu()
           end)
           print(trace)
-          viz.trace(trace, {file = "04_trace.png", title = ("H2D, three matmul kernels, D2H (n = %d)"):format(n)})
+          viz.trace(trace, {file = pic("04_trace"), title = ("H2D, three matmul kernels, D2H (n = %d)"):format(n)})
         end]],
     },
     {
@@ -361,7 +364,7 @@ return {
         end
         pc.roofline{bandwidth = cpu_bandwidth, ceilings = {{name = "OpenBLAS sgemm", flops = cpu_peak}},
           points = points, title = "matmul ladder on this CPU",
-          xlabel = "arithmetic intensity (FLOP per byte requested from memory, model)", file = "04_roofline_cpu.png"}]],
+          xlabel = "arithmetic intensity (FLOP per byte requested from memory, model)", file = pic("04_roofline_cpu")}]],
     },
   },
 }

@@ -23,6 +23,9 @@ return {
         F = nn.functional
         pc = require "chalk.perfcharts"
         gpu = chalk.cuda.is_available()
+        -- pictures are PNG, or what CHALK_LESSON_FORMAT names (svg, pdf; dot for machines without
+        -- Graphviz's renderers: the DOT text is rendered elsewhere with the "nop" engine)
+        function pic(name) return name .. "." .. (os.getenv("CHALK_LESSON_FORMAT") or "png") end
         dev = gpu and "cuda" or "cpu"
         quick = os.getenv("CHALK_LESSON_QUICK") == "1"
         if gpu then
@@ -121,7 +124,7 @@ return {
         print(("O_13 from the sweep against full softmax: largest difference %.2e"):format(diff_online))
         pc.tile_sweep{nq = 6, nk = 6, row = 4, causal = true, steps = steps,
           caption = "after the last tile: O_13 = acc / l (the statistics shown are query 13's)",
-          file = "05_tile_sweep.png"}]],
+          file = pic("05_tile_sweep")}]],
       check = function() assert(diff_online < 1e-5, "the online softmax should equal the full softmax") end,
     },
     {
@@ -193,7 +196,7 @@ return {
                        {big = nn_bytes, mark = nn_bytes, mark_label = "one N x N matrix (all heads)",
                         big_label = "N x N blocks (scores, probabilities, their gradients)",
                         title = ("memory allocated during forward + backward, N = %d"):format(Nm),
-                        file = "05_memory_naive_vs_flash.png"})]],
+                        file = pic("05_memory_naive_vs_flash")})]],
       check = function()
         assert(peak_naive >= 2 * nn_bytes, "naive attention should hold several N x N matrices")
         assert(big_flash == 0, "flash attention should hold no N x N matrix")
@@ -351,7 +354,7 @@ return {
         end
         pc.loglog(series, {title = ("attention time on %s (%d head%s, d = 64, causal)"):format(
           gpu and chalk.cuda.get_device_name() or "the CPU", heads_time, heads_time > 1 and "s" or ""),
-          xlabel = "N (tokens)", ylabel = "ms", xticks = sizes_time, file = "05_time.png"})
+          xlabel = "N (tokens)", ylabel = "ms", xticks = sizes_time, file = pic("05_time")})
         if not gpu then
           print("On the CPU naive attention's matmuls run in OpenBLAS (vectorised, on every core) while")
           print("the flash kernel is plain C on one core, so naive is often faster here; what flash")
