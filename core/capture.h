@@ -344,6 +344,14 @@ bool ct_fused_is_flat(const ct_fused *k);
 int ct_fused_run_cuda(ct_graph *g, ct_gnode *n, ct_fused *k);
 int ct_graph_replay_cuda(ct_graph *g, int (*run_nodes)(ct_graph *g));
 void ct_graph_cuda_free(ct_graph *g);
+/* A private memory pool for CUDA Graphs, for the CUDA backend (kernels/) to provide: begin is
+   called on the device before a graph is recorded and end after; scratch memory handed out in
+   between must stay reserved for that graph until release(token) (the graph's blocks are baked
+   into it). NULL (the default): no pool, so scratch taken while recording is not reserved, and a
+   block the allocator later gives to another tensor could be overwritten by a later replay. */
+extern void *(*ct_cuda_graph_pool_begin)(int device);
+extern void (*ct_cuda_graph_pool_end)(int device, void *token);
+extern void (*ct_cuda_graph_pool_release)(int device, void *token);
 /* 1: replays as a CUDA Graph; -1: replays op by op (why says why); 0: not decided yet. launches
    counts CUDA Graph launches; compiles counts NVRTC compilations in the process. */
 int ct_graph_cuda_status(const ct_graph *g, int *launches, int *compiles, const char **why);

@@ -8,9 +8,13 @@
  * Invariants: the backend's stream comes from kernels/ through a weak reference (ct_cu_stream),
  * so this file links without kernels/ and answers "no CUDA" there; every driver or NVRTC failure
  * becomes a ct_errorf message naming the call; a graph whose capture fails (an op synchronizes,
- * a random op needs a fresh draw per replay) replays op by op on the stream and says why in
- * explain("replay"); kernels were generated from the captured layouts, and launch checks that
- * the runtime tensors still have them.
+ * a random op needs a fresh draw per replay) replays op by op on the stream and says why
+ * (ct_graph_cuda_status); kernels were generated from the captured layouts, and launch checks
+ * that the runtime tensors still have them.
+ * Caveat: the arena, outputs and parameters a graph uses are its own, but scratch memory an op
+ * takes from the backend's caching allocator while the graph is recorded is baked into the
+ * graph too; unless the backend provides a private pool (ct_cuda_graph_pool_begin, capture.h),
+ * that block returns to the cache and may later hold another tensor that a replay overwrites.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -262,16 +266,23 @@ int ct_fused_run_cuda(ct_graph *g, ct_gnode *n, ct_fused *k) {
 
 /* ---- CUDA Graph replay ------------------------------------------------------------------------- */
 
+void *(*ct_cuda_graph_pool_begin)(int device);
+void (*ct_cuda_graph_pool_end)(int device, void *token);
+void (*ct_cuda_graph_pool_release)(int device, void *token);
+
 typedef struct {
   CUgraphExec exec;
   bool warmed, failed;
   int launches;
+  int device;
+  void *pool;    /* the backend's private pool token, or NULL */
   char why[400]; /* why the graph replays op by op */
 } graph_state;
 
 void ct_graph_cuda_free(ct_graph *g) {
   graph_state *st = g->device_state;
   if (st && st->exec && cu.cuGraphExecDestroy) cu.cuGraphExecDestroy(st->exec);
+  if (st && st->pool && ct_cuda_graph_pool_release) ct_cuda_graph_pool_release(st->device, st->pool);
   free(st);
   g->device_state = NULL;
   for (int i = 0; i < g->nkernels; i++) {
@@ -321,17 +332,22 @@ int ct_graph_replay_cuda(ct_graph *g, int (*run_nodes)(ct_graph *g)) {
   bool ev = ct_events_enabled;
   ct_events_enabled = false;
   CUgraph graph = NULL;
+  st->device = dev;
+  if (ct_cuda_graph_pool_begin) st->pool = ct_cuda_graph_pool_begin(dev);
   int rc = cu_check(cu.cuStreamBeginCapture(s, 2 /* relaxed */), "cuStreamBeginCapture");
   if (!rc) {
     int r1 = run_nodes(g);
     CUresult r2 = cu.cuStreamEndCapture(s, &graph);
     rc = r1 ? -1 : cu_check(r2, "cuStreamEndCapture");
   }
+  if (ct_cuda_graph_pool_end) ct_cuda_graph_pool_end(dev, st->pool);
   ct_events_enabled = ev;
   CUgraphExec exec = NULL;
   if (!rc && graph) rc = cu_check(cu.cuGraphInstantiateWithFlags(&exec, graph, 0), "cuGraphInstantiate");
   if (graph) cu.cuGraphDestroy(graph);
   if (rc) { /* this graph replays op by op from now on */
+    if (st->pool && ct_cuda_graph_pool_release) ct_cuda_graph_pool_release(dev, st->pool);
+    st->pool = NULL;
     st->failed = true;
     snprintf(st->why, sizeof st->why, "capture failed: %s", ct_last_error());
     ct_clear_error();

@@ -336,7 +336,7 @@ int ct_pass_checkpoint(ct_graph *g, const ct_pass_opts *o, ct_text *why) {
       if (src.nout > 16) continue;
       int rc = 0;
       for (int q = 0; q < src.nout && !rc; q++) {
-        const ct_gvalue *x = &g->v[src.out[q]];
+        const ct_gvalue xv = g->v[src.out[q]], *x = &xv; /* g->v moves when a value is added */
         ct_meta m;
         memset(&m, 0, sizeof m);
         m.dtype = x->dtype, m.ndim = x->ndim, m.offset = x->offset;

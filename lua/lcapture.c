@@ -142,6 +142,23 @@ static int report_tostring(lua_State *L) {
   return 1;
 }
 
+/* print(g:optimize{...}): one line per pass */
+static int reports_tostring(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  lua_Integer n = luaL_len(L, 1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, 1, i);
+    luaL_tolstring(L, -1, NULL);
+    lua_remove(L, -2);
+    luaL_addvalue(&b);
+    if (i < n) luaL_addchar(&b, '\n');
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
 static void read_pass_opts(lua_State *L, int idx, ct_pass_opts *o) {
   memset(o, 0, sizeof *o);
   if (!lua_istable(L, idx)) return;
@@ -161,6 +178,7 @@ static void read_pass_opts(lua_State *L, int idx, ct_pass_opts *o) {
 static int g_optimize(lua_State *L) {
   ct_graph *g = check_graph(L, 1);
   lua_newtable(L);
+  luaL_setmetatable(L, "chalk.PassReports");
   int res = lua_gettop(L), nres = 0;
   if (lua_type(L, 2) == LUA_TSTRING) {
     ct_pass_opts o;
@@ -808,6 +826,10 @@ int luaopen_chalk_capture(lua_State *L) {
   lua_pop(L, 1);
   luaL_newmetatable(L, "chalk.PassReport");
   lua_pushcfunction(L, report_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, "chalk.PassReports");
+  lua_pushcfunction(L, reports_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
   luaL_newmetatable(L, "chalk.PlanReport");
