@@ -26,7 +26,7 @@ void ct_release(ct_tensor *t) {
   ct_storage_release(t->storage);
   free(t->name);
   ct_mem_count_tensor(-1);
-  free(t);
+  ct_small_free(t, sizeof *t);
 }
 
 int ct_set_name(ct_tensor *t, const char *name) {
@@ -47,8 +47,9 @@ void ct_contiguous_strides(const int64_t *shape, int ndim, int64_t *stride) {
 }
 
 static ct_tensor *tensor_header(const ct_meta *m, ct_storage *s) {
-  ct_tensor *t = calloc(1, sizeof *t);
+  ct_tensor *t = ct_small_alloc(sizeof *t); /* recycled: headers die in bursts under Lua's GC */
   if (!t) return ct_errorf("out of host memory allocating a tensor header"), NULL;
+  memset(t, 0, sizeof *t);
   t->refcount = 1;
   t->storage = s;
   t->dtype = m->dtype;
@@ -210,7 +211,7 @@ int ct_norm_dim(const char *op, int dim, const ct_tensor *t, int ndim, int *out)
     char sh[160] = "[]";
     if (t) ct_shape_str(t->shape, t->ndim, sh, sizeof sh);
     /* users count dims from 1: a non-negative dim is shown 1-based, a negative one as given */
-    return ct_errorf("%s: dim %d is out of range for a tensor of shape %s (valid dims: 1..%d, or -%d..-1)", op,
+    return ct_errorf("%s: dim %d out of range for a tensor of shape %s (valid dims: 1..%d, or -%d..-1)", op,
                      dim < 0 ? dim : dim + 1, sh, n, n);
   }
   *out = dim < 0 ? dim + n : dim;
