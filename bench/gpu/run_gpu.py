@@ -70,9 +70,16 @@ def run(cmd, env, timeout, log):
         return "", "", "could not start: %s" % e
     log.write(p.stdout + p.stderr + "(exit %d, %.1f s)\n" % (p.returncode, time.time() - t0))
     if p.returncode != 0:
-        tail = (p.stderr.strip() or p.stdout.strip()).splitlines()[-3:]
-        return p.stdout, p.stderr, "exit %d: %s" % (p.returncode, " / ".join(tail))
+        lines = [l.strip() for l in (p.stderr.strip() or p.stdout.strip()).splitlines() if l.strip()]
+        first = next((l for l in lines if "error" in l.lower() or "chalk:" in l), lines[0] if lines else "")
+        return p.stdout, p.stderr, "exit %d: %s" % (p.returncode, first[:300])
     return p.stdout, p.stderr, None
+
+
+def shown_path(path):
+    """path relative to the repository when it lies inside it, else as given."""
+    rel = os.path.relpath(os.path.abspath(path), ROOT)
+    return path if rel.startswith("..") else rel
 
 
 def result_of(out):
@@ -164,7 +171,7 @@ def gpu_bench_rows(args, env, log, notes):
                      "%.2f of copy bandwidth" % frac, ">= 0.80", "yes" if frac >= 0.80 else "no"))
     notes.append("Workloads 6 and 8 come from `%s` (its full tables are below); bytes count each operand "
                  "read once and the result written once; the copy counts bytes read plus bytes written."
-                 % os.path.relpath(args.gpu_bench, ROOT))
+                 % shown_path(args.gpu_bench))
     return rows, md
 
 
@@ -295,7 +302,7 @@ def main():
         "",
     ]
     table = ["| workload | chalk | reference | ratio | target | met |", "|---|---|---|---|---|---|"]
-    table += ["| %s |" % " | ".join(r) for r in rows]
+    table += ["| %s |" % " | ".join(c.replace("|", "/").replace("\t", " ") for c in r) for r in rows]
     body = list(head) + table + [""]
     if notes:
         body += ["## Notes", ""] + ["- " + n for n in notes] + [""]
