@@ -38,8 +38,7 @@ return {
         not fused. The numbers are the graph's own cost estimates.]],
       code = [[
         g1 = chalk.capture(block, x)
-        report = g1:optimize{"fuse"}[1]
-        print(report)
+        g1:optimize{"fuse"}
         print(g1:explain("fuse"))
         _, kernels_before = g0:totals()
         _, kernels_after = g1:totals()
@@ -125,7 +124,7 @@ return {
         (and chalk's own softmax op) does.]],
       code = [[
         sm1 = chalk.capture(softmax_by_hand, s)
-        print(sm1:optimize{"fuse"}[1])
+        print(sm1:optimize{"fuse"})
         rd1, wr1, k1 = sm1:traffic()
         print(("fused softmax kernels: %d"):format(k1))
         print(("fused softmax reads (in MN): %.2f"):format(rd1 / MN))
@@ -147,7 +146,8 @@ return {
         bm rows by bn columns, walking k in steps of bk: the tile sizes decide what stays in
         cache. chalk.autotune.matmul times every (bm, bn) on the real shape, keeps the best and
         caches it (chalk.matmul_tiled then uses it). The heatmap shows why tuning is needed: the
-        best and worst configurations differ severalfold, and the best is not obvious.]],
+        best and worst configurations differ by a large factor (printed below), and the best
+        is not where intuition puts it. Timings on a busy machine are noisy: rerun and compare.]],
       code = [[
         tune = chalk.autotune.matmul(256, 256, 256, {bm = {2, 8, 32, 128}, bn = {8, 32, 128, 256}, bk = 64, repeats = 2})
         worst = math.huge
