@@ -1,7 +1,7 @@
 /* ops_attention.c: scaled dot-product attention, two ways.
  *
- *   naive  the textbook composite of table ops: S = (scale q) k^T, S += causal mask, P = softmax(S),
- *          O = P v. Autograd differentiates it through matmul and softmax; S and P, each
+ *   naive  the textbook composite of table ops: S = (scale q) k^T, S = where(future, -inf, S) when
+ *          causal, P = softmax(S), O = P v. Autograd differentiates it through matmul and softmax; S and P, each
  *          Nq x Nk per batch element, live in memory from the forward until the backward.
  *   flash  one op, attention_flash, that sweeps tiles of keys for each tile of queries with an
  *          online softmax (running row maximum and sum), so no Nq x Nk matrix exists; its gradient
@@ -374,20 +374,15 @@ const ct_opdef ct_op_attention_flash_backward = {"attention_flash_backward", 5, 
 
 /* ---- public entry point ------------------------------------------------------------------------ */
 
-/* Additive mask [Nq, Nk]: 0 where key j <= query i, -inf after, in dtype dt on dev. */
-static ct_tensor *causal_mask(int64_t nq, int64_t nk, ct_dtype dt, ct_device dev) {
-  int64_t shape[2] = {nq, nk};
-  ct_tensor *m = ct_zeros(shape, 2, CT_F64, ct_cpu());
-  if (!m) return NULL;
-  double *p = ct_data_ptr(m);
-  for (int64_t i = 0; i < nq; i++)
-    for (int64_t j = i + 1; j < nk; j++) p[i * nk + j] = -INFINITY;
-  ct_tensor *c = ct_to_dtype(m, dt);
-  ct_release(m);
-  if (!c || dev.type == CT_CPU) return c;
-  ct_tensor *r = ct_to_device(c, dev);
-  ct_release(c);
-  return r;
+/* Bool [Nq, Nk] on dev, true where key j lies in query i's future (j > i): arange(Nk) > arange(Nq)^T,
+   computed where the scores are (a broadcast comparison, no N x N loop on the host). */
+static ct_tensor *future_mask(int64_t nq, int64_t nk, ct_device dev) {
+  int64_t rs[2] = {nq, 1}, cs[2] = {1, nk};
+  ct_tensor *rows = O_RESHAPE(ct_arange(0, (double)nq, 1, CT_I32, dev), rs, 2);
+  ct_tensor *cols = O_RESHAPE(ct_arange(0, (double)nk, 1, CT_I32, dev), cs, 2);
+  ct_tensor *m = rows && cols ? ct_gt(cols, rows) : NULL;
+  ct_release(rows), ct_release(cols);
+  return m;
 }
 
 static ct_tensor *named(ct_tensor *t, const char *name) {
@@ -397,9 +392,12 @@ static ct_tensor *named(ct_tensor *t, const char *name) {
 
 static ct_tensor *attention_naive(ct_tensor *q, ct_tensor *k, ct_tensor *v, bool causal, double scale) {
   ct_tensor *s = named(O_MATMUL(ct_mul_scalar(q, scale), ct_transpose(k, -2, -1)), "scores");
-  if (s && causal) {
-    ct_tensor *mask = causal_mask(q->shape[q->ndim - 2], k->shape[k->ndim - 2], s->dtype, s->storage->device);
-    s = named(O_ADD(s, mask), "masked scores");
+  if (s && causal) { /* scores of future keys become -inf: probability 0, gradient 0 */
+    ct_tensor *mask = future_mask(q->shape[q->ndim - 2], k->shape[k->ndim - 2], s->storage->device);
+    ct_tensor *minus_inf = mask ? ct_scalar(-INFINITY, s->dtype, s->storage->device) : NULL;
+    ct_tensor *masked = minus_inf ? ct_where(mask, minus_inf, s) : NULL;
+    ct_release(mask), ct_release(minus_inf), ct_release(s);
+    s = named(masked, "masked scores");
   }
   ct_tensor *p = s ? named(ct_softmax(s, -1), "probs") : NULL;
   ct_release(s);

@@ -313,7 +313,7 @@ return {
         Each rung at several sizes, checked against OpenBLAS. The counts: naive loads 2n
         numbers per output (2n^3 in all) with n cache lines touched for B alone; tiled loads
         each 64 x 64 tile of A and B once per tile of C, 2n^3 / 64 numbers from memory. Once
-        B no longer fits in the cache (4 MB of L2 per core here is a 1024 x 1024 f32 matrix)
+        B no longer fits in the cache (a 1024 x 1024 f32 matrix is 4 MB, more than most L2s)
         the reordered loop re-reads B from memory for every row of A; the tiled one does not.]],
       code = [[
         cpu_sizes = quick and {128, 256} or {256, 512, 1024, 2048}

@@ -230,20 +230,51 @@ function M.roofline_dot(opts)
   c.line(ax.map(x0), ay.map(x0 * bw), ax.map(x1), ay.map(x1 * bw), "#444444", 2.2)
   local lx = math.sqrt(x0 * x1)
   c.text(ax.map(lx) - 8, ay.map(lx * bw) + 14, ("memory: %sB/s"):format(M.si(bw)), 9, "right", "#444444")
+  -- labels are placed greedily where they overlap nothing placed before (boxes in points)
+  local taken = {}
+  local function free(x0, y0, x1, y1)
+    for _, b in ipairs(taken) do
+      if x0 < b[3] and b[1] < x1 and y0 < b[4] and b[2] < y1 then return false end
+    end
+    return true
+  end
+  local function take(x0, y0, x1, y1) taken[#taken + 1] = { x0, y0, x1, y1 } end
   for i, ce in ipairs(ceilings) do
     local ridge = ce.flops / bw
     local color = i == 1 and "#444444" or "#888888"
     c.line(ax.map(math.max(ridge, xlo)), ay.map(ce.flops), ax.map(xhi), ay.map(ce.flops), color, i == 1 and 2.2 or 1.4,
       i > 1)
-    c.text(ax.map(math.max(ridge, xlo)) + 6, ay.map(ce.flops) + 9, ("%s: %sFLOP/s"):format(ce.name, M.si(ce.flops)), 9,
-      "left", color)
+    local label = ("%s: %sFLOP/s"):format(ce.name, M.si(ce.flops))
+    local lx, ly = ax.map(math.max(ridge, xlo)) - 6, ay.map(ce.flops) + 8
+    local w = #label * 9 * 0.58
+    c.text(lx, ly, label, 9, "right", color)
+    take(lx - w, ly - 6, lx, ly + 6)
   end
+  local pts = {}
   for i, p in ipairs(opts.points or {}) do
-    local color = COLORS[(i - 1) % #COLORS + 1]
-    local x, y = ax.map(p.intensity), ay.map(p.flops)
-    c.point(x, y, color, 9)
-    local up = (i % 2 == 1) and 11 or -11
-    c.text(x + 7, y + up, p.name, 9, "left", color, true)
+    pts[i] = { p = p, color = COLORS[(i - 1) % #COLORS + 1], x = ax.map(p.intensity), y = ay.map(p.flops) }
+    take(pts[i].x - 5, pts[i].y - 5, pts[i].x + 5, pts[i].y + 5)
+  end
+  table.sort(pts, function(a, b) return a.y > b.y end)
+  for _, q in ipairs(pts) do
+    c.point(q.x, q.y, q.color, 9)
+    local w = #q.p.name * 9 * 0.62
+    local placed
+    for _, off in ipairs { { 8, 0 }, { 8, 11 }, { 8, -11 }, { 8, 22 }, { 8, -22 }, { 8, 33 }, { 8, -33 }, { 8, 44 },
+      { 8, -44 }, { -8, 0 }, { -8, 11 }, { -8, -11 }, { -8, 22 }, { -8, -22 } } do
+      local x0 = off[1] > 0 and q.x + off[1] or q.x + off[1] - w
+      local y = q.y + off[2]
+      if free(x0, y - 5, x0 + w, y + 5) then
+        placed = { x0 = x0, y = y, dy = off[2] }
+        break
+      end
+    end
+    placed = placed or { x0 = q.x + 8, y = q.y, dy = 0 }
+    take(placed.x0, placed.y - 5, placed.x0 + w, placed.y + 5)
+    if math.abs(placed.dy) > 6 then
+      c.line(q.x, q.y, placed.x0 < q.x and placed.x0 + w or placed.x0, placed.y, q.color, 0.6)
+    end
+    c.text(placed.x0, placed.y, q.p.name, 9, "left", q.color, true)
   end
   return c.dot()
 end
