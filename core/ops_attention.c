@@ -1,8 +1,9 @@
 /* ops_attention.c: scaled dot-product attention, two ways.
  *
  *   naive  the textbook composite of table ops: S = (scale q) k^T, S = where(future, -inf, S) when
- *          causal, P = softmax(S), O = P v. Autograd differentiates it through matmul and softmax; S and P, each
- *          Nq x Nk per batch element, live in memory from the forward until the backward.
+ *          causal, P = softmax(S), O = P v. Autograd differentiates it through matmul and softmax;
+ *          S and P, each Nq x Nk per batch element, live in memory from the forward until the
+ *          backward.
  *   flash  one op, attention_flash, that sweeps tiles of keys for each tile of queries with an
  *          online softmax (running row maximum and sum), so no Nq x Nk matrix exists; its gradient
  *          is a second op, attention_flash_backward, that recomputes the scores tile by tile.
