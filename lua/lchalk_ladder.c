@@ -1,5 +1,5 @@
 /* lchalk_ladder.c: the matmul ladder of the GPU lesson from Lua (kernels/ladder.h):
- *   chalk.cuda.matmul(a, b [, impl])   C = A B by one rung ("naive" ... "cublas"; default "cublas"),
+ *   chalk.cuda.matmul(a, b [, impl])   (impl a name or {impl=name}) C = A B by one rung ("naive" ... "cublas"; default "cublas"),
  *                                      2-D f32 CUDA tensors, not recorded for autograd
  *   chalk.cuda.matmul_impls()          the rung names in ladder order
  *   chalk.cpu_matmul(a, b [, impl])    the CPU ladder ("naive", "reordered", "tiled", "openblas"),
@@ -9,15 +9,26 @@
 #include "lchalk_internal.h"
 #include "../kernels/ladder.h"
 
+/* The rung: a string, or an options table {impl = "tiled"} as in api.md's other calls. */
+static const char *impl_arg(lua_State *L, int idx, const char *dflt) {
+  if (lua_istable(L, idx)) {
+    lua_getfield(L, idx, "impl");
+    const char *s = luaL_optstring(L, -1, dflt);
+    lua_pop(L, 1); /* the string stays alive: it is a field of the options table */
+    return s;
+  }
+  return luaL_optstring(L, idx, dflt);
+}
+
 static int l_matmul(lua_State *L) {
   ct_tensor *a = lchalk_checktensor(L, 1), *b = lchalk_checktensor(L, 2);
-  const char *impl = luaL_optstring(L, 3, "cublas");
+  const char *impl = impl_arg(L, 3, "cublas");
   LCHALK_RETURN(L, ct_cuda_matmul_impl(a, b, impl));
 }
 
 static int l_cpu_matmul(lua_State *L) {
   ct_tensor *a = lchalk_checktensor(L, 1), *b = lchalk_checktensor(L, 2);
-  const char *impl = luaL_optstring(L, 3, "openblas");
+  const char *impl = impl_arg(L, 3, "openblas");
   LCHALK_RETURN(L, ct_cpu_matmul_impl(a, b, impl));
 }
 
