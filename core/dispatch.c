@@ -29,7 +29,7 @@ void ct_set_retain_all_grads(bool on) { retain_all_grads = on; }
 bool ct_retain_all_grads(void) { return retain_all_grads; }
 
 int ct_op_count(void) { return CT_OP_COUNT; }
-const char *ct_op_name(int op) { return op >= 0 && op < CT_OP_COUNT && ct_optable[op] ? ct_optable[op]->name : "?"; }
+const char *ct_op_name(int op) { return op >= 0 && op < CT_OP_COUNT ? ct_optable[op]->name : "?"; }
 
 /* Re-issue the current error as "op: message (inputs: ...)". */
 static void op_error(const ct_opdef *def, ct_tensor *const *in, int nin) {
@@ -96,10 +96,6 @@ static int record_node(ct_op op, const ct_opdef *def, ct_tensor *const *in, int 
 ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a) {
   static const ct_attrs no_attrs;
   const ct_opdef *def = ct_optable[op];
-  if (!def) {
-    ct_errorf("op #%d is not built into this libchalk", (int)op);
-    return NULL;
-  }
   if (!a) a = &no_attrs;
   if (def->arity >= 0 && nin != def->arity) {
     ct_errorf("%s: expected %d inputs, got %d", def->name, def->arity, nin);
@@ -184,7 +180,6 @@ size_t ct_op_list(char *buf, size_t n) {
   k += (size_t)snprintf(buf, n, "%-20s %-6s %-10s %-9s %s\n", "op", "arity", "devices", "backward", "flags");
   for (int op = 0; op < CT_OP_COUNT; op++) {
     const ct_opdef *d = ct_optable[op];
-    if (!d) continue;
     char ar[8];
     snprintf(ar, sizeof ar, "%d", d->arity);
     if (k >= n) break;
