@@ -15,6 +15,7 @@
 
 #include "cpu/iter.h"
 #include "grad_expr.h"
+#include "cpu/helpers.h"
 #include "optable.h"
 
 #ifdef __SSE2__
@@ -23,20 +24,7 @@
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static const void *contig_data(const ct_tensor *t, ct_tensor **tmp) {
-  *tmp = NULL;
-  if (ct_is_contiguous(t)) return ct_data_ptr(t);
-  ct_tensor *c = ct_empty(t->shape, t->ndim, t->dtype, ct_cpu());
-  if (!c) return NULL;
-  ct_copy_cpu(c, t);
-  *tmp = c;
-  return c->storage->data;
-}
 
-static int need_float(const ct_tensor *t, const char *what) {
-  if (t->dtype == CT_F32 || t->dtype == CT_F64) return 0;
-  return ct_errorf("%s must be f32 or f64, got %s", what, ct_dtype_name(t->dtype));
-}
 
 typedef struct {
   int64_t kh, kw, sh, sw, ph, pw;
@@ -133,7 +121,7 @@ static int im2col_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_met
   (void)nin;
   const ct_tensor *x = in[0];
   char s[160];
-  if (need_float(x, "input")) return -1;
+  if (ct_cpu_need_float(x, "input")) return -1;
   if (x->ndim != 4) return ct_errorf("input must be [N,C,H,W], got %s", ct_shape_str(CT_SHAPE(x), s, sizeof s));
   kernel_geom g = geom_of(a);
   int64_t OH, OW;
@@ -154,7 +142,7 @@ static int im2col_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
   int64_t OH = (H + 2 * g.ph - g.kh) / g.sh + 1, OW = (W + 2 * g.pw - g.kw) / g.sw + 1;
   int64_t per_in = C * H * W, per_out = out->shape[1] * out->shape[2];
   ct_tensor *tmp;
-  const void *xp = contig_data(x, &tmp);
+  const void *xp = ct_cpu_contig_data(x, &tmp);
   if (!xp) return -1;
   for (int64_t n = 0; n < N; n++) {
     if (x->dtype == CT_F32)
@@ -184,7 +172,7 @@ static int col2im_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_met
   (void)nin;
   const ct_tensor *c = in[0];
   char s1[160], s2[160];
-  if (need_float(c, "columns")) return -1;
+  if (ct_cpu_need_float(c, "columns")) return -1;
   if (a->ndim != 4) return ct_errorf("target shape must be [N,C,H,W], got %d dims", a->ndim);
   kernel_geom g = geom_of(a);
   int64_t OH, OW;
@@ -206,7 +194,7 @@ static int col2im_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
   int64_t OH = (H + 2 * g.ph - g.kh) / g.sh + 1, OW = (W + 2 * g.pw - g.kw) / g.sw + 1;
   int64_t per_out = C * H * W, per_in = in[0]->shape[1] * in[0]->shape[2];
   ct_tensor *tmp;
-  const void *cp = contig_data(in[0], &tmp);
+  const void *cp = ct_cpu_contig_data(in[0], &tmp);
   if (!cp) return -1;
   memset(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype));
   for (int64_t n = 0; n < N; n++) {
@@ -229,7 +217,7 @@ static int conv2d_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_met
   const ct_tensor *x = in[0], *w = in[1], *b = nin > 2 ? in[2] : NULL;
   char s1[160], s2[160];
   if (nin < 2 || nin > 3) return ct_errorf("expected 2 or 3 inputs (input, weight, bias), got %d", nin);
-  if (need_float(x, "input")) return -1;
+  if (ct_cpu_need_float(x, "input")) return -1;
   if (x->ndim != 4) return ct_errorf("input must be [N,C,H,W], got %s", ct_shape_str(CT_SHAPE(x), s1, sizeof s1));
   if (w->ndim != 4) return ct_errorf("weight must be [O,C,KH,KW], got %s", ct_shape_str(CT_SHAPE(w), s1, sizeof s1));
   if (w->dtype != x->dtype || (b && b->dtype != x->dtype))
@@ -275,8 +263,8 @@ static int conv2d_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
   bool f32 = x->dtype == CT_F32;
   size_t isz = ct_dtype_size(x->dtype);
   ct_tensor *tx, *tw, *tb = NULL;
-  const char *xp = contig_data(x, &tx), *wp = contig_data(w, &tw), *bp = NULL;
-  if (nin > 2) bp = contig_data(in[2], &tb);
+  const char *xp = ct_cpu_contig_data(x, &tx), *wp = ct_cpu_contig_data(w, &tw), *bp = NULL;
+  if (nin > 2) bp = ct_cpu_contig_data(in[2], &tb);
   char *col = direct ? NULL : malloc((size_t)(K * L) * isz + 1);
   int rc = 0;
   if (!xp || !wp || (nin > 2 && !bp)) rc = -1;
@@ -355,7 +343,7 @@ const ct_opdef ct_op_conv2d = {"conv2d", -1, 0, conv2d_shape, conv2d_cpu, conv2d
 
 static int pool_geometry(const ct_tensor *x, const ct_attrs *a, int64_t *OH, int64_t *OW) {
   char s[160];
-  if (need_float(x, "input")) return -1;
+  if (ct_cpu_need_float(x, "input")) return -1;
   if (x->ndim != 4) return ct_errorf("input must be [N,C,H,W], got %s", ct_shape_str(CT_SHAPE(x), s, sizeof s));
   if (out_size("height", x->shape[2], a->i[0], a->i[2], 0, OH) || out_size("width", x->shape[3], a->i[1], a->i[3], 0, OW))
     return ct_errorf("%s (input %s)", ct_last_error(), ct_shape_str(CT_SHAPE(x), s, sizeof s));
@@ -408,7 +396,7 @@ static int max_pool2d_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const c
   (void)nin;
   const ct_tensor *x = in[0];
   ct_tensor *tmp;
-  const void *xp = contig_data(x, &tmp);
+  const void *xp = ct_cpu_contig_data(x, &tmp);
   if (!xp) return -1;
   int64_t planes = x->shape[0] * x->shape[1];
   if (x->dtype == CT_F32)
@@ -451,7 +439,7 @@ static int max_pool2d_backward_cpu(ct_tensor *out, ct_tensor *const *in, int nin
   (void)nin;
   const ct_tensor *g = in[0], *x = in[1];
   ct_tensor *tg, *tx;
-  const void *gp = contig_data(g, &tg), *xp = contig_data(x, &tx);
+  const void *gp = ct_cpu_contig_data(g, &tg), *xp = ct_cpu_contig_data(x, &tx);
   int rc = gp && xp ? 0 : -1;
   if (!rc) {
     memset(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype));

@@ -13,45 +13,18 @@
 
 #include "cpu/iter.h"
 #include "grad_expr.h"
+#include "cpu/helpers.h"
 #include "optable.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static const void *contig_data(const ct_tensor *t, ct_tensor **tmp) {
-  *tmp = NULL;
-  if (ct_is_contiguous(t)) return ct_data_ptr(t);
-  ct_tensor *c = ct_empty(t->shape, t->ndim, t->dtype, ct_cpu());
-  if (!c) return NULL;
-  ct_copy_cpu(c, t);
-  *tmp = c;
-  return c->storage->data;
-}
 
-static bool is_index_dtype(ct_dtype d) { return d == CT_I64 || d == CT_I32 || d == CT_I8; }
-static int64_t load_index(ct_dtype d, const char *p) {
-  if (d == CT_I64) {
-    int64_t v;
-    memcpy(&v, p, 8);
-    return v;
-  }
-  if (d == CT_I32) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-  }
-  return (int8_t)*p;
-}
-static int64_t norm_index(int64_t v, int64_t size) {
-  if (v >= 1 && v <= size) return v - 1;
-  if (v <= -1 && v >= -size) return size + v;
-  return -1;
-}
 static int range_error(const char *op, int64_t v, int dim, int64_t size) {
   return ct_errorf("%s: index %lld is out of range for dim %d of size %lld (1-based; valid 1..%lld or -%lld..-1)", op,
                    (long long)v, dim + 1, (long long)size, (long long)size, (long long)size);
 }
 static int check_index_tensor(const ct_tensor *idx) {
-  if (is_index_dtype(idx->dtype)) return 0;
+  if (ct_is_index_dtype(idx->dtype)) return 0;
   char d[200];
   return ct_errorf("the index tensor must have an integer dtype (i64, i32 or i8), got %s", ct_describe(idx, d, sizeof d));
 }
@@ -62,12 +35,12 @@ static int64_t *read_positions(const char *op, const ct_tensor *idx, int dim, in
   int64_t *pos = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
   if (!pos) return ct_errorf("%s: out of memory", op), NULL;
   ct_tensor *tmp;
-  const char *p = contig_data(idx, &tmp);
+  const char *p = ct_cpu_contig_data(idx, &tmp);
   if (!p) return free(pos), NULL;
   size_t isz = ct_dtype_size(idx->dtype);
   for (int64_t i = 0; i < n; i++) {
-    int64_t v = load_index(idx->dtype, p + (size_t)i * isz);
-    if ((pos[i] = norm_index(v, size)) < 0) {
+    int64_t v = ct_load_index(idx->dtype, p + (size_t)i * isz);
+    if ((pos[i] = ct_norm_index(v, size)) < 0) {
       range_error(op, v, dim, size);
       free(pos);
       pos = NULL;
@@ -133,7 +106,7 @@ static int index_select_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const
   int64_t *pos = read_positions("index_select", in[1], dim, D);
   if (!pos) return -1;
   ct_tensor *tmp;
-  const char *src = contig_data(t, &tmp);
+  const char *src = ct_cpu_contig_data(t, &tmp);
   if (!src) return free(pos), -1;
   int64_t outer = prod(t->shape, 0, dim), inner = prod(t->shape, dim + 1, t->ndim);
   size_t isz = ct_dtype_size(t->dtype), row = (size_t)inner * isz;
@@ -204,7 +177,7 @@ static int index_add_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct
   int64_t *pos = read_positions("index_add", in[1], dim, D);
   if (!pos) return -1;
   ct_tensor *tmp;
-  const void *src = contig_data(in[0], &tmp);
+  const void *src = ct_cpu_contig_data(in[0], &tmp);
   if (!src) return free(pos), -1;
   int64_t outer = prod(out->shape, 0, dim), inner = prod(out->shape, dim + 1, out->ndim);
   memset(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype));
@@ -264,7 +237,7 @@ typedef struct {
     int64_t pos_[CT_MAX_DIMS] = {0}, toff_ = 0, total_ = ct_numel((W).idx);                               \
     size_t isz_ = ct_dtype_size((W).idx->dtype);                                                          \
     for (int64_t lin = 0; lin < total_; lin++) {                                                           \
-      int64_t v_ = load_index((W).idx->dtype, (W).ip + (size_t)lin * isz_), k_ = norm_index(v_, (W).size); \
+      int64_t v_ = ct_load_index((W).idx->dtype, (W).ip + (size_t)lin * isz_), k_ = ct_norm_index(v_, (W).size); \
       if (k_ < 0) {                                                                                        \
         rc = range_error(OP_NAME, v_, (W).dim, (W).size);                                                  \
         break;                                                                                             \
@@ -288,7 +261,7 @@ static int gather_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
   const ct_tensor *t = in[0];
   ct_tensor *tmp;
   walk w = {in[1], NULL, (int)a->i[0], t->stride, t->shape[a->i[0]]};
-  if (!(w.ip = contig_data(in[1], &tmp))) return -1;
+  if (!(w.ip = ct_cpu_contig_data(in[1], &tmp))) return -1;
   size_t isz = ct_dtype_size(t->dtype);
   const char *tb = ct_data_ptr(t);
   char *o = ct_data_ptr(out);
@@ -332,8 +305,8 @@ static int scatter_add_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const 
   (void)nin;
   ct_tensor *tmp_i, *tmp_s;
   walk w = {in[1], NULL, (int)a->i[0], out->stride, out->shape[a->i[0]]};
-  if (!(w.ip = contig_data(in[1], &tmp_i))) return -1;
-  const void *src = contig_data(in[0], &tmp_s);
+  if (!(w.ip = ct_cpu_contig_data(in[1], &tmp_i))) return -1;
+  const void *src = ct_cpu_contig_data(in[0], &tmp_s);
   if (!src) return ct_release(tmp_i), -1;
   memset(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype));
   int rc = 0;

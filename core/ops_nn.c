@@ -14,6 +14,7 @@
 
 #include "cpu/iter.h"
 #include "grad_expr.h"
+#include "cpu/helpers.h"
 #include "optable.h"
 
 #ifdef __SSE2__
@@ -22,42 +23,8 @@
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-/* t's elements in row-major order: t's own data when contiguous, else a private copy in *tmp. */
-static const void *contig_data(const ct_tensor *t, ct_tensor **tmp) {
-  *tmp = NULL;
-  if (ct_is_contiguous(t)) return ct_data_ptr(t);
-  ct_tensor *c = ct_empty(t->shape, t->ndim, t->dtype, ct_cpu());
-  if (!c) return NULL;
-  ct_copy_cpu(c, t);
-  *tmp = c;
-  return c->storage->data;
-}
 
-static int need_float(const ct_tensor *t, const char *what) {
-  if (t->dtype == CT_F32 || t->dtype == CT_F64) return 0;
-  return ct_errorf("%s must be f32 or f64, got %s", what, ct_dtype_name(t->dtype));
-}
 
-static bool is_index_dtype(ct_dtype d) { return d == CT_I64 || d == CT_I32 || d == CT_I8; }
-static int64_t load_index(ct_dtype d, const char *p) {
-  if (d == CT_I64) {
-    int64_t v;
-    memcpy(&v, p, 8);
-    return v;
-  }
-  if (d == CT_I32) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-  }
-  return (int8_t)*p;
-}
-/* 1-based value (negative from the end) -> 0-based position, or -1 when out of range. */
-static int64_t norm_index(int64_t v, int64_t size) {
-  if (v >= 1 && v <= size) return v - 1;
-  if (v <= -1 && v >= -size) return size + v;
-  return -1;
-}
 
 static int64_t prod(const int64_t *s, int from, int to) {
   int64_t p = 1;
@@ -99,7 +66,7 @@ static void rowwise_cost(ct_tensor *const *in, int nin, const ct_tensor *out, do
 static int softmax_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
   const ct_tensor *x = in[0];
-  if (need_float(x, "input")) return -1;
+  if (ct_cpu_need_float(x, "input")) return -1;
   if (a->i[0] < 0 || (x->ndim > 0 && a->i[0] >= x->ndim)) return ct_errorf("dim %d out of range", (int)a->i[0] + 1);
   same_meta(x, m);
   return 0;
@@ -231,7 +198,7 @@ static int softmax_run(ct_tensor *out, ct_tensor *x, int dim, bool lg) {
     inner = prod(x->shape, dim + 1, x->ndim);
   }
   ct_tensor *tmp;
-  const void *xp = contig_data(x, &tmp);
+  const void *xp = ct_cpu_contig_data(x, &tmp);
   if (!xp) return -1;
   size_t isz = ct_dtype_size(x->dtype);
   char *scratch = inner > 1 ? malloc((size_t)inner * (isz + sizeof(double))) : NULL;
@@ -282,7 +249,7 @@ const ct_opdef ct_op_log_softmax = {"log_softmax", 1, 0, softmax_shape, log_soft
 static int one_hot_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
   const ct_tensor *t = in[0];
-  if (!is_index_dtype(t->dtype))
+  if (!ct_is_index_dtype(t->dtype))
     return ct_errorf("indices must be an integer tensor (i64, i32 or i8), got %s", ct_dtype_name(t->dtype));
   if (t->ndim >= CT_MAX_DIMS) return ct_errorf("indices have %d dims; at most %d are supported", t->ndim, CT_MAX_DIMS - 1);
   if (a->i[0] < 1) return ct_errorf("number of classes must be >= 1, got %lld", (long long)a->i[0]);
@@ -295,7 +262,7 @@ static int one_hot_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_me
 static int one_hot_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
   ct_tensor *tmp;
-  const char *ip = contig_data(in[0], &tmp);
+  const char *ip = ct_cpu_contig_data(in[0], &tmp);
   if (!ip) return -1;
   int64_t n = ct_numel(in[0]), C = a->i[0];
   size_t isz = ct_dtype_size(in[0]->dtype), osz = ct_dtype_size(out->dtype);
@@ -303,7 +270,7 @@ static int one_hot_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_a
   memset(o, 0, (size_t)(n * C) * osz);
   int rc = 0;
   for (int64_t i = 0; i < n; i++) {
-    int64_t v = load_index(in[0]->dtype, ip + (size_t)i * isz), k = norm_index(v, C);
+    int64_t v = ct_load_index(in[0]->dtype, ip + (size_t)i * isz), k = ct_norm_index(v, C);
     if (k < 0) {
       rc = ct_errorf("one_hot: index %lld (element %lld) is out of range for %lld classes (1-based; valid 1..%lld or "
                      "-%lld..-1)", (long long)v, (long long)i + 1, (long long)C, (long long)C, (long long)C);
@@ -322,8 +289,8 @@ static int nll_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *
   (void)nin, (void)a;
   const ct_tensor *lp = in[0], *t = in[1];
   char s1[160], s2[160];
-  if (need_float(lp, "log-probabilities")) return -1;
-  if (!is_index_dtype(t->dtype))
+  if (ct_cpu_need_float(lp, "log-probabilities")) return -1;
+  if (!ct_is_index_dtype(t->dtype))
     return ct_errorf("target must be an integer tensor of 1-based classes (i64, i32 or i8), got %s",
                      ct_dtype_name(t->dtype));
   bool ok = (lp->ndim == 2 && t->ndim == 1 && t->shape[0] == lp->shape[0]) || (lp->ndim == 1 && t->ndim == 0);
@@ -340,14 +307,14 @@ static int nll_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs
   int64_t N = lp->ndim == 2 ? lp->shape[0] : 1, C = lp->shape[lp->ndim - 1];
   int64_t s0 = lp->ndim == 2 ? lp->stride[0] : 0, s1 = lp->stride[lp->ndim - 1];
   ct_tensor *tmp;
-  const char *tp = contig_data(t, &tmp);
+  const char *tp = ct_cpu_contig_data(t, &tmp);
   if (!tp) return -1;
   size_t tsz = ct_dtype_size(t->dtype);
   const char *base = ct_data_ptr(lp);
   double acc = 0;
   int rc = 0;
   for (int64_t i = 0; i < N; i++) {
-    int64_t v = load_index(t->dtype, tp + (size_t)i * tsz), k = norm_index(v, C);
+    int64_t v = ct_load_index(t->dtype, tp + (size_t)i * tsz), k = ct_norm_index(v, C);
     if (k < 0) {
       rc = ct_errorf("nll_loss: target %lld (sample %lld) is out of range for C=%lld classes (1-based; valid "
                      "1..%lld or -%lld..-1)", (long long)v, (long long)i + 1, (long long)C, (long long)C, (long long)C);
@@ -383,7 +350,7 @@ static int layer_norm_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct
   int nd = (int)a->i[0];
   char s1[160], s2[160], s3[160];
   if (nin < 1 || nin > 3) return ct_errorf("expected 1 to 3 inputs (x, weight, bias), got %d", nin);
-  if (need_float(x, "input")) return -1;
+  if (ct_cpu_need_float(x, "input")) return -1;
   if (nd < 1 || nd > x->ndim)
     return ct_errorf("cannot normalize over the last %d dims of an input of shape %s", nd,
                      ct_shape_str(CT_SHAPE(x), s1, sizeof s1));
@@ -431,7 +398,7 @@ static int layer_norm_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const c
   const void *p[3] = {0};
   int rc = 0;
   for (int i = 0; i < nin && !rc; i++)
-    if (!(p[i] = contig_data(in[i], &tmp[i]))) rc = -1;
+    if (!(p[i] = ct_cpu_contig_data(in[i], &tmp[i]))) rc = -1;
   if (!rc) {
     if (x->dtype == CT_F32) layer_norm_f32(ct_data_ptr(out), p[0], p[1], p[2], M, D, a->f[0]);
     else layer_norm_f64(ct_data_ptr(out), p[0], p[1], p[2], M, D, a->f[0]);
@@ -489,7 +456,7 @@ const ct_opdef ct_op_layer_norm = {"layer_norm", -1, 0, layer_norm_shape, layer_
 
 static int dropout_mask_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
-  if (need_float(in[0], "input")) return -1;
+  if (ct_cpu_need_float(in[0], "input")) return -1;
   if (!(a->f[0] >= 0 && a->f[0] < 1)) return ct_errorf("probability p must be in [0, 1), got %g", a->f[0]);
   same_meta(in[0], m);
   return 0;
@@ -537,7 +504,7 @@ ct_tensor *ct_log_softmax(ct_tensor *x, int dim) { return softmax_like(CT_OP_log
 ct_tensor *ct_one_hot(ct_tensor *idx, int64_t nclasses, ct_dtype dt) {
   if (!idx) return ct_errorf("one_hot: missing indices"), NULL;
   char d[200];
-  if (!is_index_dtype(idx->dtype))
+  if (!ct_is_index_dtype(idx->dtype))
     return ct_errorf("one_hot: indices must be an integer tensor (i64, i32 or i8), got %s",
                      ct_describe(idx, d, sizeof d)), NULL;
   if (nclasses < 0) { /* infer: the largest class present */
@@ -548,7 +515,7 @@ ct_tensor *ct_one_hot(ct_tensor *idx, int64_t nclasses, ct_dtype dt) {
     if (ct_read_host(idx, buf)) return free(buf), NULL;
     nclasses = 0;
     for (int64_t i = 0; i < n; i++) {
-      int64_t v = load_index(idx->dtype, buf + (size_t)i * isz);
+      int64_t v = ct_load_index(idx->dtype, buf + (size_t)i * isz);
       if (v > nclasses) nclasses = v;
     }
     free(buf);
