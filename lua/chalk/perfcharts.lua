@@ -27,9 +27,10 @@ local function esc(s)
   return (tostring(s):gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;"):gsub('"', "&quot;"))
 end
 
--- 1.5e12 -> "1.5T"; 2048 -> "2048"; 0.25 -> "0.25"
+-- 1.5e12 -> "1.5T"; 2048 -> "2048" (integers below 1e5 exactly); 0.25 -> "0.25"
 function M.si(v)
   local a = math.abs(v)
+  if a < 1e5 and v == math.floor(v) then return ("%d"):format(v) end
   if a >= 1e15 then return ("%gP"):format(tonumber(("%.3g"):format(v / 1e15)))
   elseif a >= 1e12 then return ("%gT"):format(tonumber(("%.3g"):format(v / 1e12)))
   elseif a >= 1e9 then return ("%gG"):format(tonumber(("%.3g"):format(v / 1e9)))
