@@ -43,7 +43,7 @@ static int l_attention(lua_State *L) {
     lua_getfield(L, 4, "scale");
     if (!lua_isnil(L, -1)) {
       o.scale = luaL_checknumber(L, -1);
-      if (!(o.scale > 0)) return luaL_error(L, "attention: scale must be positive, got %g", o.scale);
+      if (!(o.scale > 0)) return luaL_error(L, "attention: scale must be positive, got %f", o.scale);
     }
     lua_pop(L, 3);
     int block = opt_field_int(L, 4, "block", 0);
