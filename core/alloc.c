@@ -15,12 +15,13 @@
  * collector sweeps; that overflows glibc's per-thread cache and sends the next thousands of
  * mallocs through its bins (measured: malloc and free were a third of a Lua loop of 16-element
  * adds). Blocks of up to CT_SMALL_MAX bytes are therefore kept on per-thread LIFO lists, one per
- * 64-byte size class, at most CT_SMALL_KEEP per class (a few MiB in all); the rest go to free().
+ * 64-byte size class, up to CT_SMALL_KEEP bytes in all (a collector step frees ~16k tensors of a
+ * 16-element loop, 6 MiB of such blocks; with 4096 blocks per class most still went to free()).
  * A block is only kept when malloc_usable_size says it can hold its whole class, so any malloc'd
  * block may be handed back. Under AddressSanitizer nothing is kept (use-after-free stays caught). */
 #define CT_SMALL_STEP 64
 #define CT_SMALL_MAX 1024
-#define CT_SMALL_KEEP 4096
+#define CT_SMALL_KEEP ((size_t)16 << 20)
 #if defined(__SANITIZE_ADDRESS__)
 #define CT_SMALL_CACHE 0
 #else
@@ -29,20 +30,18 @@
 typedef struct small_block {
   struct small_block *next;
 } small_block;
-static _Thread_local struct {
-  small_block *head;
-  int count;
-} small_lists[CT_SMALL_MAX / CT_SMALL_STEP + 1];
+static _Thread_local small_block *small_lists[CT_SMALL_MAX / CT_SMALL_STEP + 1];
+static _Thread_local size_t small_kept; /* bytes on the lists */
 
 static size_t small_class(size_t n) { return (n + CT_SMALL_STEP - 1) / CT_SMALL_STEP; }
 
 void *ct_small_alloc(size_t n) {
   size_t c = small_class(n ? n : 1);
   if (!CT_SMALL_CACHE || c >= sizeof small_lists / sizeof small_lists[0]) return malloc(n ? n : 1);
-  small_block *b = small_lists[c].head;
+  small_block *b = small_lists[c];
   if (b) {
-    small_lists[c].head = b->next;
-    small_lists[c].count--;
+    small_lists[c] = b->next;
+    small_kept -= c * CT_SMALL_STEP;
     return b;
   }
   return malloc(c * CT_SMALL_STEP);
@@ -51,15 +50,15 @@ void *ct_small_alloc(size_t n) {
 void ct_small_free(void *p, size_t n) {
   size_t c = small_class(n ? n : 1);
   if (!p) return;
-  if (!CT_SMALL_CACHE || c >= sizeof small_lists / sizeof small_lists[0] || small_lists[c].count >= CT_SMALL_KEEP ||
-      malloc_usable_size(p) < c * CT_SMALL_STEP) {
+  if (!CT_SMALL_CACHE || c >= sizeof small_lists / sizeof small_lists[0] ||
+      small_kept + c * CT_SMALL_STEP > CT_SMALL_KEEP || malloc_usable_size(p) < c * CT_SMALL_STEP) {
     free(p);
     return;
   }
   small_block *b = p;
-  b->next = small_lists[c].head;
-  small_lists[c].head = b;
-  small_lists[c].count++;
+  b->next = small_lists[c];
+  small_lists[c] = b;
+  small_kept += c * CT_SMALL_STEP;
 }
 
 /* The header of an inline storage, rounded up so its data is 16-byte aligned as malloc's is. */

@@ -278,6 +278,11 @@ void ct_mem_get(ct_mem_stats *s);
 void ct_mem_reset_peak(void);
 /* Category given to storages created from now on (nn/optim set it around their allocations). */
 ct_category ct_set_default_category(ct_category c); /* returns the previous */
+/* Small host blocks (tensor and storage headers, small tensors' data, the binding's Lua objects),
+   recycled per thread: ct_small_free(p, n) takes back any malloc'd block, n being the size it
+   was asked for (core/alloc.c). */
+void *ct_small_alloc(size_t n);
+void ct_small_free(void *p, size_t n);
 
 /* ---- op table (printable; see core/optable.h for the full row) --------------------------------- */
 int ct_op_count(void);

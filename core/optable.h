@@ -149,10 +149,6 @@ void *ct_data_ptr(const ct_tensor *t); /* storage data + offset*itemsize */
 /* Storage (alloc.c) */
 ct_storage *ct_storage_new(size_t nbytes, ct_device dev);
 void ct_storage_release(ct_storage *s);
-/* Small host blocks (tensor and storage headers, small tensors' data), recycled per thread:
-   ct_small_free(p, n) takes back any malloc'd block, n being the size it was asked for. */
-void *ct_small_alloc(size_t n);
-void ct_small_free(void *p, size_t n);
 ct_tensor *ct_tensor_new_meta(const ct_meta *m, ct_device dev); /* allocates storage */
 ct_tensor *ct_tensor_alias(ct_tensor *base, const ct_meta *m);  /* view on base's storage */
 

@@ -85,6 +85,8 @@ bool lchalk_isopts(lua_State *L, int idx);
 /* ---- memory (lchalk_memory.c) ------------------------------------------------------------------- */
 /* Step the Lua GC in proportion to tensor bytes allocated since the last step. */
 void lchalk_gc_account(lua_State *L);
+/* Switch L to an allocator over the core's small-block lists when L uses lauxlib's default one. */
+void lchalk_use_small_alloc(lua_State *L);
 /* If the last core error was an out-of-memory, run a full Lua GC and return true (retry once). */
 bool lchalk_collect_on_oom(lua_State *L);
 

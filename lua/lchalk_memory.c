@@ -12,8 +12,15 @@
  *    loop of 100x100 tensors grew the glibc arena by 125 MiB with steps alone, 8 MiB with both);
  *    a full collection frees them together and the heap stays flat.
  * An out-of-memory error from the core gets one full collection and a retry (LCHALK_RETURN).
+ *
+ * Lua's own small blocks (a tensor's userdata box above all) come from the core's per-thread
+ * small-block lists (ct_small_alloc) once chalk is opened in a state whose allocator is
+ * lauxlib's realloc/free one: the collector frees boxes in bursts too, and glibc's bins made
+ * malloc a tenth of a loop of small ops. Every block either allocator hands out is malloc'd, so
+ * blocks made before the switch are freed correctly after it.
  */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lchalk_internal.h"
@@ -47,6 +54,54 @@ void lchalk_gc_account(lua_State *L) {
     int64_t kb = fresh >> 10;
     lua_gc(L, LUA_GCSTEP, kb > INT_MAX ? INT_MAX : (int)kb);
   }
+}
+
+/* A lua_Alloc over ct_small_alloc/ct_small_free for blocks up to 1 KiB, realloc/free above. */
+static void *small_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  (void)ud;
+  enum { SMALL = 1024 };
+  if (nsize == 0) {
+    if (ptr) ct_small_free(ptr, osize);
+    return NULL;
+  }
+  if (!ptr) return nsize <= SMALL ? ct_small_alloc(nsize) : malloc(nsize);
+  if (osize > SMALL && nsize > SMALL) return realloc(ptr, nsize);
+  void *p = nsize <= SMALL ? ct_small_alloc(nsize) : malloc(nsize);
+  if (!p) return nsize <= osize ? ptr : NULL; /* Lua relies on a shrink never failing */
+  memcpy(p, ptr, osize < nsize ? osize : nsize);
+  ct_small_free(ptr, osize);
+  return p;
+}
+
+static lua_Alloc std_alloc; /* lauxlib's, the same for every state luaL_newstate makes */
+static void *std_ud;
+
+/* __gc of a sentinel made after the switch: hands the state back to lauxlib's allocator. When
+   chalk is a module (chalk.so), lua_close unloads it while finalizing (package's CLIBS), then
+   frees the remaining objects; the sentinel, marked for finalization after CLIBS, runs first. */
+static int restore_alloc(lua_State *L) {
+  lua_setallocf(L, std_alloc, std_ud);
+  return 0;
+}
+
+void lchalk_use_small_alloc(lua_State *L) {
+  void *ud;
+  lua_Alloc current = lua_getallocf(L, &ud);
+  if (current == small_lua_alloc) return;
+  if (!std_alloc) { /* lauxlib's allocator is static: a throwaway state shows which it is */
+    lua_State *probe = luaL_newstate();
+    if (!probe) return;
+    std_alloc = lua_getallocf(probe, &std_ud);
+    lua_close(probe);
+  }
+  if (current != std_alloc || ud != std_ud) return; /* an embedder's allocator: leave it */
+  lua_newuserdatauv(L, 1, 0);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, restore_alloc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, "chalk.alloc_sentinel"); /* lives until lua_close */
+  lua_setallocf(L, small_lua_alloc, NULL);
 }
 
 bool lchalk_collect_on_oom(lua_State *L) {

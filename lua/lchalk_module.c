@@ -89,6 +89,7 @@ int luaopen_chalk(lua_State *L) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, REGISTRY_KEY) == LUA_TTABLE) return 1;
   lua_pop(L, 1);
   if (ct_init()) return lchalk_error(L);
+  lchalk_use_small_alloc(L);
   lua_newtable(L);
   int chalk = lua_gettop(L);
   lua_newtable(L);

@@ -3,27 +3,39 @@
  *
  * Invariants: a box holds a reference it owns, or NULL once closed; __index looks methods up in
  * the method table (chalk.Tensor, also the metatable's __methods) at every access, so methods
- * that Lua modules add later are found; fields are computed, never stored.
+ * that Lua modules add later are found; fields are computed, never stored. A box is a userdata
+ * of exactly sizeof(lchalk_box) whose tag is &box_tag, made only by lchalk_pushtensor (which
+ * also gives it the LCHALK_TENSOR metatable): that is how a tensor is recognised, in a few loads
+ * instead of luaL_testudata's registry lookup by name (a third of a small op's binding cost).
  */
 #include <string.h>
 
 #include "lchalk_internal.h"
 
+static const char box_tag;  /* its address marks a tensor box */
+static const char meta_key; /* registry[&meta_key] = the LCHALK_TENSOR metatable */
+
 typedef struct {
+  const void *tag; /* &box_tag */
   ct_tensor *t;
 } lchalk_box;
+
+static lchalk_box *box_at(lua_State *L, int idx) {
+  lchalk_box *b = lua_touserdata(L, idx);
+  return b && lua_rawlen(L, idx) == sizeof *b && b->tag == &box_tag ? b : NULL;
+}
 
 /* Field names, for Tab completion (metatable.__fields) and the error of a bad assignment. */
 static const char *const field_names[] = {"shape", "dtype",  "device", "grad", "requires_grad", "name",
                                           "T",     "is_leaf", "grad_fn", "ndim", "data",         NULL};
 
 ct_tensor *lchalk_totensor(lua_State *L, int idx) {
-  lchalk_box *b = luaL_testudata(L, idx, LCHALK_TENSOR);
+  lchalk_box *b = box_at(L, idx);
   return b ? b->t : NULL;
 }
 
 ct_tensor *lchalk_checktensor(lua_State *L, int idx) {
-  lchalk_box *b = luaL_testudata(L, idx, LCHALK_TENSOR);
+  lchalk_box *b = box_at(L, idx);
   if (!b) luaL_typeerror(L, idx, "chalk tensor");
   if (!b->t) luaL_error(L, "tensor was closed (its <close> variable went out of scope)");
   return b->t;
@@ -34,14 +46,17 @@ int lchalk_error(lua_State *L) { return luaL_error(L, "%s", ct_last_error()); }
 int lchalk_pushtensor(lua_State *L, ct_tensor *t) {
   if (!t) return lchalk_error(L);
   lchalk_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+  b->tag = &box_tag;
   b->t = t;
-  luaL_setmetatable(L, LCHALK_TENSOR);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &meta_key);
+  lua_setmetatable(L, -2);
   lchalk_gc_account(L);
   return 1;
 }
 
 static int tensor_gc(lua_State *L) {
-  lchalk_box *b = luaL_checkudata(L, 1, LCHALK_TENSOR);
+  lchalk_box *b = box_at(L, 1);
+  if (!b) return luaL_typeerror(L, 1, "chalk tensor");
   ct_release(b->t);
   b->t = NULL;
   return 0;
@@ -202,6 +217,8 @@ static int size_eq(lua_State *L) {
 
 void lchalk_open_tensor(lua_State *L, int chalk, int methods, int meta) {
   (void)chalk;
+  lua_pushvalue(L, meta);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &meta_key);
   lua_pushvalue(L, methods);
   lua_pushcclosure(L, tensor_index, 1);
   lua_setfield(L, meta, "__index");

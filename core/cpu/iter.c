@@ -53,9 +53,36 @@ void ct_foreach(int nops, char **base, const size_t *itemsize, const int64_t *sh
   }
 }
 
+/* Whether t is laid out exactly as the contiguous out (same shape, row-major strides). */
+static bool same_dense(const ct_tensor *t, const ct_tensor *out) {
+  if (t->ndim != out->ndim) return false;
+  for (int d = 0; d < t->ndim; d++)
+    if (t->shape[d] != out->shape[d] || (t->shape[d] != 1 && t->stride[d] != out->stride[d])) return false;
+  return true;
+}
+
 void ct_foreach_tensors(ct_tensor *out, ct_tensor *const *in, int nin, ct_loop_fn fn, void *ctx) {
   char *base[CT_ITER_MAX];
   size_t isz[CT_ITER_MAX];
+  /* Fast path (small ops are dominated by the setup below): a contiguous output whose inputs are
+     each laid out like it or a single element is one run of numel elements. */
+  int64_t n = ct_numel(out);
+  if (n > 0 && ct_is_contiguous(out)) {
+    int64_t step[CT_ITER_MAX];
+    bool dense = true;
+    base[0] = ct_data_ptr(out);
+    step[0] = (int64_t)ct_dtype_size(out->dtype);
+    for (int k = 0; k < nin && dense; k++) {
+      base[k + 1] = ct_data_ptr(in[k]);
+      if (ct_numel(in[k]) == 1) step[k + 1] = 0;
+      else if (same_dense(in[k], out)) step[k + 1] = (int64_t)ct_dtype_size(in[k]->dtype);
+      else dense = false;
+    }
+    if (dense) {
+      fn(base, step, n, ctx);
+      return;
+    }
+  }
   int64_t st[CT_ITER_MAX][CT_MAX_DIMS];
   base[0] = ct_data_ptr(out);
   isz[0] = ct_dtype_size(out->dtype);
