@@ -63,8 +63,7 @@ static void flash_vs_naive(uint64_t seed, const int64_t *bshape, int nb, int64_t
   tu_rng r;
   tu_seed(&r, seed);
   int64_t sq[CT_MAX_DIMS], sk[CT_MAX_DIMS], sv[CT_MAX_DIMS];
-  memcpy(sq, bshape, sizeof(int64_t) * (size_t)nb), memcpy(sk, bshape, sizeof(int64_t) * (size_t)nb);
-  memcpy(sv, bshape, sizeof(int64_t) * (size_t)nb);
+  for (int i = 0; i < nb; i++) sq[i] = sk[i] = sv[i] = bshape[i];
   sq[nb] = nq, sq[nb + 1] = d, sk[nb] = nk, sk[nb + 1] = d, sv[nb] = nk, sv[nb + 1] = dv;
   int nd = nb + 2;
   ct_tensor *q = rnd(&r, sq, nd, dt, true), *k = rnd(&r, sk, nd, dt, true), *v = rnd(&r, sv, nd, dt, true);
