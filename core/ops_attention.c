@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "cpu/helpers.h"
 #include "grad_expr.h"
 #include "optable.h"
 
@@ -241,19 +242,6 @@ double ct_attention_flash_bytes(const int64_t *q_shape, int ndim, int64_t nk, in
 
 /* ---- CPU forwards -------------------------------------------------------------------------- */
 
-/* Contiguous data of t (t itself, or a copy made into *tmp). */
-static const void *contig_data(const ct_tensor *t, ct_tensor **tmp) {
-  *tmp = NULL;
-  if (ct_is_contiguous(t)) return ct_data_ptr(t);
-  ct_tensor *c = ct_empty(t->shape, t->ndim, t->dtype, ct_cpu());
-  if (!c || ct_copy_cpu(c, t)) {
-    ct_release(c);
-    return NULL;
-  }
-  *tmp = c;
-  return c->storage->data;
-}
-
 /* The kernels' tile buffers (the "on-chip" memory), tagged temporary so memory pictures show it. */
 static ct_tensor *scratch(int64_t elems, ct_dtype dt) {
   ct_category old = ct_set_default_category(CT_CAT_TEMPORARY);
@@ -278,7 +266,7 @@ static int flash_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_att
   const char *p[3];
   int rc = 0;
   for (int i = 0; i < 3; i++)
-    if (!(p[i] = contig_data(in[i], &tmp[i]))) rc = -1;
+    if (!(p[i] = ct_cpu_contig_data(in[i], &tmp[i]))) rc = -1;
   int64_t need = f32 ? flash_scratch_f32(br, bc, g.d, g.dv) : flash_scratch_f64(br, bc, g.d, g.dv);
   if (!rc && !(sram = scratch(need, out->dtype))) rc = -1;
   double moved = 0;
@@ -312,7 +300,7 @@ static int flash_backward_cpu(ct_tensor *out, ct_tensor *const *in, int nin, con
   const char *p[5];
   int rc = 0;
   for (int i = 0; i < 5; i++)
-    if (!(p[i] = contig_data(in[i], &tmp[i]))) rc = -1;
+    if (!(p[i] = ct_cpu_contig_data(in[i], &tmp[i]))) rc = -1;
   int64_t need = f32 ? flash_scratch_f32(br, bc, g.d, g.dv) : flash_scratch_f64(br, bc, g.d, g.dv);
   if (!rc && !(sram = scratch(need, out->dtype))) rc = -1;
   double moved = 0;
