@@ -11,7 +11,20 @@
  * Set CHALK_CUDA_POISON=1 to fill every new allocation with 0xff bytes (NaN for floats), which
  * makes an output element a kernel forgot to write visible in tests; CHALK_CUDA_NO_CACHE=1 to give
  * every request its own exact cudaMalloc and cudaFree (slow: for compute-sanitizer, which sees
- * out-of-bounds accesses only at the edges of driver allocations). */
+ * out-of-bounds accesses only at the edges of driver allocations).
+ *
+ * Graph pools (after PyTorch's private pools): while a CUDA Graph is recorded (core/fuse_cuda.c
+ * calls ct_cu_graph_pool_begin/end around the capture, through the hooks of core/capture.h),
+ * every allocation on that device comes from a pool owned by the graph, and so does the memory
+ * of a block freed again during the recording: the graph's replays read and write those
+ * addresses, so they must never hold anything else. A pool has its own segments (a wholly free
+ * segment taken over from the shared cache, else a new cudaMalloc) and its own free lists; a
+ * block remembers its pool (owner) and goes back to it when freed, whenever that happens; blocks
+ * of a pool are never given to an allocation outside it. ct_cu_graph_pool_release (the graph is
+ * destroyed) hands the pool's segments back to the shared cache, each as soon as none of its
+ * blocks is still held (under CHALK_CUDA_NO_CACHE: cudaFree'd, and a pool's blocks are kept, not
+ * cudaFree'd, until then). Outside a recording the only extra work is one test of the device's
+ * active pool per allocation and of the block's owner per free. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,12 +37,15 @@
 #define LARGE_DIRECT ((size_t)10 << 20)
 #define SEGMENT_ROUND ((size_t)2 << 20)
 
+struct graph_pool;
+
 typedef struct block {
   char *ptr;
   size_t size;
   bool free, small;
   struct block *prev, *next; /* neighbours in the segment, by address */
   struct block *hnext;       /* address-table chain */
+  struct graph_pool *owner;  /* the graph pool of its segment; NULL: the shared cache */
 } block;
 
 typedef struct {
@@ -37,9 +53,25 @@ typedef struct {
   size_t n, cap;
 } pool;
 
+/* The free lists of one cache: the shared one of a device, or a graph's. */
 typedef struct {
   pool small, large;
-  block **table; /* allocated blocks by address */
+} pool_set;
+
+/* A CUDA Graph's private pool. Every segment it holds is wholly its own. */
+typedef struct graph_pool {
+  pool_set set;
+  size_t nallocated;               /* its blocks handed out and not freed yet */
+  bool released;                   /* the graph is gone: segments go back once unused */
+  struct graph_pool *outer;        /* the pool active before this one began (normally NULL) */
+  struct graph_pool *prev, *next;  /* the device's live pools */
+} graph_pool;
+
+typedef struct {
+  pool_set shared;
+  graph_pool *active; /* allocations come from this pool while a graph is recorded; else NULL */
+  graph_pool *pools;  /* live graph pools (begun, not yet wholly returned) */
+  block **table;      /* allocated blocks by address */
   size_t nbuckets, nallocated;
   int64_t allocated, reserved;
 } device_heap;
@@ -171,7 +203,7 @@ static int release_free_segments(device_heap *h, pool *p) {
 static int empty_cache(int index) {
   if (ct_cu_set_device(index)) return -1;
   device_heap *h = &heaps[index];
-  int a = release_free_segments(h, &h->small), b = release_free_segments(h, &h->large);
+  int a = release_free_segments(h, &h->shared.small), b = release_free_segments(h, &h->shared.large);
   return a || b ? ct_errorf("cuda: cudaFree failed while releasing cached memory") : 0;
 }
 
@@ -188,8 +220,8 @@ static block *new_segment(int index, size_t seg_size, bool small) {
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
     device_heap *h = &heaps[index];
-    release_free_segments(h, &h->small);
-    release_free_segments(h, &h->large);
+    release_free_segments(h, &h->shared.small);
+    release_free_segments(h, &h->shared.large);
     e = cudaMalloc(&p, seg_size);
     if (e != cudaSuccess) {
       (void)cudaGetLastError();
@@ -208,6 +240,97 @@ static block *new_segment(int index, size_t seg_size, bool small) {
   return b;
 }
 
+/* ---- graph pools ------------------------------------------------------------------------------ */
+
+/* A wholly free segment of the shared cache of the given kind, of least bytes or more and most
+   bytes or fewer (the smallest such), removed from the cache, for a graph pool; NULL when there is
+   none. Only while a graph is recorded: a linear scan. Safe to hand over at once: all work runs
+   on the device's one stream, so whatever used the segment before runs before any replay. */
+static block *adopt_segment(device_heap *h, bool small, size_t least, size_t most) {
+  pool *p = small ? &h->shared.small : &h->shared.large;
+  block key = {.ptr = NULL, .size = least};
+  for (size_t i = pool_lower_bound(p, &key); i < p->n && p->v[i]->size <= most; i++) {
+    block *b = p->v[i];
+    if (!b->prev && !b->next) {
+      memmove(p->v + i, p->v + i + 1, sizeof *p->v * (p->n - i - 1));
+      p->n--;
+      return b;
+    }
+  }
+  return NULL;
+}
+
+/* A released pool: every wholly free segment goes back to the shared cache (cudaFree'd under
+   CHALK_CUDA_NO_CACHE, or when the cache cannot take it); once none of its blocks is held, the
+   pool itself is freed. */
+static void graph_pool_trim(device_heap *h, graph_pool *gp) {
+  pool *lists[2] = {&gp->set.small, &gp->set.large};
+  for (int k = 0; k < 2; k++) {
+    pool *p = lists[k];
+    size_t w = 0;
+    for (size_t i = 0; i < p->n; i++) {
+      block *b = p->v[i];
+      if (b->prev || b->next) { /* its segment still has a block in use */
+        p->v[w++] = b;
+        continue;
+      }
+      b->owner = NULL;
+      if (no_cache > 0 || pool_insert(b->small ? &h->shared.small : &h->shared.large, b)) {
+        if (cudaFree(b->ptr) == cudaSuccess) h->reserved -= (int64_t)b->size;
+        else (void)cudaGetLastError(); /* lost to the driver; still counted as reserved */
+        free(b);
+      }
+    }
+    p->n = w;
+  }
+  if (gp->nallocated) return;
+  if (gp->prev) gp->prev->next = gp->next;
+  else h->pools = gp->next;
+  if (gp->next) gp->next->prev = gp->prev;
+  free(gp->set.small.v);
+  free(gp->set.large.v);
+  free(gp);
+}
+
+/* One of gp's blocks was freed (it is back in gp's lists). */
+static void graph_pool_done(device_heap *h, graph_pool *gp) {
+  gp->nallocated--;
+  if (gp->released) graph_pool_trim(h, gp);
+}
+
+void *ct_cu_graph_pool_begin(int device) {
+  if (device < 0 || device >= ct_cu_device_count()) return NULL;
+  device_heap *h = &heaps[device];
+  graph_pool *gp = calloc(1, sizeof *gp);
+  if (!gp) return NULL; /* no pool: the capture goes on, unprotected, as without the hook */
+  gp->outer = h->active;
+  gp->next = h->pools;
+  if (h->pools) h->pools->prev = gp;
+  h->pools = gp;
+  h->active = gp;
+  return gp;
+}
+
+void ct_cu_graph_pool_end(int device, void *token) {
+  if (!token || device < 0 || device >= CT_CUDA_MAX_DEVICES) return;
+  graph_pool *gp = token;
+  for (graph_pool **pp = &heaps[device].active; *pp; pp = &(*pp)->outer)
+    if (*pp == gp) {
+      *pp = gp->outer;
+      break;
+    }
+  gp->outer = NULL;
+}
+
+void ct_cu_graph_pool_release(int device, void *token) {
+  if (!token || device < 0 || device >= CT_CUDA_MAX_DEVICES) return;
+  graph_pool *gp = token;
+  ct_cu_graph_pool_end(device, gp); /* no-op unless the recording never ended */
+  gp->released = true;
+  (void)ct_cu_set_device(device); /* for the cudaFree calls of trim */
+  graph_pool_trim(&heaps[device], gp);
+}
+
 /* ---- the device-memory operations ---------------------------------------------------------- */
 
 /* CHALK_CUDA_NO_CACHE: one driver allocation per request, still in the address table. */
@@ -218,7 +341,7 @@ static void *alloc_uncached(device_heap *h, size_t nbytes) {
     return NULL;
   }
   block *b = calloc(1, sizeof *b);
-  if (b) b->ptr = p, b->size = nbytes;
+  if (b) b->ptr = p, b->size = nbytes, b->owner = h->active;
   if (!b || table_add(h, b)) {
     free(b);
     cudaFree(p);
@@ -226,6 +349,7 @@ static void *alloc_uncached(device_heap *h, size_t nbytes) {
   }
   h->allocated += (int64_t)nbytes;
   h->reserved += (int64_t)nbytes;
+  if (b->owner) b->owner->nallocated++;
   return p;
 }
 
@@ -243,11 +367,15 @@ void *ct_cu_alloc(size_t nbytes, int index) {
   size_t size = nbytes ? (nbytes + ROUND - 1) / ROUND * ROUND : ROUND;
   if (size < nbytes) return NULL; /* overflow */
   bool small = size <= SMALL_MAX;
-  pool *p = small ? &h->small : &h->large;
+  graph_pool *gp = h->active;
+  pool_set *ps = gp ? &gp->set : &h->shared;
+  pool *p = small ? &ps->small : &ps->large;
   block *b = pool_take(p, size);
   if (!b) {
     size_t seg = small ? SMALL_SEGMENT : size < LARGE_DIRECT ? LARGE_SEGMENT : (size + SEGMENT_ROUND - 1) / SEGMENT_ROUND * SEGMENT_ROUND;
-    if (!(b = new_segment(index, seg, small))) return NULL;
+    if (gp && (b = adopt_segment(h, small, small ? seg : size, seg))) b->owner = gp;
+    else if ((b = new_segment(index, seg, small))) b->owner = gp;
+    else return NULL;
   }
   size_t rest = b->size - size;
   if (small ? rest >= ROUND : rest > SMALL_MAX) { /* split: the tail stays cached */
@@ -257,6 +385,7 @@ void *ct_cu_alloc(size_t nbytes, int index) {
       t->size = rest;
       t->small = small;
       t->free = true;
+      t->owner = b->owner;
       t->prev = b;
       t->next = b->next;
       if (b->next) b->next->prev = t;
@@ -277,6 +406,7 @@ void *ct_cu_alloc(size_t nbytes, int index) {
     return NULL;
   }
   h->allocated += (int64_t)b->size;
+  if (gp) gp->nallocated++;
   if (poison) {
     cudaStream_t s = ct_cu_stream(index);
     if (s) (void)cudaMemsetAsync(b->ptr, 0xff, b->size, s);
@@ -291,13 +421,24 @@ void ct_cu_free(void *ptr, size_t nbytes, int index) {
   block *b = table_take(h, ptr);
   if (!b) return; /* not ours: nothing safe to do */
   h->allocated -= (int64_t)b->size;
+  graph_pool *gp = b->owner;
   if (no_cache > 0) {
+    if (gp) { /* a graph's: kept (its replays use it) until the pool is released */
+      b->free = true;
+      if (pool_insert(&gp->set.large, b)) { /* cannot keep it listed: free it only if the graph is gone */
+        if (gp->released && cudaFree(b->ptr) == cudaSuccess) h->reserved -= (int64_t)b->size;
+        free(b);
+      }
+      graph_pool_done(h, gp);
+      return;
+    }
     h->reserved -= (int64_t)b->size;
     cudaFree(b->ptr);
     free(b);
     return;
   }
-  pool *p = b->small ? &h->small : &h->large;
+  pool_set *ps = gp ? &gp->set : &h->shared;
+  pool *p = b->small ? &ps->small : &ps->large;
   b->free = true;
   if (b->prev && b->prev->free) { /* merge into the free block before */
     block *a = b->prev;
@@ -317,11 +458,12 @@ void ct_cu_free(void *ptr, size_t nbytes, int index) {
     free(c);
   }
   if (pool_insert(p, b)) { /* cannot cache it: give a whole segment back, else leak the block */
-    if (!b->prev && !b->next && cudaFree(b->ptr) == cudaSuccess) {
+    if ((!gp || gp->released) && !b->prev && !b->next && cudaFree(b->ptr) == cudaSuccess) {
       h->reserved -= (int64_t)b->size;
       free(b);
     }
   }
+  if (gp) graph_pool_done(h, gp);
 }
 
 void *ct_cu_scratch(size_t nbytes, int index, const char *what) {
@@ -334,5 +476,6 @@ void ct_cu_memory_info(int index, int64_t *allocated, int64_t *reserved, int64_t
   device_heap *h = &heaps[index];
   *allocated = h->allocated;
   *reserved = h->reserved;
-  *cached_blocks = (int64_t)(h->small.n + h->large.n);
+  *cached_blocks = (int64_t)(h->shared.small.n + h->shared.large.n);
+  for (const graph_pool *gp = h->pools; gp; gp = gp->next) *cached_blocks += (int64_t)(gp->set.small.n + gp->set.large.n);
 }

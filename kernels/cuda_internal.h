@@ -36,6 +36,12 @@ int ct_cu_empty_cache_all(void);
 void ct_cu_memory_info(int index, int64_t *allocated, int64_t *reserved, int64_t *cached_blocks);
 /* A temporary device buffer for one op (returned to the cache with ct_cu_free). */
 void *ct_cu_scratch(size_t nbytes, int index, const char *what);
+/* Private pools of CUDA Graphs (core/capture.h's ct_cuda_graph_pool_* hooks): between begin and
+   end every allocation on the device comes from the returned pool, whose blocks serve nothing
+   else until release (the graph is destroyed) gives them back. begin returns NULL without memory. */
+void *ct_cu_graph_pool_begin(int device);
+void ct_cu_graph_pool_end(int device, void *token);
+void ct_cu_graph_pool_release(int device, void *token);
 
 /* ---- per-op timing into the event log (timing.c) ------------------------------------------- */
 /* Call at the start and end of every CUDA forward; cheap when the log is off. end returns rc,

@@ -1,12 +1,20 @@
 /* register.c: the CUDA backend's entry: device discovery, one stream per device, and registration
- * of the device memory operations and every CUDA forward into core's tables.
+ * of the device memory operations, the CUDA Graph pool hooks (capture.h) and every CUDA forward
+ * into core's tables.
  * Invariants: nothing here runs at load time; ct_cuda_register() is idempotent and the only
  * place that asks the driver whether a GPU exists; when none does (no driver, no device,
  * CUDA_VISIBLE_DEVICES empty) core's tables stay CPU-only and the reason is kept for messages. */
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/capture.h"
 #include "cuda_internal.h"
+
+/* The graph-pool hooks live in core/fuse_cuda.c; weak, so that a program that never captures does
+   not link the capture code for them (they are set only when it is linked in). */
+#pragma weak ct_cuda_graph_pool_begin
+#pragma weak ct_cuda_graph_pool_end
+#pragma weak ct_cuda_graph_pool_release
 
 static int registered;            /* 0: not tried, 1: tried */
 static int device_count;          /* devices visible after registration */
@@ -95,6 +103,11 @@ int ct_cuda_register(void) {
   device_count = n;
   reason[0] = 0;
   ct_devops[CT_CUDA] = (ct_device_ops){ct_cu_alloc, ct_cu_free, cu_copy_h2d, cu_copy_d2h, cu_copy_d2d, cu_memset0};
+  if (&ct_cuda_graph_pool_begin && &ct_cuda_graph_pool_end && &ct_cuda_graph_pool_release) {
+    ct_cuda_graph_pool_begin = ct_cu_graph_pool_begin; /* scratch taken while a graph is recorded */
+    ct_cuda_graph_pool_end = ct_cu_graph_pool_end;     /* stays the graph's (alloc_cuda.c) */
+    ct_cuda_graph_pool_release = ct_cu_graph_pool_release;
+  }
   ct_cu_register_elementwise();
   ct_cu_register_convert();
   ct_cu_register_reduce();

@@ -67,3 +67,13 @@ $(BUILD)/tests/gpu_capture: tests/capture/gpu_capture.c $(BUILD)/libchalk.a
 test-gpu-capture: $(BUILD)/tests/gpu_capture
 	$(BUILD)/tests/gpu_capture
 test-gpu: test-gpu-capture
+
+# The private memory pool of CUDA Graphs (tests/capture/graph_pool.c: scratch taken while a graph
+# is recorded is never handed to another tensor); part of `make test-gpu`, skips without a GPU.
+$(BUILD)/tests/graph_pool: tests/capture/graph_pool.c $(BUILD)/libchalk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -Icore $< $(BUILD)/libchalk.a $(CORE_LIBS) -o $@
+.PHONY: test-gpu-graph-pool
+test-gpu-graph-pool: $(BUILD)/tests/graph_pool
+	$(BUILD)/tests/graph_pool
+test-gpu: test-gpu-graph-pool
