@@ -11,10 +11,10 @@
  * a random op needs a fresh draw per replay) replays op by op on the stream and says why
  * (ct_graph_cuda_status); kernels were generated from the captured layouts, and launch checks
  * that the runtime tensors still have them.
- * Caveat: the arena, outputs and parameters a graph uses are its own, but scratch memory an op
- * takes from the backend's caching allocator while the graph is recorded is baked into the
- * graph too; unless the backend provides a private pool (ct_cuda_graph_pool_begin, capture.h),
- * that block returns to the cache and may later hold another tensor that a replay overwrites.
+ * Scratch memory an op takes from the backend's caching allocator while a graph is recorded is
+ * baked into the graph too: the CUDA backend gives each graph a private pool for it
+ * (ct_cuda_graph_pool_begin/end/release, capture.h; kernels/alloc_cuda.c), so no later tensor
+ * can land in memory a replay writes (tests/capture/graph_pool.c checks it on a GPU).
  */
 #include <dlfcn.h>
 #include <stdio.h>
