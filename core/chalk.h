@@ -146,6 +146,9 @@ int ct_to_doubles(const ct_tensor *t, double *out);
 /* Copy src into dst elementwise (broadcast src to dst's shape, convert dtypes). Not recorded. */
 int ct_copy_(ct_tensor *dst, const ct_tensor *src);
 int ct_fill_(ct_tensor *t, double v);
+/* y <- a y + b x in place, x broadcast to y's shape and converted to its dtype (one pass; the
+   optimizers' updates). Not recorded by autograd; chalk.capture records it (op "axpby"). */
+int ct_axpby_(ct_tensor *y, double a, ct_tensor *x, double b);
 
 /* ---- conversions ---------------------------------------------------------------------------- */
 ct_tensor *ct_to_dtype(ct_tensor *t, ct_dtype dt); /* differentiable between float dtypes */

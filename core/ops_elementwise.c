@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "capture.h"
 #include "cpu/iter.h"
 #include "grad_expr.h"
 #include "optable.h"
@@ -346,10 +347,31 @@ static int sigmoid_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
 }
 const ct_opdef ct_op_sigmoid = {"sigmoid", 1, EW, float_unary_shape, sigmoid_cpu, sigmoid_backward, NULL};
 
+/* relu_grad(g, x) = x > 0 ? g : 0: relu's backward in one pass (as g * (x > 0) it was three:
+   the compare, a bool-to-float conversion and the product). Linear in g, so its own gradient is
+   relu_grad(gg, x); x gets none (the mask is piecewise constant). CPU only: on a device without a
+   kernel for it relu's rule falls back to the product. */
+DEFINE_BINARY_FLOAT(relu_grad, y > 0 ? x : 0.0f, y > 0 ? x : 0.0)
+static int relu_grad_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  ct_tensor *in[2] = {g, n->in[1]};
+  gin[0] = ct_op_run(CT_OP_relu_grad, in, 2, NULL);
+  return gin[0] ? 0 : -1;
+}
+const ct_opdef ct_op_relu_grad = {"relu_grad", 2, EW | CT_OPF_NONDIFF_IN1, float_binary_shape, relu_grad_cpu,
+                                  relu_grad_backward, NULL};
+
 DEFINE_UNARY_ALL(relu, x > 0 ? x : 0)
 static int relu_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  ct_tensor *zero = ct_scalar(0, n->in[0]->dtype, n->in[0]->storage->device);
-  gin[0] = zero ? O_MUL(R(g), ct_gt(n->in[0], zero)) : NULL;
+  ct_tensor *x = n->in[0];
+  ct_device dev = x->storage->device;
+  if (g->dtype == x->dtype && ct_dtype_is_float(x->dtype) && g->storage->device.type == dev.type &&
+      (dev.type == CT_CPU || ct_cuda_forward[CT_OP_relu_grad])) {
+    ct_tensor *in[2] = {g, x};
+    gin[0] = ct_op_run(CT_OP_relu_grad, in, 2, NULL);
+    return gin[0] ? 0 : -1;
+  }
+  ct_tensor *zero = ct_scalar(0, x->dtype, dev);
+  gin[0] = zero ? O_MUL(R(g), ct_gt(x, zero)) : NULL;
   ct_release(zero);
   return gin[0] ? 0 : -1;
 }
@@ -454,6 +476,87 @@ ct_tensor *ct_where(ct_tensor *c, ct_tensor *a, ct_tensor *b) {
   ct_tensor *r = cb ? ct_op_run(CT_OP_where, in, 3, NULL) : NULL;
   ct_release(cc), ct_release(ca), ct_release(cb);
   return r;
+}
+
+/* ---- axpby: y <- a y + b x in place (optimizer updates) --------------------------------------
+ * One pass where `y:copy_(y * a + x * b)` made three with two temporaries (an SGD step with
+ * momentum was six passes over every parameter, a third of an MLP step). The arithmetic is
+ * torch's mul_ then add_(alpha=): a and b rounded to the dtype, each product rounded, then the
+ * sum. In place and not differentiable (like assign, which chalk.capture records as an in-place
+ * node); CPU only: on a device without a kernel ct_axpby_ runs mul_scalar, add and assign. */
+static int axpby_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
+  (void)nin, (void)a;
+  const ct_tensor *y = in[0];
+  ct_meta b;
+  if (check_same_dtype(in, 0, 2) || check_compute_dtype(y->dtype, false) || ct_broadcast_shapes(NULL, in, 2, &b))
+    return -1;
+  if (b.ndim != y->ndim || memcmp(b.shape, y->shape, sizeof(int64_t) * (size_t)y->ndim)) {
+    char s1[160], s2[160];
+    return ct_errorf("x of shape %s does not broadcast to y's shape %s", ct_shape_str(in[1]->shape, in[1]->ndim, s1, sizeof s1),
+                     ct_shape_str(y->shape, y->ndim, s2, sizeof s2));
+  }
+  m->ndim = y->ndim;
+  memcpy(m->shape, y->shape, sizeof m->shape);
+  memcpy(m->stride, y->stride, sizeof m->stride);
+  m->offset = y->offset;
+  m->dtype = y->dtype;
+  return 0;
+}
+#define AXPBY_LOOP(name, T)                                                                        \
+  static void name(char **p, const int64_t *s, int64_t n, void *ctx) {                             \
+    const double *f = ctx;                                                                         \
+    const T a = (T)f[0], b = (T)f[1];                                                              \
+    const int64_t z = (int64_t)sizeof(T);                                                          \
+    if (s[0] == z && s[1] == z) {                                                                  \
+      T *y = (T *)p[0];                                                                            \
+      const T *x = (const T *)p[1];                                                                \
+      for (int64_t i = 0; i < n; i++) {                                                            \
+        T ay = a * y[i], bx = b * x[i];                                                            \
+        y[i] = ay + bx;                                                                            \
+      }                                                                                            \
+    } else {                                                                                       \
+      for (int64_t i = 0; i < n; i++) {                                                            \
+        T *y = (T *)(p[0] + i * s[0]);                                                             \
+        T ay = a * *y, bx = b * *(const T *)(p[1] + i * s[1]);                                    \
+        *y = ay + bx;                                                                              \
+      }                                                                                            \
+    }                                                                                              \
+  }
+AXPBY_LOOP(axpby_f32, float)
+AXPBY_LOOP(axpby_f64, double)
+static int axpby_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  (void)nin;
+  /* out aliases y: iterate (out, x) so each element of y is read and written through one pointer */
+  return run_typed(out, in + 1, 1, out->dtype, axpby_f32, axpby_f64, NULL, NULL, (void *)a->f);
+}
+static void axpby_cost(ct_tensor *const *in, int nin, const ct_tensor *out, const ct_attrs *a, double *f, double *b) {
+  (void)nin, (void)a;
+  double isz = (double)ct_dtype_size(out->dtype);
+  *f = 3.0 * (double)ct_numel(out);
+  *b = isz * (2.0 * (double)ct_numel(out) + (double)ct_numel(in[1]));
+}
+const ct_opdef ct_op_axpby = {"axpby", 2, CT_OPF_INPLACE_OUT | CT_OPF_NONDIFF, axpby_shape, axpby_cpu, NULL, axpby_cost};
+
+int ct_axpby_(ct_tensor *y, double a, ct_tensor *x, double b) {
+  if (!y || !x) return ct_errorf("axpby_: missing operand");
+  ct_device dev = y->storage->device;
+  if (dev.type != CT_CPU && !ct_cuda_forward[CT_OP_axpby]) { /* y <- assign(y * a + x * b) */
+    ct_tensor *s = O_ADD(ct_mul_scalar(y, a), b == 1 ? ct_retain(x) : ct_mul_scalar(x, b));
+    int rc = s ? ct_assign_(y, s) : -1;
+    ct_release(s);
+    return rc;
+  }
+  ct_tensor *cx = ct_to_dtype(x, y->dtype);
+  if (!cx) return -1;
+  ct_attrs at = {0};
+  at.f[0] = a;
+  at.f[1] = b;
+  ct_tensor *in[2] = {y, cx};
+  ct_tensor *r = ct_op_run(CT_OP_axpby, in, 2, &at);
+  ct_release(cx);
+  if (!r) return -1;
+  ct_release(r);
+  return 0;
 }
 
 static ct_tensor *unary_as(ct_op op, ct_tensor *a, bool float_only, const ct_attrs *attrs) {

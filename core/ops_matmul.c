@@ -228,8 +228,14 @@ static int matmul_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
     if (!gin[0]) return -1;
   }
   if (ct_node_needs_grad(n, 1)) {
-    if (!mm_has_batch(B) && mm_has_batch(A)) {
-      int64_t fa[2] = {-1, A->shape[A->ndim - 1]}, fg[2] = {-1, g->shape[g->ndim - 1]};
+    /* B a transposed view of a row-major matrix (nn.Linear's x @ w.T): gB = (g^T A)^T has B's
+       layout, so the transpose's own gradient, hence the weight's, comes out contiguous and is
+       not copied again when it is accumulated (as A^T g it was, 13% of an MLP step). */
+    bool b_colmajor = B->ndim == 2 && B->stride[0] == 1 && B->stride[1] != 1 && B->shape[0] > 1 && B->shape[1] > 1;
+    int64_t fa[2] = {-1, A->shape[A->ndim - 1]}, fg[2] = {-1, g->shape[g->ndim - 1]};
+    if (b_colmajor) {
+      gin[1] = O_TRANSPOSE(O_MATMUL(O_TRANSPOSE(ct_reshape(g, fg, 2), 0, 1), ct_reshape(A, fa, 2)), 0, 1);
+    } else if (!mm_has_batch(B) && mm_has_batch(A)) {
       gin[1] = O_RESHAPE(O_MATMUL(O_TRANSPOSE(ct_reshape(A, fa, 2), 0, 1), ct_reshape(g, fg, 2)), CT_SHAPE(B));
     } else {
       gin[1] = O_SUM_TO(O_MATMUL(ct_transpose(A, -1, -2), R(g)), CT_SHAPE(B));

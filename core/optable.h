@@ -39,7 +39,11 @@
   /* in place (core/capture.c): dst <- src, so captured steps see optimizer updates */         \
   X(assign)                                                                                    \
   /* a function recomputed in backward (core/pass_checkpoint.c: nn.checkpoint) */              \
-  X(checkpoint)
+  X(checkpoint)                                                                                \
+  /* fused backward rows (CPU; where a device has no kernel the rules use the ops above) */    \
+  X(relu_grad)                                                                                 \
+  /* in place: y <- a y + b x (optimizer updates; recorded by chalk.capture like assign) */     \
+  X(axpby)
 
 #define CT_OP_ENUM(name) CT_OP_##name,
 typedef enum { CT_OPS(CT_OP_ENUM) CT_OP_COUNT } ct_op;

@@ -1,6 +1,6 @@
 /* lchalk_index.c: x[key] and x[key] = value, the Lua and Torch7 way, and the in-place writes
- * x:copy_(y), x:fill_(v), x:zero_() (not recorded by autograd, so refused on tensors that need
- * grad while grad mode is on).
+ * x:copy_(y), y:axpby_(a, x, b), x:fill_(v), x:zero_() (not recorded by autograd, so refused
+ * on tensors that need grad while grad mode is on).
  *
  *   x[i]              select along dim 1 (1-based, negative from the end): a view with one dim
  *                     fewer; on a vector, a 0-d tensor view (x[i]:item() is the number)
@@ -165,6 +165,18 @@ static int m_copy_(lua_State *L) {
   return 1;
 }
 
+/* y:axpby_(a, x, b): y <- a*y + b*x in one pass (x a tensor or a number); returns y. */
+static int m_axpby_(lua_State *L) {
+  ct_tensor *y = lchalk_checktensor(L, 1);
+  double a = luaL_checknumber(L, 2);
+  ct_tensor *x = lchalk_checkoperand(L, 3, y);
+  double b = luaL_checknumber(L, 4);
+  lchalk_check_inplace(L, y, "axpby_");
+  if (ct_axpby_(y, a, x, b)) return lchalk_error(L);
+  lua_settop(L, 1);
+  return 1;
+}
+
 /* x:fill_(v), x:zero_(): returns x. */
 static int m_fill_(lua_State *L) {
   ct_tensor *t = lchalk_checktensor(L, 1);
@@ -185,7 +197,8 @@ static int m_zero_(lua_State *L) {
 
 void lchalk_open_index(lua_State *L, int chalk, int methods, int meta) {
   (void)chalk, (void)meta;
-  static const luaL_Reg ms[] = {{"copy_", m_copy_}, {"fill_", m_fill_}, {"zero_", m_zero_}, {NULL, NULL}};
+  static const luaL_Reg ms[] = {{"copy_", m_copy_}, {"axpby_", m_axpby_}, {"fill_", m_fill_},
+                                {"zero_", m_zero_}, {NULL, NULL}};
   lua_pushvalue(L, methods);
   luaL_setfuncs(L, ms, 0);
   lua_pop(L, 1);

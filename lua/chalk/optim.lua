@@ -7,8 +7,9 @@
 -- Invariants:
 --  - The update rules are PyTorch's, term for term, so the same parameters and gradients give
 --    the same numbers (tests/lua/optim_spec.lua checks Adam against torch.optim.Adam).
---  - step() runs under no_grad and writes parameters and state in place (copy_): tensors a model
---    or a picture holds stay the same tensors. Each temporary is released (its __close) as soon
+--  - step() runs under no_grad and writes parameters and state in place (copy_, and axpby_ for
+--    SGD's y = a y + b x updates, one pass each): tensors a model or a picture holds stay the
+--    same tensors; chalk.capture records both as in-place nodes. Each temporary is released (its __close) as soon
 --    as the next op has consumed it, so a step's memory timeline shows at most two
 --    parameter-sized temporaries, not a pile waiting for Lua's garbage collector.
 --  - State tensors are created lazily on the first step, tagged "optimizer state" and named after
@@ -218,20 +219,8 @@ class("SGD", { lr = 1e-2, momentum = 0, dampening = 0, weight_decay = 0, nestero
         buf = state_like(p, "momentum_buffer")
         buf:copy_(d)
         st.momentum_buffer = buf
-      else -- buf = momentum buf + (1 - dampening) d
-        t = buf * g.momentum
-        if g.dampening ~= 0 then
-          u = d * (1 - g.dampening)
-          local w = t + u
-          release(u)
-          buf:copy_(w)
-          release(w)
-        else
-          u = t + d
-          buf:copy_(u)
-          release(u)
-        end
-        release(t)
+      else -- buf = momentum buf + (1 - dampening) d, in one pass
+        buf:axpby_(g.momentum, d, 1 - g.dampening)
       end
       if g.nesterov then -- d = d + momentum buf
         t = buf * g.momentum
@@ -244,12 +233,8 @@ class("SGD", { lr = 1e-2, momentum = 0, dampening = 0, weight_decay = 0, nestero
         d, d_owned = buf, false
       end
     end
-    t = d * g.lr -- p = p - lr d
+    p:axpby_(1, d, -g.lr) -- p = p - lr d, in one pass
     if d_owned then release(d) end
-    u = p - t
-    release(t)
-    p:copy_(u)
-    release(u)
   end)
 
 -- ---- Adam and AdamW ------------------------------------------------------------------------------
