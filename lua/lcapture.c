@@ -626,6 +626,29 @@ static int read_int_list(lua_State *L, int idx, const char *k, int *out, int max
   return n;
 }
 
+/* {bm, bn, bk, us, gflops} of one autotuning result, pushed as a table. */
+static void push_tune_result(lua_State *L, const ct_tune_result *r) {
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, r->bm);
+  lua_setfield(L, -2, "bm");
+  lua_pushinteger(L, r->bn);
+  lua_setfield(L, -2, "bn");
+  lua_pushinteger(L, r->bk);
+  lua_setfield(L, -2, "bk");
+  lua_pushnumber(L, r->us);
+  lua_setfield(L, -2, "us");
+  lua_pushnumber(L, r->gflops);
+  lua_setfield(L, -2, "gflops");
+}
+
+static void push_int_array(lua_State *L, const int *v, int n) {
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushinteger(L, v[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
 /* chalk.autotune.matmul(m, n, k [, {bm={...}, bn={...}, bk=32, repeats=3, dtype="f32"}])
    -> {results = {{bm=, bn=, bk=, us=, gflops=}, ...}, best = {...}, bm = {...}, bn = {...}} */
 static int l_autotune_matmul(lua_State *L) {
@@ -653,43 +676,15 @@ static int l_autotune_matmul(lua_State *L) {
   lua_createtable(L, 0, 4);
   lua_createtable(L, nbm * nbn, 0);
   for (int i = 0; i < nbm * nbn; i++) {
-    lua_createtable(L, 0, 5);
-    lua_pushinteger(L, res[i].bm);
-    lua_setfield(L, -2, "bm");
-    lua_pushinteger(L, res[i].bn);
-    lua_setfield(L, -2, "bn");
-    lua_pushinteger(L, res[i].bk);
-    lua_setfield(L, -2, "bk");
-    lua_pushnumber(L, res[i].us);
-    lua_setfield(L, -2, "us");
-    lua_pushnumber(L, res[i].gflops);
-    lua_setfield(L, -2, "gflops");
+    push_tune_result(L, &res[i]);
     lua_rawseti(L, -2, i + 1);
   }
   lua_setfield(L, -2, "results");
-  lua_createtable(L, 0, 5);
-  lua_pushinteger(L, best.bm);
-  lua_setfield(L, -2, "bm");
-  lua_pushinteger(L, best.bn);
-  lua_setfield(L, -2, "bn");
-  lua_pushinteger(L, best.bk);
-  lua_setfield(L, -2, "bk");
-  lua_pushnumber(L, best.us);
-  lua_setfield(L, -2, "us");
-  lua_pushnumber(L, best.gflops);
-  lua_setfield(L, -2, "gflops");
+  push_tune_result(L, &best);
   lua_setfield(L, -2, "best");
-  lua_createtable(L, nbm, 0);
-  for (int i = 0; i < nbm; i++) {
-    lua_pushinteger(L, bms[i]);
-    lua_rawseti(L, -2, i + 1);
-  }
+  push_int_array(L, bms, nbm);
   lua_setfield(L, -2, "bm");
-  lua_createtable(L, nbn, 0);
-  for (int i = 0; i < nbn; i++) {
-    lua_pushinteger(L, bns[i]);
-    lua_rawseti(L, -2, i + 1);
-  }
+  push_int_array(L, bns, nbn);
   lua_setfield(L, -2, "bn");
   free(res);
   return 1;
@@ -701,17 +696,7 @@ static int l_autotune_cached(lua_State *L) {
   ct_dtype dt = lua_isnoneornil(L, 4) ? CT_F32 : lchalk_checkdtype(L, 4);
   ct_tune_result best;
   if (!ct_autotune_matmul_cached(m, n, k, dt, &best)) return 0;
-  lua_createtable(L, 0, 5);
-  lua_pushinteger(L, best.bm);
-  lua_setfield(L, -2, "bm");
-  lua_pushinteger(L, best.bn);
-  lua_setfield(L, -2, "bn");
-  lua_pushinteger(L, best.bk);
-  lua_setfield(L, -2, "bk");
-  lua_pushnumber(L, best.us);
-  lua_setfield(L, -2, "us");
-  lua_pushnumber(L, best.gflops);
-  lua_setfield(L, -2, "gflops");
+  push_tune_result(L, &best);
   return 1;
 }
 
