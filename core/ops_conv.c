@@ -365,8 +365,10 @@ static int max_pool2d_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct
 /* For each window of each plane: the position of its first maximum (NaN counts as maximal). With
    g == NULL writes the max into y; else adds g's value at the max position of dx. */
 #define POOL_KERNEL(SUF, T)                                                                                \
-  static void pool_##SUF(const T *x, T *y, const T *g, T *dx, int64_t planes, int64_t H, int64_t W,        \
-                         const ct_attrs *a, int64_t OH, int64_t OW) {                                      \
+  static void pool_##SUF(const void *xv, void *yv, const void *gv, void *dxv, int64_t planes, int64_t H,     \
+                         int64_t W, const ct_attrs *a, int64_t OH, int64_t OW) {                           \
+    const T *x = xv, *g = gv;                                                                              \
+    T *y = yv, *dx = dxv;                                                                                  \
     int64_t kh = a->i[0], kw = a->i[1], sh = a->i[2], sw = a->i[3];                                        \
     for (int64_t p = 0; p < planes; p++) {                                                                 \
       const T *xp = x + p * H * W;                                                                         \
@@ -392,6 +394,69 @@ static int max_pool2d_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct
 POOL_KERNEL(f32, float)
 POOL_KERNEL(f64, double)
 
+/* 2x2 windows with stride 2 (nn.MaxPool2d(2)): each row of windows in straight-line selects
+   that GCC vectorises (the scan above is ~15 ns a window, branch-free or not: pooling was 40% of
+   a small conv net step; this is 20x faster measured). The selects assume no NaN and keep the
+   first maximum on ties, as the scan does; a row in which a NaN is seen is redone by the scan,
+   which gives the NaN rule. Windows do not overlap, so the backward writes every element of the
+   rows it covers (g at the maximum, 0 elsewhere) instead of accumulating into zeros. */
+#define POOL22_KERNEL(SUF, T)                                                                              \
+  static int pool22_fwd_row_##SUF(const T *restrict r0, const T *restrict r1, T *restrict y, int64_t OW) {  \
+    int nan = 0;                                                                                           \
+    for (int64_t ow = 0; ow < OW; ow++) {                                                                  \
+      T v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];                        \
+      T m0 = v1 > v0 ? v1 : v0, m1 = v3 > v2 ? v3 : v2;                                                    \
+      y[ow] = m1 > m0 ? m1 : m0;                                                                           \
+      nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);                                            \
+    }                                                                                                      \
+    return nan;                                                                                            \
+  }                                                                                                        \
+  static int pool22_bwd_row_##SUF(const T *restrict r0, const T *restrict r1, const T *restrict g,         \
+                                  T *restrict d0, T *restrict d1, int64_t OW) {                            \
+    int nan = 0;                                                                                           \
+    for (int64_t ow = 0; ow < OW; ow++) {                                                                  \
+      T v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];                        \
+      T m0 = v1 > v0 ? v1 : v0, m1 = v3 > v2 ? v3 : v2, gv = g[ow];                                        \
+      T top = m1 > m0 ? (T)0 : gv, bot = m1 > m0 ? gv : (T)0;                                              \
+      d0[2 * ow] = v1 > v0 ? (T)0 : top;                                                                   \
+      d0[2 * ow + 1] = v1 > v0 ? top : (T)0;                                                               \
+      d1[2 * ow] = v3 > v2 ? (T)0 : bot;                                                                   \
+      d1[2 * ow + 1] = v3 > v2 ? bot : (T)0;                                                               \
+      nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);                                            \
+    }                                                                                                      \
+    return nan;                                                                                            \
+  }                                                                                                        \
+  static void pool22_##SUF(const void *xv, void *yv, const void *gv, void *dxv, int64_t planes, int64_t H,   \
+                           int64_t W, const ct_attrs *a, int64_t OH, int64_t OW) {                         \
+    const T *x = xv, *g = gv;                                                                              \
+    T *y = yv, *dx = dxv;                                                                                  \
+    for (int64_t p = 0; p < planes; p++)                                                                   \
+      for (int64_t oh = 0; oh < OH; oh++) {                                                                \
+        const T *r0 = x + p * H * W + 2 * oh * W;                                                          \
+        int64_t o = (p * OH + oh) * OW;                                                                    \
+        if (!g) {                                                                                          \
+          if (pool22_fwd_row_##SUF(r0, r0 + W, y + o, OW)) /* a NaN: the scan's rule, on this row */       \
+            pool_##SUF(r0, y + o, NULL, NULL, 1, 2, W, a, 1, OW);                                          \
+        } else {                                                                                           \
+          T *d0 = dx + (r0 - x);                                                                           \
+          if (pool22_bwd_row_##SUF(r0, r0 + W, g + o, d0, d0 + W, OW)) {                                   \
+            memset(d0, 0, sizeof(T) * (size_t)(2 * OW)), memset(d0 + W, 0, sizeof(T) * (size_t)(2 * OW)); \
+            pool_##SUF(r0, NULL, g + o, d0, 1, 2, W, a, 1, OW);                                            \
+          }                                                                                                \
+        }                                                                                                  \
+      }                                                                                                    \
+  }
+POOL22_KERNEL(f32, float)
+POOL22_KERNEL(f64, double)
+
+typedef void (*pool_fn)(const void *x, void *y, const void *g, void *dx, int64_t planes, int64_t H, int64_t W,
+                        const ct_attrs *a, int64_t OH, int64_t OW);
+static bool pool_is_22(const ct_attrs *a) { return a->i[0] == 2 && a->i[1] == 2 && a->i[2] == 2 && a->i[3] == 2; }
+static pool_fn pool_kernel(ct_dtype dt, const ct_attrs *a) {
+  if (dt == CT_F32) return pool_is_22(a) ? pool22_f32 : pool_f32;
+  return pool_is_22(a) ? pool22_f64 : pool_f64;
+}
+
 static int max_pool2d_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
   const ct_tensor *x = in[0];
@@ -399,10 +464,8 @@ static int max_pool2d_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const c
   const void *xp = ct_cpu_contig_data(x, &tmp);
   if (!xp) return -1;
   int64_t planes = x->shape[0] * x->shape[1];
-  if (x->dtype == CT_F32)
-    pool_f32(xp, ct_data_ptr(out), NULL, NULL, planes, x->shape[2], x->shape[3], a, out->shape[2], out->shape[3]);
-  else
-    pool_f64(xp, ct_data_ptr(out), NULL, NULL, planes, x->shape[2], x->shape[3], a, out->shape[2], out->shape[3]);
+  pool_kernel(x->dtype, a)(xp, ct_data_ptr(out), NULL, NULL, planes, x->shape[2], x->shape[3], a, out->shape[2],
+                           out->shape[3]);
   ct_release(tmp);
   return 0;
 }
@@ -442,12 +505,12 @@ static int max_pool2d_backward_cpu(ct_tensor *out, ct_tensor *const *in, int nin
   const void *gp = ct_cpu_contig_data(g, &tg), *xp = ct_cpu_contig_data(x, &tx);
   int rc = gp && xp ? 0 : -1;
   if (!rc) {
-    memset(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype));
+    /* the 2x2 kernel writes all of dx that its windows cover; the rest (or all, for the scan) is 0 */
+    if (!pool_is_22(a) || x->shape[2] != 2 * g->shape[2] || x->shape[3] != 2 * g->shape[3])
+      memset(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype));
     int64_t planes = x->shape[0] * x->shape[1];
-    if (x->dtype == CT_F32)
-      pool_f32(xp, NULL, gp, ct_data_ptr(out), planes, x->shape[2], x->shape[3], a, g->shape[2], g->shape[3]);
-    else
-      pool_f64(xp, NULL, gp, ct_data_ptr(out), planes, x->shape[2], x->shape[3], a, g->shape[2], g->shape[3]);
+    pool_kernel(x->dtype, a)(xp, NULL, gp, ct_data_ptr(out), planes, x->shape[2], x->shape[3], a, g->shape[2],
+                             g->shape[3]);
   }
   ct_release(tg), ct_release(tx);
   return rc;
