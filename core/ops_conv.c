@@ -297,16 +297,162 @@ static int conv2d_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
   return rc;
 }
 
+/* ---- conv2d's gradients as rows of their own (CPU) ------------------------------------------------
+ * conv2d_grad_input(g, w) -> dx (attrs: conv2d's, shape = x's) and conv2d_grad_weight(g, x) -> dw
+ * (attrs: conv2d's, shape = w's) compute, image by image with one column buffer, what the graph
+ * below computes over the whole batch: dx_n = col2im(W2^T @ g_n), dw = sum_n g_n @ cols_n^T
+ * (GEMMs accumulating into dw, beta = 1). The graph materialised [N, CKK, L] columns twice and an
+ * [N, O, CKK] product summed afterwards; the conv net's backward was 2.7-3.6x torch's per layer.
+ * Both are bilinear, so their own gradients are convolutions again: for an upstream u,
+ *   grad_input:  d/dg = conv2d(u, w),  d/dw = grad_weight(g, u)
+ *   grad_weight: d/dg = conv2d(x, u),  d/dx = grad_input(g, u)
+ * and double backward works as before. A device without kernels for them uses the graph. */
+static int conv_grad_check(const ct_tensor *g, const ct_tensor *other, const ct_attrs *a, const char *what) {
+  char s1[160], s2[160];
+  if (ct_cpu_need_float(g, "gradient")) return -1;
+  if (g->ndim != 4 || other->ndim != 4 || a->ndim != 4 || g->dtype != other->dtype)
+    return ct_errorf("gradient %s %s and %s %s %s must be 4-D of one dtype", ct_dtype_name(g->dtype),
+                     ct_shape_str(CT_SHAPE(g), s1, sizeof s1), what, ct_dtype_name(other->dtype),
+                     ct_shape_str(CT_SHAPE(other), s2, sizeof s2));
+  return 0;
+}
+/* The x, w and g shapes of a conv2d with attrs a must agree; xs/ws are the x and w shapes. */
+static int conv_grad_geom(const int64_t *xs, const int64_t *ws, const ct_tensor *g, const ct_attrs *a) {
+  kernel_geom k = geom_of(a);
+  int64_t OH, OW;
+  char s1[160], s2[160], s3[160];
+  if (out_size("height", xs[2], k.kh, k.sh, k.ph, &OH) || out_size("width", xs[3], k.kw, k.sw, k.pw, &OW)) return -1;
+  if (ws[2] != k.kh || ws[3] != k.kw || ws[1] != xs[1] || g->shape[0] != xs[0] || g->shape[1] != ws[0] ||
+      g->shape[2] != OH || g->shape[3] != OW)
+    return ct_errorf("gradient %s does not match a conv2d of input %s and weight %s", ct_shape_str(CT_SHAPE(g), s1, sizeof s1),
+                     ct_shape_str(xs, 4, s2, sizeof s2), ct_shape_str(ws, 4, s3, sizeof s3));
+  return 0;
+}
+static int conv2d_grad_input_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
+  (void)nin;
+  if (conv_grad_check(in[0], in[1], a, "weight") || conv_grad_geom(a->shape, in[1]->shape, in[0], a)) return -1;
+  m->ndim = 4;
+  memcpy(m->shape, a->shape, sizeof(int64_t) * 4);
+  m->dtype = in[0]->dtype;
+  return 0;
+}
+static int conv2d_grad_weight_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
+  (void)nin;
+  if (conv_grad_check(in[0], in[1], a, "input") || conv_grad_geom(in[1]->shape, a->shape, in[0], a)) return -1;
+  m->ndim = 4;
+  memcpy(m->shape, a->shape, sizeof(int64_t) * 4);
+  m->dtype = in[0]->dtype;
+  return 0;
+}
+static void conv_gemm(bool f32, bool ta, bool tb, int64_t M, int64_t Nn, int64_t K, const void *A, int64_t lda,
+                      const void *B, int64_t ldb, double beta, void *C, int64_t ldc) {
+  enum CBLAS_TRANSPOSE a = ta ? CblasTrans : CblasNoTrans, b = tb ? CblasTrans : CblasNoTrans;
+  if (f32)
+    cblas_sgemm(CblasRowMajor, a, b, (int)M, (int)Nn, (int)K, 1.0f, A, (int)lda, B, (int)ldb, (float)beta, C, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, a, b, (int)M, (int)Nn, (int)K, 1.0, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
+static int conv2d_grad_input_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  (void)nin;
+  kernel_geom k = geom_of(a);
+  const ct_tensor *g = in[0], *w = in[1];
+  int64_t N = out->shape[0], C = out->shape[1], H = out->shape[2], W = out->shape[3], O = w->shape[0];
+  int64_t OH = g->shape[2], OW = g->shape[3], L = OH * OW, K = C * k.kh * k.kw;
+  bool f32 = g->dtype == CT_F32;
+  size_t isz = ct_dtype_size(g->dtype);
+  ct_tensor *tg, *tw;
+  const char *gp = ct_cpu_contig_data(g, &tg), *wp = gp ? ct_cpu_contig_data(w, &tw) : (tw = NULL, NULL);
+  char *col = malloc((size_t)(K * L) * isz + 1), *dx = ct_data_ptr(out);
+  int rc = !gp || !wp ? -1 : !col ? ct_errorf("out of memory for the %lldx%lld column buffer", (long long)K, (long long)L) : 0;
+  if (!rc) memset(dx, 0, (size_t)ct_numel(out) * isz);
+  for (int64_t n = 0; n < N && !rc; n++) { /* col [K, L] = W2^T [K, O] @ g_n [O, L]; dx_n += col2im(col) */
+    conv_gemm(f32, true, false, K, L, O, wp, K, gp + (size_t)(n * O * L) * isz, L, 0, col, L);
+    if (f32) col2im_f32((const float *)col, (float *)(dx + (size_t)(n * C * H * W) * isz), C, H, W, k, OH, OW);
+    else col2im_f64((const double *)col, (double *)(dx + (size_t)(n * C * H * W) * isz), C, H, W, k, OH, OW);
+  }
+  free(col);
+  ct_release(tg), ct_release(tw);
+  return rc;
+}
+static int conv2d_grad_weight_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  (void)nin;
+  kernel_geom k = geom_of(a);
+  const ct_tensor *g = in[0], *x = in[1];
+  int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], O = out->shape[0];
+  int64_t OH = g->shape[2], OW = g->shape[3], L = OH * OW, K = C * k.kh * k.kw;
+  bool f32 = g->dtype == CT_F32;
+  size_t isz = ct_dtype_size(g->dtype);
+  ct_tensor *tg, *tx;
+  const char *gp = ct_cpu_contig_data(g, &tg), *xp = gp ? ct_cpu_contig_data(x, &tx) : (tx = NULL, NULL);
+  char *col = malloc((size_t)(K * L) * isz + 1), *dw = ct_data_ptr(out);
+  int rc = !gp || !xp ? -1 : !col ? ct_errorf("out of memory for the %lldx%lld column buffer", (long long)K, (long long)L) : 0;
+  if (!rc && N == 0) memset(dw, 0, (size_t)ct_numel(out) * isz);
+  for (int64_t n = 0; n < N && !rc; n++) { /* dw [O, K] (+)= g_n [O, L] @ cols_n^T [L, K] */
+    const char *xn = xp + (size_t)(n * C * H * W) * isz;
+    if (f32) im2col_f32((const float *)xn, (float *)col, C, H, W, k, OH, OW);
+    else im2col_f64((const double *)xn, (double *)col, C, H, W, k, OH, OW);
+    conv_gemm(f32, false, true, O, K, L, gp + (size_t)(n * O * L) * isz, L, col, L, n ? 1 : 0, dw, K);
+  }
+  free(col);
+  ct_release(tg), ct_release(tx);
+  return rc;
+}
+static ct_tensor *conv_grad_run(ct_op op, ct_tensor *g, ct_tensor *other, const ct_attrs *conv, const int64_t *shape) {
+  ct_attrs at = *conv;
+  at.ndim = 4;
+  memcpy(at.shape, shape, sizeof(int64_t) * 4);
+  ct_tensor *in[2] = {g, other};
+  return ct_op_run(op, in, 2, &at);
+}
+static ct_tensor *conv_plain(ct_tensor *x, ct_tensor *w, const ct_attrs *a) { /* conv2d(x, w), no bias */
+  ct_attrs at = *a;
+  at.ndim = 0;
+  ct_tensor *in[2] = {x, w};
+  return ct_op_run(CT_OP_conv2d, in, 2, &at);
+}
+static int conv2d_grad_input_backward(ct_node *n, ct_tensor *u, ct_tensor **gin) {
+  ct_tensor *g = n->in[0], *w = n->in[1];
+  if (ct_node_needs_grad(n, 0) && !(gin[0] = conv_plain(u, w, &n->attrs))) return -1;
+  if (ct_node_needs_grad(n, 1) && !(gin[1] = conv_grad_run(CT_OP_conv2d_grad_weight, g, u, &n->attrs, w->shape)))
+    return -1;
+  return 0;
+}
+static int conv2d_grad_weight_backward(ct_node *n, ct_tensor *u, ct_tensor **gin) {
+  ct_tensor *g = n->in[0], *x = n->in[1];
+  if (ct_node_needs_grad(n, 0) && !(gin[0] = conv_plain(x, u, &n->attrs))) return -1;
+  if (ct_node_needs_grad(n, 1) && !(gin[1] = conv_grad_run(CT_OP_conv2d_grad_input, g, u, &n->attrs, x->shape)))
+    return -1;
+  return 0;
+}
+static void conv_grad_cost(ct_tensor *const *in, int nin, const ct_tensor *out, const ct_attrs *a, double *f, double *b) {
+  (void)nin;
+  /* 2 N O L (C kh kw), as the forward: C is dim 1 of out for both (dx [N,C,H,W], dw [O,C,kh,kw]) */
+  *f = 2.0 * (double)ct_numel(in[0]) * (double)(out->shape[1] * a->i[0] * a->i[1]);
+  *b = (double)(ct_numel(in[0]) + ct_numel(in[1]) + ct_numel(out)) * (double)ct_dtype_size(out->dtype);
+}
+const ct_opdef ct_op_conv2d_grad_input = {"conv2d_grad_input", 2, 0, conv2d_grad_input_shape, conv2d_grad_input_cpu,
+                                          conv2d_grad_input_backward, conv_grad_cost};
+const ct_opdef ct_op_conv2d_grad_weight = {"conv2d_grad_weight", 2, 0, conv2d_grad_weight_shape, conv2d_grad_weight_cpu,
+                                           conv2d_grad_weight_backward, conv_grad_cost};
+
 /* With g3 = g as [N, O, L], cols = im2col(x) [N, CKK, L] and W2 = w as [O, CKK]:
- *   dx = col2im(W2^T @ g3),  dw = sum_n g3_n @ cols_n^T,  db = sum(g, {N, H, W}) */
+ *   dx = col2im(W2^T @ g3),  dw = sum_n g3_n @ cols_n^T,  db = sum(g, {N, H, W})
+ * On the CPU (or a device with kernels for them) dx and dw come from the two rows above. */
 static int conv2d_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_tensor *x = n->in[0], *w = n->in[1];
+  ct_device dev = x->storage->device;
+  bool fused_in = dev.type == CT_CPU || ct_cuda_forward[CT_OP_conv2d_grad_input];
+  bool fused_w = dev.type == CT_CPU || ct_cuda_forward[CT_OP_conv2d_grad_weight];
+  if (fused_in && ct_node_needs_grad(n, 0) && !(gin[0] = conv_grad_run(CT_OP_conv2d_grad_input, g, w, &n->attrs, x->shape)))
+    return -1;
+  if (fused_w && ct_node_needs_grad(n, 1) && !(gin[1] = conv_grad_run(CT_OP_conv2d_grad_weight, g, x, &n->attrs, w->shape)))
+    return -1;
   int64_t N = x->shape[0], O = w->shape[0], K = w->shape[1] * w->shape[2] * w->shape[3];
   int64_t g3s[3] = {N, O, g->shape[2] * g->shape[3]}, w2s[2] = {O, K};
   ct_tensor *g3 = ct_reshape(g, g3s, 3);
   if (!g3) return -1;
   int rc = 0;
-  if (ct_node_needs_grad(n, 0)) {
+  if (!fused_in && ct_node_needs_grad(n, 0)) {
     ct_tensor *cols = O_MATMUL(O_TRANSPOSE(ct_reshape(w, w2s, 2), 0, 1), R(g3));
     ct_attrs at = n->attrs;
     at.ndim = 4;
@@ -315,7 +461,7 @@ static int conv2d_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
     ct_release(cols);
     if (!gin[0]) rc = -1;
   }
-  if (!rc && ct_node_needs_grad(n, 1)) {
+  if (!rc && !fused_w && ct_node_needs_grad(n, 1)) {
     ct_tensor *cols = ct_op_run(CT_OP_im2col, &x, 1, &n->attrs);
     int batch = 0;
     gin[1] = O_RESHAPE(O_SUM(O_MATMUL(R(g3), O_TRANSPOSE(cols, 1, 2)), &batch, 1, false), CT_SHAPE(w));

@@ -41,7 +41,7 @@
   /* a function recomputed in backward (core/pass_checkpoint.c: nn.checkpoint) */              \
   X(checkpoint)                                                                                \
   /* fused backward rows (CPU; where a device has no kernel the rules use the ops above) */    \
-  X(relu_grad)                                                                                 \
+  X(relu_grad) X(conv2d_grad_input) X(conv2d_grad_weight)                                      \
   /* in place: y <- a y + b x (optimizer updates; recorded by chalk.capture like assign) */     \
   X(axpby)
 
