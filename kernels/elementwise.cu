@@ -81,6 +81,22 @@ UNARY_FUNCTOR(f_add_scalar, (T)((double)x + a0))
 UNARY_FUNCTOR(f_mul_scalar, (T)((double)x * a0))
 UNARY_FUNCTOR(f_clamp, (T)((double)x < a0 ? a0 : (double)x > a1 ? a1 : (double)x))
 
+/* relu_grad(g, x) = x > 0 ? g : 0 (relu's backward, one pass) */
+BINARY_FUNCTOR(f_relu_grad, y > 0 ? x : (T)0)
+
+/* axpby: y <- a y + b x in place (out aliases y). Each product rounded, then the sum, as the CPU
+   and torch's mul_ then add_(alpha=) do: the _rn intrinsics keep nvcc from contracting to an FMA. */
+__device__ __forceinline__ float m_mul_rn(float x, float y) { return __fmul_rn(x, y); }
+__device__ __forceinline__ double m_mul_rn(double x, double y) { return __dmul_rn(x, y); }
+__device__ __forceinline__ float m_add_rn(float x, float y) { return __fadd_rn(x, y); }
+__device__ __forceinline__ double m_add_rn(double x, double y) { return __dadd_rn(x, y); }
+struct f_axpby {
+  double a0, a1;
+  template <typename T> __device__ __forceinline__ T operator()(T y, T x) const {
+    return m_add_rn(m_mul_rn((T)a0, y), m_mul_rn((T)a1, x));
+  }
+};
+
 /* ---- kernels ------------------------------------------------------------------------------------ */
 /* Flat kernels: element v*VEC+j of every operand; mode bit k set: operand k is one broadcast value. */
 template <int VEC, typename T, typename F>
@@ -289,6 +305,16 @@ DEF_UNARY(add_scalar, f_add_scalar, CT_CU_DISPATCH_NUM)
 DEF_UNARY(mul_scalar, f_mul_scalar, CT_CU_DISPATCH_NUM)
 DEF_UNARY(clamp, f_clamp, CT_CU_DISPATCH_NUM)
 
+DEF_BINARY(relu_grad, f_relu_grad, CT_CU_DISPATCH_FLOAT)
+
+/* out is an alias of in[0] (y): read and written at the same element by the same thread */
+static int axpby_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  (void)nin;
+  CT_CU_DISPATCH_FLOAT(in[0]->dtype, return (run_binary<T, T, f_axpby>(out, in, f_axpby{a->f[0], a->f[1]})));
+  return 0;
+}
+CT_CU_FORWARD(axpby, axpby_impl)
+
 static int where_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin, (void)a;
   if (in[0]->dtype != CT_BOOL) return ct_errorf("where: condition must be bool, got %s", ct_dtype_name(in[0]->dtype));
@@ -303,5 +329,6 @@ extern "C" void ct_cu_register_elementwise(void) {
   REG(eq) REG(ne) REG(lt) REG(le) REG(gt) REG(ge)
   REG(neg) REG(exp) REG(log) REG(sqrt) REG(abs) REG(sign) REG(sin) REG(cos) REG(tanh) REG(sigmoid)
   REG(relu) REG(gelu) REG(gelu_grad) REG(pow_scalar) REG(add_scalar) REG(mul_scalar) REG(clamp)
+  REG(relu_grad) REG(axpby)
 #undef REG
 }

@@ -275,6 +275,30 @@ void cases_convert(void) {
     ct_release(v[0]), ct_release(v[1]);
     pair_free(&dst), pair_free(&src);
   }
+
+  /* axpby_ (y <- a y + b x in place, the optimizers' update): contiguous y with a broadcast x, and
+     a transposed y; products rounded separately on both devices, so exactly equal */
+  for (int si = 0; si < NSIZES; si++)
+    for (int di = 0; di < 2; di++) {
+      ct_dtype dt = di ? CT_F64 : CT_F32;
+      int64_t s = SIZES[si], ys[2] = {s, 5}, xs[1] = {5};
+      pair y = mk(ys, 2, dt, -1, 1, LAY_CONTIG, false), yt = mk(ys, 2, dt, -1, 1, LAY_CONTIG, false);
+      pair x = mk(xs, 1, dt, -3, 3, LAY_CONTIG, false), xf = mk(ys, 2, dt, -3, 3, LAY_CONTIG, false);
+      for (int d = 0; d < 2; d++) {
+        if (ct_axpby_(y.base[d], 0.9, x.base[d], 1 - 0.1)) printf("axpby_ on %s: %s\n", d ? "gpu" : "cpu", ct_last_error());
+        ct_tensor *t = ct_transpose(yt.base[d], 0, 1), *xt = ct_transpose(xf.base[d], 0, 1);
+        if (ct_axpby_(t, 1, xt, -0.01)) printf("axpby_ (transposed) on %s: %s\n", d ? "gpu" : "cpu", ct_last_error());
+        ct_release(t), ct_release(xt);
+      }
+      const char *why;
+      double e = compare(y.base[0], y.base[1], &why);
+      snprintf(label, sizeof label, "axpby_ %s [%lld,5] with x [5]", ct_dtype_name(dt), (long long)s);
+      record("axpby", label, !why && e == 0, e, why ? why : "not exactly equal");
+      e = compare(yt.base[0], yt.base[1], &why);
+      snprintf(label, sizeof label, "axpby_ %s transposed [5,%lld]", ct_dtype_name(dt), (long long)s);
+      record("axpby", label, !why && e == 0, e, why ? why : "not exactly equal");
+      pair_free(&y), pair_free(&yt), pair_free(&x), pair_free(&xf);
+    }
 }
 
 /* ==== reductions ============================================================================== */
