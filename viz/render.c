@@ -61,13 +61,14 @@ static void list_devices(char *buf, size_t n) {
   free(list);
 }
 
-/* A very large PNG is drawn at a lower resolution, down to Graphviz's native 72 dpi (1 pixel a
-   point), so that it stays under PNG_MAX_PIXELS where it can: encoding the pixels (libpng's
+/* A very large PNG is drawn at a lower resolution, down to PNG_MIN_DPI (Graphviz draws 1 pixel a
+   point at 72), so that it stays under PNG_MAX_PIXELS where it can: encoding the pixels (libpng's
    filters and zlib) is three quarters of rendering a big picture, and a 500-node backward graph
    came out 1022 x 20754 pixels (1.2-1.4 s here). Pictures under the limit are untouched. Sets the
    layout's drawing resolution (the "dpi" attribute is read at layout time: set after gvLayout, as
    the line before this call does, it is ignored and cairo's 96 dpi applies). After gvLayout. */
 #define PNG_MAX_PIXELS 8e6
+#define PNG_MIN_DPI 60 /* 12-point text still 10 pixels high */
 static void png_cap_pixels(Agraph_t *g) {
   layout_t *d = GD_drawing(g);
   if (!d) return;
@@ -76,7 +77,7 @@ static void png_cap_pixels(Agraph_t *g) {
   double px = (bb.UR.x - bb.LL.x) * (bb.UR.y - bb.LL.y) * (dpi / 72) * (dpi / 72);
   if (px <= PNG_MAX_PIXELS) return;
   dpi *= sqrt(PNG_MAX_PIXELS / px);
-  d->dpi = dpi < 72 ? 72 : dpi;
+  d->dpi = dpi < PNG_MIN_DPI ? PNG_MIN_DPI : dpi;
 }
 
 static int render_locked(const char *dot, const char *engine, const char *format, const char *path) {
