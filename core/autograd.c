@@ -243,6 +243,11 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
       rc = def->backward(n, g, gin);
       scope = NULL;
     }
+    /* g is done with: let it go before the gradients are stored, so a leaf's gradient that is a
+       view of g's storage (a transpose's, as nn.Linear's weight gets) is not shared any more and
+       accumulate_leaf keeps it instead of copying it (3 weight-sized copies per MLP step) */
+    ct_release(g);
+    g = NULL;
     for (int i = 0; !rc && i < n->nin; i++) {
       if (!n->needs[i] || !gin[i]) continue;
       ct_tensor *t = n->in[i];
