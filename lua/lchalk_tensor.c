@@ -14,6 +14,17 @@
 
 static const char box_tag;  /* its address marks a tensor box */
 static const char meta_key; /* registry[&meta_key] = the LCHALK_TENSOR metatable */
+/* The metatable is also at an integer key of the registry (array part: one load, where the
+   light-userdata key costs a hash lookup, ~150 instructions a tensor). The integer differs between
+   states, so it is cached with the registry it belongs to; luaopen_chalk sets both, so a state
+   that reuses a closed one's registry address opens chalk (and resets this) before it pushes. */
+static const void *meta_registry;
+static int meta_ref = LUA_NOREF;
+
+static void push_meta(lua_State *L) {
+  if (lua_topointer(L, LUA_REGISTRYINDEX) == meta_registry) lua_rawgeti(L, LUA_REGISTRYINDEX, meta_ref);
+  else lua_rawgetp(L, LUA_REGISTRYINDEX, &meta_key);
+}
 
 typedef struct {
   const void *tag; /* &box_tag */
@@ -48,7 +59,7 @@ int lchalk_pushtensor(lua_State *L, ct_tensor *t) {
   lchalk_box *b = lua_newuserdatauv(L, sizeof *b, 0);
   b->tag = &box_tag;
   b->t = t;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &meta_key);
+  push_meta(L);
   lua_setmetatable(L, -2);
   lchalk_gc_account(L);
   return 1;
@@ -219,6 +230,9 @@ void lchalk_open_tensor(lua_State *L, int chalk, int methods, int meta) {
   (void)chalk;
   lua_pushvalue(L, meta);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &meta_key);
+  lua_pushvalue(L, meta);
+  meta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  meta_registry = lua_topointer(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, methods);
   lua_pushcclosure(L, tensor_index, 1);
   lua_setfield(L, meta, "__index");

@@ -53,32 +53,41 @@ void ct_foreach(int nops, char **base, const size_t *itemsize, const int64_t *sh
   }
 }
 
-/* Whether t is laid out exactly as the contiguous out (same shape, row-major strides). */
-static bool same_dense(const ct_tensor *t, const ct_tensor *out) {
-  if (t->ndim != out->ndim) return false;
-  for (int d = 0; d < t->ndim; d++)
-    if (t->shape[d] != out->shape[d] || (t->shape[d] != 1 && t->stride[d] != out->stride[d])) return false;
-  return true;
+/* How t is read against the contiguous output shape (shape, ndim) in one run: 1 laid out exactly
+   as it (its strides row-major over that shape), 0 a single element, -1 neither. */
+static int dense_kind(const ct_tensor *t, const int64_t *shape, int ndim) {
+  int64_t n = 1;
+  for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+  if (n == 1) return 0;
+  if (t->ndim != ndim) return -1;
+  int64_t s = 1;
+  for (int d = ndim - 1; d >= 0; d--) {
+    if (t->shape[d] != shape[d] || (shape[d] != 1 && t->stride[d] != s)) return -1;
+    s *= shape[d];
+  }
+  return 1;
 }
 
 void ct_foreach_tensors(ct_tensor *out, ct_tensor *const *in, int nin, ct_loop_fn fn, void *ctx) {
   char *base[CT_ITER_MAX];
   size_t isz[CT_ITER_MAX];
-  /* Fast path (small ops are dominated by the setup below): a contiguous output whose inputs are
-     each laid out like it or a single element is one run of numel elements. */
-  int64_t n = ct_numel(out);
-  if (n > 0 && ct_is_contiguous(out)) {
-    int64_t step[CT_ITER_MAX];
-    bool dense = true;
-    base[0] = ct_data_ptr(out);
-    step[0] = (int64_t)ct_dtype_size(out->dtype);
+  /* Fast path (a small op's time is this setup, not its loop): a contiguous output whose inputs
+     are each laid out like it or a single element is one run of numel elements. */
+  if (dense_kind(out, out->shape, out->ndim) >= 0) {
+    int64_t n = 1, step[CT_ITER_MAX];
+    for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
+    bool dense = n > 0;
     for (int k = 0; k < nin && dense; k++) {
-      base[k + 1] = ct_data_ptr(in[k]);
-      if (ct_numel(in[k]) == 1) step[k + 1] = 0;
-      else if (same_dense(in[k], out)) step[k + 1] = (int64_t)ct_dtype_size(in[k]->dtype);
-      else dense = false;
+      int kind = dense_kind(in[k], out->shape, out->ndim);
+      size_t z = ct_dtype_size(in[k]->dtype);
+      base[k + 1] = (char *)in[k]->storage->data + in[k]->offset * (int64_t)z;
+      step[k + 1] = kind * (int64_t)z;
+      dense = kind >= 0;
     }
     if (dense) {
+      size_t z = ct_dtype_size(out->dtype);
+      base[0] = (char *)out->storage->data + out->offset * (int64_t)z;
+      step[0] = (int64_t)z;
       fn(base, step, n, ctx);
       return;
     }
