@@ -102,12 +102,17 @@ def main():
     res = {}
     for threads in counts:
         env = dict(base_env, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+        # torch runs OpenMP threads beside OpenBLAS's own pool; OpenMP's default spin-waiting lets the
+        # two fight over the cores (measured on a 2-vCPU VM: an MLP step 10-96 ms instead of 4-7 ms),
+        # so torch gets passive waiting: its best configuration, not a handicap.
+        torch_env = dict(env)
+        torch_env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         for name, script, refs, _ in WORKLOADS:
             for _ in range(rounds):
                 res.setdefault((threads, name, "chalk"), []).append(run([CHALK, os.path.join(HERE, script), HERE], env))
                 for ref in refs:
                     cmd = [RAW] if ref == "raw" else ["/usr/bin/python3", os.path.join(HERE, "torch_workloads.py"), name, str(threads)]
-                    res.setdefault((threads, name, ref), []).append(run(cmd, env))
+                    res.setdefault((threads, name, ref), []).append(run(cmd, torch_env if ref == "torch" else env))
     env = dict(base_env, OPENBLAS_NUM_THREADS=str(counts[-1]), OMP_NUM_THREADS=str(counts[-1]))
     # Cold start as a user gets it: without the OPENBLAS_CORETYPE set above for fairness (unless the
     # caller set it), chalk picks the core itself, which costs one re-exec (repl/blas_env.c).
@@ -136,7 +141,8 @@ def main():
         "- date: %s" % datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "- machine: %s, %d cores (%s)" % (platform.node(), os.cpu_count(), cpu_model()),
         "- OpenBLAS core: %s (OPENBLAS_CORETYPE, same for all)" % base_env["OPENBLAS_CORETYPE"],
-        "- threads: per row, the same for chalk (OPENBLAS_NUM_THREADS) and torch (torch.set_num_threads, OMP_NUM_THREADS)",
+        "- threads: per row, the same for chalk (OPENBLAS_NUM_THREADS) and torch (torch.set_num_threads, OMP_NUM_THREADS;"
+        " OMP_WAIT_POLICY=%s for torch)" % os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
         "- rounds: %d alternating processes per contender; each process reports its median" % rounds,
         "- cold start: median of 15 processes (at %d threads, OPENBLAS_CORETYPE %s), render: median of %d"
         % (counts[-1], "as set by the caller" if "OPENBLAS_CORETYPE" in os.environ else "unset: chalk's own choice, one re-exec", rounds),
