@@ -93,7 +93,7 @@ def thread_counts():
 
 
 def main():
-    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
     counts = thread_counts()
     base_env = dict(os.environ, CHALK_OUT="/tmp/chalk-bench")
     # chalk picks OpenBLAS's kernel family from the CPU's features (repl/blas_env.c); give the
