@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "events.h"
+#include "obs/events.h"
 
 static double now_ns(void) {
   struct timespec ts;

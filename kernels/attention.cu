@@ -26,7 +26,7 @@
 
 #include <type_traits>
 
-#include "../core/attention.h"
+#include "ops/attention.h"
 #include "cu_util.cuh"
 
 #define NTHREADS 128

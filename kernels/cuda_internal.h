@@ -14,8 +14,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-#include "../core/events.h"
-#include "../core/optable.h"
+#include "obs/events.h"
+#include "ops/optable.h"
 
 #define CT_CUDA_MAX_DEVICES 16
 

@@ -37,10 +37,10 @@ $(BUILD)/kernels/%.o: kernels/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(CUDA_CFLAGS) -Icore -c $< -o $@
 
-# core/device.c references the backend's hooks strongly, so the archive members that define them
+# core/tensor/device.c references the backend's hooks strongly, so the archive members that define them
 # are linked into every program that can ask for CUDA.
-$(BUILD)/core/device.o: CFLAGS_COMMON += -DCT_WITH_CUDA
-$(BUILD)/core/device.o: kernels/kernels.mk
+$(BUILD)/core/tensor/device.o: CFLAGS_COMMON += -DCT_WITH_CUDA
+$(BUILD)/core/tensor/device.o: kernels/kernels.mk
 
 # ---- tests/gpu: the parity harness -------------------------------------------------------------
 GPU_TEST_SRC := $(wildcard tests/gpu/*.c)

@@ -17,7 +17,7 @@
 #ifndef CHALK_KERNELS_LADDER_H
 #define CHALK_KERNELS_LADDER_H
 
-#include "../core/chalk.h"
+#include "chalk.h"
 
 /* The rungs in ladder order (one X per name). */
 #define CT_LADDER_IMPLS(X)                                                                         \

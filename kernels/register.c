@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/capture.h"
+#include "graph/capture.h"
 #include "cuda_internal.h"
 
 /* The graph-pool hooks live in core/fuse_cuda.c; weak, so that a program that never captures does

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "capture.h"
+#include "graph/capture.h"
 #include "lchalk_internal.h"
-#include "profile.h"
+#include "obs/profile.h"
 
 #define LCAPTURE_GRAPH "chalk.Graph"
 

@@ -18,7 +18,7 @@
  */
 #include <string.h>
 
-#include "capture.h" /* ct_assign_ */
+#include "graph/capture.h" /* ct_assign_ */
 #include "lchalk_internal.h"
 
 typedef struct {

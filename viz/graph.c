@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "graph_model.h"
-#include "optable.h"
+#include "ops/optable.h"
 
 /* ---- pointer -> vnode index ----------------------------------------------------------------- */
 typedef struct {

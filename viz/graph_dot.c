@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "graph_model.h"
-#include "optable.h"
+#include "ops/optable.h"
 
 /* fill, border */
 #define C_OP "#fde3c8", "#e8872a"

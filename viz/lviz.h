@@ -7,7 +7,7 @@
 
 #include "lauxlib.h"
 #include "lua.h"
-#include "profile.h"
+#include "obs/profile.h"
 
 #define LVIZ_PROFILE "chalk.Profile"
 

@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 #include "chalk.h"
-#include "profile.h"
+#include "obs/profile.h"
 
 /* ---- growable text buffer (buf.c) ---------------------------------------------------------- */
 typedef struct {

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "../optable.h"
+#include "ops/optable.h"
 
 /* t's elements in row-major order: t's own data when contiguous, else a private copy in *tmp
    (the caller releases *tmp). */

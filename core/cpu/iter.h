@@ -5,7 +5,7 @@
 #ifndef CHALK_ITER_H
 #define CHALK_ITER_H
 
-#include "../optable.h"
+#include "ops/optable.h"
 
 #define CT_ITER_MAX 4
 

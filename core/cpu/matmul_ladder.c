@@ -14,8 +14,8 @@
 #include <cblas.h>
 #include <string.h>
 
-#include "../events.h"
-#include "../optable.h"
+#include "obs/events.h"
+#include "ops/optable.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3") /* as the flash kernels: vectorised inner loops, as a compiler at -O3 makes them */

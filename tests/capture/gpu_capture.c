@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "capture.h"
+#include "graph/capture.h"
 
 static int failures;
 

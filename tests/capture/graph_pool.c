@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "capture.h"
+#include "graph/capture.h"
 
 static int failures;
 static const ct_device GPU = {CT_CUDA, 0};

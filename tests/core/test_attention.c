@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "events.h"
+#include "obs/events.h"
 #include "gradcheck.h"
 #include "testutil.h"
 

@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "capture.h"
+#include "graph/capture.h"
 #include "chalk.h"
 #include "testutil.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "capture.h"
+#include "graph/capture.h"
 #include "testutil.h"
 
 static void assert_all_freed(void) {

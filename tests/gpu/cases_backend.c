@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "events.h"
+#include "obs/events.h"
 #include "harness.h"
 #include "ladder.h"
 

@@ -1,0 +1,372 @@
+/* capture.h: captured graphs (design decision 3): record one step through the op hook, transform
+ * it with passes (DCE, CSE, constant folding, algebraic rewrites, elementwise fusion,
+ * checkpointing), plan its memory into one arena and replay it without Lua in the loop.
+ *
+ * The graph is flat, as in ggml: nodes in execution order, each with value ids for its inputs and
+ * outputs, so the planner, the DOT dump and the executor are linear scans. Values are either
+ * external (tensors that existed outside the step's ops: parameters, inputs, constants made while
+ * capturing; bound by reference) or produced by a node. View nodes (CT_OPF_VIEW) and in-place
+ * nodes (CT_OPF_INPLACE_OUT, e.g. assign) alias their input 0's buffer.
+ *
+ * Invariants:
+ *  - Node order is a valid execution order, and the order in which in-place writes happened:
+ *    passes never move a read of a storage across a write to it (see ct_graph_epoch).
+ *  - A value is produced by at most one live node; a dead node's outputs are unused.
+ *  - Pinned values (the step's outputs and the gradients left in .grad) keep the storage of the
+ *    tensor they had while capturing, so replay writes into the tensors the user holds; every
+ *    other produced value lives in the planned arena.
+ *  - Replay of the unoptimized graph on the CPU equals eager bit for bit (same forwards, same
+ *    inputs); fused kernels compute each op with the op file's own expression, in its dtype.
+ *
+ * Part of the C API; passes and the executor share the internals below (capture.c, plan.c,
+ * pass_*.c, fuse*.c, autotune.c).
+ */
+#ifndef CHALK_CAPTURE_H
+#define CHALK_CAPTURE_H
+
+#include "ops/optable.h"
+
+typedef struct ct_graph ct_graph;
+
+/* ---- capture and replay --------------------------------------------------------------------- */
+/* Starts recording every op run from now on into a new graph. inputs[0..n) are the step's
+   arguments (replay can copy new values into them). Only one capture at a time. */
+ct_graph *ct_capture_begin(ct_tensor *const *inputs, int ninputs);
+/* Stops recording: outputs become the graph's outputs (pinned); gradients left in .grad of
+   tensors the step touched are pinned too. Returns 0, or -1 (the graph stays valid to free). */
+int ct_capture_end(ct_graph *g, ct_tensor *const *outputs, int noutputs);
+/* Stops recording after an error in the step; the graph is freed. */
+void ct_capture_abort(ct_graph *g);
+bool ct_capturing(void);
+void ct_graph_free(ct_graph *g);
+
+/* Runs the graph again with the current values of its inputs and parameters: plans memory
+   (if not planned yet), then runs every node's forward into planned buffers. */
+int ct_graph_replay(ct_graph *g);
+int ct_graph_ninputs(const ct_graph *g);
+ct_tensor *ct_graph_input(const ct_graph *g, int i); /* borrowed */
+int ct_graph_noutputs(const ct_graph *g);
+ct_tensor *ct_graph_output(const ct_graph *g, int i); /* new reference: the pinned output tensor */
+ct_device ct_graph_device(const ct_graph *g);
+
+/* ---- passes --------------------------------------------------------------------------------- */
+typedef struct {
+  char pass[24];
+  int nodes_before, nodes_after;       /* live nodes, views included */
+  int kernels_before, kernels_after;   /* live nodes that run a kernel (not views) */
+  double bytes_before, bytes_after;    /* bytes moved by all kernels (op cost estimates) */
+  double flops_before, flops_after;
+  int changes;                         /* rewrites made */
+} ct_pass_report;
+
+typedef struct {
+  int segments;        /* checkpoint: number of segments (0: sqrt of the forward layers) */
+  bool full_recompute; /* checkpoint: recompute from the start for every segment */
+  int max_inputs;      /* fuse: most inputs of one fused kernel (0: 12) */
+  bool no_reductions;  /* fuse: elementwise only (no row reductions inside kernels) */
+} ct_pass_opts;
+
+/* Runs one pass by name: "dce", "cse", "fold", "algebra", "fuse", "checkpoint". Invalidates the
+   memory plan. */
+int ct_graph_optimize(ct_graph *g, const char *pass, const ct_pass_opts *o, ct_pass_report *r);
+/* The explanation the last run of pass wrote (what it changed and why; for "fuse", why each
+   producer/consumer pair was or was not fused); "" when the pass has not run. */
+const char *ct_graph_explain(const ct_graph *g, const char *pass);
+/* Totals over live nodes (what a pass report compares). */
+void ct_graph_totals(const ct_graph *g, int *nodes, int *kernels, double *bytes, double *flops);
+
+/* ---- memory planning ------------------------------------------------------------------------ */
+typedef enum { CT_PLAN_BESTFIT = 0, CT_PLAN_GREEDY_SIZE = 1, CT_PLAN_NAIVE = 2 } ct_plan_strategy;
+typedef struct {
+  ct_plan_strategy strategy; /* default best-fit in execution order */
+  bool no_inplace;           /* forbid in-place reuse */
+  bool keep_all;             /* every buffer lives to the end (what eager autograd keeps) */
+} ct_plan_opts;
+typedef struct {
+  int64_t naive_bytes;       /* sum of every planned tensor's bytes (no reuse) */
+  int64_t planned_bytes;     /* arena size: the planned peak */
+  int64_t lower_bound;       /* most bytes live at one time (no packing can do better) */
+  int64_t activation_peak;   /* most bytes live at one time in buffers made by the forward (or
+                                by recomputing it): what checkpointing trades for time */
+  int64_t pinned_bytes;      /* outputs and .grad tensors, outside the arena */
+  int64_t external_bytes;    /* parameters, inputs, optimizer state, constants (distinct storages) */
+  int nbuffers;              /* tensors in the arena */
+  int ninplace;              /* outputs that reuse their input's buffer */
+  int ninplace_candidates;   /* nodes whose op allows it (CT_OPF_INPLACE_OK) */
+  ct_plan_strategy strategy;
+} ct_plan_report;
+int ct_graph_plan_memory(ct_graph *g, const ct_plan_opts *o, ct_plan_report *r);
+/* Checks the current plan independently of the planner: no two buffers whose lifetimes overlap
+   share a byte, every buffer lies inside the arena, aliases start inside their base. 0 or -1. */
+int ct_graph_verify_plan(const ct_graph *g);
+/* One arena buffer of the plan: [offset, offset+nbytes), live over node positions [first, last]. */
+typedef struct {
+  int64_t offset, nbytes;
+  int first, last;
+  int value;  /* the value that allocated it */
+  int nvalues; /* values stored in it (in-place reuse makes several) */
+} ct_plan_buffer;
+int ct_graph_plan_nbuffers(const ct_graph *g);
+int ct_graph_plan_buffer(const ct_graph *g, int i, ct_plan_buffer *b);
+/* Live arena bytes while node position k runs (inputs and outputs of k both live); -1 if unplanned. */
+int64_t ct_graph_plan_live_at(const ct_graph *g, int k);
+
+/* ---- inspection (print, viz, lessons) ----------------------------------------------------- */
+enum { CT_GOP_FUSED = CT_OP_COUNT, CT_GOP_ALIAS, CT_GOP_END };
+typedef struct {
+  int op;               /* ct_op, CT_GOP_FUSED or CT_GOP_ALIAS */
+  const char *name;     /* op name ("fused" for kernels) */
+  const char *label;    /* "grad of h1" for nodes made by backward; kernel name for fused */
+  int nin, nout;
+  const int *in, *out;  /* value ids */
+  int group;            /* fused kernel index, -1 */
+  int members;          /* ops a fused kernel stands for (1 otherwise) */
+  bool backward, view, inplace;
+  double flops, bytes;
+} ct_gnode_info;
+typedef struct {
+  ct_dtype dtype;
+  int ndim;
+  const int64_t *shape;
+  const char *name;     /* tensor name, or NULL */
+  int producer;         /* node index, -1 for externals */
+  bool external, constant, input, pinned, parameter;
+  int64_t nbytes;
+} ct_gvalue_info;
+/* Live nodes in order: index 0..ct_graph_nnodes-1 (dead nodes are skipped by compaction). */
+int ct_graph_nnodes(const ct_graph *g);
+int ct_graph_node(const ct_graph *g, int i, ct_gnode_info *info);
+int ct_graph_nvalues(const ct_graph *g);
+int ct_graph_value(const ct_graph *g, int v, ct_gvalue_info *info);
+/* Listing with one line per node: index, op, inputs, output shape, flops and bytes. */
+size_t ct_graph_format(const ct_graph *g, char *buf, size_t n);
+/* DOT text of the graph (nodes coloured by fused group). *out is malloc'd. */
+int ct_graph_dot(const ct_graph *g, const char *title, char **out);
+/* Generated source of the fused kernel of node i: lang "c" (the CPU loop) or "cuda". */
+const char *ct_graph_source(const ct_graph *g, int i, const char *lang);
+
+/* ---- in-place assignment (the op capture sees optimizer updates through) ------------------- */
+/* dst <- src (broadcast, dtype converted), through the op table (op "assign") when both are on one
+   device, so a captured step records it; across devices it falls back to ct_copy_. 0 or -1. */
+int ct_assign_(ct_tensor *dst, ct_tensor *src);
+
+/* ---- checkpointing (pass_checkpoint.c) ------------------------------------------------------ */
+/* A function recomputed in backward: run(ud, in, nin) returns a new tensor (its output).
+   ct_checkpoint runs it without recording (only inputs are saved), and in backward runs it
+   again with recording on to compute the gradients; params are leaves used inside run that
+   need gradients (module parameters). */
+typedef ct_tensor *(*ct_recompute_fn)(void *ud, ct_tensor *const *in, int nin);
+typedef void (*ct_recompute_free_fn)(void *ud);
+ct_tensor *ct_checkpoint(ct_recompute_fn run, ct_recompute_free_fn free_ud, void *ud, ct_tensor *const *in, int nin,
+                         ct_tensor *const *params, int nparams);
+
+/* ---- autotuning (autotune.c) --------------------------------------------------------------- */
+/* Blocked matmul C = A B (f32 or f64, 2-D, CPU) with tiles bm x bn x bk: the kernel family tuned. */
+ct_tensor *ct_matmul_tiled(ct_tensor *a, ct_tensor *b, int bm, int bn, int bk);
+typedef struct {
+  int bm, bn, bk;
+  double us;           /* best time of the configuration */
+  double gflops;
+} ct_tune_result;
+/* Times every (bm, bn) in the lists at bk (repeats runs each, best kept) for A[m,k] B[k,n];
+   results[i*nbn + j]. The best configuration is cached per (m, n, k, dtype) and returned in best. */
+int ct_autotune_matmul(int64_t m, int64_t n, int64_t k, ct_dtype dt, const int *bms, int nbm, const int *bns, int nbn,
+                       int bk, int repeats, ct_tune_result *results, ct_tune_result *best);
+/* The cached best tiles for a shape, or false. */
+bool ct_autotune_matmul_cached(int64_t m, int64_t n, int64_t k, ct_dtype dt, ct_tune_result *best);
+/* Tunes the chunk size of every fused CPU kernel of g (times each candidate by replaying the
+   kernel); writes up to max rows of (kernel, chunk, us) into rows. Returns rows written or -1. */
+typedef struct {
+  int kernel;
+  int chunk;
+  double us;
+} ct_tune_chunk;
+int ct_autotune_fused(ct_graph *g, const int *chunks, int nchunks, int repeats, ct_tune_chunk *rows, int max);
+
+/* ==== internals shared by capture.c, plan.c, pass_*.c, fuse*.c ============================== */
+
+typedef struct {
+  ct_dtype dtype;
+  int ndim;
+  int64_t shape[CT_MAX_DIMS];
+  int64_t stride[CT_MAX_DIMS];
+  int64_t offset;
+  int producer;        /* node index, -1: external */
+  ct_tensor *ext;      /* externals and pinned values: a reference to the tensor */
+  bool constant;       /* external made while capturing and never written: foldable */
+  bool input;          /* an argument of the step */
+  bool parameter;      /* an external leaf that requires grad */
+  bool pinned;         /* output or .grad: lives in ext's storage, not in the arena */
+  bool written;        /* an external that an in-place node writes */
+  char *name;
+  /* planning and execution */
+  int buffer;          /* plan buffer index, -1 */
+  ct_tensor *rt;       /* runtime header used by replay */
+  ct_storage *slice;   /* its storage over the arena (owned) */
+} ct_gvalue;
+
+typedef struct ct_fused ct_fused;
+
+typedef struct {
+  int op;
+  ct_attrs attrs;
+  int nin, nout;
+  int *in, *out;
+  bool dead;
+  bool backward;       /* made by a gradient rule */
+  char *label;
+  int kernel;          /* CT_GOP_FUSED: index into g->kernels */
+  int members;         /* ops it stands for */
+  double flops, bytes; /* cost estimate */
+  int segment;         /* checkpoint: forward segment (-1) */
+} ct_gnode;
+
+typedef struct {
+  ct_tensor *leaf; /* reference */
+  int value;
+} ct_gexport;
+
+struct ct_graph {
+  ct_gvalue *v;
+  int nv, capv;
+  ct_gnode *n;
+  int nn, capn;
+  int *inputs, ninputs;
+  int *outputs, noutputs;
+  ct_gexport *exports;
+  int nexports;
+  ct_device device;
+  /* capture state */
+  bool capturing;
+  uint64_t first_tensor_id;
+  void *map;            /* tensor pointer -> value, storage pointer -> value (capture.c) */
+  ct_tensor **seen;     /* references held while capturing */
+  int nseen, capseen;
+  /* passes */
+  char *explain[8];     /* per pass (see ct_pass_index) */
+  ct_fused **kernels;
+  int nkernels;
+  /* plan */
+  bool planned;
+  ct_plan_opts plan_opts;
+  ct_plan_report plan;
+  ct_plan_buffer *buffers;
+  int nbuffers;
+  int *pos_of_node;     /* node index -> position among live nodes */
+  /* execution */
+  bool instantiated;
+  ct_storage *arena;
+  void *device_state;   /* fuse_cuda.c: compiled kernels, CUDA graph */
+};
+
+/* capture.c */
+int ct_graph_add_value(ct_graph *g, const ct_meta *m);          /* new produced value; -1 on OOM */
+int ct_graph_add_node(ct_graph *g, int op, const ct_attrs *a, const int *in, int nin, const int *out, int nout);
+/* Inserts an empty node at position pos (shifting later nodes); returns pos or -1. Node indices
+   >= pos change: callers re-read them. */
+int ct_graph_insert_node(ct_graph *g, int pos, int op, const ct_attrs *a, const int *in, int nin, const int *out,
+                         int nout);
+void ct_graph_compact(ct_graph *g);  /* drops dead nodes */
+void ct_graph_invalidate(ct_graph *g); /* frees the plan and runtime headers */
+int ct_graph_instantiate(ct_graph *g);  /* plans (if needed) and makes the runtime headers */
+/* A stack header for value v with its captured meta (storage NULL), for shape rules and costs. */
+void ct_graph_header(const ct_graph *g, int v, ct_tensor *t);
+void ct_graph_node_cost(ct_graph *g, int i);
+/* Root buffer value of v: follows view/alias/in-place nodes to the value that owns storage. */
+int ct_graph_root(const ct_graph *g, int v);
+/* Storage key of v for write hazards: an external's storage pointer, else its root value. */
+const void *ct_graph_storage_key(const ct_graph *g, int v);
+/* Number of in-place writes to v's storage among nodes before node index i. */
+int ct_graph_epoch(const ct_graph *g, int v, int i);
+/* Consumers: counts[v] = live nodes reading v; also graph outputs/exports count as uses. */
+int *ct_graph_use_counts(const ct_graph *g);
+bool ct_graph_value_is_output(const ct_graph *g, int v);
+void ct_graph_set_explain(ct_graph *g, const char *pass, char *text); /* takes ownership */
+/* Every live node's input `from` becomes `to`. */
+void ct_graph_replace_uses(ct_graph *g, int from, int to);
+/* A short name for value v ("x", "W1", or "%12"), into buf. */
+const char *ct_graph_value_name(const ct_graph *g, int v, char *buf, size_t n);
+bool ct_gop_is_view(int op);   /* view ops and aliases: no kernel */
+bool ct_gop_is_inplace(int op); /* writes into input 0 */
+const char *ct_gop_name(int op);
+
+/* Growable text for explanations (capture.c). */
+typedef struct {
+  char *s;
+  size_t len, cap;
+} ct_text;
+void ct_text_printf(ct_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A fused kernel: a program over registers (inputs first, then one per instruction), run over
+   the iteration shape: element by element (flat) or row by row when it holds row reductions. */
+typedef struct {
+  int op;              /* ct_op of the member it computes */
+  int dst;             /* register */
+  int src[3], nsrc;
+  ct_dtype dt;         /* dtype of the (first value) sources */
+  ct_dtype out_dt;
+  ct_attrs attrs;
+  bool row;            /* one element per row */
+  bool reduce;         /* a reduction over the row */
+  int value;           /* the graph value it computes */
+} ct_finstr;
+
+struct ct_fused {
+  int id;
+  int nin, nout, ninstr, nregs;
+  ct_dtype *reg_dt;
+  bool *reg_row;
+  ct_finstr *instr;
+  int *out_reg;        /* [nout] */
+  bool rowmode;
+  int ndim;
+  int64_t shape[CT_MAX_DIMS];
+  int chunk;           /* flat kernels: elements per step (autotuned) */
+  char name[96];
+  char *signature;     /* ops and dtypes: the autotuning cache key */
+  char *c_src, *cuda_src;
+  void *scratch;       /* CPU registers, nregs * chunk * 8 bytes */
+  int64_t scratch_elems;
+  void *cuda;          /* fuse_cuda.c */
+};
+
+/* fuse.c / fuse_cpu.c */
+int ct_pass_fuse(ct_graph *g, const ct_pass_opts *o, ct_text *why);
+int ct_fused_run_cpu(ct_graph *g, ct_gnode *n, ct_fused *k);
+void ct_fused_free(ct_fused *k);
+void ct_fused_cost(const ct_graph *g, const ct_gnode *n, double *flops, double *bytes);
+const char *ct_fused_source(ct_graph *g, int kernel, const char *lang);
+int ct_fused_chunk(const ct_fused *k);
+void ct_fused_set_chunk(ct_fused *k, int chunk);
+bool ct_fused_is_flat(const ct_fused *k);
+
+/* fuse_cuda.c: NVRTC kernels and CUDA Graph replay; -1 with the error set when unavailable. */
+int ct_fused_run_cuda(ct_graph *g, ct_gnode *n, ct_fused *k);
+int ct_graph_replay_cuda(ct_graph *g, int (*run_nodes)(ct_graph *g));
+void ct_graph_cuda_free(ct_graph *g);
+/* A private memory pool for CUDA Graphs, for the CUDA backend (kernels/) to provide: begin is
+   called on the device before a graph is recorded and end after; scratch memory handed out in
+   between must stay reserved for that graph until release(token) (the graph's blocks are baked
+   into it). NULL (the default): no pool, so scratch taken while recording is not reserved, and a
+   block the allocator later gives to another tensor could be overwritten by a later replay. */
+extern void *(*ct_cuda_graph_pool_begin)(int device);
+extern void (*ct_cuda_graph_pool_end)(int device, void *token);
+extern void (*ct_cuda_graph_pool_release)(int device, void *token);
+/* 1: replays as a CUDA Graph; -1: replays op by op (why says why); 0: not decided yet. launches
+   counts CUDA Graph launches; compiles counts NVRTC compilations in the process. */
+int ct_graph_cuda_status(const ct_graph *g, int *launches, int *compiles, const char **why);
+
+/* passes */
+int ct_pass_dce(ct_graph *g, ct_text *why);
+int ct_pass_cse(ct_graph *g, ct_text *why);
+int ct_pass_fold(ct_graph *g, ct_text *why);
+int ct_pass_algebra(ct_graph *g, ct_text *why);
+int ct_pass_checkpoint(ct_graph *g, const ct_pass_opts *o, ct_text *why);
+
+/* plan.c */
+void ct_plan_free(ct_graph *g);
+
+/* autotune.c: cached chunk for a fused kernel signature. */
+int ct_autotune_fused_lookup(const char *signature, int64_t numel);
+
+#endif

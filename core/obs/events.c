@@ -1,0 +1,105 @@
+/* events.c: the event log storage: events in fixed blocks of BLOCK (so appending never copies
+ * the log), on or off.
+ * Invariants: pushes are serialised by a mutex (simulated workers may run on threads), taken only
+ * while the log is on; event i lives at blocks[i / BLOCK][i % BLOCK] and never moves until
+ * ct_events_clear; op events are numbered in push order (seq). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "obs/events.h"
+
+#define BLOCK 4096
+
+bool ct_events_enabled = false;
+static ct_event **blocks;
+static size_t nevents, nblocks, capblocks;
+static double t_origin;
+static int64_t op_seq;
+static int current_stream;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static double clock_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
+}
+
+double ct_now_us(void) { return clock_us() - t_origin; }
+
+void ct_events_clear(void) {
+  pthread_mutex_lock(&log_lock);
+  for (size_t b = 0; b < nblocks; b++) free(blocks[b]);
+  free(blocks);
+  blocks = NULL;
+  nevents = nblocks = capblocks = 0;
+  op_seq = 0;
+  pthread_mutex_unlock(&log_lock);
+}
+
+void ct_events_start(void) {
+  ct_events_clear();
+  t_origin = clock_us();
+  ct_events_enabled = true;
+}
+
+void ct_events_stop(void) { ct_events_enabled = false; }
+size_t ct_events_count(void) { return nevents; }
+const ct_event *ct_events_get(size_t i) { return i < nevents ? &blocks[i / BLOCK][i % BLOCK] : NULL; }
+
+int ct_events_set_stream(int stream) {
+  int old = current_stream;
+  current_stream = stream;
+  return old;
+}
+int ct_events_stream(void) { return current_stream; }
+
+void ct_event_push(const ct_event *e) {
+  pthread_mutex_lock(&log_lock);
+  if (nevents == nblocks * BLOCK) { /* the log drops events rather than failing the computation */
+    if (nblocks == capblocks) {
+      size_t cap = capblocks ? capblocks * 2 : 16;
+      ct_event **p = realloc(blocks, cap * sizeof *p);
+      if (!p) {
+        pthread_mutex_unlock(&log_lock);
+        return;
+      }
+      blocks = p;
+      capblocks = cap;
+    }
+    if (!(blocks[nblocks] = malloc(BLOCK * sizeof **blocks))) {
+      pthread_mutex_unlock(&log_lock);
+      return;
+    }
+    nblocks++;
+  }
+  ct_event *slot = &blocks[nevents / BLOCK][nevents % BLOCK];
+  *slot = *e;
+  if (e->kind == CT_EV_OP) slot->seq = op_seq++;
+  if (slot->stream == 0) slot->stream = current_stream;
+  nevents++;
+  pthread_mutex_unlock(&log_lock);
+}
+
+void ct_event_mark(const char *static_name, const char *label) {
+  if (!ct_events_enabled) return;
+  ct_event e = {.kind = CT_EV_MARK, .name = static_name};
+  e.t0 = e.t1 = ct_now_us();
+  if (label) snprintf(e.label, sizeof e.label, "%s", label);
+  ct_event_push(&e);
+}
+
+void ct_event_name_storage(uint64_t storage_id, const char *name) {
+  if (!ct_events_enabled || !name) return;
+  ct_event e = {.kind = CT_EV_NAME, .name = "name", .node_id = storage_id};
+  e.t0 = e.t1 = ct_now_us();
+  snprintf(e.label, sizeof e.label, "%s", name);
+  ct_event_push(&e);
+}
+
+const char *ct_event_kind_name(ct_event_kind k) {
+  static const char *const names[CT_EV_NKINDS] = {"op", "alloc", "free", "copy", "collective", "mark", "name"};
+  return k >= 0 && k < CT_EV_NKINDS ? names[k] : "?";
+}

@@ -1,0 +1,334 @@
+/* autograd.c: reverse-mode differentiation over the recorded graph (design decision 2).
+ * Backward rules emit ordinary table ops, so with create_graph the gradient is itself a graph.
+ * Invariants: a node is owned by its output tensor (and by nothing else but the engine during a
+ * pass); a freed node keeps its edges' metadata but drops its saved inputs; node destruction is
+ * iterative so that deep chains cannot overflow the C stack. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "obs/events.h"
+#include "ops/optable.h"
+
+/* ---- node lifetime --------------------------------------------------------------------- */
+
+static ct_node **doomed;
+static size_t ndoomed, capdoomed;
+static bool destroying;
+
+static void node_drop_inputs(ct_node *n) {
+  if (!n->in) return;
+  ct_tensor **in = n->in;
+  n->in = NULL;
+  for (int i = 0; i < n->nin; i++) ct_release(in[i]);
+  free(in);
+}
+
+static void node_destroy(ct_node *n) {
+  node_drop_inputs(n);
+  ct_release(n->gacc);
+  free(n->needs);
+  free(n->name);
+  free(n);
+  ct_mem_count_node(-1);
+}
+
+void ct_node_retain(ct_node *n) { n->refcount++; }
+
+void ct_node_release(ct_node *n) {
+  if (!n || --n->refcount > 0) return;
+  if (destroying) {
+    if (ndoomed == capdoomed) {
+      size_t cap = capdoomed ? capdoomed * 2 : 256;
+      ct_node **p = realloc(doomed, cap * sizeof *p);
+      if (!p) { /* cannot defer: fall back to recursion for this one */
+        node_destroy(n);
+        return;
+      }
+      doomed = p;
+      capdoomed = cap;
+    }
+    doomed[ndoomed++] = n;
+    return;
+  }
+  destroying = true;
+  node_destroy(n);
+  while (ndoomed) node_destroy(doomed[--ndoomed]);
+  destroying = false;
+}
+
+bool ct_node_needs_grad(const ct_node *n, int i) { return n->needs[i]; }
+int ct_node_op(const ct_node *n) { return n->op; }
+int ct_node_ninputs(const ct_node *n) { return n->nin; }
+ct_tensor *ct_node_input(const ct_node *n, int i) { return n->in && i >= 0 && i < n->nin ? n->in[i] : NULL; }
+ct_tensor *ct_node_output(const ct_node *n) { return n->out; }
+uint64_t ct_node_id(const ct_node *n) { return n->id; }
+const char *ct_node_name(const ct_node *n) { return n->name; }
+bool ct_node_freed(const ct_node *n) { return n->freed; }
+
+static char scope_buf[96];
+static const char *scope;
+const char *ct_backward_scope(void) { return scope; }
+
+/* ---- the engine -------------------------------------------------------------------------- */
+
+typedef struct {
+  ct_node **v;
+  size_t n, cap;
+} node_vec;
+
+static int vec_push(node_vec *s, ct_node *n) {
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 64;
+    ct_node **p = realloc(s->v, cap * sizeof *p);
+    if (!p) return ct_errorf("backward: out of memory");
+    s->v = p;
+    s->cap = cap;
+  }
+  s->v[s->n++] = n;
+  return 0;
+}
+
+static int freed_error(const ct_node *n) {
+  return ct_errorf("backward: trying to backward through the graph a second time: node %s (id %llu) "
+                   "had its saved tensors freed by the first backward; call backward with "
+                   "retain_graph=true the first time if you need to",
+                   ct_optable[n->op]->name, (unsigned long long)n->id);
+}
+
+/* Collects every node reachable from root along edges that need a gradient, and counts for each
+   node how many consumers it has among them (pending). */
+static int collect(ct_node *root, node_vec *all) {
+  node_vec stack = {0};
+  int rc = 0;
+  root->mark = 1;
+  root->pending = 0;
+  ct_node_retain(root); /* the pass holds every collected node until its cleanup */
+  if (vec_push(all, root) || vec_push(&stack, root)) rc = -1;
+  while (!rc && stack.n) {
+    ct_node *n = stack.v[--stack.n];
+    if (n->freed) {
+      rc = freed_error(n);
+      break;
+    }
+    for (int i = 0; i < n->nin; i++) {
+      if (!n->needs[i] || !n->in[i]->grad_fn) continue;
+      ct_node *p = n->in[i]->grad_fn;
+      if (!p->mark) {
+        p->mark = 1;
+        p->pending = 0;
+        ct_node_retain(p);
+        if (vec_push(all, p) || vec_push(&stack, p)) {
+          rc = -1;
+          break;
+        }
+      }
+      p->pending++;
+    }
+  }
+  free(stack.v);
+  return rc;
+}
+
+static int accumulate(ct_tensor **slot, ct_tensor *g) {
+  if (!*slot) {
+    *slot = ct_retain(g);
+    return 0;
+  }
+  ct_tensor *s = ct_add(*slot, g);
+  if (!s) return -1;
+  ct_release(*slot);
+  *slot = s;
+  return 0;
+}
+
+/* Stores g into a leaf's .grad: a private, detached copy tagged as gradient memory. */
+static int accumulate_leaf(ct_tensor *leaf, ct_tensor *g, bool create_graph) {
+  ct_tensor *own = g;
+  if (!create_graph && (g->storage->refcount > 1 || g->grad_fn || !ct_is_contiguous(g))) own = ct_clone(g);
+  else ct_retain(own);
+  if (!own) return -1;
+  if (!ct_dtype_is_float(own->dtype) || own->dtype != leaf->dtype) {
+    ct_tensor *c = ct_to_dtype(own, leaf->dtype);
+    ct_release(own);
+    if (!(own = c)) return -1;
+  }
+  int rc = accumulate(&leaf->grad, own);
+  ct_release(own);
+  if (!rc && leaf->grad->storage->refcount == 1) ct_set_category(leaf->grad, CT_CAT_GRADIENT);
+  return rc;
+}
+
+/* After n's rule ran: drop n's saved inputs. An input that is the output of a node still waiting
+   for its gradient may be needed by that node's rule (exp, tanh, softmax read their output), so
+   that node holds it until it has run. */
+static void release_saved(ct_node *n) {
+  for (int i = 0; n->in && i < n->nin; i++) {
+    ct_tensor *t = n->in[i];
+    ct_node *p = t->grad_fn;
+    if (p && p->mark == 1 && p->out == t && !p->out_hold) p->out_hold = ct_retain(t);
+  }
+  n->freed = true;
+  node_drop_inputs(n);
+  ct_tensor *hold = n->out_hold;
+  n->out_hold = NULL;
+  ct_release(hold); /* may free n's output: ct_release clears n->out then */
+}
+
+static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *inputs, int ninputs, ct_tensor **results,
+                      bool retain_graph, bool create_graph) {
+  char d[200];
+  if (!root->requires_grad)
+    return ct_errorf("backward: %s does not require grad (no input of it requires grad, or it was computed "
+                     "under no_grad or from detached tensors)", ct_describe(root, d, sizeof d));
+  ct_tensor *seed = NULL;
+  if (groot) {
+    if (groot->ndim != root->ndim || memcmp(groot->shape, root->shape, sizeof(int64_t) * (size_t)root->ndim)) {
+      char d2[200];
+      return ct_errorf("backward: gradient %s does not match the shape of the output %s",
+                       ct_describe(groot, d2, sizeof d2), ct_describe(root, d, sizeof d));
+    }
+    seed = ct_retain(groot);
+  } else {
+    if (ct_numel(root) != 1)
+      return ct_errorf("backward: a gradient can be created implicitly only for one-element outputs, got %s; "
+                       "pass a gradient tensor of the same shape", ct_describe(root, d, sizeof d));
+    seed = ct_ones_like(root);
+    if (!seed) return -1;
+  }
+  bool old_mode = ct_set_grad_enabled(create_graph);
+  int rc = 0;
+  if (!root->grad_fn) { /* a leaf: its gradient is the seed */
+    for (int k = 0; k < ninputs; k++)
+      if (inputs[k] == root) rc = accumulate(&results[k], seed);
+    if (!inputs) rc = accumulate_leaf(root, seed, create_graph);
+    ct_release(seed);
+    ct_set_grad_enabled(old_mode);
+    return rc;
+  }
+  node_vec all = {0}, ready = {0};
+  /* Without retain_graph, each node's saved inputs go as soon as its rule has run, so memory
+     falls during backward as in PyTorch (pictures mode keeps the whole graph to draw it). */
+  bool free_early = !retain_graph && !ct_retain_all_grads();
+  rc = collect(root->grad_fn, &all);
+  if (!rc) {
+    root->grad_fn->gacc = seed;
+    seed = NULL;
+    rc = vec_push(&ready, root->grad_fn);
+  }
+  ct_event_mark("backward", NULL);
+  while (!rc && ready.n) {
+    ct_node *n = ready.v[--ready.n];
+    ct_tensor *g = n->gacc;
+    n->gacc = NULL;
+    ct_tensor *out = n->out;
+    if (inputs) {
+      for (int k = 0; k < ninputs; k++)
+        if (inputs[k]->grad_fn == n && !rc) rc = accumulate(&results[k], g);
+    } else if (out && out->retains_grad && !rc) {
+      rc = accumulate_leaf(out, g, create_graph);
+    }
+    const ct_opdef *def = ct_optable[n->op];
+    ct_tensor *gin_small[8] = {0};
+    ct_tensor **gin = n->nin <= 8 ? gin_small : calloc((size_t)n->nin, sizeof *gin);
+    if (!gin) rc = ct_errorf("backward: out of memory");
+    if (!rc && !def->backward) {
+      rc = ct_errorf("backward: op %s has no gradient rule (it is not differentiable%s)", def->name,
+                     n->name ? ", so double backward through it is not supported" : "");
+    }
+    if (!rc) {
+      const char *what = out && out->name ? out->name : (n->name ? n->name : def->name);
+      snprintf(scope_buf, sizeof scope_buf, "grad of %s", what);
+      scope = scope_buf;
+      rc = def->backward(n, g, gin);
+      scope = NULL;
+    }
+    /* g is done with: let it go before the gradients are stored, so a leaf's gradient that is a
+       view of g's storage (a transpose's, as nn.Linear's weight gets) is not shared any more and
+       accumulate_leaf keeps it instead of copying it (3 weight-sized copies per MLP step) */
+    ct_release(g);
+    g = NULL;
+    for (int i = 0; !rc && i < n->nin; i++) {
+      if (!n->needs[i] || !gin[i]) continue;
+      ct_tensor *t = n->in[i];
+      if (t->grad_fn) {
+        ct_node *p = t->grad_fn;
+        rc = accumulate(&p->gacc, gin[i]);
+        if (!rc && --p->pending == 0) rc = vec_push(&ready, p);
+      } else if (inputs) {
+        for (int k = 0; k < ninputs && !rc; k++)
+          if (inputs[k] == t) rc = accumulate(&results[k], gin[i]);
+      } else if (t->requires_grad) {
+        rc = accumulate_leaf(t, gin[i], create_graph);
+      }
+    }
+    for (int i = 0; i < n->nin; i++) ct_release(gin[i]);
+    if (gin != gin_small) free(gin);
+    ct_release(g);
+    n->mark = 2; /* processed */
+    if (!rc && free_early) release_saved(n);
+  }
+  for (size_t k = 0; k < all.n; k++) {
+    ct_node *n = all.v[k];
+    n->mark = 0;
+    ct_release(n->gacc);
+    n->gacc = NULL;
+    ct_tensor *hold = n->out_hold;
+    n->out_hold = NULL;
+    ct_release(hold);
+    if (!retain_graph && !rc && !ct_retain_all_grads()) { /* pictures mode keeps the graph to draw */
+      n->freed = true;
+      node_drop_inputs(n);
+    }
+  }
+  for (size_t k = 0; k < all.n; k++) ct_node_release(all.v[k]);
+  ct_event_mark("backward end", NULL);
+  ct_release(seed);
+  free(all.v);
+  free(ready.v);
+  ct_set_grad_enabled(old_mode);
+  return rc;
+}
+
+int ct_backward(ct_tensor *out, ct_tensor *grad, bool retain_graph, bool create_graph) {
+  return run_engine(out, grad, NULL, 0, NULL, retain_graph || create_graph, create_graph);
+}
+
+int ct_grad(ct_tensor *out, ct_tensor *grad_out, ct_tensor *const *inputs, int n, ct_tensor **result,
+            bool retain_graph, bool create_graph) {
+  for (int k = 0; k < n; k++) result[k] = NULL;
+  for (int k = 0; k < n; k++)
+    if (!inputs[k]->requires_grad) {
+      char d[200];
+      return ct_errorf("grad: input %d (%s) does not require grad", k + 1, ct_describe(inputs[k], d, sizeof d));
+    }
+  int rc = run_engine(out, grad_out, inputs, n, result, retain_graph || create_graph, create_graph);
+  for (int k = 0; k < n; k++) {
+    if (rc) {
+      ct_release(result[k]);
+      result[k] = NULL;
+    } else if (!result[k]) {
+      result[k] = ct_zeros_like(inputs[k]);
+      if (!result[k]) rc = -1;
+    }
+  }
+  return rc;
+}
+
+int ct_zero_grad(ct_tensor *t) {
+  ct_release(t->grad);
+  t->grad = NULL;
+  return 0;
+}
+
+int ct_requires_grad_(ct_tensor *t, bool on) {
+  char d[200];
+  if (on && !ct_dtype_is_float(t->dtype))
+    return ct_errorf("requires_grad_: only floating-point tensors can require gradients, got %s",
+                     ct_describe(t, d, sizeof d));
+  if (!on && t->grad_fn)
+    return ct_errorf("requires_grad_(false): %s is not a leaf (it was computed from tensors that require "
+                     "grad); use detach() instead", ct_describe(t, d, sizeof d));
+  t->requires_grad = on;
+  return 0;
+}
