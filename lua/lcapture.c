@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "graph/capture.h"
+#include "viz.h" /* viz_capture_dot: g:dot() */
 #include "lchalk_internal.h"
 #include "obs/profile.h"
 
@@ -515,10 +516,13 @@ static int g_dot(lua_State *L) {
     lua_getfield(L, 2, "title");
     title = lua_tostring(L, -1);
   }
-  char *dot = NULL;
-  if (ct_graph_dot(g, title, &dot)) return lchalk_error(L);
-  lua_pushstring(L, dot);
-  free(dot);
+  viz_buf dot = {0};
+  if (viz_capture_dot(g, title, &dot)) {
+    viz_buf_free(&dot);
+    return lchalk_error(L);
+  }
+  lua_pushstring(L, dot.s);
+  viz_buf_free(&dot);
   return 1;
 }
 

@@ -16,12 +16,13 @@
 
 LUA_SRC := $(sort $(wildcard lua/lchalk_*.c))
 LUA_SRC += lua/lcapture.c # chalk.capture and the Graph userdata (issue 8)
+LUA_SRC += $(wildcard lua/lviz*.c lua/lprofile.c) # chalk.viz, chalk.profile: the Lua surface of viz/
 LUA_OBJ := $(LUA_SRC:%.c=$(BUILD)/%.o)
 LUA_MODULES := $(sort $(shell find lua/chalk -name '*.lua' 2>/dev/null))
 LUA_C_MODULES ?=
 LUA_C_MODULES += capture # lua/lcapture.c: luaopen_chalk_capture
 LUA_MODULE_LIBS ?=
-LCHALK_CFLAGS = $(CFLAGS_COMMON) $(LUA_CFLAGS) -Icore -Ilua
+LCHALK_CFLAGS = $(CFLAGS_COMMON) $(LUA_CFLAGS) -Icore -Ilua -Iviz
 LCHALK_GEN := $(BUILD)/lua/gen/lchalk_modules.c
 LCHALK_GEN_OBJ := $(BUILD)/lua/gen/lchalk_modules.o
 LCHALK_MODULE_LIST := $(BUILD)/lua/gen/modules.list

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "graph_model.h"
-#include "ops/optable.h"
+#include "graph/inspect.h"
 
 /* ---- pointer -> vnode index ----------------------------------------------------------------- */
 typedef struct {
@@ -77,8 +77,7 @@ static int add_vnode(viz_graph *g, ct_tensor *t, int *ins, int nin) {
     v->node = t->grad_fn;
     v->op = ct_node_op(t->grad_fn);
     v->freed = ct_node_freed(t->grad_fn) || (nin > 0 && !ct_node_input(t->grad_fn, 0));
-    const ct_opdef *d = v->op >= 0 && v->op < CT_OP_COUNT ? ct_optable[v->op] : NULL;
-    v->is_view = d && (d->flags & CT_OPF_VIEW);
+    v->is_view = ct_op_is_view(v->op);
     g->nops++;
     g->nfreed += v->freed;
   } else {
@@ -184,8 +183,7 @@ static void infer_scopes(viz_graph *g) {
                                     g->v[u->in[0]].role == ROLE_PARAM))
         snprintf(v->scope, sizeof v->scope, "%s", u->scope);
     }
-    const ct_opdef *d = v->op >= 0 && v->op < CT_OP_COUNT ? ct_optable[v->op] : NULL;
-    bool activation = d && (d->flags & CT_OPF_ELEMENTWISE) && v->nin == 1;
+    bool activation = ct_op_is_elementwise(v->op) && v->nin == 1;
     if (!v->scope[0] && (v->is_view || activation) && v->in[0] >= 0) {
       const viz_vnode *u = &g->v[v->in[0]];
       if (u->role == ROLE_OP && u->nconsumers == 1) snprintf(v->scope, sizeof v->scope, "%s", u->scope);

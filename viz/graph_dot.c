@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "graph_model.h"
-#include "ops/optable.h"
+#include "graph/inspect.h"
 
 /* fill, border */
 #define C_OP "#fde3c8", "#e8872a"
@@ -132,15 +132,17 @@ static void grad_row(viz_buf *b, const viz_graph *g, const ct_tensor *grad, cons
 }
 
 static const char *op_attr_text(const viz_vnode *v, char *buf, size_t n) {
-  const ct_attrs *a = &v->node->attrs;
+  ct_node_info info;
+  ct_node_inspect(v->node, &info);
+  const double *f = info.fattr;
   const char *op = ct_op_name(v->op);
   char x[32], y[32];
   buf[0] = '\0';
-  if (!strcmp(op, "mul_scalar")) fmt_num(x, sizeof x, a->f[0]), snprintf(buf, n, " x %s", x);
-  else if (!strcmp(op, "add_scalar")) fmt_num(x, sizeof x, a->f[0]), snprintf(buf, n, " + %s", x);
-  else if (!strcmp(op, "pow_scalar")) fmt_num(x, sizeof x, a->f[0]), snprintf(buf, n, " ^ %s", x);
+  if (!strcmp(op, "mul_scalar")) fmt_num(x, sizeof x, f[0]), snprintf(buf, n, " x %s", x);
+  else if (!strcmp(op, "add_scalar")) fmt_num(x, sizeof x, f[0]), snprintf(buf, n, " + %s", x);
+  else if (!strcmp(op, "pow_scalar")) fmt_num(x, sizeof x, f[0]), snprintf(buf, n, " ^ %s", x);
   else if (!strcmp(op, "clamp")) {
-    fmt_num(x, sizeof x, a->f[0]), fmt_num(y, sizeof y, a->f[1]);
+    fmt_num(x, sizeof x, f[0]), fmt_num(y, sizeof y, f[1]);
     snprintf(buf, n, " [%s, %s]", x, y);
   }
   return buf;
@@ -456,8 +458,7 @@ static void emit_backward(viz_buf *b, const viz_graph *g, const viz_step_view *s
       if (f) {
         const ct_tensor *x = g->v[u].t, *y = v->t;
         char lab[160], sh[96];
-        const ct_opdef *d = ct_optable[v->op];
-        bool bcast = d && (d->flags & CT_OPF_ELEMENTWISE) &&
+        bool bcast = ct_op_is_elementwise(v->op) &&
                      (x->ndim != y->ndim || memcmp(x->shape, y->shape, sizeof(int64_t) * (size_t)x->ndim));
         if (bcast)
           snprintf(lab, sizeof lab, "%s, summed to %s", f, ct_shape_str(x->shape, x->ndim, sh, sizeof sh));

@@ -60,7 +60,7 @@ static void legend_row(viz_plot *pl, const int64_t *max_by_cat, double x, double
   for (int i = 0; i < CT_NCATS; i++) {
     ct_category c = stack_order[i];
     if (!max_by_cat[c]) continue;
-    plot_rect(pl, x, y - 5, 12, 10, viz_category_fill[c], "#555555", NULL);
+    plot_rect(pl, x, y - 5, 12, 10, viz_hex(viz_category_color(c)), "#555555", NULL);
     const char *nm = ct_category_name(c);
     plot_text(pl, x + 16, y, nm, 11, "#222222", ANCHOR_LEFT, false);
     x += 16 + plot_text_width(nm, 11) + 18;
@@ -81,7 +81,7 @@ static int peak_table(viz_plot *pl, const ct_prof_memory *m, int max_listed, dou
     const ct_prof_live *l = &m->at_peak[i];
     viz_buf_printf(&h, "<TR><TD BGCOLOR=\"%s\" WIDTH=\"10\" HEIGHT=\"10\" FIXEDSIZE=\"TRUE\"> </TD><TD ALIGN=\"LEFT\">"
                        "<FONT POINT-SIZE=\"10\">",
-                   viz_category_fill[l->category]);
+                   viz_hex(viz_category_color(l->category)));
     char lab[48];
     snprintf(lab, sizeof lab, "%.40s%s", l->label, strlen(l->label) > 40 ? "..." : "");
     viz_buf_html(&h, lab);
@@ -106,7 +106,7 @@ static int peak_table(viz_plot *pl, const ct_prof_memory *m, int max_listed, dou
     viz_buf_printf(&h, "<TR><TD BGCOLOR=\"%s\" WIDTH=\"10\" HEIGHT=\"10\" FIXEDSIZE=\"TRUE\"> </TD><TD ALIGN=\"LEFT\">"
                        "<FONT POINT-SIZE=\"10\"><I>%s made before the profile</I></FONT></TD><TD ALIGN=\"RIGHT\">"
                        "<FONT POINT-SIZE=\"10\">%s</FONT></TD></TR>",
-                   viz_category_fill[c], ct_category_name((ct_category)c), ct_format_bytes((double)m->before_by_cat[c], sz, sizeof sz));
+                   viz_hex(viz_category_color(c)), ct_category_name((ct_category)c), ct_format_bytes((double)m->before_by_cat[c], sz, sizeof sz));
     rows++;
   }
   if (rows == 1) {
@@ -210,7 +210,7 @@ int viz_memory_dot(const ct_profile *p, const viz_memory_opts *o, viz_buf *out) 
         char tip[96], sz[32];
         snprintf(tip, sizeof tip, "%s: %s", ct_category_name(cat), ct_format_bytes((double)h, sz, sizeof sz));
         double x0 = X0 + col[c].x0 * sx, x1 = X0 + col[e - 1].x1 * sx;
-        plot_rect(&pl, x0, Y0 + (double)base * sy, x1 - x0, (double)h * sy, viz_category_fill[cat], NULL, tip);
+        plot_rect(&pl, x0, Y0 + (double)base * sy, x1 - x0, (double)h * sy, viz_hex(viz_category_color(cat)), NULL, tip);
       }
       c = e;
     }

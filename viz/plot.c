@@ -1,4 +1,4 @@
-/* plot.c: charts as Graphviz nodes pinned in place (see plot.h). */
+/* plot.c: the one chart canvas: marks as Graphviz nodes pinned in place (see plot.h). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,9 +9,9 @@ void plot_begin(viz_plot *p, viz_buf *b) {
   p->b = b;
   p->next_id = 0;
   viz_buf_puts(b, "graph chalk_plot {\n"
-                  "  graph [bgcolor=white, pad=0.25, splines=false, outputorder=nodesfirst];\n"
+                  "  graph [bgcolor=white, pad=0.25, splines=false, outputorder=edgesfirst];\n"
                   "  node [shape=box, style=filled, fixedsize=true, label=\"\", penwidth=0, fontname=\"" VIZ_FONT
-                  "\"];\n");
+                  "\"];\n  edge [dir=none];\n");
 }
 
 void plot_end(viz_plot *p) { viz_buf_puts(p->b, "}\n"); }
@@ -56,9 +56,9 @@ void plot_text(viz_plot *p, double x, double y, const char *text, double size, c
   viz_buf_printf(p->b, "  t%d [shape=plaintext, style=\"\", fixedsize=false, margin=0, width=0, height=0, "
                        "pos=\"%.2f,%.2f!\", fontsize=%.1f, fontcolor=\"%s\", label=<",
                  p->next_id++, x + anchor_shift(a, w), y, size, color);
-  if (bold) viz_buf_puts(p->b, "<B>");
+  if (bold) viz_buf_puts(p->b, "<b>");
   viz_buf_html(p->b, text);
-  if (bold) viz_buf_puts(p->b, "</B>");
+  if (bold) viz_buf_puts(p->b, "</b>");
   viz_buf_puts(p->b, ">];\n");
 }
 
@@ -73,4 +73,32 @@ double plot_nice_step(double range, int n) {
   double raw = range / n, mag = pow(10, floor(log10(raw))), r = raw / mag;
   double step = r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10;
   return step * mag;
+}
+
+void plot_point(viz_plot *p, double x, double y, double size, const char *fill) {
+  viz_buf_printf(p->b, "  p%d [shape=circle, width=%.3f, height=%.3f, fillcolor=\"%s\", color=\"%s\", penwidth=0.8, "
+                       "pos=\"%.2f,%.2f!\"];\n",
+                 p->next_id++, size / 72, size / 72, fill, viz_hex(VIZ_PAPER), x, y);
+}
+
+void plot_polyline(viz_plot *p, const double *xs, const double *ys, int n, const char *color, double width,
+                   bool dashed) {
+  int first = p->next_id;
+  for (int i = 0; i < n; i++)
+    viz_buf_printf(p->b, "  l%d [shape=point, width=0.01, height=0.01, style=invis, pos=\"%.2f,%.2f!\"];\n",
+                   p->next_id++, xs[i], ys[i]);
+  for (int i = 1; i < n; i++)
+    viz_buf_printf(p->b, "  l%d -- l%d [color=\"%s\", penwidth=%.2f%s];\n", first + i - 1, first + i, color, width,
+                   dashed ? ", style=dashed" : "");
+}
+
+double plot_legend(viz_plot *p, double x, double y, const viz_color *colors, const char *const *labels, int n,
+                   double size) {
+  for (int k = 0; k < n; k++) {
+    const char *label = labels && labels[k] ? labels[k] : viz_palette[colors[k]].name;
+    plot_rect(p, x, y - size / 2, size * 1.2, size, viz_hex(colors[k]), viz_ink(colors[k]), NULL);
+    plot_text(p, x + size * 1.2 + 4, y, label, size, viz_hex(VIZ_TEXT), ANCHOR_LEFT, false);
+    x += size * 1.2 + 4 + plot_text_width(label, size) + 14;
+  }
+  return x;
 }

@@ -1,11 +1,13 @@
-/* plot.h: drawing charts with Graphviz: every mark is a node pinned at a position in points
- * (rendered with the "nop" engine, neato -n), so boxes, text, axes and ticks land exactly where
- * the chart puts them. Internal to viz/.
+/* plot.h: the one chart canvas of chalk (C charts in viz/ and, through chalk.viz.canvas, every
+ * Lua chart): every mark is a node pinned at a position in points (rendered with the "nop"
+ * engine, neato -n), so boxes, text, axes and ticks land exactly where the chart puts them.
+ * Colours are #rrggbb strings taken from the palette (palette.h).
  * Invariants: coordinates are points with y growing upwards; rectangles are given by their
  * lower-left corner, text by its anchor (left, centre or right of the baseline box). */
 #ifndef CHALK_VIZ_PLOT_H
 #define CHALK_VIZ_PLOT_H
 
+#include "palette.h"
 #include "viz.h"
 
 typedef struct {
@@ -30,6 +32,15 @@ void plot_text(viz_plot *p, double x, double y, const char *text, double size, c
 void plot_html(viz_plot *p, double x, double y, const char *html, viz_anchor a, double width_estimate);
 /* Estimated width of text in points at size (DejaVu Sans averages ~0.58 em). */
 double plot_text_width(const char *text, double size);
+/* A dot of size points centred at (x, y). */
+void plot_point(viz_plot *p, double x, double y, double size, const char *fill);
+/* A line through n points (edges between invisible nodes). */
+void plot_polyline(viz_plot *p, const double *xs, const double *ys, int n, const char *color, double width,
+                   bool dashed);
+/* A legend row at (x, y): a swatch of each palette colour and its label (NULL labels, or a NULL
+   entry: the colour's name); returns the x after the last entry. */
+double plot_legend(viz_plot *p, double x, double y, const viz_color *colors, const char *const *labels, int n,
+                   double size);
 /* "nice" tick step for a range, aiming at about n ticks. */
 double plot_nice_step(double range, int n);
 

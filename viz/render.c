@@ -168,13 +168,14 @@ int viz_render(const char *dot, const char *engine, const char *format, const ch
   return rc;
 }
 
-/* Colours of the memory categories, used by every picture that shows memory (tableau-like,
-   light enough that black text reads on them). Order as ct_category. */
-const char *const viz_category_fill[CT_NCATS] = {
-    [CT_CAT_ACTIVATION] = "#f28e2b", /* orange */
-    [CT_CAT_PARAMETER] = "#4e79a7",  /* blue */
-    [CT_CAT_GRADIENT] = "#e15759",   /* red */
-    [CT_CAT_OPTIMIZER] = "#b07aa1",  /* purple */
-    [CT_CAT_TEMPORARY] = "#bab0ac",  /* grey */
-    [CT_CAT_INPUT] = "#59a14f",      /* green */
-};
+/* Colours of the memory categories, used by every picture that shows memory. */
+viz_color viz_category_color(int category) {
+  switch ((ct_category)category) {
+  case CT_CAT_ACTIVATION: return VIZ_FORWARD;
+  case CT_CAT_PARAMETER: return VIZ_PARAMETER;
+  case CT_CAT_GRADIENT: return VIZ_BACKWARD;
+  case CT_CAT_OPTIMIZER: return VIZ_OPTIMIZER;
+  case CT_CAT_INPUT: return VIZ_INPUT;
+  default: return VIZ_CONSTANT;
+  }
+}

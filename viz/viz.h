@@ -15,6 +15,7 @@
 
 #include "chalk.h"
 #include "obs/profile.h"
+#include "palette.h"
 
 /* ---- growable text buffer (buf.c) ---------------------------------------------------------- */
 typedef struct {
@@ -43,8 +44,13 @@ int viz_measure(const char *html, double *w_pt, double *h_pt);
 /* Whether the format is one viz writes (png, svg, pdf, dot). */
 bool viz_format_known(const char *format);
 
-/* ---- the palette (shared so every picture means the same thing by a colour) ----------------- */
-extern const char *const viz_category_fill[CT_NCATS];
+/* ---- the palette (palette.h: one colour table, one meaning per colour) ---------------------- */
+/* The colour of a memory category (activation: forward, gradient: backward, ...). */
+viz_color viz_category_color(int category);
+/* A legend node `id` for a DOT graph (palette.c): swatches in the tint, bordered in the ink, and
+   their labels (labels[k], or the colour's name where labels or labels[k] is NULL), kept on the
+   bottom rank. */
+void viz_legend_node(viz_buf *b, const char *id, const viz_color *colors, const char *const *labels, int n);
 #define VIZ_FONT "DejaVu Sans"
 #define VIZ_MONO "DejaVu Sans Mono"
 
@@ -90,6 +96,10 @@ typedef struct {
   const char *title;
 } viz_trace_opts;
 int viz_trace_dot(const ct_profile *p, const viz_trace_opts *o, viz_buf *out);
+
+/* ---- captured graphs (capture_dot.c): g:dot() of chalk.capture ------------------------------- */
+struct ct_graph;
+int viz_capture_dot(const struct ct_graph *g, const char *title, viz_buf *out);
 
 /* ---- Chrome trace-event JSON (chrome.c) ---------------------------------------------------- */
 int viz_chrome_write(const ct_profile *p, const char *path);

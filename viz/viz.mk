@@ -1,13 +1,13 @@
 # viz/viz.mk: the seeing layer (Graphviz pictures rendered in-process, Chrome traces) and its tests.
 #
-#   make build/libchalk_viz.a    viz/*.c (the Lua surface lviz.c/lprofile.c included)
+#   make build/libchalk_viz.a    viz/*.c (no Lua: chalk.viz and chalk.profile are lua/lviz*.c, lua/lprofile.c)
 #   make check-viz               C tests (tests/viz/test_*.c, Criterion) and the Lua tests
 #                                (tests/viz/test_*.lua, lua5.4 against build/chalk.so)
 #   make bench-events            cost of the event log per op, off and on (bench/events_overhead.c)
 
 VIZ_SRC := $(sort $(wildcard viz/*.c))
 VIZ_OBJ := $(VIZ_SRC:%.c=$(BUILD)/%.o)
-VIZ_CFLAGS = $(CFLAGS_COMMON) $(GV_CFLAGS) $(LUA_CFLAGS) -Icore -Ilua -Iviz
+VIZ_CFLAGS = $(CFLAGS_COMMON) $(GV_CFLAGS) -Icore -Iviz
 
 $(BUILD)/viz/%.o: viz/%.c
 	@mkdir -p $(dir $@)
@@ -76,7 +76,7 @@ bench-events: $(BUILD)/bench/events_overhead
 	$(BUILD)/bench/events_overhead
 bench: bench-events
 
-# ---- the Lua surface: chalk.viz and chalk.profile are C modules of the binding (lua/lua.mk) ------
+# ---- the Lua surface: chalk.viz and chalk.profile (lua/lviz*.c, lua/lprofile.c) are C modules of the binding ----
 LUA_C_MODULES += viz profile
 LUA_MODULE_LIBS += $(BUILD)/libchalk_viz.a $(GV_LIBS)
 $(BUILD)/chalk.so: $(BUILD)/libchalk_viz.a

@@ -1,5 +1,6 @@
-/* lviz.h: the Lua surface of viz/ (chalk.viz and chalk.profile), shared by lviz.c and
- * lprofile.c. The binding (lua/) finds the two openers through LUA_C_MODULES (viz/viz.mk).
+/* lviz.h: the Lua surface of viz/ (chalk.viz and chalk.profile), shared by lviz.c,
+ * lviz_canvas.c and lprofile.c. The binding finds the two openers through LUA_C_MODULES
+ * (viz/viz.mk); viz/ itself includes no Lua header.
  * Invariant (leak freedom, as in the binding): a function parses its arguments (which may raise)
  * before it holds any C allocation, and raises only after releasing what it holds. */
 #ifndef CHALK_LVIZ_H
@@ -23,6 +24,8 @@ ct_profile *lviz_checkprofile(lua_State *L, int idx);
    no extension gets the format's), else chalk.out_dir/<kind>-<n>.<format>. The format comes
    from opts.format, else the file's extension, else png. Creates the directory. May raise. */
 void lviz_output(lua_State *L, int opts, const char *kind, char *path, size_t npath, char *format, size_t nformat);
+/* Set viz.colors and viz.canvas on the viz table at the top of the stack (lviz_canvas.c). */
+void lviz_open_canvas(lua_State *L);
 /* Call chalk.on_picture(path) when the REPL (or a script) set it. May raise. */
 void lviz_announce(lua_State *L, const char *path);
 

@@ -1,5 +1,6 @@
 /* lviz.c: chalk.viz, the pictures of the Lua surface: viz.graph, viz.step, viz.memory,
- * viz.trace, viz.render (DOT text from Lua, e.g. chalk.chart), viz.chrome, viz.mark.
+ * viz.trace, viz.render (DOT text), viz.chrome, viz.mark; viz.colors and viz.canvas are in
+ * lviz_canvas.c.
  * Every picture function takes {file=..., format="png"|"svg"|"pdf"|"dot"}, writes the picture
  * (into chalk.out_dir unless file has a directory), calls chalk.on_picture(path) when it is set,
  * and returns the path.
@@ -372,5 +373,6 @@ int luaopen_chalk_viz(lua_State *L) {
     lua_rawseti(L, -2, i + 1);
   }
   lua_setfield(L, -2, "formats");
+  lviz_open_canvas(L);
   return 1;
 }
