@@ -140,8 +140,6 @@ int ct_graph_nvalues(const ct_graph *g);
 int ct_graph_value(const ct_graph *g, int v, ct_gvalue_info *info);
 /* Listing with one line per node: index, op, inputs, output shape, flops and bytes. */
 size_t ct_graph_format(const ct_graph *g, char *buf, size_t n);
-/* DOT text of the graph (nodes coloured by fused group). *out is malloc'd. */
-int ct_graph_dot(const ct_graph *g, const char *title, char **out);
 /* Generated source of the fused kernel of node i: lang "c" (the CPU loop) or "cuda". */
 const char *ct_graph_source(const ct_graph *g, int i, const char *lang);
 

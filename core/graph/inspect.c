@@ -6,8 +6,6 @@
 
 static const ct_opdef *row(int op) { return op >= 0 && op < CT_OP_COUNT ? ct_optable[op] : NULL; }
 
-int ct_op_count(void) { return CT_OP_COUNT; }
-
 bool ct_op_is_view(int op) {
   const ct_opdef *d = row(op);
   return d && (d->flags & CT_OPF_VIEW);

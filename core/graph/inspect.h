@@ -34,7 +34,5 @@ void ct_node_inspect(const ct_node *n, ct_node_info *out);
 /* Flags of op table row op (false out of range). */
 bool ct_op_is_view(int op);
 bool ct_op_is_elementwise(int op);
-/* Number of op table rows (valid ops are 0 .. count-1). */
-int ct_op_count(void);
 
 #endif
