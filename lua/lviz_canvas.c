@@ -9,6 +9,7 @@
  *
  * Invariants: colours are palette names ("forward", "forward:tint", "forward:ink", "heat:0.3"); an
  * unknown name is an error naming it, so no picture carries a colour outside the table. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,7 @@ static int l_rect(lua_State *L) {
 
 static int l_text(lua_State *L) {
   lcanvas *c = check(L);
+  lua_settop(L, 8); /* luaL_tolstring pushes: absent arguments must stay nil */
   char f[8];
   double x = luaL_checknumber(L, 2), y = luaL_checknumber(L, 3);
   const char *s = luaL_tolstring(L, 4, NULL);
@@ -100,31 +102,38 @@ static int l_line(lua_State *L) {
   return 0;
 }
 
-/* c:legend(x, y, names [, labels [, size]]) -> x after the legend */
+/* c:legend(x, y, colours [, labels [, size]]) -> x after the legend. A colour "forward" gets a
+   swatch in its hex, "forward:tint" in its tint; both are bordered in the colour's ink; a missing
+   label is the colour's meaning in viz.colors. */
 static int l_legend(lua_State *L) {
   lcanvas *c = check(L);
   double x = luaL_checknumber(L, 2), y = luaL_checknumber(L, 3);
   luaL_checktype(L, 4, LUA_TTABLE);
+  double size = luaL_optnumber(L, 6, 9);
   int n = (int)luaL_len(L, 4);
   if (n > 32) return luaL_error(L, "viz.canvas:legend: at most 32 entries (got %d)", n);
-  viz_color colors[32];
-  const char *labels[32];
+  char fb[32][8], bb[32][8];
+  const char *fills[32], *borders[32], *labels[32];
   for (int i = 0; i < n; i++) {
     lua_geti(L, 4, i + 1);
     const char *name = luaL_checkstring(L, -1);
-    int k = 0;
-    while (k < VIZ_NCOLORS && strcmp(viz_palette[k].name, name)) k++;
-    if (k == VIZ_NCOLORS) return luaL_error(L, "viz.canvas:legend: unknown colour '%s'", name);
-    colors[i] = (viz_color)k;
+    fills[i] = color_arg(L, -1, NULL, fb[i]);
+    char base[40];
+    snprintf(base, sizeof base, "%.*s:ink", (int)strcspn(name, ":"), name);
+    borders[i] = viz_color_lookup(base, bb[i], 8);
+    const char *meaning = NULL;
+    for (int k = 0; k < VIZ_NCOLORS; k++)
+      if (!strncmp(viz_palette[k].name, name, strcspn(name, ":")) && !viz_palette[k].name[strcspn(name, ":")])
+        meaning = viz_palette[k].meaning;
     lua_pop(L, 1); /* the name stays alive in the table */
-    labels[i] = NULL;
+    labels[i] = meaning ? meaning : name;
     if (lua_istable(L, 5)) {
       lua_geti(L, 5, i + 1);
-      labels[i] = lua_tostring(L, -1);
+      if (lua_type(L, -1) == LUA_TSTRING) labels[i] = lua_tostring(L, -1); /* alive in the labels table */
       lua_pop(L, 1);
     }
   }
-  lua_pushnumber(L, plot_legend(&c->p, x, y, colors, labels, n, luaL_optnumber(L, 6, 9)));
+  lua_pushnumber(L, plot_legend(&c->p, x, y, fills, borders, labels, n, size));
   return 1;
 }
 

@@ -41,11 +41,22 @@ void plot_hline(viz_plot *p, double x0, double x1, double y, double width, const
   plot_rect(p, x0, y - width / 2, x1 - x0, width, color, NULL, NULL);
 }
 
+/* DejaVu Sans advance widths in em, by class of character (close enough to anchor text). */
+static double char_em(unsigned char c) {
+  if (c == ' ') return 0.32;
+  if (strchr("ijl.,:;'|!()[]{}ft", c)) return 0.34;
+  if (strchr("mwMW", c)) return 0.92;
+  if (c >= 'A' && c <= 'Z') return 0.70;
+  if (c >= '0' && c <= '9') return 0.64;
+  if (c < 0x80) return 0.58;
+  return 0.62;
+}
+
 double plot_text_width(const char *text, double size) {
-  size_t n = 0;
+  double em = 0;
   for (const unsigned char *s = (const unsigned char *)text; *s; s++)
-    if ((*s & 0xC0) != 0x80) n++; /* count UTF-8 characters */
-  return (double)n * size * 0.60;
+    if ((*s & 0xC0) != 0x80) em += char_em(*s); /* one per UTF-8 character */
+  return em * size;
 }
 
 static double anchor_shift(viz_anchor a, double w) { return a == ANCHOR_LEFT ? w / 2 : a == ANCHOR_RIGHT ? -w / 2 : 0; }
@@ -92,13 +103,12 @@ void plot_polyline(viz_plot *p, const double *xs, const double *ys, int n, const
                    dashed ? ", style=dashed" : "");
 }
 
-double plot_legend(viz_plot *p, double x, double y, const viz_color *colors, const char *const *labels, int n,
-                   double size) {
+double plot_legend(viz_plot *p, double x, double y, const char *const *fills, const char *const *borders,
+                   const char *const *labels, int n, double size) {
   for (int k = 0; k < n; k++) {
-    const char *label = labels && labels[k] ? labels[k] : viz_palette[colors[k]].name;
-    plot_rect(p, x, y - size / 2, size * 1.2, size, viz_hex(colors[k]), viz_ink(colors[k]), NULL);
-    plot_text(p, x + size * 1.2 + 4, y, label, size, viz_hex(VIZ_TEXT), ANCHOR_LEFT, false);
-    x += size * 1.2 + 4 + plot_text_width(label, size) + 14;
+    plot_rect(p, x, y - size / 2, size * 1.2, size, fills[k], borders[k], NULL);
+    plot_text(p, x + size * 1.2 + 4, y, labels[k], size, viz_hex(VIZ_TEXT), ANCHOR_LEFT, false);
+    x += size * 1.2 + 4 + plot_text_width(labels[k], size) + 16;
   }
   return x;
 }

@@ -37,10 +37,10 @@ void plot_point(viz_plot *p, double x, double y, double size, const char *fill);
 /* A line through n points (edges between invisible nodes). */
 void plot_polyline(viz_plot *p, const double *xs, const double *ys, int n, const char *color, double width,
                    bool dashed);
-/* A legend row at (x, y): a swatch of each palette colour and its label (NULL labels, or a NULL
-   entry: the colour's name); returns the x after the last entry. */
-double plot_legend(viz_plot *p, double x, double y, const viz_color *colors, const char *const *labels, int n,
-                   double size);
+/* A legend row at (x, y): for each entry a swatch (fills[k], bordered by borders[k] or none) and
+   labels[k], at size points; returns the x after the last entry. */
+double plot_legend(viz_plot *p, double x, double y, const char *const *fills, const char *const *borders,
+                   const char *const *labels, int n, double size);
 /* "nice" tick step for a range, aiming at about n ticks. */
 double plot_nice_step(double range, int n);
 

@@ -1,6 +1,7 @@
 -- chart.lua: two pictures the first lessons need that are not graphs or profiles: a line chart
--- (loss curves) and a tensor's storage with views over it highlighted. Each builds Graphviz DOT
--- text in Lua and hands it to viz's renderer, so it comes out like every other chalk picture.
+-- (loss curves) and a tensor's storage with views over it highlighted. The data is shaped here;
+-- every mark, colour and font is drawn by viz's one chart canvas (chalk.viz.canvas), so it comes
+-- out like every other chalk picture, with colours from chalk.viz.colors.
 --
 --   chart = require "chalk.chart"
 --   chart.line(losses, {title = "training loss", xlabel = "step", file = "loss.png"})
@@ -13,13 +14,7 @@ local chalk = require "chalk"
 
 local M = {}
 
-local FONT = "DejaVu Sans"
-local PALETTE = { "#fdd49e", "#c6dbef", "#c7e9c0", "#dadaeb", "#fcbba1", "#d9d9d9" }
-local LINE = { "#2c7fb8", "#e6550d", "#31a354", "#756bb1" }
-
-local function esc(s)
-  return (tostring(s):gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;"):gsub('"', "&quot;"))
-end
+local SERIES = { "series1", "series2", "series3", "series4", "series5", "series6" }
 
 local function fmt(v)
   if v == math.floor(v) and math.abs(v) < 1e15 then return ("%d"):format(v) end
@@ -27,14 +22,10 @@ local function fmt(v)
   return s
 end
 
--- Writes dot to opts.file (default default_name) in opts.format (from the extension, else png)
--- through viz's renderer; returns the path.
-local function render(dot, engine, opts, default_name)
+local function canvas()
   local viz = chalk.viz
-  if not (viz and viz.render) then
-    error("chart: pictures need chalk.viz (the viz layer) with viz.render", 3)
-  end
-  return viz.render(dot, { engine = engine, file = opts.file or default_name, format = opts.format })
+  if not (viz and viz.canvas) then error("chart: pictures need chalk.viz (the viz layer)", 3) end
+  return viz.canvas()
 end
 
 -- ---- line charts ------------------------------------------------------------------------------
@@ -64,7 +55,7 @@ end
 
 -- series: a list of numbers, or a table {name = list, ...} / list of {name=, y=, x=} for several
 -- lines. opts: title, xlabel, ylabel, width, height (points), logy.
-function M.line_dot(series, opts)
+local function line_canvas(series, opts)
   opts = opts or {}
   local lines = {}
   if type(series[1]) == "number" then
@@ -78,7 +69,7 @@ function M.line_dot(series, opts)
     for _, k in ipairs(names) do lines[#lines + 1] = { name = k, y = series[k] } end
   end
   local W, H = opts.width or 560, opts.height or 300
-  local L, B, R, T = 64, 48, 16, opts.title and 34 or 12
+  local L, B, R, T = 64, 48, 16, opts.title and 52 or 26
   local xmin, xmax, ymin, ymax = math.huge, -math.huge, math.huge, -math.huge
   for _, l in ipairs(lines) do
     l.x = l.x or {}
@@ -98,68 +89,43 @@ function M.line_dot(series, opts)
   local xstep = nice_step(xmax - xmin, 6)
   local function px(x) return L + (x - xmin) / (xmax - xmin) * (W - L - R) end
   local function py(y) return B + (y - ymin) / (ymax - ymin) * (H - B - T) end
-  local out, id = {}, 0
-  local function add(s) out[#out + 1] = s end
-  local function node(attrs)
-    id = id + 1
-    add(("  n%d [%s];"):format(id, attrs))
-    return "n" .. id
-  end
-  local function rect(x, y, w, h, color)
-    return node(('pos="%.2f,%.2f!", width=%.4f, height=%.4f, fillcolor="%s"'):format(x + w / 2, y + h / 2,
-      w / 72, h / 72, color))
-  end
-  local function text(x, y, s, size, anchor, color)
-    local w = #s * size * 0.6
-    local shift = anchor == "left" and w / 2 or anchor == "right" and -w / 2 or 0
-    return node(('shape=plaintext, style="", fixedsize=false, margin=0, width=0, height=0, pos="%.2f,%.2f!", '
-      .. 'fontsize=%.1f, fontcolor="%s", label=<%s>'):format(x + shift, y, size, color or "#333333", esc(s)))
-  end
-  add("graph chalk_chart {")
-  add("  graph [bgcolor=white, pad=0.2, splines=false, outputorder=edgesfirst];")
-  add(('  node [shape=box, style=filled, fixedsize=true, label="", penwidth=0, fontname="%s"];'):format(FONT))
-  add("  edge [dir=none, penwidth=1.6];")
+  local c = canvas()
   -- grid and axes
   local y = ymin
   while y <= ymax + ystep / 2 do
-    rect(L, py(y) - 0.25, W - L - R, 0.5, "#e5e5e5")
-    text(L - 6, py(y), fmt(y), 9, "right")
+    c:rect(L, py(y) - 0.25, W - L - R, 0.5, "grid")
+    c:text(L - 6, py(y), fmt(y), 9, "right")
     y = y + ystep
   end
   local x = math.ceil(xmin / xstep) * xstep
   while x <= xmax do
-    rect(px(x) - 0.25, B, 0.5, H - B - T, "#eeeeee")
-    text(px(x), B - 12, fmt(x), 9, "center")
+    c:rect(px(x) - 0.25, B, 0.5, H - B - T, "grid")
+    c:text(px(x), B - 12, fmt(x), 9, "center")
     x = x + xstep
   end
-  rect(L, B, W - L - R, 1, "#555555")
-  rect(L, B, 1, H - B - T, "#555555")
-  if opts.title then text(W / 2, H - 14, opts.title, 13, "center", "#111111") end
-  text((L + W - R) / 2, 14, opts.xlabel or "step", 10, "center")
-  if opts.ylabel then text(6, H - T + 8, opts.ylabel, 10, "left") end
-  -- the lines: invisible point nodes joined by edges
+  c:rect(L, B, W - L - R, 1, "text")
+  c:rect(L, B, 1, H - B - T, "text")
+  if opts.title then c:text(W / 2, H - 14, opts.title, 13, "center", "title") end
+  c:text((L + W - R) / 2, 14, opts.xlabel or "step", 10, "center")
+  if opts.ylabel then c:text(6, H - T + 8, opts.ylabel, 10, "left") end
+  -- the lines, and a legend naming each (its colour is the k-th series of viz.colors)
+  local names, colors = {}, {}
   for li, l in ipairs(lines) do
-    local color = LINE[(li - 1) % #LINE + 1]
-    local prev
-    for i = 1, #l.bx do
-      local n = node(('shape=point, width=0.01, height=0.01, color="%s", pos="%.2f,%.2f!"'):format(color,
-        px(l.bx[i]), py(l.by[i])))
-      if prev then add(('  %s -- %s [color="%s"];'):format(prev, n, color)) end
-      prev = n
-    end
-    if l.name and #lines > 1 then
-      local ly = H - T - 12 - (li - 1) * 14
-      rect(W - R - 150, ly - 1, 14, 3, color)
-      text(W - R - 130, ly, l.name, 9, "left")
-    end
+    local color = SERIES[(li - 1) % #SERIES + 1]
+    local xs, ys = {}, {}
+    for i = 1, #l.bx do xs[i], ys[i] = px(l.bx[i]), py(l.by[i]) end
+    c:line(xs, ys, color, 1.6)
+    colors[li], names[li] = color, l.name or opts.name or (#lines > 1 and ("series " .. li) or "value")
   end
-  add("}")
-  return table.concat(out, "\n") .. "\n"
+  c:legend(L, H - T + 10, colors, names)
+  return c
 end
+
+function M.line_dot(series, opts) return line_canvas(series, opts or {}):dot() end
 
 function M.line(series, opts)
   opts = opts or {}
-  return render(M.line_dot(series, opts), "nop", opts, "line.png")
+  return line_canvas(series, opts):render(opts, "line.png")
 end
 
 -- ---- storages and views -----------------------------------------------------------------------
@@ -168,8 +134,7 @@ end
 -- view the same storage. One row shows the storage (offsets and values); each view's row marks
 -- the cells it reads with the index of the element that reads it, beside its shape, stride and
 -- offset.
-function M.storage_dot(views, opts)
-  opts = opts or {}
+local function storage_canvas(views, opts)
   local list = {}
   if chalk.is_tensor(views) then
     list[1] = { opts.name or views.name or "x", views }
@@ -186,20 +151,8 @@ function M.storage_dot(views, opts)
     error(("chart.storage: the storage holds %d elements; pictures show at most %d"):format(info.size,
       opts.max_cells or 64), 2)
   end
-  local out = {}
-  local function add(s) out[#out + 1] = s end
-  add("digraph chalk_storage {")
-  add(('  graph [bgcolor=white, pad=0.2]; node [shape=plaintext, fontname="%s", fontsize=11];'):format(FONT))
-  local title = opts.title or ("one storage of %d elements (%d bytes each)"):format(info.size, info.itemsize)
-  add("  s [label=<")
-  add('<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="5">')
-  add(('<TR><TD COLSPAN="%d" BORDER="0"><B>%s</B></TD></TR>'):format(info.size + 1, esc(title)))
-  local row = { '<TR><TD BORDER="0" ALIGN="RIGHT"><FONT COLOR="#777777">offset</FONT></TD>' }
-  for i = 0, info.size - 1 do row[#row + 1] = ('<TD BORDER="0"><FONT COLOR="#777777">%d</FONT></TD>'):format(i) end
-  add(table.concat(row) .. "</TR>")
-  row = { '<TR><TD BORDER="0" ALIGN="RIGHT"><B>storage</B></TD>' }
-  for i = 1, info.size do row[#row + 1] = ('<TD BGCOLOR="#f7f7f7"><B>%s</B></TD>'):format(fmt(info.values[i])) end
-  add(table.concat(row) .. "</TR>")
+  -- shape the rows: for each view, the labels of the elements that read each storage cell
+  local rows = {}
   for vi, pair in ipairs(list) do
     local name, t = pair[1], pair[2]
     local ti = chalk.storage_info(t, 0)
@@ -225,28 +178,63 @@ function M.storage_dot(views, opts)
         idx[d] = 1
       end
     end
-    local color = PALETTE[(vi - 1) % #PALETTE + 1]
-    row = { ('<TR><TD BORDER="0" ALIGN="RIGHT"><B>%s</B><BR/><FONT POINT-SIZE="9">shape {%s} stride {%s} offset %d</FONT></TD>')
-      :format(esc(name), table.concat(shape, ","), table.concat(stride, ","), ti.offset) }
+    rows[vi] = { name = name, cells = cells, color = SERIES[(vi - 1) % #SERIES + 1],
+      sub = ("shape {%s} stride {%s} offset %d"):format(table.concat(shape, ","), table.concat(stride, ","), ti.offset) }
+  end
+  -- draw: a column of row names, then one column per storage cell
+  local c = canvas()
+  local lines = 1
+  for _, r in ipairs(rows) do
     for i = 0, info.size - 1 do
-      local c = cells[i]
-      if c then
-        local label = #c <= 3 and table.concat(c, "<BR/>") or (c[1] .. "<BR/>... x" .. #c)
-        row[#row + 1] = ('<TD BGCOLOR="%s"><FONT POINT-SIZE="9">%s</FONT></TD>'):format(color, label)
+      local n = r.cells[i] and #r.cells[i] or 0
+      lines = math.max(lines, n <= 3 and n or 2)
+    end
+  end
+  local LW = 60
+  for _, r in ipairs(rows) do LW = math.max(LW, #r.name * 11 * 0.62, #r.sub * 9 * 0.6) end
+  local CW, RH = 40, math.max(24, 12 * lines + 8)
+  local L = LW + 20
+  local nrows = #rows
+  local legend_y, storage_y = 14, 34 + nrows * (RH + 4)
+  local H = storage_y + 26 + 18 + 30
+  local title = opts.title or ("one storage of %d elements (%d bytes each)"):format(info.size, info.itemsize)
+  c:text(L + info.size * CW / 2, H - 12, title, 12, "center", "title", true)
+  c:text(L - 8, storage_y + 24 + 10, "offset", 9, "right", "muted")
+  c:text(L - 8, storage_y + 12, "storage", 11, "right", "title", true)
+  for i = 0, info.size - 1 do
+    local x = L + i * CW
+    c:text(x + CW / 2, storage_y + 24 + 10, tostring(i), 9, "center", "muted")
+    c:rect(x, storage_y, CW - 2, 24, "grid:tint", "text")
+    c:text(x + CW / 2, storage_y + 12, fmt(info.values[i + 1]), 10, "center", "title", true)
+  end
+  local names, colors = { "storage" }, { "grid:tint" }
+  for vi, r in ipairs(rows) do
+    local y = storage_y - 4 - vi * (RH + 4)
+    c:text(L - 8, y + RH / 2 + 6, r.name, 11, "right", "title", true)
+    c:text(L - 8, y + RH / 2 - 7, r.sub, 9, "right")
+    for i = 0, info.size - 1 do
+      local x, cell = L + i * CW, r.cells[i]
+      if cell then
+        c:rect(x, y, CW - 2, RH, r.color .. ":tint", r.color .. ":ink")
+        local shown = #cell <= 3 and cell or { cell[1], "... x" .. #cell }
+        for k, label in ipairs(shown) do
+          c:text(x + CW / 2, y + RH / 2 + (#shown + 1 - 2 * k) * 6, label, 9, "center")
+        end
       else
-        row[#row + 1] = '<TD COLOR="#dddddd"> </TD>'
+        c:rect(x, y, CW - 2, RH, "paper", "grid")
       end
     end
-    add(table.concat(row) .. "</TR>")
+    names[#names + 1], colors[#colors + 1] = ("cells %s reads (its element index)"):format(r.name), r.color .. ":tint"
   end
-  add("</TABLE>>];")
-  add("}")
-  return table.concat(out, "\n") .. "\n"
+  c:legend(L, legend_y, colors, names)
+  return c
 end
+
+function M.storage_dot(views, opts) return storage_canvas(views, opts or {}):dot() end
 
 function M.storage(views, opts)
   opts = opts or {}
-  return render(M.storage_dot(views, opts), "dot", opts, "storage.png")
+  return storage_canvas(views, opts):render(opts, "storage.png")
 end
 
 return M
