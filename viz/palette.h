@@ -35,7 +35,7 @@
   X(MUTED, "muted", "#777777", "#f0f0f0", "#555555", "secondary text, notes, dimmed marks")                      \
   X(FAINT, "faint", "#b5b5b5", "#f6f6f6", "#cfcfcf", "not computed yet, or not shown in this frame")            \
   X(GRID, "grid", "#e5e5e5", "#f5f5f5", "#d0d0d0", "grid lines, lanes and empty cells")                         \
-  X(PAPER, "paper", "#ffffff", "#ffffff", "#ffffff", "background")
+  X(PAPER, "paper", "#ffffff", "#ffffff", "#bdbdbd", "background, and cells left empty")
 
 typedef enum {
 #define VIZ_X(id, ...) VIZ_##id,

@@ -1,5 +1,6 @@
--- capture_charts.lua: the pictures of captured graphs and their plans, drawn as Graphviz DOT with
--- pinned positions (like chalk.chart) and rendered by viz:
+-- capture_charts.lua: the pictures of captured graphs and their plans. The data (phases,
+-- lifetimes, offsets) is shaped here; every mark, colour and font is drawn by viz's one chart
+-- canvas (chalk.viz.canvas) with colours named from chalk.viz.colors:
 --
 --   g:gantt{file = "gantt.png"}     tensor lifetimes: one bar per arena buffer over node positions
 --   g:arena{file = "arena.png"}     the packed arena: each buffer at its offset over its lifetime
@@ -7,18 +8,13 @@
 --   chalk.autotune.heatmap(result, {file = "tiles.png"})    GFLOP/s of every tile configuration
 --
 -- Invariants: each *_dot function is a pure function of its inputs (tests read the text); every
--- picture function returns the path viz wrote; colours mean the same in every picture: forward
--- blue, backward orange, recomputation purple, optimizer green.
+-- picture function returns the path viz wrote; the phases are the palette's forward, backward,
+-- recompute and optimizer colours, the same in every chalk picture, with a legend.
 local chalk = require "chalk"
 
 local M = {}
 
-local FONT = "DejaVu Sans"
-local PHASE_FILL = { forward = "#9ecae1", backward = "#fdae6b", recompute = "#c994c7", optimizer = "#a1d99b" }
-
-local function esc(s)
-  return (tostring(s):gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;"):gsub('"', "&quot;"))
-end
+local PHASE_FILL = { forward = "forward", backward = "backward", recompute = "recompute", optimizer = "optimizer" }
 
 local function human(b)
   local units = { "B", "KB", "MB", "GB" }
@@ -28,37 +24,15 @@ local function human(b)
 end
 M.human = human
 
--- A canvas of pinned nodes (points, y up), written as one DOT graph.
-local function canvas(W, H)
-  local c = { out = {}, id = 0, W = W, H = H }
-  local function add(s) c.out[#c.out + 1] = s end
-  function c.rect(x, y, w, h, fill, border, tip)
-    c.id = c.id + 1
-    add(('  n%d [pos="%.2f,%.2f!", width=%.4f, height=%.4f, fillcolor="%s", color="%s", penwidth=%s%s];'):format(
-      c.id, x + w / 2, y + h / 2, math.max(w, 0.3) / 72, math.max(h, 0.3) / 72, fill, border or fill,
-      border and "0.6" or "0", tip and (', tooltip="%s"'):format(esc(tip)) or ""))
-  end
-  function c.text(x, y, s, size, anchor, color, bold)
-    c.id = c.id + 1
-    local w = #tostring(s) * size * 0.6
-    local shift = anchor == "left" and w / 2 or anchor == "right" and -w / 2 or 0
-    local label = bold and ("<b>%s</b>"):format(esc(s)) or esc(s)
-    add(('  n%d [shape=plaintext, style="", fixedsize=false, margin=0, width=0, height=0, pos="%.2f,%.2f!", '
-      .. 'fontsize=%.1f, fontcolor="%s", label=<%s>];'):format(c.id, x + shift, y, size, color or "#333333", label))
-  end
-  function c.dot()
-    local head = {
-      "graph chalk_plan {",
-      "  graph [bgcolor=white, pad=0.2, splines=false];",
-      ('  node [shape=box, style=filled, fixedsize=true, label="", penwidth=0, fontname="%s"];'):format(FONT),
-    }
-    return table.concat(head, "\n") .. "\n" .. table.concat(c.out, "\n") .. "\n}\n"
-  end
+-- viz's chart canvas, with the drawing calls of this file (colours are names of viz.colors)
+local function canvas()
+  local v, c = chalk.viz.canvas(), {}
+  function c.rect(x, y, w, h, fill, border, tip) v:rect(x, y, w, h, fill, border, tip) end
+  function c.text(x, y, s, size, anchor, color, bold) v:text(x, y, s, size, anchor, color, bold) end
+  function c.legend(x, y, colors, labels) return v:legend(x, y, colors, labels) end
+  function c.dot() return v:dot() end
+  function c.render(opts, name) return v:render(opts, name) end
   return c
-end
-
-local function render(dot, opts, default)
-  return chalk.viz.render(dot, { engine = "nop", file = opts.file or default, format = opts.format })
 end
 
 -- Phase of each node position: forward, backward, recompute or optimizer (after the last backward).
@@ -82,15 +56,13 @@ local function phases(g)
 end
 
 local function legend(c, x, y)
-  for k, name in ipairs({ "forward", "backward", "recompute", "optimizer" }) do
-    c.rect(x + (k - 1) * 90, y, 12, 8, PHASE_FILL[name])
-    c.text(x + (k - 1) * 90 + 16, y + 4, name, 9, "left")
-  end
+  c.legend(x, y, { "forward", "backward", "recompute", "optimizer" },
+    { "forward", "backward", "recomputed in backward", "optimizer step" })
 end
 
 -- ---- lifetimes (Gantt) and the packed arena ------------------------------------------------------
 
-function M.gantt_dot(g, opts)
+local function gantt_canvas(g, opts)
   opts = opts or {}
   local bufs = g:buffers()
   assert(#bufs > 0 or #g > 0, "gantt: plan the graph first (g:plan_memory())")
@@ -104,16 +76,16 @@ function M.gantt_dot(g, opts)
   local H = B + T + rows * row_h
   local c = canvas(W, H)
   local function px(p) return L + (p - 1) / math.max(npos, 1) * (W - L - R) end
-  c.text(W / 2, H - 16, opts.title or "tensor lifetimes (one bar per arena buffer)", 13, "center", "#111111", true)
+  c.text(W / 2, H - 16, opts.title or "tensor lifetimes (one bar per arena buffer)", 13, "center", "title", true)
   local plan = opts.plan
   if plan then
     c.text(W / 2, H - 32, ("naive sum %s, planned peak %s, live lower bound %s"):format(human(plan.naive),
       human(plan.planned), human(plan.lower_bound)), 10, "center")
   end
-  c.rect(L, B - 1, W - L - R, 1, "#555555")
+  c.rect(L, B - 1, W - L - R, 1, "text")
   local step = math.max(1, math.floor(npos / 10 + 0.5))
   for p = 1, npos, step do
-    c.rect(px(p), B - 4, 0.6, 4, "#555555")
+    c.rect(px(p), B - 4, 0.6, 4, "text")
     c.text(px(p), B - 12, tostring(p), 8, "center")
   end
   c.text((L + W - R) / 2, 30, "node position in the step (execution order)", 10, "center")
@@ -121,21 +93,23 @@ function M.gantt_dot(g, opts)
     local y = B + (rows - i) * row_h
     local x0, x1 = px(b.first), px(b.last + 1)
     local fill = PHASE_FILL[ph[b.first] or "forward"]
-    c.rect(x0, y + row_h * 0.1, math.max(x1 - x0, 1), row_h * 0.8, fill, b.values > 1 and "#333333" or nil,
+    c.rect(x0, y + row_h * 0.1, math.max(x1 - x0, 1), row_h * 0.8, fill, b.values > 1 and "title" or nil,
       ("%s: %s, nodes %d..%d%s"):format(b.name, human(b.size), b.first, b.last,
         b.values > 1 and (", %d values in place"):format(b.values) or ""))
     if row_h >= 7 then c.text(L - 6, y + row_h / 2, ("%s %s"):format(b.name, human(b.size)), math.min(8, row_h), "right") end
   end
   legend(c, L, 4)
-  return c.dot()
+  return c
 end
+
+function M.gantt_dot(g, opts) return gantt_canvas(g, opts).dot() end
 
 function M.gantt(g, opts)
   opts = opts or {}
-  return render(M.gantt_dot(g, opts), opts, "gantt.png")
+  return gantt_canvas(g, opts).render(opts, "gantt.png")
 end
 
-function M.arena_dot(g, opts)
+local function arena_canvas(g, opts)
   opts = opts or {}
   local bufs = g:buffers()
   local ph = phases(g)
@@ -151,46 +125,48 @@ function M.arena_dot(g, opts)
   local function px(p) return L + (p - 1) / math.max(npos, 1) * (W - L - R) end
   local function py(v) return B + v / ymax * (H - B - T) end
   c.text(W / 2, H - 16, opts.title or "the packed arena: each tensor at its offset while it is live", 13, "center",
-    "#111111", true)
+    "title", true)
   if plan then
     c.text(W / 2, H - 32, ("arena %s (planned peak) vs naive sum %s; live lower bound %s"):format(human(plan.planned),
       human(plan.naive), human(plan.lower_bound)), 10, "center")
   end
   for k = 0, 4 do
     local v = ymax * k / 4
-    c.rect(L, py(v), W - L - R, 0.5, "#e5e5e5")
+    c.rect(L, py(v), W - L - R, 0.5, "grid")
     c.text(L - 6, py(v), human(v), 8, "right")
   end
-  c.rect(L, B - 1, W - L - R, 1, "#555555")
+  c.rect(L, B - 1, W - L - R, 1, "text")
   local step = math.max(1, math.floor(npos / 10 + 0.5))
   for p = 1, npos, step do c.text(px(p), B - 12, tostring(p), 8, "center") end
   c.text((L + W - R) / 2, 30, "node position in the step", 10, "center")
   for _, b in ipairs(bufs) do
     local x0, x1 = px(b.first), px(b.last + 1)
     c.rect(x0, py(b.offset), math.max(x1 - x0, 1), math.max(py(b.offset + b.size) - py(b.offset), 0.6),
-      PHASE_FILL[ph[b.first] or "forward"], "#ffffff",
+      PHASE_FILL[ph[b.first] or "forward"], "paper",
       ("%s: %s at offset %d, nodes %d..%d"):format(b.name, human(b.size), b.offset, b.first, b.last))
   end
   if plan then
-    c.rect(L, py(plan.planned), W - L - R, 1.2, "#d62728")
-    c.text(W - R, py(plan.planned) + 7, "planned peak", 8, "right", "#d62728")
-    c.rect(L, py(plan.lower_bound), W - L - R, 0.8, "#2ca02c")
-    c.text(W - R, py(plan.lower_bound) - 7, "live lower bound", 8, "right", "#2ca02c")
+    c.rect(L, py(plan.planned), W - L - R, 1.2, "mark")
+    c.text(W - R, py(plan.planned) + 7, "planned peak", 8, "right", "mark")
+    c.rect(L, py(plan.lower_bound), W - L - R, 0.8, "mark:ink")
+    c.text(W - R, py(plan.lower_bound) - 7, "live lower bound", 8, "right", "mark:ink")
   end
   legend(c, L, 4)
-  return c.dot()
+  return c
 end
+
+function M.arena_dot(g, opts) return arena_canvas(g, opts).dot() end
 
 function M.arena(g, opts)
   opts = opts or {}
-  return render(M.arena_dot(g, opts), opts, "arena.png")
+  return arena_canvas(g, opts).render(opts, "arena.png")
 end
 
 -- ---- memory timelines side by side ------------------------------------------------------------
 
 -- series: list of {name=, y = {live bytes per node position}}; each drawn in its own panel, on one
 -- shared y scale, so heights compare directly.
-function M.curves_dot(series, opts)
+local function curves_canvas(series, opts)
   opts = opts or {}
   local n = #series
   local PW, PH = opts.panel_width or 300, opts.height or 260
@@ -202,7 +178,7 @@ function M.curves_dot(series, opts)
     for _, v in ipairs(s.y) do ymax = math.max(ymax, v) end
   end
   local c = canvas(W, H)
-  c.text(W / 2, H - 16, opts.title or "memory over the step", 13, "center", "#111111", true)
+  c.text(W / 2, H - 16, opts.title or "memory over the step", 13, "center", "title", true)
   local function py(v) return B + v / ymax * (PH - B - 12) end
   for k = 0, 4 do
     local v = ymax * k / 4
@@ -210,8 +186,8 @@ function M.curves_dot(series, opts)
   end
   for si, s in ipairs(series) do
     local x0 = L + (si - 1) * (PW + gap)
-    for k = 0, 4 do c.rect(x0, py(ymax * k / 4), PW, 0.5, "#e5e5e5") end
-    c.rect(x0, B - 1, PW, 1, "#555555")
+    for k = 0, 4 do c.rect(x0, py(ymax * k / 4), PW, 0.5, "grid") end
+    c.rect(x0, B - 1, PW, 1, "text")
     local np = #s.y
     local peak, at = 0, 1
     for i, v in ipairs(s.y) do
@@ -219,33 +195,30 @@ function M.curves_dot(series, opts)
     end
     local bw = PW / math.max(np, 1)
     for i, v in ipairs(s.y) do
-      local fill = s.phase and PHASE_FILL[s.phase[i]] or "#9ecae1"
+      local fill = s.phase and PHASE_FILL[s.phase[i]] or "forward"
       c.rect(x0 + (i - 1) * bw, B, math.max(bw, 0.4), math.max(py(v) - B, 0.3), fill)
     end
-    c.rect(x0, py(peak), PW, 0.8, "#d62728")
-    c.text(x0 + PW / 2, B - 14, s.name, 10, "center", "#111111", true)
+    c.rect(x0, py(peak), PW, 0.8, "mark")
+    c.text(x0 + PW / 2, B - 14, s.name, 10, "center", "title", true)
     c.text(x0 + PW / 2, B - 27, ("peak %s%s"):format(human(peak), s.note and (", " .. s.note) or ""), 9, "center")
-    c.text(x0 + (at - 1) * bw, py(peak) + 7, human(peak), 8, "center", "#d62728")
+    c.text(x0 + (at - 1) * bw, py(peak) + 7, human(peak), 8, "center", "mark")
   end
   legend(c, L, H - T + 12)
-  return c.dot()
+  return c
 end
+
+function M.curves_dot(series, opts) return curves_canvas(series, opts).dot() end
 
 function M.curves(series, opts)
   opts = opts or {}
-  return render(M.curves_dot(series, opts), opts, "memory_curves.png")
+  return curves_canvas(series, opts).render(opts, "memory_curves.png")
 end
 
 -- ---- autotuning heatmap ------------------------------------------------------------------------
 
-local function heat(t) -- 0..1 -> white .. dark blue
-  local r = math.floor(247 - t * (247 - 8))
-  local g = math.floor(251 - t * (251 - 48))
-  local b = math.floor(255 - t * (255 - 107))
-  return ("#%02x%02x%02x"):format(r, g, b)
-end
+local function heat(t) return ("heat:%.3f"):format(t) end -- the palette's scale, heat_lo .. heat_hi
 
-function M.heatmap_dot(res, opts)
+local function heatmap_canvas(res, opts)
   opts = opts or {}
   local bms, bns = res.bm, res.bn
   local cell = opts.cell or 54
@@ -256,7 +229,7 @@ function M.heatmap_dot(res, opts)
   local lo, hi = math.huge, 0
   for _, r in ipairs(res.results) do lo, hi = math.min(lo, r.gflops), math.max(hi, r.gflops) end
   c.text(W / 2, H - 16, opts.title or ("tile search: GFLOP/s of the blocked matmul (bk = %d)"):format(res.best.bk), 12,
-    "center", "#111111", true)
+    "center", "title", true)
   c.text(W / 2, H - 32, ("best bm=%d bn=%d: %.2f GFLOP/s (%.0f us); worst %.2f GFLOP/s"):format(res.best.bm,
     res.best.bn, res.best.gflops, res.best.us, lo), 10, "center")
   for i, bm in ipairs(bms) do
@@ -266,20 +239,24 @@ function M.heatmap_dot(res, opts)
       local r = res.results[(i - 1) * #bns + j]
       local t = hi > lo and (r.gflops - lo) / (hi - lo) or 1
       local best = r.bm == res.best.bm and r.bn == res.best.bn
-      c.rect(L + (j - 1) * cell, y, cell - 2, cell - 2, heat(t), best and "#d62728" or nil,
+      c.rect(L + (j - 1) * cell, y, cell - 2, cell - 2, heat(t), best and "mark" or nil,
         ("bm=%d bn=%d: %.2f GFLOP/s"):format(bm, bn, r.gflops))
       c.text(L + (j - 1) * cell + cell / 2 - 1, y + cell / 2, ("%.1f"):format(r.gflops), 9, "center",
-        t > 0.55 and "#ffffff" or "#222222", best)
+        t > 0.55 and "paper" or "title", best)
     end
   end
   for j, bn in ipairs(bns) do c.text(L + (j - 1) * cell + cell / 2, B - 12, ("bn=%d"):format(bn), 9, "center") end
+  c.legend(L, 14, { "heat_lo", "heat_hi", "mark" }, { ("slowest (%.2f GFLOP/s)"):format(lo),
+    ("fastest (%.2f GFLOP/s)"):format(hi), "best tile (outlined)" })
   c.text(L + #bns * cell / 2, B - 30, "columns of C per tile (bn)", 10, "center")
-  return c.dot()
+  return c
 end
+
+function M.heatmap_dot(res, opts) return heatmap_canvas(res, opts).dot() end
 
 function M.heatmap(res, opts)
   opts = opts or {}
-  return render(M.heatmap_dot(res, opts), opts, "autotune.png")
+  return heatmap_canvas(res, opts).render(opts, "autotune.png")
 end
 
 -- the Graph methods and chalk.autotune.heatmap

@@ -1,8 +1,8 @@
 -- perfcharts.lua: the pictures of the GPU lessons (4 and 5) that are neither graphs nor profiles:
 -- a roofline, log-log curves, the tile sweep of FlashAttention with its running max and sum, and
--- two memory timelines side by side on one scale. Each builds Graphviz DOT text in which every
--- mark is a node pinned at its position in points (rendered with the "nop" engine), so axes,
--- ticks and labels land exactly where they are drawn; log axes are drawn here, decade by decade.
+-- two memory timelines side by side on one scale. The data (log axes, decade by decade, label
+-- placement) is shaped here; every mark, colour and font is drawn by viz's one chart canvas
+-- (chalk.viz.canvas), with colours named from chalk.viz.colors and a legend in each picture.
 --
 --   pc = require "chalk.perfcharts"
 --   pc.roofline{bandwidth = 3e12, ceilings = {{name = "f32", flops = 5e13}},
@@ -13,19 +13,13 @@
 --                  {mark = n * n * 4, mark_label = "one N x N matrix"})
 --
 -- Invariants: the *_dot functions are pure functions of their arguments (tests compare their
--- text); every drawing function renders through chalk.viz.render and returns the path written;
+-- text); every drawing function renders through viz's canvas and returns the path written;
 -- a relative file name lands in chalk.out_dir like every other picture.
 local chalk = require "chalk"
 
 local M = {}
 
-local FONT = "DejaVu Sans"
-local COLORS = { "#2c7fb8", "#e6550d", "#31a354", "#756bb1", "#d62728", "#8c564b", "#e377c2", "#17becf",
-  "#bcbd22", "#7f7f7f", "#393b79" }
-
-local function esc(s)
-  return (tostring(s):gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;"):gsub('"', "&quot;"))
-end
+local SERIES = { "series1", "series2", "series3", "series4", "series5", "series6" }
 
 -- 1.5e12 -> "1.5T"; 2048 -> "2048" (integers below 1e5 exactly); 0.25 -> "0.25"
 function M.si(v)
@@ -49,55 +43,19 @@ end
 
 -- ---- a canvas of pinned nodes ---------------------------------------------------------------------
 
+-- viz's chart canvas, with the drawing calls of this file (colours are names of viz.colors)
 local function canvas()
-  local c = { out = {}, id = 0 }
-  function c.add(s) c.out[#c.out + 1] = s end
-  function c.node(attrs)
-    c.id = c.id + 1
-    c.add(("  n%d [%s];"):format(c.id, attrs))
-    return "n" .. c.id
-  end
-  function c.rect(x, y, w, h, fill, border, tooltip)
-    return c.node(('pos="%.2f,%.2f!", width=%.4f, height=%.4f, fillcolor="%s"%s%s'):format(x + w / 2, y + h / 2,
-      math.max(w, 0.01) / 72, math.max(h, 0.01) / 72, fill,
-      border and (', penwidth=1, color="%s"'):format(border) or "",
-      tooltip and (', tooltip="%s"'):format(esc(tooltip)) or ""))
-  end
-  -- anchor: "left", "right" or "center" of the text's box at (x, y) (y is the box's middle)
-  function c.text(x, y, s, size, anchor, color, bold)
-    local w = #s * size * 0.58
-    local shift = anchor == "left" and w / 2 or anchor == "right" and -w / 2 or 0
-    local label = esc(s)
-    if bold then label = "<b>" .. label .. "</b>" end
-    return c.node(('shape=plaintext, style="", fixedsize=false, margin=0, width=0, height=0, pos="%.2f,%.2f!", '
-      .. 'fontsize=%.1f, fontcolor="%s", label=<%s>'):format(x + shift, y, size, color or "#333333", label))
-  end
-  function c.point(x, y, color, size)
-    return c.node(('shape=circle, width=%.3f, height=%.3f, fillcolor="%s", color="white", penwidth=0.8, '
-      .. 'pos="%.2f,%.2f!"'):format((size or 6) / 72, (size or 6) / 72, color, x, y))
-  end
-  function c.line(x0, y0, x1, y1, color, width, dashed)
-    local a = c.node(('shape=point, width=0.01, height=0.01, style=invis, pos="%.2f,%.2f!"'):format(x0, y0))
-    local b = c.node(('shape=point, width=0.01, height=0.01, style=invis, pos="%.2f,%.2f!"'):format(x1, y1))
-    c.add(('  %s -- %s [color="%s", penwidth=%.2f%s];'):format(a, b, color, width or 1.5,
-      dashed and ', style=dashed' or ""))
-  end
-  function c.dot()
-    local head = {
-      "graph chalk_perfchart {",
-      "  graph [bgcolor=white, pad=0.2, splines=false, outputorder=edgesfirst];",
-      ('  node [shape=box, style=filled, fixedsize=true, label="", penwidth=0, fontname="%s"];'):format(FONT),
-      "  edge [dir=none];",
-    }
-    return table.concat(head, "\n") .. "\n" .. table.concat(c.out, "\n") .. "\n}\n"
-  end
-  return c
-end
-
-local function render(dot, opts, default_name)
   local viz = chalk.viz
-  if not (viz and viz.render) then error("perfcharts: pictures need chalk.viz (the viz layer)", 3) end
-  return viz.render(dot, { engine = "nop", file = opts.file or default_name, format = opts.format })
+  if not (viz and viz.canvas) then error("perfcharts: pictures need chalk.viz (the viz layer)", 3) end
+  local v, c = viz.canvas(), {}
+  function c.rect(x, y, w, h, fill, border, tooltip) v:rect(x, y, w, h, fill, border, tooltip) end
+  function c.text(x, y, s, size, anchor, color, bold) v:text(x, y, s, size, anchor, color, bold) end
+  function c.point(x, y, color, size) v:point(x, y, color, size) end
+  function c.line(x0, y0, x1, y1, color, width, dashed) v:line({ x0, x1 }, { y0, y1 }, color, width, dashed) end
+  function c.legend(x, y, colors, labels, size) return v:legend(x, y, colors, labels, size) end
+  function c.dot() return v:dot() end
+  function c.render(opts, name) return v:render(opts, name) end
+  return c
 end
 
 -- ---- log axes ---------------------------------------------------------------------------------------
@@ -129,7 +87,7 @@ local function loglog_frame(c, box, xr, yr, opts)
   local ax, ay = log_axis(xr[1], xr[2], L, L + W), log_axis(yr[1], yr[2], B, B + H)
   for _, t in ipairs(ay.ticks()) do
     local y = ay.map(t.v)
-    c.rect(L, y - 0.3, W, 0.6, t.major and "#d0d0d0" or "#ececec")
+    c.rect(L, y - 0.3, W, 0.6, t.major and "grid:ink" or "grid")
     c.text(L - 6, y, M.si(t.v), 9, "right")
   end
   local xticks = ax.ticks()
@@ -139,12 +97,12 @@ local function loglog_frame(c, box, xr, yr, opts)
   end
   for _, t in ipairs(xticks) do
     local x = ax.map(t.v)
-    c.rect(x - 0.3, B, 0.6, H, t.major and "#d0d0d0" or "#ececec")
+    c.rect(x - 0.3, B, 0.6, H, t.major and "grid:ink" or "grid")
     c.text(x, B - 12, M.si(t.v), 9, "center")
   end
-  c.rect(L, B, W, 1, "#444444")
-  c.rect(L, B, 1, H, "#444444")
-  if opts.title then c.text(L + W / 2, B + H + 22, opts.title, 13, "center", "#111111", true) end
+  c.rect(L, B, W, 1, "text")
+  c.rect(L, B, 1, H, "text")
+  if opts.title then c.text(L + W / 2, B + H + 22, opts.title, 13, "center", "title", true) end
   if opts.xlabel then c.text(L + W / 2, B - 30, opts.xlabel, 10, "center") end
   if opts.ylabel then c.text(L - 40, B + H + 10, opts.ylabel, 10, "left") end
   return ax, ay
@@ -163,7 +121,7 @@ end
 
 -- series: list of {name=, x={...}, y={...}, dashed=bool, labels={...}}; opts: title, xlabel,
 -- ylabel, width, height, xticks (the x values to label; default 1, 2, 5 times powers of ten).
-function M.loglog_dot(series, opts)
+local function loglog_canvas(series, opts)
   opts = opts or {}
   local c = canvas()
   local xs, ys = {}, {}
@@ -176,7 +134,7 @@ function M.loglog_dot(series, opts)
   local box = { L = 70, B = 56, W = W, H = H }
   local ax, ay = loglog_frame(c, box, range(xs, 1.15), range(ys, 1.4), opts)
   for si, s in ipairs(series) do
-    local color = s.color or COLORS[(si - 1) % #COLORS + 1]
+    local color = s.color or SERIES[(si - 1) % #SERIES + 1]
     local px, py
     for i = 1, #s.x do
       if s.x[i] > 0 and s.y[i] and s.y[i] > 0 then
@@ -191,19 +149,21 @@ function M.loglog_dot(series, opts)
     c.rect(box.L + box.W + 14, ly - 1.5, 16, 3, color)
     c.text(box.L + box.W + 36, ly, s.name or ("series " .. si), 10, "left")
   end
-  return c.dot()
+  return c
 end
+
+function M.loglog_dot(series, opts) return loglog_canvas(series, opts).dot() end
 
 function M.loglog(series, opts)
   opts = opts or {}
-  return render(M.loglog_dot(series, opts), opts, "loglog.png")
+  return loglog_canvas(series, opts).render(opts, "loglog.png")
 end
 
 -- ---- roofline ------------------------------------------------------------------------------------------
 
 -- opts: bandwidth (bytes/s, measured), ceilings = list of {name=, flops=} (FLOP/s, measured),
 -- points = list of {name=, intensity= (FLOP/byte), flops= (FLOP/s)}, title, xlabel, width, height.
-function M.roofline_dot(opts)
+local function roofline_canvas(opts)
   local c = canvas()
   local bw = assert(opts.bandwidth, "roofline: bandwidth (bytes/s) is required")
   local ceilings = opts.ceilings or {}
@@ -228,9 +188,9 @@ function M.roofline_dot(opts)
   -- the memory roof: y = I * bw, from the left edge (or the floor) up to the highest ceiling
   local x0 = math.max(xlo, ylo / bw)
   local x1 = math.min(xhi, (top > 0 and top or yhi) / bw)
-  c.line(ax.map(x0), ay.map(x0 * bw), ax.map(x1), ay.map(x1 * bw), "#444444", 2.2)
+  c.line(ax.map(x0), ay.map(x0 * bw), ax.map(x1), ay.map(x1 * bw), "text", 2.2)
   local lx = math.sqrt(x0 * x1)
-  c.text(ax.map(lx) - 8, ay.map(lx * bw) + 14, ("memory: %sB/s"):format(M.si(bw)), 9, "right", "#444444")
+  c.text(ax.map(lx) - 8, ay.map(lx * bw) + 14, ("memory: %sB/s"):format(M.si(bw)), 9, "right", "text")
   -- labels are placed greedily where they overlap nothing placed before (boxes in points)
   local taken = {}
   local function free(x0, y0, x1, y1)
@@ -242,7 +202,7 @@ function M.roofline_dot(opts)
   local function take(x0, y0, x1, y1) taken[#taken + 1] = { x0, y0, x1, y1 } end
   for i, ce in ipairs(ceilings) do
     local ridge = ce.flops / bw
-    local color = i == 1 and "#444444" or "#888888"
+    local color = i == 1 and "text" or "muted"
     c.line(ax.map(math.max(ridge, xlo)), ay.map(ce.flops), ax.map(xhi), ay.map(ce.flops), color, i == 1 and 2.2 or 1.4,
       i > 1)
     local label = ("%s: %sFLOP/s"):format(ce.name, M.si(ce.flops))
@@ -253,7 +213,7 @@ function M.roofline_dot(opts)
   end
   local pts = {}
   for i, p in ipairs(opts.points or {}) do
-    pts[i] = { p = p, color = COLORS[(i - 1) % #COLORS + 1], x = ax.map(p.intensity), y = ay.map(p.flops) }
+    pts[i] = { p = p, color = SERIES[(i - 1) % #SERIES + 1], x = ax.map(p.intensity), y = ay.map(p.flops) }
     take(pts[i].x - 5, pts[i].y - 5, pts[i].x + 5, pts[i].y + 5)
   end
   table.sort(pts, function(a, b) return a.y > b.y end)
@@ -277,11 +237,14 @@ function M.roofline_dot(opts)
     end
     c.text(placed.x0, placed.y, q.p.name, 9, "left", q.color, true)
   end
-  return c.dot()
+  c.legend(box.L, 14, { "text", "muted" }, { "memory roof and the first ceiling", "further ceilings" })
+  return c
 end
 
+function M.roofline_dot(opts) return roofline_canvas(opts).dot() end
+
 function M.roofline(opts)
-  return render(M.roofline_dot(opts), opts, "roofline.png")
+  return roofline_canvas(opts).render(opts, "roofline.png")
 end
 
 -- ---- FlashAttention's tile sweep ------------------------------------------------------------------
@@ -290,7 +253,7 @@ end
 -- `row` across the key tiles is numbered, with the running max m, sum l and the tile's own max
 -- after each step (steps[j] = {tile_max=, m=, l=, scale=} for key tile j). causal greys the tiles
 -- above the diagonal (never computed).
-function M.tile_sweep_dot(opts)
+local function tile_sweep_canvas(opts)
   local c = canvas()
   local nq, nk, row = opts.nq, opts.nk, opts.row
   local cell = opts.cell or 46
@@ -299,16 +262,16 @@ function M.tile_sweep_dot(opts)
   local function cx(j) return L + (j - 1) * cell end
   local function cy(i) return top - i * cell end
   c.text(L + nk * cell / 2, top + 38, opts.title or "FlashAttention: one query tile sweeps the key tiles", 13, "center",
-    "#111111", true)
+    "title", true)
   c.text(L + nk * cell / 2, top + 16, "key tiles K_j, V_j (stream through on-chip memory) →", 10, "center")
   for i = 1, nq do
-    c.text(L - 8, cy(i) + cell / 2, ("Q_%d"):format(i), 10, "right", i == row and "#b2182b" or "#555555", i == row)
+    c.text(L - 8, cy(i) + cell / 2, ("Q_%d"):format(i), 10, "right", i == row and "current:ink" or "muted", i == row)
     for j = 1, nk do
       local skipped = opts.causal and j > i
-      local fill = skipped and "#f2f2f2" or (i == row and "#fddbc7" or "#deebf7")
-      c.rect(cx(j) + 1, cy(i) + 1, cell - 2, cell - 2, fill, skipped and "#dddddd" or "#9ecae1",
+      local fill = skipped and "paper" or (i == row and "current:tint" or "grid:tint")
+      c.rect(cx(j) + 1, cy(i) + 1, cell - 2, cell - 2, fill, skipped and "grid" or "series1",
         ("S tile (%d, %d)%s"):format(i, j, skipped and ": skipped (causal)" or ""))
-      if i == row and not skipped then c.text(cx(j) + cell / 2, cy(i) + cell / 2, tostring(j), 12, "center", "#b2182b", true) end
+      if i == row and not skipped then c.text(cx(j) + cell / 2, cy(i) + cell / 2, tostring(j), 12, "center", "current:ink", true) end
     end
   end
   c.text(L - 8, top + 16, "query tiles ↓", 9, "right")
@@ -316,23 +279,27 @@ function M.tile_sweep_dot(opts)
   local steps = opts.steps or {}
   local y0 = B - 24
   c.text(L - 8, y0, "tile max", 9, "right")
-  c.text(L - 8, y0 - 18, "running m", 9, "right", "#b2182b")
+  c.text(L - 8, y0 - 18, "running m", 9, "right", "current:ink")
   c.text(L - 8, y0 - 36, "e^(m_old - m)", 9, "right")
-  c.text(L - 8, y0 - 54, "running l", 9, "right", "#2166ac")
+  c.text(L - 8, y0 - 54, "running l", 9, "right", "series2:ink")
   for j, s in ipairs(steps) do
     local x = cx(j) + cell / 2
     local f = function(v) return v == nil and "-" or v == -math.huge and "-inf" or ("%.3g"):format(v) end
     c.text(x, y0, f(s.tile_max), 9, "center")
-    c.text(x, y0 - 18, f(s.m), 9, "center", "#b2182b", true)
+    c.text(x, y0 - 18, f(s.m), 9, "center", "current:ink", true)
     c.text(x, y0 - 36, f(s.scale), 9, "center")
-    c.text(x, y0 - 54, f(s.l), 9, "center", "#2166ac", true)
+    c.text(x, y0 - 54, f(s.l), 9, "center", "series2:ink", true)
   end
+  c.legend(L, y0 - 102, { "current:tint", "grid:tint", "paper" }, { ("the sweep of Q_%d (numbered in order)"):format(row),
+    "tiles of other query tiles", opts.causal and "skipped (causal mask)" or "" })
   if opts.caption then c.text(L, y0 - 84, opts.caption, 10, "left") end
-  return c.dot()
+  return c
 end
 
+function M.tile_sweep_dot(opts) return tile_sweep_canvas(opts).dot() end
+
 function M.tile_sweep(opts)
-  return render(M.tile_sweep_dot(opts), opts, "tile_sweep.png")
+  return tile_sweep_canvas(opts).render(opts, "tile_sweep.png")
 end
 
 -- ---- two memory timelines on one scale --------------------------------------------------------------
@@ -369,7 +336,7 @@ end
 -- a, b: {name=, events=prof:events(), device="cpu"|"cuda"|"cuda:1"}; opts: big (bytes from which a
 -- block counts as "N x N"), mark (a level to draw dashed, e.g. one N x N matrix) and mark_label,
 -- title, width, height.
-function M.memory_pair_dot(a, b, opts)
+local function memory_pair_canvas(a, b, opts)
   opts = opts or {}
   local c = canvas()
   local sa, pa = live_series(a.events, a.device, opts.big)
@@ -385,16 +352,16 @@ function M.memory_pair_dot(a, b, opts)
     for i, s in ipairs(slots) do
       local x = x0 + (i - 1) * bw
       local small = s.live - s.big
-      if small > 0 then c.rect(x, B, math.max(bw - 0.5, 0.5), py(small) - B, "#9ecae1") end
-      if s.big > 0 then c.rect(x, py(small), math.max(bw - 0.5, 0.5), py(s.live) - py(small), "#d6604d") end
+      if small > 0 then c.rect(x, B, math.max(bw - 0.5, 0.5), py(small) - B, "series1") end
+      if s.big > 0 then c.rect(x, py(small), math.max(bw - 0.5, 0.5), py(s.live) - py(small), "series2") end
     end
-    c.rect(x0, B, W, 1, "#444444")
-    c.rect(x0, B, 1, H, "#444444")
-    c.text(x0 + W / 2, B + H + 26, ("%s: peak %s"):format(name, M.bytes(peak)), 12, "center", "#111111", true)
+    c.rect(x0, B, W, 1, "text")
+    c.rect(x0, B, 1, H, "text")
+    c.text(x0 + W / 2, B + H + 26, ("%s: peak %s"):format(name, M.bytes(peak)), 12, "center", "title", true)
     c.text(x0 + W / 2, B - 14, ("ops in order (forward, then backward): %d"):format(n - 1), 9, "center")
     if opts.mark then
-      c.rect(x0, py(opts.mark) - 0.5, W, 1, "#b2182b")
-      c.text(x0 + W - 2, py(opts.mark) + 8, opts.mark_label or M.bytes(opts.mark), 8, "right", "#b2182b")
+      c.rect(x0, py(opts.mark) - 0.5, W, 1, "current:ink")
+      c.text(x0 + W - 2, py(opts.mark) + 8, opts.mark_label or M.bytes(opts.mark), 8, "right", "current:ink")
     end
     for f = 0, 4 do
       local v = ymax * f / 4
@@ -403,19 +370,17 @@ function M.memory_pair_dot(a, b, opts)
   end
   panel(70, sa, pa, a.name or "a")
   panel(70 + W + gap, sb, pb, b.name or "b")
-  if opts.title then c.text(70 + W + gap / 2, B + H + 52, opts.title, 13, "center", "#111111", true) end
+  if opts.title then c.text(70 + W + gap / 2, B + H + 52, opts.title, 13, "center", "title", true) end
   local big_label = opts.big_label or "blocks of N x N"
-  local x2 = 88 + #big_label * 9 * 0.58 + 30
-  c.rect(70, 12, 12, 8, "#d6604d")
-  c.text(88, 16, big_label, 9, "left")
-  c.rect(x2, 12, 12, 8, "#9ecae1")
-  c.text(x2 + 18, 16, "everything else allocated in the window", 9, "left")
-  return c.dot()
+  c.legend(70, 16, { "series2", "series1" }, { big_label, "everything else allocated in the window" })
+  return c
 end
+
+function M.memory_pair_dot(a, b, opts) return memory_pair_canvas(a, b, opts).dot() end
 
 function M.memory_pair(a, b, opts)
   opts = opts or {}
-  return render(M.memory_pair_dot(a, b, opts), opts, "memory_pair.png")
+  return memory_pair_canvas(a, b, opts).render(opts, "memory_pair.png")
 end
 
 M.live_series = live_series
