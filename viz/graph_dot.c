@@ -11,17 +11,19 @@
 #include "graph_model.h"
 #include "graph/inspect.h"
 
-/* fill, border */
-#define C_OP "#fde3c8", "#e8872a"
-#define C_PARAM "#d6e3f0", "#4e79a7"
-#define C_INPUT "#d9ecd4", "#59a14f"
-#define C_CONST "#eeeeee", "#9a9a9a"
-#define C_GRAD "#f9d6d6", "#e15759"
-#define C_NOW "#ffe066", "#b8860b"
-#define C_DIM "#f6f6f6", "#cfcfcf"
-#define C_SUM "#ffffff", "#777777"
-#define FG_DIM "#b5b5b5"
-#define FG_SUB "#555555"
+/* fill, border: the palette's colours (palette.h), one meaning each */
+#define C_OP viz_tint(VIZ_FORWARD), viz_hex(VIZ_FORWARD)
+#define C_PARAM viz_tint(VIZ_PARAMETER), viz_hex(VIZ_PARAMETER)
+#define C_INPUT viz_tint(VIZ_INPUT), viz_hex(VIZ_INPUT)
+#define C_CONST viz_tint(VIZ_CONSTANT), viz_hex(VIZ_CONSTANT)
+#define C_GRAD viz_tint(VIZ_BACKWARD), viz_hex(VIZ_BACKWARD)
+#define C_NOW viz_hex(VIZ_CURRENT), viz_ink(VIZ_CURRENT)
+#define C_DIM viz_tint(VIZ_FAINT), viz_ink(VIZ_FAINT)
+#define C_SUM viz_tint(VIZ_SUMMARY), viz_hex(VIZ_SUMMARY)
+#define FG_DIM viz_hex(VIZ_FAINT)
+#define FG_SUB viz_ink(VIZ_MUTED)
+#define FG_TEXT viz_ink(VIZ_TITLE)
+#define FG_GRAD viz_ink(VIZ_BACKWARD)
 
 const char *viz_grad_formula(const char *op, int i, int nin) {
   static const struct {
@@ -154,7 +156,7 @@ typedef struct {
   const char *style;
 } node_look;
 
-static node_look look(const char *fill, const char *border) { return (node_look){fill, border, "#000000", 1.2, "filled"}; }
+static node_look look(const char *fill, const char *border) { return (node_look){fill, border, FG_TEXT, 1.2, "filled"}; }
 
 /* ---- forward nodes --------------------------------------------------------------------------- */
 
@@ -168,7 +170,7 @@ static void emit_forward_node(viz_buf *b, const viz_graph *g, int k, const viz_s
   case ROLE_INPUT: L = look(C_INPUT); break;
   default: L = look(C_CONST); break;
   }
-  if (v->role == ROLE_OP && v->is_view) L.fill = "#fff6ec", L.style = "filled,dashed";
+  if (v->role == ROLE_OP && v->is_view) L.fill = viz_hex(VIZ_PAPER), L.style = "filled,dashed";
   if (k == g->root) L.pen = 2.6;
   bool known = !sv || sv->value_known[k];
   bool now = sv && sv->current == k && sv->phase == 1;
@@ -215,7 +217,7 @@ static void emit_forward_node(viz_buf *b, const viz_graph *g, int k, const viz_s
   }
   /* values */
   if (ct_numel(t) <= g->o.max_values && ct_numel(t) > 0) {
-    row_open(b, known ? "#000000" : FG_DIM, 11);
+    row_open(b, known ? FG_TEXT : FG_DIM, 11);
     viz_buf_puts(b, "data ");
     if (!known) viz_buf_puts(b, "?");
     else if (!values_html(b, t, g->o.max_values)) viz_buf_puts(b, "?");
@@ -225,11 +227,11 @@ static void emit_forward_node(viz_buf *b, const viz_graph *g, int k, const viz_s
   if (t->requires_grad) {
     if (sv) {
       bool gk = sv->grad_known[k];
-      grad_row(b, g, gk ? v->sgrad : NULL, "not computed yet", gk ? "#b22222" : FG_DIM, true);
+      grad_row(b, g, gk ? v->sgrad : NULL, "not computed yet", gk ? FG_GRAD : FG_DIM, true);
     } else {
       const char *missing = "not computed";
       if (v->role == ROLE_OP && g->backward_ran && !t->retains_grad) missing = "not retained";
-      grad_row(b, g, t->grad, missing, t->grad ? "#b22222" : FG_SUB, true);
+      grad_row(b, g, t->grad, missing, t->grad ? FG_GRAD : FG_SUB, true);
     }
   }
   viz_buf_puts(b, "</TABLE>>];\n");
@@ -241,7 +243,7 @@ static void emit_summary(viz_buf *b, const viz_graph *g, int s) {
   const viz_summary *S = &g->s[s];
   viz_buf_printf(b, "  s%d [id=\"s%d\", shape=note, style=filled, fillcolor=\"%s\", color=\"%s\", label=<<TABLE BORDER=\"0\" "
                     "CELLBORDER=\"0\" CELLSPACING=\"0\" CELLPADDING=\"1\"><TR><TD><B>",
-                 s, s, S->collapsed ? "#eef3f8" : "#ffffff", "#777777");
+                 s, s, S->collapsed ? viz_tint(VIZ_SUMMARY) : viz_hex(VIZ_PAPER), viz_hex(VIZ_SUMMARY));
   viz_buf_html(b, S->title);
   viz_buf_puts(b, "</B></TD></TR>");
   row_open(b, FG_SUB, 10);
@@ -287,7 +289,7 @@ static void emit_grad_node(viz_buf *b, const viz_graph *g, int k, const viz_step
   if (!sv && v->role == ROLE_OP && g->backward_ran && !v->t->retains_grad) missing = "not retained";
   if (!sv && !gr && k == g->root && g->backward_sure) missing = ct_numel(v->t) == 1 ? "1 (the seed)" : "the seed";
   if (sv && !known) missing = "not computed yet";
-  grad_row(b, g, gr, missing, gr ? "#000000" : (sv ? FG_DIM : FG_SUB), false);
+  grad_row(b, g, gr, missing, gr ? FG_TEXT : (sv ? FG_DIM : FG_SUB), false);
   viz_buf_puts(b, "</TABLE>>];\n");
 }
 
@@ -333,16 +335,16 @@ static void emit_legend(viz_buf *b, const viz_graph *g, const viz_step_view *sv)
     has[g->v[k].role] = true;
     views |= g->v[k].is_view;
   }
-  legend_swatch(b, "#fde3c8", "#e8872a", "op (output: dtype[shape] device)", false);
-  if (views) legend_swatch(b, "#fff6ec", "#e8872a", "view (no copy)", true);
-  if (has[ROLE_PARAM]) legend_swatch(b, "#d6e3f0", "#4e79a7", "parameter / requires grad", false);
-  if (has[ROLE_INPUT]) legend_swatch(b, "#d9ecd4", "#59a14f", "input", false);
-  if (has[ROLE_CONST]) legend_swatch(b, "#eeeeee", "#9a9a9a", "constant", false);
-  if (g->o.backward || sv) legend_swatch(b, "#f9d6d6", "#e15759", "gradient", false);
-  if (sv) legend_swatch(b, "#ffe066", "#b8860b", "this step", false);
-  if (g->ns) legend_swatch(b, "#eef3f8", "#777777", "summary", false);
-  viz_buf_puts(b, "</TD></TR><TR><TD ALIGN=\"LEFT\"><FONT POINT-SIZE=\"10\" COLOR=\"#555555\">"
-                  "arrows: data flows from inputs to ops; thick border: the output");
+  legend_swatch(b, C_OP, "forward op (output: dtype[shape] device)", false);
+  if (views) legend_swatch(b, C_OP, "view (no copy)", true);
+  if (has[ROLE_PARAM]) legend_swatch(b, C_PARAM, "parameter / requires grad", false);
+  if (has[ROLE_INPUT]) legend_swatch(b, C_INPUT, "input", false);
+  if (has[ROLE_CONST]) legend_swatch(b, C_CONST, "constant", false);
+  if (g->o.backward || sv) legend_swatch(b, C_GRAD, "backward: gradient", false);
+  if (sv) legend_swatch(b, C_NOW, "this step", false);
+  if (g->ns) legend_swatch(b, C_SUM, "summary", false);
+  viz_buf_printf(b, "</TD></TR><TR><TD ALIGN=\"LEFT\"><FONT POINT-SIZE=\"10\" COLOR=\"%s\">"
+                    "arrows: data flows from inputs to ops; thick border: the output", FG_SUB);
   if (g->o.backward || sv)
     viz_buf_puts(b, "; red arrows: gradients flow back (labels: the rule); dashed: the gradient of that node");
   viz_buf_puts(b, "</FONT></TD></TR>");
@@ -364,7 +366,7 @@ static void emit_legend(viz_buf *b, const viz_graph *g, const viz_step_view *sv)
                              "(x:retain_grad() or chalk.set_retain_all_grads(true))";
   }
   if (note) {
-    viz_buf_puts(b, "<TR><TD ALIGN=\"LEFT\"><FONT POINT-SIZE=\"10\" COLOR=\"#555555\"><I>");
+    viz_buf_printf(b, "<TR><TD ALIGN=\"LEFT\"><FONT POINT-SIZE=\"10\" COLOR=\"%s\"><I>", FG_SUB);
     viz_buf_html(b, note);
     viz_buf_puts(b, "</I></FONT></TD></TR>");
   }
@@ -405,7 +407,7 @@ static void emit_forward_nodes(viz_buf *b, const viz_graph *g, const viz_step_vi
     char lab[96];
     snprintf(lab, sizeof lab, "%s%s", strspn(v->scope, "0123456789") == strlen(v->scope) ? "module " : "", v->scope);
     viz_buf_quoted(b, lab);
-    viz_buf_puts(b, "; style=\"rounded,dashed\"; color=\"#8c8c8c\"; fontcolor=\"#555555\"; fontsize=11;\n");
+    viz_buf_printf(b, "; style=\"rounded,dashed\"; color=\"%s\"; fontcolor=\"%s\"; fontsize=11;\n", viz_hex(VIZ_MUTED), FG_SUB);
     for (int j = k; j < g->n; j++)
       if (g->v[j].show == SHOW_SELF && !done[j] && !strcmp(g->v[j].scope, v->scope)) {
         emit_forward_node(b, g, j, sv);
@@ -428,18 +430,18 @@ static void emit_forward_edges(viz_buf *b, const viz_graph *g, const viz_step_vi
       bool both_self = e.ka == 'n' && e.kb == 'n';
       if (!both_self && edge_seen(seen, nseen, e)) continue;
       viz_buf_printf(b, "  %c%d -> %c%d [", e.ka, e.a, e.kb, e.b);
-      if (sv && both_self && !sv->value_known[k]) viz_buf_puts(b, "color=\"#d0d0d0\", ");
+      if (sv && both_self && !sv->value_known[k]) viz_buf_printf(b, "color=\"%s\", ", viz_ink(VIZ_GRID));
       if (v->nin > 1 && both_self && g->nshown <= 40)
-        viz_buf_printf(b, "headlabel=\"%c\", labelfontsize=9, labelfontcolor=\"#777777\"", 'a' + i);
+        viz_buf_printf(b, "headlabel=\"%c\", labelfontsize=9, labelfontcolor=\"%s\"", 'a' + i, viz_hex(VIZ_MUTED));
       viz_buf_puts(b, "];\n");
     }
   }
 }
 
 static void emit_backward(viz_buf *b, const viz_graph *g, const viz_step_view *sv) {
-  viz_buf_puts(b, "  subgraph cluster_backward {\n  label=\"backward: what backward() computes, from the output's seed "
-                  "back to the leaves\"; labeljust=l; style=\"rounded,filled\"; fillcolor=\"#fff7f7\"; "
-                  "color=\"#e15759\"; fontcolor=\"#b22222\"; fontsize=12;\n");
+  viz_buf_printf(b, "  subgraph cluster_backward {\n  label=\"backward: what backward() computes, from the output's seed "
+                    "back to the leaves\"; labeljust=l; style=\"rounded\"; color=\"%s\"; fontcolor=\"%s\"; fontsize=12;\n",
+                 viz_hex(VIZ_BACKWARD), FG_GRAD);
   for (int k = 0; k < g->n; k++)
     if (has_grad_node(g, k)) emit_grad_node(b, g, k, sv);
   viz_buf_puts(b, "  }\n");
@@ -453,7 +455,7 @@ static void emit_backward(viz_buf *b, const viz_graph *g, const viz_step_view *s
       /* drawn from the input's gradient with dir=back, so both graphs share their ranks */
       bool flowed = !sv || sv->grad_known[k];
       viz_buf_printf(b, "  g%d -> g%d [dir=back, color=\"%s\", fontcolor=\"%s\", fontsize=9", u, k,
-                     flowed ? "#e15759" : "#e6c3c3", flowed ? "#b22222" : "#c9a0a0");
+                     flowed ? viz_hex(VIZ_BACKWARD) : viz_tint(VIZ_BACKWARD), flowed ? FG_GRAD : FG_DIM);
       const char *f = labels ? viz_grad_formula(ct_op_name(v->op), i, v->nin) : NULL;
       if (f) {
         const ct_tensor *x = g->v[u].t, *y = v->t;
@@ -472,7 +474,7 @@ static void emit_backward(viz_buf *b, const viz_graph *g, const viz_step_view *s
   }
   for (int k = 0; k < g->n; k++)
     if (has_grad_node(g, k))
-      viz_buf_printf(b, "  g%d -> n%d [style=dashed, color=\"#b0b0b0\", arrowhead=none, constraint=false];\n", k, k);
+      viz_buf_printf(b, "  g%d -> n%d [style=dashed, color=\"%s\", arrowhead=none, constraint=false];\n", k, k, FG_DIM);
 }
 
 int viz_graph_emit(viz_graph *g, const viz_step_view *sv, viz_buf *b) {
@@ -480,13 +482,13 @@ int viz_graph_emit(viz_graph *g, const viz_step_view *sv, viz_buf *b) {
   viz_buf_printf(b, "  graph [rankdir=%s, fontname=\"" VIZ_FONT "\", nodesep=0.22, ranksep=0.45, labelloc=b, "
                     "labeljust=l, bgcolor=white, pad=0.2];\n",
                  g->o.rankdir);
-  viz_buf_puts(b, "  node [fontname=\"" VIZ_FONT "\", fontsize=12, margin=\"0.10,0.05\"];\n"
-                  "  edge [fontname=\"" VIZ_FONT "\", color=\"#666666\", arrowsize=0.7];\n");
+  viz_buf_printf(b, "  node [fontname=\"" VIZ_FONT "\", fontsize=12, margin=\"0.10,0.05\"];\n"
+                    "  edge [fontname=\"" VIZ_FONT "\", color=\"%s\", arrowsize=0.7];\n", FG_SUB);
   emit_legend(b, g, sv);
   bool both = g->o.backward || sv;
   if (both)
-    viz_buf_puts(b, "  subgraph cluster_forward {\n  label=\"forward\"; labeljust=l; style=\"rounded\"; "
-                    "color=\"#bbbbbb\"; fontcolor=\"#555555\"; fontsize=12;\n");
+    viz_buf_printf(b, "  subgraph cluster_forward {\n  label=\"forward\"; labeljust=l; style=\"rounded\"; "
+                      "color=\"%s\"; fontcolor=\"%s\"; fontsize=12;\n", viz_hex(VIZ_FORWARD), FG_SUB);
   emit_forward_nodes(b, g, sv);
   if (both) viz_buf_puts(b, "  }\n");
   size_t nedges = 1;

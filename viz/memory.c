@@ -60,9 +60,9 @@ static void legend_row(viz_plot *pl, const int64_t *max_by_cat, double x, double
   for (int i = 0; i < CT_NCATS; i++) {
     ct_category c = stack_order[i];
     if (!max_by_cat[c]) continue;
-    plot_rect(pl, x, y - 5, 12, 10, viz_hex(viz_category_color(c)), "#555555", NULL);
+    plot_rect(pl, x, y - 5, 12, 10, viz_hex(viz_category_color(c)), viz_ink(VIZ_MUTED), NULL);
     const char *nm = ct_category_name(c);
-    plot_text(pl, x + 16, y, nm, 11, "#222222", ANCHOR_LEFT, false);
+    plot_text(pl, x + 16, y, nm, 11, viz_ink(VIZ_TEXT), ANCHOR_LEFT, false);
     x += 16 + plot_text_width(nm, 11) + 18;
   }
 }
@@ -94,9 +94,9 @@ static int peak_table(viz_plot *pl, const ct_prof_memory *m, int max_listed, dou
   if (m->nat_peak > shown) {
     int64_t rest = 0;
     for (int i = shown; i < m->nat_peak; i++) rest += m->at_peak[i].nbytes;
-    viz_buf_printf(&h, "<TR><TD> </TD><TD ALIGN=\"LEFT\"><FONT POINT-SIZE=\"10\" COLOR=\"#555555\"><I>%d more tensors</I></FONT>"
-                       "</TD><TD ALIGN=\"RIGHT\"><FONT POINT-SIZE=\"10\" COLOR=\"#555555\">%s</FONT></TD></TR>",
-                   m->nat_peak - shown, ct_format_bytes((double)rest, sz, sizeof sz));
+    viz_buf_printf(&h, "<TR><TD> </TD><TD ALIGN=\"LEFT\"><FONT POINT-SIZE=\"10\" COLOR=\"%s\"><I>%d more tensors</I></FONT>"
+                       "</TD><TD ALIGN=\"RIGHT\"><FONT POINT-SIZE=\"10\" COLOR=\"%s\">%s</FONT></TD></TR>",
+                   viz_ink(VIZ_MUTED), m->nat_peak - shown, viz_ink(VIZ_MUTED), ct_format_bytes((double)rest, sz, sizeof sz));
     rows++;
   }
   for (int c = 0; c < CT_NCATS; c++) {
@@ -178,19 +178,19 @@ int viz_memory_dot(const ct_profile *p, const viz_memory_opts *o, viz_buf *out) 
              m.slot_phase[m.peak_slot] == CT_PHASE_BACKWARD ? ", backward" : "");
   else
     snprintf(title, sizeof title, "memory on %s: peak %s", dn, ct_format_bytes((double)m.peak, pk, sizeof pk));
-  plot_text(&pl, X0, Y0 + PLOT_H + 48, title, 15, "#000000", ANCHOR_LEFT, true);
+  plot_text(&pl, X0, Y0 + PLOT_H + 48, title, 15, viz_ink(VIZ_TITLE), ANCHOR_LEFT, true);
   legend_row(&pl, m.max_by_cat, X0, Y0 + PLOT_H + 26);
   /* grid and y axis */
   for (double v = 0; v <= ytop + 1e-9; v += ystep) {
     double y = Y0 + v * div * sy;
     char t[32];
     fmt_tick(t, sizeof t, v, ystep);
-    if (v > 0) plot_hline(&pl, X0, X0 + PLOT_W, y, 0.6, "#e4e4e4");
-    plot_text(&pl, X0 - 6, y, t, 10, "#333333", ANCHOR_RIGHT, false);
+    if (v > 0) plot_hline(&pl, X0, X0 + PLOT_W, y, 0.6, viz_hex(VIZ_GRID));
+    plot_text(&pl, X0 - 6, y, t, 10, viz_hex(VIZ_TEXT), ANCHOR_RIGHT, false);
   }
   char yl[32];
   snprintf(yl, sizeof yl, "live %s", unit);
-  plot_text(&pl, X0 - 6, Y0 + PLOT_H + 10, yl, 10, "#333333", ANCHOR_RIGHT, true);
+  plot_text(&pl, X0 - 6, Y0 + PLOT_H + 10, yl, 10, viz_hex(VIZ_TEXT), ANCHOR_RIGHT, true);
   /* stacked boxes, merged along x where nothing changes */
   for (int i = 0; i < CT_NCATS; i++) {
     ct_category cat = stack_order[i];
@@ -216,18 +216,18 @@ int viz_memory_dot(const ct_profile *p, const viz_memory_opts *o, viz_buf *out) 
     }
   }
   /* axes */
-  plot_hline(&pl, X0, X0 + PLOT_W, Y0, 1.2, "#333333");
-  plot_vline(&pl, X0, Y0, Y0 + PLOT_H, 1.2, "#333333", false);
+  plot_hline(&pl, X0, X0 + PLOT_W, Y0, 1.2, viz_hex(VIZ_TEXT));
+  plot_vline(&pl, X0, Y0, Y0 + PLOT_H, 1.2, viz_hex(VIZ_TEXT), false);
   /* forward/backward band under the axis */
-  static const char *const phase_fill[3] = {"#f9c48f", "#f4a6a6", "#cfcfcf"};
+  static const viz_color phase_fill[3] = {VIZ_FORWARD, VIZ_BACKWARD, VIZ_OPTIMIZER};
   static const char *const phase_name[3] = {"forward", "backward", "after backward"};
   for (int c = 0; c < ncols;) {
     int e = c + 1;
     while (e < ncols && col[e].phase == col[c].phase) e++;
     double x0 = X0 + col[c].x0 * sx, x1 = X0 + col[e - 1].x1 * sx;
-    plot_rect(&pl, x0, Y0 - 14, x1 - x0, 9, phase_fill[col[c].phase % 3], NULL, NULL);
+    plot_rect(&pl, x0, Y0 - 14, x1 - x0, 9, viz_tint(phase_fill[col[c].phase % 3]), NULL, NULL);
     const char *ph = phase_name[col[c].phase % 3];
-    if (x1 - x0 > plot_text_width(ph, 9) + 6) plot_text(&pl, (x0 + x1) / 2, Y0 - 24, ph, 9, "#555555", ANCHOR_CENTER, false);
+    if (x1 - x0 > plot_text_width(ph, 9) + 6) plot_text(&pl, (x0 + x1) / 2, Y0 - 24, ph, 9, viz_ink(VIZ_MUTED), ANCHOR_CENTER, false);
     c = e;
   }
   /* x ticks */
@@ -237,11 +237,11 @@ int viz_memory_dot(const ct_profile *p, const viz_memory_opts *o, viz_buf *out) 
     double x = X0 + v * xs_unit * sx;
     char t[32];
     fmt_tick(t, sizeof t, v, xstep);
-    plot_vline(&pl, x, Y0 - 4, Y0, 1, "#333333", false);
-    plot_text(&pl, x, Y0 - 38, t, 10, "#333333", ANCHOR_CENTER, false);
+    plot_vline(&pl, x, Y0 - 4, Y0, 1, viz_hex(VIZ_TEXT), false);
+    plot_text(&pl, x, Y0 - 38, t, 10, viz_hex(VIZ_TEXT), ANCHOR_CENTER, false);
   }
   plot_text(&pl, X0 + PLOT_W / 2, Y0 - 54,
-            opt.by_time ? "time (ms)" : "op index (each column: the op's highest moment)", 10, "#333333",
+            opt.by_time ? "time (ms)" : "op index (each column: the op's highest moment)", 10, viz_hex(VIZ_TEXT),
             ANCHOR_CENTER, true);
   /* user marks (the engine's own "backward" / "backward end" marks are the band above) */
   int op_count = 0;
@@ -251,21 +251,21 @@ int viz_memory_dot(const ct_profile *p, const viz_memory_opts *o, viz_buf *out) 
     if (e->kind != CT_EV_MARK || (e->name && !strncmp(e->name, "backward", 8))) continue;
     int c = (int)((int64_t)(op_count < m.nslots ? op_count : m.nslots - 1) * ncols / m.nslots);
     double x = X0 + col[c].x0 * sx;
-    plot_vline(&pl, x, Y0, Y0 + PLOT_H, 1, "#555555", true);
+    plot_vline(&pl, x, Y0, Y0 + PLOT_H, 1, viz_ink(VIZ_MUTED), true);
     const char *ml = e->label[0] ? e->label : e->name ? e->name : "mark";
     bool left = x + 3 + plot_text_width(ml, 10) > X0 + PLOT_W;
-    plot_text(&pl, left ? x - 3 : x + 3, Y0 + PLOT_H - 8, ml, 10, "#333333", left ? ANCHOR_RIGHT : ANCHOR_LEFT, false);
+    plot_text(&pl, left ? x - 3 : x + 3, Y0 + PLOT_H - 8, ml, 10, viz_hex(VIZ_TEXT), left ? ANCHOR_RIGHT : ANCHOR_LEFT, false);
   }
   /* the peak */
   int pc = (int)((int64_t)m.peak_slot * ncols / m.nslots);
   double px = X0 + (col[pc].x0 + col[pc].x1) / 2 * sx;
-  plot_vline(&pl, px, Y0, Y0 + PLOT_H, 1.4, "#d62728", true);
+  plot_vline(&pl, px, Y0, Y0 + PLOT_H, 1.4, viz_hex(VIZ_MARK), true);
   char pl_lab[48];
   snprintf(pl_lab, sizeof pl_lab, "peak %s", ct_format_bytes((double)m.peak, pk, sizeof pk));
   double lw = plot_text_width(pl_lab, 11);
   double lx = px + 4 + lw > X0 + PLOT_W ? px - 4 - lw : px + 4;
   plot_text(&pl, lx, Y0 + (double)m.peak * sy + 8 < Y0 + PLOT_H - 6 ? Y0 + (double)m.peak * sy + 8 : Y0 + PLOT_H - 6,
-            pl_lab, 11, "#d62728", ANCHOR_LEFT, true);
+            pl_lab, 11, viz_hex(VIZ_MARK), ANCHOR_LEFT, true);
   int rc = peak_table(&pl, &m, opt.max_listed, X0 + PLOT_W + 24, Y0 + PLOT_H);
   plot_end(&pl);
   free(col);

@@ -56,7 +56,7 @@ static int box_class(const ct_profile *p, size_t i) {
 }
 static const char *const class_name[5] = {"forward op", "backward op", "op after backward (optimizer...)",
                                           "copy between devices", "collective"};
-static const char *const class_fill[5] = {"#f28e2b", "#e15759", "#9c9c9c", "#59a14f", "#b07aa1"};
+static const viz_color class_fill[5] = {VIZ_FORWARD, VIZ_BACKWARD, VIZ_OPTIMIZER, VIZ_COPY, VIZ_COLLECTIVE};
 
 static int cmp_box_t0(const void *a, const void *b) {
   const tbox *x = a, *y = b;
@@ -133,27 +133,27 @@ int viz_trace_dot(const ct_profile *p, const viz_trace_opts *o, viz_buf *out) {
   else
     snprintf(title, sizeof title, "trace: %d ops in %s, some op running %.0f%% of the time", nops,
              ct_format_us(dur, a, sizeof a), 100 * ct_profile_busy_us(p) / dur);
-  plot_text(&pl, X0, Y0 + H + 58, title, 15, "#000000", ANCHOR_LEFT, true);
+  plot_text(&pl, X0, Y0 + H + 58, title, 15, viz_ink(VIZ_TITLE), ANCHOR_LEFT, true);
   /* legend */
   bool has[5] = {false};
   for (int i = 0; i < nb; i++) has[box_class(p, box[i].ev)] = true;
   double lx = X0;
   for (int k = 0; k < 5; k++) {
     if (!has[k] && k > 0) continue;
-    plot_rect(&pl, lx, Y0 + H + 31, 12, 10, class_fill[k], "#555555", NULL);
-    plot_text(&pl, lx + 16, Y0 + H + 36, class_name[k], 11, "#222222", ANCHOR_LEFT, false);
+    plot_rect(&pl, lx, Y0 + H + 31, 12, 10, viz_hex(class_fill[k]), viz_ink(VIZ_MUTED), NULL);
+    plot_text(&pl, lx + 16, Y0 + H + 36, class_name[k], 11, viz_ink(VIZ_TEXT), ANCHOR_LEFT, false);
     lx += 16 + plot_text_width(class_name[k], 11) + 18;
   }
-  plot_text(&pl, lx, Y0 + H + 36, "gaps: time outside ops (Lua, allocation)", 11, "#777777", ANCHOR_LEFT, false);
+  plot_text(&pl, lx, Y0 + H + 36, "gaps: time outside ops (Lua, allocation)", 11, viz_hex(VIZ_MUTED), ANCHOR_LEFT, false);
   /* lanes */
   for (int l = 0; l < nl; l++) {
     double y = Y0 + H - (l + 1) * (LANE_H + LANE_GAP) + LANE_GAP / 2;
-    plot_rect(&pl, X0, y, W, LANE_H, l % 2 ? "#f7f7f7" : "#f0f0f0", NULL, NULL);
+    plot_rect(&pl, X0, y, W, LANE_H, l % 2 ? viz_tint(VIZ_GRID) : viz_tint(VIZ_MUTED), NULL, NULL);
     char name[64], dv[24];
     ct_device d = {(ct_devtype)sorted[l].devtype, sorted[l].devindex};
     ct_device_str(d, dv, sizeof dv);
     snprintf(name, sizeof name, "%s stream %d", dv, sorted[l].stream);
-    plot_text(&pl, X0 - 8, y + LANE_H / 2, name, 11, "#222222", ANCHOR_RIGHT, true);
+    plot_text(&pl, X0 - 8, y + LANE_H / 2, name, 11, viz_ink(VIZ_TEXT), ANCHOR_RIGHT, true);
   }
   /* boxes */
   for (int i = 0; i < nb; i++) {
@@ -166,10 +166,10 @@ int viz_trace_dot(const ct_profile *p, const viz_trace_opts *o, viz_buf *out) {
     else
       snprintf(tip, sizeof tip, "%s%s%s: %s", e->name ? e->name : "?", e->label[0] ? " / " : "", e->label,
                ct_format_us(box[i].t1 - box[i].t0, a, sizeof a));
-    plot_rect(&pl, x0, y + 2, w, LANE_H - 4, class_fill[box_class(p, box[i].ev)], w > 3 ? "#ffffff" : NULL, tip);
+    plot_rect(&pl, x0, y + 2, w, LANE_H - 4, viz_hex(class_fill[box_class(p, box[i].ev)]), w > 3 ? viz_hex(VIZ_PAPER) : NULL, tip);
     const char *nm = box[i].merged > 1 ? "..." : e->name ? e->name : "?";
     if (w > plot_text_width(nm, 10) + 6)
-      plot_text(&pl, x0 + w / 2, y + LANE_H / 2, nm, 10, "#000000", ANCHOR_CENTER, false);
+      plot_text(&pl, x0 + w / 2, y + LANE_H / 2, nm, 10, viz_ink(VIZ_TITLE), ANCHOR_CENTER, false);
   }
   /* marks; a label that would run into the previous one goes on the line below it, and one
      that would leave the chart on the right is written to the left of its line */
@@ -178,7 +178,7 @@ int viz_trace_dot(const ct_profile *p, const viz_trace_opts *o, viz_buf *out) {
     const ct_event *e = ct_profile_event(p, i);
     if (e->kind != CT_EV_MARK) continue;
     double x = X0 + (e->t0 - ts) * sx;
-    plot_vline(&pl, x, Y0, Y0 + H, 1.2, "#333333", true);
+    plot_vline(&pl, x, Y0, Y0 + H, 1.2, viz_hex(VIZ_TEXT), true);
     char lab[96];
     snprintf(lab, sizeof lab, "%s", e->label[0] ? e->label : e->name ? e->name : "mark");
     double w = plot_text_width(lab, 10);
@@ -187,19 +187,19 @@ int viz_trace_dot(const ct_profile *p, const viz_trace_opts *o, viz_buf *out) {
     int row = 0;
     if (x0 < row_end[0] + 6) row = 1;
     row_end[row] = x0 + w;
-    plot_text(&pl, x0, Y0 + H + 6 + 11 * row, lab, 10, "#333333", ANCHOR_LEFT, false);
+    plot_text(&pl, x0, Y0 + H + 6 + 11 * row, lab, 10, viz_hex(VIZ_TEXT), ANCHOR_LEFT, false);
   }
   /* time axis */
-  plot_hline(&pl, X0, X0 + W, Y0, 1.2, "#333333");
+  plot_hline(&pl, X0, X0 + W, Y0, 1.2, viz_hex(VIZ_TEXT));
   double step = plot_nice_step(dur, 8);
   for (double t = 0; t <= dur + 1e-9; t += step) {
     double x = X0 + t * sx;
     char tk[32];
     fmt_time_tick(tk, sizeof tk, t, step);
-    plot_vline(&pl, x, Y0 - 4, Y0, 1, "#333333", false);
-    plot_text(&pl, x, Y0 - 14, tk, 10, "#333333", ANCHOR_CENTER, false);
+    plot_vline(&pl, x, Y0 - 4, Y0, 1, viz_hex(VIZ_TEXT), false);
+    plot_text(&pl, x, Y0 - 14, tk, 10, viz_hex(VIZ_TEXT), ANCHOR_CENTER, false);
   }
-  plot_text(&pl, X0 + W / 2, Y0 - 32, "time since the profile started", 10, "#333333", ANCHOR_CENTER, true);
+  plot_text(&pl, X0 + W / 2, Y0 - 32, "time since the profile started", 10, viz_hex(VIZ_TEXT), ANCHOR_CENTER, true);
   (void)b2;
   plot_end(&pl);
   free(lanes), free(sorted), free(box);
