@@ -1,8 +1,8 @@
 # viz/viz.mk: the seeing layer (Graphviz pictures rendered in-process, Chrome traces) and its tests.
 #
 #   make build/libchalk_viz.a    viz/*.c (no Lua: chalk.viz and chalk.profile are lua/lviz*.c, lua/lprofile.c)
-#   make check-viz               C tests (tests/viz/test_*.c, Criterion) and the Lua tests
-#                                (tests/viz/test_*.lua, lua5.4 against build/chalk.so)
+#   make check-viz               the layer check (tests/viz/check_layer.sh), C tests (tests/viz/test_*.c,
+#                                Criterion) and the Lua tests (tests/viz/test_*.lua, lua5.4 against chalk.so)
 #   make bench-events            cost of the event log per op, off and on (bench/events_overhead.c)
 
 VIZ_SRC := $(sort $(wildcard viz/*.c))
@@ -34,8 +34,13 @@ $(BUILD)/tests/viz/test_%: $(BUILD)/tests/viz/obj/test_%.o $(BUILD)/libchalk_viz
 	$(CC) $(OPT) -g $(SAN) $< $(BUILD)/libchalk_viz.a $(BUILD)/libchalk.a -lcriterion $(GV_LIBS) \
 	  $(CORE_LIBS) -o $@
 
-.PHONY: check-viz check-viz-c check-viz-lua bench-events
-check-viz: check-viz-c check-viz-lua
+.PHONY: check-viz check-viz-c check-viz-lua check-viz-layer bench-events
+check-viz: check-viz-layer check-viz-c check-viz-lua
+
+# The one picture layer: DOT text and colour literals only in viz/ (colours only in palette.h),
+# no Lua header and no op-table internals in viz/ (tests/viz/check_layer.sh).
+check-viz-layer:
+	@sh tests/viz/check_layer.sh
 
 # As tests/tests.mk does: under the sanitizers a report fails the run (grepped from the log);
 # leaks inside Graphviz and its font stack are suppressed (tests/viz/lsan.supp), chalk's are not.

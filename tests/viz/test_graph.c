@@ -118,8 +118,8 @@ Test(graph, roles_scopes_and_legend) {
   cr_expect(strstr(dot, "label=\"layers.0\""), "a cluster for module layers.0");
   cr_expect(strstr(dot, "label=\"layers.2\""), "a cluster for module layers.2");
   cr_expect(strstr(dot, "<B>layers.0.weight</B>"), "parameters by their names");
-  cr_expect(strstr(dot, "#d6e3f0"), "parameters in the parameter colour");
-  cr_expect(strstr(dot, "#d9ecd4"), "the input in the input colour");
+  cr_expect(strstr(dot, viz_tint(VIZ_PARAMETER)), "parameters in the parameter colour");
+  cr_expect(strstr(dot, viz_tint(VIZ_INPUT)), "the input in the input colour");
   cr_expect(strstr(dot, "(view)"), "the transpose is marked as a view");
   cr_expect(strstr(dot, "parameter / requires grad"), "legend");
   cr_expect(strstr(dot, "f32[4,8] cpu"), "op nodes show dtype, shape, device");
@@ -161,7 +161,7 @@ Test(graph, step_frames) {
   viz_buf b = {0};
   cr_assert_eq(viz_graph_step_dot(g, 0, &b, cap, sizeof cap), 0);
   cr_expect_str_eq(cap, "forward 1/5: log(x1) -> a");
-  cr_expect(strstr(b.s, "#ffe066"), "the current node is lit");
+  cr_expect(strstr(b.s, viz_hex(VIZ_CURRENT)), "the current node is lit");
   cr_expect(strstr(b.s, "data ?"), "values not yet computed are hidden");
   viz_buf_free(&b);
   cr_assert_eq(viz_graph_step_dot(g, 5, &b, cap, sizeof cap), 0);
