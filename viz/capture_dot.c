@@ -25,7 +25,7 @@ static const char *fmt_num(double x, char *buf, size_t n, const char *unit) {
 }
 
 static viz_color leaf_color(const ct_gvalue *x) {
-  return x->input ? VIZ_INPUT : x->parameter ? VIZ_PARAMETER : x->constant && !x->written ? VIZ_CONSTANT : VIZ_OPTIMIZER;
+  return x->input ? VIZ_INPUT : x->parameter ? VIZ_PARAMETER : x->written ? VIZ_OPTIMIZER : VIZ_CONSTANT;
 }
 
 static void leaves(const ct_graph *g, const char *used, bool *has, viz_buf *b) {
@@ -130,7 +130,8 @@ int viz_capture_dot(const ct_graph *g, const char *title, viz_buf *b) {
   const char *labels[VIZ_NCOLORS];
   int n = 0;
   static const viz_color order[] = {VIZ_FORWARD, VIZ_BACKWARD, VIZ_PARAMETER, VIZ_INPUT, VIZ_CONSTANT, VIZ_OPTIMIZER};
-  static const char *const what[] = {"forward op", "backward op", "parameter", "input", "constant", "state"};
+  static const char *const what[] = {"forward op", "backward op", "parameter", "input", "constant or tensor",
+                                     "state (written in place)"};
   for (int k = 0; k < (int)(sizeof order / sizeof order[0]); k++)
     if (has[order[k]]) shown[n] = order[k], labels[n++] = what[k];
   if (g->nkernels) shown[n] = VIZ_SERIES1, labels[n++] = "fused kernel (one tint per kernel)";

@@ -44,11 +44,12 @@ void plot_hline(viz_plot *p, double x0, double x1, double y, double width, const
 /* DejaVu Sans advance widths in em, by class of character (close enough to anchor text). */
 static double char_em(unsigned char c) {
   if (c == ' ') return 0.32;
-  if (strchr("ijl.,:;'|!()[]{}ft", c)) return 0.34;
+  if (strchr("ijl.,:;'|!", c)) return 0.30;
+  if (strchr("()[]{}ftr-", c)) return 0.42;
   if (strchr("mwMW", c)) return 0.92;
   if (c >= 'A' && c <= 'Z') return 0.70;
   if (c >= '0' && c <= '9') return 0.64;
-  if (c < 0x80) return 0.58;
+  if (c < 0x80) return 0.61;
   return 0.62;
 }
 
@@ -107,8 +108,8 @@ double plot_legend(viz_plot *p, double x, double y, const char *const *fills, co
                    const char *const *labels, int n, double size) {
   for (int k = 0; k < n; k++) {
     plot_rect(p, x, y - size / 2, size * 1.2, size, fills[k], borders[k], NULL);
-    plot_text(p, x + size * 1.2 + 4, y, labels[k], size, viz_hex(VIZ_TEXT), ANCHOR_LEFT, false);
-    x += size * 1.2 + 4 + plot_text_width(labels[k], size) + 16;
+    plot_text(p, x + size * 1.2 + 6, y, labels[k], size, viz_hex(VIZ_TEXT), ANCHOR_LEFT, false);
+    x += size * 1.2 + 6 + plot_text_width(labels[k], size) + 18;
   }
   return x;
 }

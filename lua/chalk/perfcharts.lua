@@ -269,7 +269,7 @@ local function tile_sweep_canvas(opts)
     for j = 1, nk do
       local skipped = opts.causal and j > i
       local fill = skipped and "paper" or (i == row and "current:tint" or "grid:tint")
-      c.rect(cx(j) + 1, cy(i) + 1, cell - 2, cell - 2, fill, skipped and "grid" or "series1",
+      c.rect(cx(j) + 1, cy(i) + 1, cell - 2, cell - 2, fill, skipped and "grid" or "grid:ink",
         ("S tile (%d, %d)%s"):format(i, j, skipped and ": skipped (causal)" or ""))
       if i == row and not skipped then c.text(cx(j) + cell / 2, cy(i) + cell / 2, tostring(j), 12, "center", "current:ink", true) end
     end
@@ -360,8 +360,8 @@ local function memory_pair_canvas(a, b, opts)
     c.text(x0 + W / 2, B + H + 26, ("%s: peak %s"):format(name, M.bytes(peak)), 12, "center", "title", true)
     c.text(x0 + W / 2, B - 14, ("ops in order (forward, then backward): %d"):format(n - 1), 9, "center")
     if opts.mark then
-      c.rect(x0, py(opts.mark) - 0.5, W, 1, "current:ink")
-      c.text(x0 + W - 2, py(opts.mark) + 8, opts.mark_label or M.bytes(opts.mark), 8, "right", "current:ink")
+      c.rect(x0, py(opts.mark) - 0.5, W, 1, "mark")
+      c.text(x0 + W - 2, py(opts.mark) + 8, opts.mark_label or M.bytes(opts.mark), 8, "right", "mark:ink")
     end
     for f = 0, 4 do
       local v = ymax * f / 4
@@ -372,7 +372,9 @@ local function memory_pair_canvas(a, b, opts)
   panel(70 + W + gap, sb, pb, b.name or "b")
   if opts.title then c.text(70 + W + gap / 2, B + H + 52, opts.title, 13, "center", "title", true) end
   local big_label = opts.big_label or "blocks of N x N"
-  c.legend(70, 16, { "series2", "series1" }, { big_label, "everything else allocated in the window" })
+  local colors, labels = { "series2", "series1" }, { big_label, "everything else allocated in the window" }
+  if opts.mark then colors[3], labels[3] = "mark", opts.mark_label or M.bytes(opts.mark) end
+  c.legend(70, 16, colors, labels)
   return c
 end
 
