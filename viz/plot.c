@@ -11,7 +11,7 @@ void plot_begin(viz_plot *p, viz_buf *b) {
   viz_buf_puts(b, "graph chalk_plot {\n"
                   "  graph [bgcolor=white, pad=0.25, splines=false, outputorder=edgesfirst];\n"
                   "  node [shape=box, style=filled, fixedsize=true, label=\"\", penwidth=0, fontname=\"" VIZ_FONT
-                  "\"];\n  edge [dir=none];\n");
+                  "\"];\n  edge [dir=none, headclip=false, tailclip=false];\n");
 }
 
 void plot_end(viz_plot *p) { viz_buf_puts(p->b, "}\n"); }

@@ -115,7 +115,7 @@ local function line_canvas(series, opts)
     local xs, ys = {}, {}
     for i = 1, #l.bx do xs[i], ys[i] = px(l.bx[i]), py(l.by[i]) end
     c:line(xs, ys, color, 1.6)
-    colors[li], names[li] = color, l.name or opts.name or (#lines > 1 and ("series " .. li) or "value")
+    colors[li], names[li] = color, l.name or opts.name or (#lines > 1 and ("series " .. li) or opts.ylabel or "value")
   end
   c:legend(L, H - T + 10, colors, names)
   return c
