@@ -161,7 +161,7 @@ test("graph: a value that draws itself (a captured Graph's :dot())", function()
   assert(not ok and has(err, ":dot()"), err)
 end)
 
-test("render: DOT text from Lua (chalk.chart uses it)", function()
+test("render: DOT text from Lua", function()
   local p = viz.render("digraph { a -> b }", { file = "tiny.png" })
   assert(p == out .. "/tiny.png" and is_png(p))
   local ok, err = pcall(viz.render, "digraph { a -> b }", { engine = "bogus" })
