@@ -190,3 +190,25 @@ Test(graph, step_refuses_freed_graph) {
   viz_graph_free(g);
   ct_release(f), ct_release(x1), ct_release(x2);
 }
+
+/* graph/inspect.h: what viz reads of a node, without the op table or struct ct_node */
+Test(graph, inspect_nodes) {
+  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+  ct_node_info info;
+  ct_node_inspect(f->grad_fn, &info);
+  cr_expect_str_eq(info.op_name, "sub");
+  cr_expect_eq(info.op, ct_node_op(f->grad_fn));
+  cr_expect_eq(info.ninputs, 2);
+  cr_expect(info.elementwise && !info.view && !info.freed && !info.backward);
+  cr_expect_eq(info.out_ndim, f->ndim);
+  cr_expect_eq(info.out_dtype, f->dtype);
+  cr_expect_str_eq(info.grad_formula, "sub", "no formula in the row: the op name");
+  ct_node_inspect(NULL, &info);
+  cr_expect_eq(info.op, -1);
+  cr_expect_null(info.op_name);
+  cr_expect(!ct_op_is_view(-1) && !ct_op_is_elementwise(ct_op_count()));
+  int views = 0;
+  for (int op = 0; op < ct_op_count(); op++) views += ct_op_is_view(op);
+  cr_expect_gt(views, 2, "transpose, view, expand... are views");
+  ct_release(f), ct_release(x1), ct_release(x2);
+}

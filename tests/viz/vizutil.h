@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "graph/inspect.h"
 #include "viz.h"
 
 static inline const char *vt_out(void) {
