@@ -200,6 +200,8 @@ local function roofline_canvas(opts)
     return true
   end
   local function take(x0, y0, x1, y1) taken[#taken + 1] = { x0, y0, x1, y1 } end
+  local mx, my = ax.map(lx) - 8, ay.map(lx * bw) + 14
+  take(mx - #("memory: %sB/s"):format(M.si(bw)) * 9 * 0.6, my - 6, mx, my + 6)
   for i, ce in ipairs(ceilings) do
     local ridge = ce.flops / bw
     local color = i == 1 and "text" or "muted"
@@ -225,7 +227,7 @@ local function roofline_canvas(opts)
       { 8, -44 }, { -8, 0 }, { -8, 11 }, { -8, -11 }, { -8, 22 }, { -8, -22 } } do
       local x0 = off[1] > 0 and q.x + off[1] or q.x + off[1] - w
       local y = q.y + off[2]
-      if free(x0, y - 5, x0 + w, y + 5) then
+      if free(x0, y - 5, x0 + w, y + 5) and x0 + w <= box.L + box.W + 4 and x0 >= box.L then
         placed = { x0 = x0, y = y, dy = off[2] }
         break
       end
