@@ -34,7 +34,7 @@ static void push_ctx(lua_State *L, ct_ctx *c, bool owned) {
     return;
   }
   lua_pop(L, 1);
-  lctx *x = lua_newuserdatauv(L, sizeof *x, 0);
+  lctx *x = lua_newuserdatauv(L, sizeof *x, 1); /* user value: {[hook id] = function} */
   x->c = c;
   x->owned = owned;
   luaL_setmetatable(L, LCHALK_CONTEXT);
@@ -190,6 +190,117 @@ static int m_stream(lua_State *L) {
   return 1;
 }
 
+/* ---- hooks in Lua -------------------------------------------------------------------------
+ * ctx:on_grad_ready(fn) / ctx:on_backward_end(fn) -> id; ctx:remove_hook(id). The function is kept
+ * in the context userdata's user value under a key (the C hook's ud); it runs inside
+ * x:backward() on the Lua thread that called it (lchalk_hook_state), so it cannot yield; an error
+ * in it fails the backward. A context not made by chalk.context.new (the default) is anchored in
+ * the registry while it has hooks, so its functions outlive its weak entry. */
+#define LCHALK_HOOKED "chalk.contexts_hooked"
+
+static _Thread_local lua_State *hook_L; /* the thread running x:backward(), NULL outside */
+
+lua_State *lchalk_hook_state(lua_State *L) {
+  lua_State *old = hook_L;
+  hook_L = L;
+  return old;
+}
+
+/* The user value of a context's userdata: {fns = {[key] = function}, ids = {[key] = core hook id}};
+   the C hooks get the key as their ud. Pushes it (created on demand) for the userdata at idx. */
+static void push_hook_tables(lua_State *L, int idx) {
+  if (lua_getiuservalue(L, idx, 1) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 2);
+  lua_newtable(L);
+  lua_setfield(L, -2, "fns");
+  lua_newtable(L);
+  lua_setfield(L, -2, "ids");
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, idx < 0 ? idx - 1 : idx, 1);
+}
+
+/* Pushes the function of hook key on the current context, or returns false (nothing pushed). */
+static bool push_hook_fn(lua_State *L, int key) {
+  int top = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, LCHALK_CONTEXTS);
+  if (lua_rawgetp(L, -1, ct_ctx_current()) == LUA_TUSERDATA && lua_getiuservalue(L, -1, 1) == LUA_TTABLE &&
+      lua_getfield(L, -1, "fns") == LUA_TTABLE && lua_rawgeti(L, -1, key) == LUA_TFUNCTION) {
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return true;
+  }
+  lua_settop(L, top);
+  return false;
+}
+
+static int call_hook(const char *what, int key, ct_tensor *t) {
+  lua_State *L = hook_L;
+  if (!L) return ct_errorf("%s hook: backward was not called from Lua, so the Lua hook cannot run", what);
+  int top = lua_gettop(L);
+  if (!lua_checkstack(L, 8)) return ct_errorf("%s hook: Lua stack overflow", what);
+  if (!push_hook_fn(L, key)) return 0; /* removed while the backward ran */
+  lchalk_pushtensor(L, ct_retain(t));
+  int rc = lua_pcall(L, 1, 0, 0);
+  if (rc) ct_errorf("%s hook: %s", what, lua_tostring(L, -1) ? lua_tostring(L, -1) : "error object is not a string");
+  lua_settop(L, top);
+  return rc ? -1 : 0;
+}
+
+static int grad_ready_hook(ct_tensor *leaf, void *ud) { return call_hook("grad-ready", (int)(intptr_t)ud, leaf); }
+static int backward_end_hook(ct_tensor *root, void *ud) { return call_hook("backward-end", (int)(intptr_t)ud, root); }
+
+static int add_lua_hook(lua_State *L, bool grad_ready) {
+  static int next_key;
+  lctx *x = check_lctx(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  int key = ++next_key;
+  void *ud = (void *)(intptr_t)key;
+  int id = grad_ready ? ct_ctx_add_grad_ready_hook(x->c, grad_ready_hook, ud)
+                      : ct_ctx_add_backward_end_hook(x->c, backward_end_hook, ud);
+  if (id < 0) return lchalk_error(L);
+  push_hook_tables(L, 1);
+  lua_getfield(L, -1, "fns");
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, key);
+  lua_getfield(L, -2, "ids");
+  lua_pushinteger(L, id);
+  lua_rawseti(L, -2, key);
+  if (!x->owned) {
+    lua_getfield(L, LUA_REGISTRYINDEX, LCHALK_HOOKED);
+    lua_pushvalue(L, 1);
+    lua_rawsetp(L, -2, x->c);
+  }
+  lua_pushinteger(L, key);
+  return 1;
+}
+
+static int m_on_grad_ready(lua_State *L) { return add_lua_hook(L, true); }
+static int m_on_backward_end(lua_State *L) { return add_lua_hook(L, false); }
+
+/* ctx:remove_hook(id): id as on_grad_ready / on_backward_end returned it. */
+static int m_remove_hook(lua_State *L) {
+  lctx *x = check_lctx(L, 1);
+  lua_Integer key = luaL_checkinteger(L, 2);
+  push_hook_tables(L, 1);
+  lua_getfield(L, -1, "ids");
+  if (lua_rawgeti(L, -1, key) != LUA_TNUMBER)
+    return luaL_error(L, "remove_hook: rank %d's context has no Lua hook %d", ct_ctx_rank(x->c), (int)key);
+  if (ct_ctx_remove_hook(x->c, (int)lua_tointeger(L, -1))) return lchalk_error(L);
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, key);
+  lua_getfield(L, -2, "fns");
+  lua_pushnil(L);
+  lua_rawseti(L, -2, key);
+  if (!x->owned && ct_ctx_hook_count(x->c, CT_HOOK_GRAD_READY) + ct_ctx_hook_count(x->c, CT_HOOK_BACKWARD_END) == 0) {
+    lua_getfield(L, LUA_REGISTRYINDEX, LCHALK_HOOKED);
+    lua_pushnil(L);
+    lua_rawsetp(L, -2, x->c);
+  }
+  return 0;
+}
+
 /* ctx.rank is a field; everything else a method. */
 static int m_index(lua_State *L) {
   lctx *x = luaL_checkudata(L, 1, LCHALK_CONTEXT);
@@ -212,6 +323,8 @@ void lchalk_open_context(lua_State *L, int chalk, int methods, int meta) {
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   lua_setfield(L, LUA_REGISTRYINDEX, LCHALK_CONTEXTS);
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, LCHALK_HOOKED);
 
   static const luaL_Reg ms[] = {{"is_grad_enabled", m_is_grad_enabled},
                                 {"set_grad_enabled", m_set_grad_enabled},
@@ -226,6 +339,9 @@ void lchalk_open_context(lua_State *L, int chalk, int methods, int meta) {
                                 {"is_virtual_clock", m_is_virtual_clock},
                                 {"stream", m_stream},
                                 {"set_stream", m_set_stream},
+                                {"on_grad_ready", m_on_grad_ready},
+                                {"on_backward_end", m_on_backward_end},
+                                {"remove_hook", m_remove_hook},
                                 {"free", m_free},
                                 {NULL, NULL}};
   luaL_newlib(L, ms);

@@ -120,6 +120,33 @@ describe("chalk.context", function()
     assert.are.equal(0, a:memory_stats().peak.cpu)
   end)
 
+  it("calls Lua gradient-ready hooks once per leaf with its finished .grad, then backward-end", function()
+    local c = context.new(0)
+    local calls = {}
+    local ready = c:on_grad_ready(function(leaf) calls[#calls + 1] = leaf.grad:totable() end)
+    c:on_backward_end(function() calls[#calls + 1] = "end" end)
+    c:run(function()
+      local x = chalk.tensor({ 1, 2 }):requires_grad_()
+      local loss = (x * x + x):sum() -- x reaches the loss along three edges
+      loss:backward()
+    end)
+    assert.are.same({ { 3, 5 }, "end" }, calls)
+    c:remove_hook(ready)
+    assert.has_error(function() c:remove_hook(ready) end)
+    local before = #calls
+    local w = chalk.ones(2):requires_grad_()
+    local loss = (w * 2):sum()
+    loss:backward() -- the default context: c's hooks stay out of it
+    assert.are.equal(before, #calls)
+    c:on_grad_ready(function() error("bucket full") end)
+    local ok, err = pcall(c.run, c, function()
+      local l = (w * 3):sum()
+      l:backward()
+    end)
+    assert.is_false(ok)
+    assert.matches("grad%-ready hook: .*bucket full", err)
+  end)
+
   it("tags events with the rank, lane and clock of the context that ran them", function()
     local c = context.new(6)
     c:set_stream(1)
@@ -135,6 +162,13 @@ describe("chalk.context", function()
       if e.kind == "op" then ranks[#ranks + 1] = e.rank end
     end
     assert.are.same({ 0, 6 }, ranks)
+    local path = (os.getenv("CHALK_OUT") or "/tmp") .. "/context_trace.json"
+    p:export_chrome(path)
+    local f = assert(io.open(path))
+    local json = f:read("a")
+    f:close()
+    assert.matches('"tid": 6001, "ts": 0, "args": {"name": "rank 6 stream 1"}', json, 1, true)
+    assert.matches('"rank": 6,', json, 1, true)
     assert.are.equal(510, c:advance(10))
     assert.has_error(function() c:advance(-1) end)
     c:use_wall_clock()
