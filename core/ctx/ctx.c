@@ -34,7 +34,7 @@ ct_ctx *ct_ctx_new(int rank) {
   return c;
 }
 
-static void ctx_destroy(ct_ctx *c) {
+void ct_ctx_destroy(ct_ctx *c) {
   free(c->hooks);
   free(c);
 }
@@ -43,11 +43,7 @@ void ct_ctx_free(ct_ctx *c) {
   if (!c || c == &default_ctx || c->freed) return;
   if (ct_ctx_tls == c) ct_ctx_tls = &default_ctx;
   c->freed = true;
-  if (c->live_storages == 0) ctx_destroy(c);
-}
-
-void ct_ctx_storage_gone(ct_ctx *c) {
-  if (--c->live_storages == 0 && c->freed) ctx_destroy(c);
+  if (c->live_storages == 0) ct_ctx_destroy(c);
 }
 
 int ct_ctx_rank(const ct_ctx *c) { return c->rank; }
@@ -138,37 +134,11 @@ int ct_ctx_hook_count(const ct_ctx *c, ct_hook_kind kind) {
 
 /* ---- memory ------------------------------------------------------------------------------ */
 
-static int slot_of(ct_device d) {
-  if (d.type == CT_CPU) return 0;
-  int i = d.index < 0 ? 0 : d.index >= CT_CTX_MAX_CUDA ? CT_CTX_MAX_CUDA - 1 : d.index;
-  return 1 + i;
-}
-
-static int64_t slot_live(const ct_mem_device_stats *m) {
-  int64_t live = 0;
-  for (int k = 0; k < CT_NCATS; k++) live += m->live[k];
-  return live;
-}
-
-void ct_ctx_mem_account(ct_ctx *c, ct_device dev, ct_category cat, int64_t delta, bool fresh) {
-  ct_mem_device_stats *m = &c->mem[slot_of(dev)];
-  m->live[cat] += delta;
-  c->type_live[dev.type][cat] += delta;
-  c->type_total[dev.type] += delta;
-  if (delta <= 0) return;
-  if (fresh) m->allocated += delta;
-  int64_t live = slot_live(m);
-  if (live > m->peak) m->peak = live;
-  if (c->type_total[dev.type] > c->type_peak[dev.type]) c->type_peak[dev.type] = c->type_total[dev.type];
-}
-
-int64_t ct_ctx_mem_live(const ct_ctx *c, ct_device dev) { return slot_live(&c->mem[slot_of(dev)]); }
-
 int ct_ctx_mem_device(const ct_ctx *c, ct_device dev, ct_mem_device_stats *out) {
   if (dev.type < 0 || dev.type >= CT_NDEVTYPES || dev.index < 0 || (dev.type == CT_CUDA && dev.index >= CT_CTX_MAX_CUDA))
     return ct_errorf("memory_stats: no statistics for device type %d index %d (cpu, cuda:0 .. cuda:%d)", (int)dev.type,
                      dev.index, CT_CTX_MAX_CUDA - 1);
-  *out = c->mem[slot_of(dev)];
+  *out = c->mem[ct_ctx_mem_slot(dev)];
   return 0;
 }
 
@@ -180,5 +150,5 @@ void ct_ctx_mem_get(const ct_ctx *c, ct_mem_stats *out) {
 
 void ct_ctx_mem_reset_peak(ct_ctx *c) {
   for (int d = 0; d < CT_NDEVTYPES; d++) c->type_peak[d] = c->type_total[d];
-  for (int s = 0; s < CT_CTX_NDEV; s++) c->mem[s].peak = slot_live(&c->mem[s]);
+  for (int s = 0; s < CT_CTX_NDEV; s++) c->mem[s].peak = c->slot_total[s];
 }
