@@ -1,4 +1,4 @@
-/* chalk.h: the public C API of libchalk (tensors, ops, autograd, memory, events, RNG).
+/* chalk.h: the public C API of libchalk (tensors, ops, autograd, memory, events, RNG, contexts).
  *
  * Conventions (read these once, they hold everywhere):
  *  - Every function returning ct_tensor * returns a NEW reference (the caller releases it with
@@ -124,9 +124,9 @@ ct_tensor *ct_zeros_like(const ct_tensor *t);
 ct_tensor *ct_ones_like(const ct_tensor *t);
 
 /* ---- RNG (Philox 4x32-10, counter-based: same numbers on CPU and GPU) ---------------------- */
-void ct_manual_seed(uint64_t seed);
+void ct_manual_seed(uint64_t seed); /* the current context's stream (ct_ctx_manual_seed) */
 uint64_t ct_rng_seed(void);
-/* Reserves n counters of the global stream and returns the first (offset of the draw). */
+/* Reserves n counters of the current context's stream and returns the first (offset of the draw). */
 uint64_t ct_rng_reserve(uint64_t n);
 void ct_philox(uint64_t seed, uint64_t counter, uint32_t out[4]);
 float ct_philox_uniform(uint64_t seed, uint64_t index);   /* element index -> [0,1) */
@@ -257,7 +257,7 @@ double ct_attention_flash_bytes(const int64_t *q_shape, int ndim, int64_t nk, in
                                 ct_devtype dev, bool causal, int block_q, bool backward);
 
 /* ---- autograd --------------------------------------------------------------------------------- */
-bool ct_grad_enabled(void);
+bool ct_grad_enabled(void);         /* the current context's mode (ct_ctx_grad_enabled) */
 bool ct_set_grad_enabled(bool on); /* returns the previous mode */
 int ct_requires_grad_(ct_tensor *t, bool on); /* error on non-float or non-leaf turn-off */
 /* grad may be NULL only for a one-element output. */

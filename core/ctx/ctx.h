@@ -5,7 +5,8 @@
  * the event lane (rank, stream), the default memory category, memory statistics per device
  * index and category, and the clock (wall or virtual). ct_ctx_cur() is the calling thread's
  * current context: a thread-local pointer load, so hot paths (ct_op_run, ct_storage_new) read it
- * once per call. The ctx layer is the bottom of core: it includes chalk.h and nothing above.
+ * once per call. The ctx layer is the bottom of core, beside the errors: it includes chalk.h and
+ * nothing else of core, and calls only ct_errorf.
  *
  * Invariants: every thread starts on the default context; a storage is charged to the context
  * that was current when it was allocated (storage->ctx) and its free is charged back there, so
