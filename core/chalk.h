@@ -1,4 +1,4 @@
-/* chalk.h: the public C API of libchalk (tensors, ops, autograd, memory, events, RNG).
+/* chalk.h: the public C API of libchalk (tensors, ops, autograd, memory, events, RNG, contexts).
  *
  * Conventions (read these once, they hold everywhere):
  *  - Every function returning ct_tensor * returns a NEW reference (the caller releases it with
@@ -41,13 +41,16 @@ typedef enum {
   CT_NCATS
 } ct_category;
 
+typedef struct ct_ctx ct_ctx;
+
 typedef struct ct_storage {
   int refcount;
+  ct_category category;
   void *data;
   size_t nbytes;
   ct_device device;
-  ct_category category;
   uint64_t id;
+  ct_ctx *ctx; /* the context its bytes are charged to (current when allocated) */
 } ct_storage;
 
 typedef struct ct_node ct_node;
@@ -121,9 +124,9 @@ ct_tensor *ct_zeros_like(const ct_tensor *t);
 ct_tensor *ct_ones_like(const ct_tensor *t);
 
 /* ---- RNG (Philox 4x32-10, counter-based: same numbers on CPU and GPU) ---------------------- */
-void ct_manual_seed(uint64_t seed);
+void ct_manual_seed(uint64_t seed); /* the current context's stream (ct_ctx_manual_seed) */
 uint64_t ct_rng_seed(void);
-/* Reserves n counters of the global stream and returns the first (offset of the draw). */
+/* Reserves n counters of the current context's stream and returns the first (offset of the draw). */
 uint64_t ct_rng_reserve(uint64_t n);
 void ct_philox(uint64_t seed, uint64_t counter, uint32_t out[4]);
 float ct_philox_uniform(uint64_t seed, uint64_t index);   /* element index -> [0,1) */
@@ -254,7 +257,7 @@ double ct_attention_flash_bytes(const int64_t *q_shape, int ndim, int64_t nk, in
                                 ct_devtype dev, bool causal, int block_q, bool backward);
 
 /* ---- autograd --------------------------------------------------------------------------------- */
-bool ct_grad_enabled(void);
+bool ct_grad_enabled(void);         /* the current context's mode (ct_ctx_grad_enabled) */
 bool ct_set_grad_enabled(bool on); /* returns the previous mode */
 int ct_requires_grad_(ct_tensor *t, bool on); /* error on non-float or non-leaf turn-off */
 /* grad may be NULL only for a one-element output. */
@@ -277,8 +280,11 @@ typedef struct {
   int64_t live_tensors;
   int64_t live_nodes;
 } ct_mem_stats;
+/* live and peak: the current context's (design decision 11), by device type; allocated_total,
+   live_tensors and live_nodes: the whole process (the one Lua collector paces on the first). */
 void ct_mem_get(ct_mem_stats *s);
-void ct_mem_reset_peak(void);
+void ct_mem_reset_peak(void); /* the current context's peaks restart from its live bytes */
+int64_t ct_mem_allocated_total(void); /* bytes ever allocated, all contexts */
 /* Category given to storages created from now on (nn/optim set it around their allocations). */
 ct_category ct_set_default_category(ct_category c); /* returns the previous */
 /* Small host blocks (tensor and storage headers, small tensors' data, the binding's Lua objects),
@@ -286,6 +292,58 @@ ct_category ct_set_default_category(ct_category c); /* returns the previous */
    was asked for (core/alloc.c). */
 void *ct_small_alloc(size_t n);
 void ct_small_free(void *p, size_t n);
+
+/* ---- contexts: the state of one worker (core/ctx/ctx.c; design decision 11) ------------------
+ * Grad mode, retain-grads, the RNG stream, hooks, the event lane (rank, stream), the default
+ * memory category, memory statistics per device index and the clock belong to a context. Each
+ * thread has a current one (a thread-local pointer; every thread starts on the default context,
+ * rank 0); the functions above without a ct_ctx argument (ct_set_grad_enabled, ct_manual_seed,
+ * ct_mem_get, ct_events_set_stream, ...) act on it. Whoever runs a simulated worker switches its
+ * context in before resuming it and back out after. */
+ct_ctx *ct_ctx_default(void);
+ct_ctx *ct_ctx_current(void);
+ct_ctx *ct_ctx_switch(ct_ctx *c); /* makes c current on this thread (NULL: the default); returns the previous */
+ct_ctx *ct_ctx_new(int rank);     /* grad on, default seed, wall clock; NULL + error on failure */
+/* Frees c (not the default: ignored). If c is current on this thread, the default becomes current.
+   Storages c allocated keep their accounting until they go; c must not be current elsewhere. */
+void ct_ctx_free(ct_ctx *c);
+int ct_ctx_rank(const ct_ctx *c);
+bool ct_ctx_grad_enabled(const ct_ctx *c);
+bool ct_ctx_set_grad_enabled(ct_ctx *c, bool on); /* returns the previous mode */
+void ct_ctx_manual_seed(ct_ctx *c, uint64_t seed); /* seed and offset 0 */
+uint64_t ct_ctx_rng_seed(const ct_ctx *c);
+uint64_t ct_ctx_rng_offset(const ct_ctx *c); /* counters drawn since the seed */
+int ct_ctx_stream(const ct_ctx *c);
+int ct_ctx_set_stream(ct_ctx *c, int stream); /* returns the previous */
+/* The clock events are stamped with: wall (microseconds since ct_events_start) or virtual (a value
+   that whoever simulates sets and advances; it never moves by itself). */
+double ct_ctx_clock_us(const ct_ctx *c);
+bool ct_ctx_clock_is_virtual(const ct_ctx *c);
+void ct_ctx_set_virtual_clock(ct_ctx *c, double t_us); /* switches c to a virtual clock at t_us */
+int ct_ctx_advance_clock(ct_ctx *c, double dt_us);     /* virtual only; dt_us >= 0 */
+void ct_ctx_use_wall_clock(ct_ctx *c);
+/* Memory per device index: cpu, cuda:0 .. cuda:CT_CTX_MAX_CUDA-1 (a higher index is charged to the last). */
+#define CT_CTX_MAX_CUDA 16
+typedef struct {
+  int64_t live[CT_NCATS]; /* live bytes by category */
+  int64_t peak;           /* peak of the live bytes (all categories) */
+  int64_t allocated;      /* bytes ever allocated */
+} ct_mem_device_stats;
+int ct_ctx_mem_device(const ct_ctx *c, ct_device dev, ct_mem_device_stats *out); /* error: bad device */
+void ct_ctx_mem_get(const ct_ctx *c, ct_mem_stats *out); /* as ct_mem_get, for c */
+void ct_ctx_mem_reset_peak(ct_ctx *c);
+/* Hooks, called in the order added; a hook returning nonzero fails the backward with its error
+   (set it with ct_errorf). Op hooks (core/ops/optable.h: ct_ctx_add_op_hook) see every op run.
+   Gradient-ready: called during ct_backward when a leaf's .grad has received its last
+   contribution of the pass (DDP buckets hang on it). Backward-end: after a successful
+   ct_backward, before it returns. Hooks run inside backward (a C call): a Lua hook cannot yield. */
+typedef enum { CT_HOOK_OP, CT_HOOK_GRAD_READY, CT_HOOK_BACKWARD_END, CT_HOOK_NKINDS } ct_hook_kind;
+typedef int (*ct_grad_ready_fn)(ct_tensor *leaf, void *ud);
+typedef int (*ct_backward_end_fn)(ct_tensor *root, void *ud);
+int ct_ctx_add_grad_ready_hook(ct_ctx *c, ct_grad_ready_fn fn, void *ud); /* hook id > 0, or -1 */
+int ct_ctx_add_backward_end_hook(ct_ctx *c, ct_backward_end_fn fn, void *ud);
+int ct_ctx_remove_hook(ct_ctx *c, int id); /* -1 + error when c has no hook id */
+int ct_ctx_hook_count(const ct_ctx *c, ct_hook_kind kind);
 
 /* ---- op table (printable; see core/optable.h for the full row) --------------------------------- */
 int ct_op_count(void);

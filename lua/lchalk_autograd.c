@@ -27,7 +27,10 @@ static int m_backward(lua_State *L) {
     return luaL_error(L, "backward: %s does not require grad and has no grad_fn (did any input have "
                          "requires_grad=true? was it computed inside chalk.no_grad?)", ct_describe(t, d, sizeof d));
   }
-  if (ct_backward(t, g, retain, create)) return lchalk_error(L);
+  lua_State *prev = lchalk_hook_state(L); /* context hooks written in Lua run on this thread */
+  int rc = ct_backward(t, g, retain, create);
+  lchalk_hook_state(prev);
+  if (rc) return lchalk_error(L);
   return 0;
 }
 

@@ -31,6 +31,12 @@ void lchalk_open_ops(lua_State *L, int chalk, int methods, int meta);
 void lchalk_open_io(lua_State *L, int chalk, int methods, int meta); /* lchalk_io.c: save/load, .npy, IDX */
 void lchalk_open_attention(lua_State *L, int chalk, int methods, int meta); /* lchalk_attention.c */
 void lchalk_open_ladder(lua_State *L, int chalk, int methods, int meta);    /* lchalk_ladder.c: chalk.cuda.matmul */
+void lchalk_open_context(lua_State *L, int chalk, int methods, int meta);   /* lchalk_context.c: chalk.context */
+/* Pushes c's memory statistics as chalk.memory_stats() returns them (lchalk_memory.c). */
+void lchalk_push_memory_stats(lua_State *L, ct_ctx *c);
+/* The Lua thread that context hooks run on while x:backward() runs (lchalk_context.c); returns the
+   previous one. lchalk_autograd.c sets it around ct_backward. */
+lua_State *lchalk_hook_state(lua_State *L);
 
 /* ---- indexing (lchalk_index.c), used by __index/__newindex in lchalk_tensor.c ---------------- */
 /* Push t[key] (key at stack index key: integer, index-spec table or index tensor). */

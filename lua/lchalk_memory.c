@@ -38,14 +38,16 @@ static int64_t live_bytes(const ct_mem_stats *s) {
   return live;
 }
 
+/* Paced on the bytes every context allocated (one Lua state, one collector, whichever worker runs);
+   the live bytes after a full collection are the current context's. */
 void lchalk_gc_account(lua_State *L) {
-  ct_mem_stats s;
-  ct_mem_get(&s);
-  int64_t fresh = s.allocated_total - last_step;
+  int64_t total = ct_mem_allocated_total();
+  int64_t fresh = total - last_step;
   if (fresh < GC_STEP_BYTES) return;
-  last_step = s.allocated_total;
-  if (s.allocated_total - last_full > full_after) {
+  last_step = total;
+  if (total - last_full > full_after) {
     lua_gc(L, LUA_GCCOLLECT);
+    ct_mem_stats s;
     ct_mem_get(&s);
     last_full = s.allocated_total;
     int64_t live = live_bytes(&s);
@@ -110,14 +112,46 @@ bool lchalk_collect_on_oom(lua_State *L) {
   return true;
 }
 
-/* chalk.memory_stats(): {cpu = {activation = bytes, parameter = ..., gradient = ...,
- * ["optimizer state"] = ..., temporary = ..., input = ...}, cuda = {...}, peak = {cpu = bytes,
- * cuda = bytes}, live_tensors = n, live_nodes = n, allocated_total = bytes}. */
-static int l_memory_stats(lua_State *L) {
-  ct_mem_stats s;
-  ct_mem_get(&s);
+static void push_categories(lua_State *L, const int64_t *live) {
+  lua_createtable(L, 0, CT_NCATS + 2);
+  for (int c = 0; c < CT_NCATS; c++) {
+    lua_pushinteger(L, (lua_Integer)live[c]);
+    lua_setfield(L, -2, ct_category_name((ct_category)c));
+  }
+}
+
+/* devices = {cpu = {<categories>, peak = bytes, allocated = bytes}, ["cuda:0"] = {...}, ...}:
+ * every device index the context ever allocated on (the cpu always). */
+static void push_devices(lua_State *L, const ct_ctx *c) {
+  lua_newtable(L);
+  for (int i = -1; i < CT_CTX_MAX_CUDA; i++) {
+    ct_device d = i < 0 ? ct_cpu() : (ct_device){CT_CUDA, i};
+    ct_mem_device_stats m;
+    if (ct_ctx_mem_device(c, d, &m) || (i >= 0 && m.allocated == 0)) continue;
+    push_categories(L, m.live);
+    lua_pushinteger(L, (lua_Integer)m.peak);
+    lua_setfield(L, -2, "peak");
+    lua_pushinteger(L, (lua_Integer)m.allocated);
+    lua_setfield(L, -2, "allocated");
+    char name[24];
+    lua_setfield(L, -2, ct_device_str(d, name, sizeof name));
+  }
+}
+
+/* chalk.memory_stats() (the current context's) and ctx:memory_stats(): {cpu = {activation =
+ * bytes, parameter = ..., gradient = ..., ["optimizer state"] = ..., temporary = ..., input = ...},
+ * cuda = {...} (all CUDA devices), peak = {cpu = bytes, cuda = bytes}, devices = {cpu = ...,
+ * ["cuda:0"] = ...} (per device index, with peak and allocated), live_tensors = n, live_nodes = n,
+ * allocated_total = bytes}; the last three are the whole process's. */
+void lchalk_push_memory_stats(lua_State *L, ct_ctx *ctx) {
+  ct_mem_stats s, all;
+  ct_ctx_mem_get(ctx, &s);
+  ct_mem_get(&all);
+  s.live_tensors = all.live_tensors;
+  s.live_nodes = all.live_nodes;
+  s.allocated_total = all.allocated_total;
   static const char *const devices[CT_NDEVTYPES] = {[CT_CPU] = "cpu", [CT_CUDA] = "cuda"};
-  lua_createtable(L, 0, CT_NDEVTYPES + 4);
+  lua_createtable(L, 0, CT_NDEVTYPES + 5);
   lua_createtable(L, 0, CT_NDEVTYPES);
   for (int d = 0; d < CT_NDEVTYPES; d++) {
     lua_createtable(L, 0, CT_NCATS);
@@ -136,6 +170,12 @@ static int l_memory_stats(lua_State *L) {
   lua_setfield(L, -2, "live_nodes");
   lua_pushinteger(L, (lua_Integer)s.allocated_total);
   lua_setfield(L, -2, "allocated_total");
+  push_devices(L, ctx);
+  lua_setfield(L, -2, "devices");
+}
+
+static int l_memory_stats(lua_State *L) {
+  lchalk_push_memory_stats(L, ct_ctx_current());
   return 1;
 }
 
@@ -176,9 +216,7 @@ static int l_set_default_category(lua_State *L) {
 
 void lchalk_open_memory(lua_State *L, int chalk, int methods, int meta) {
   (void)meta;
-  ct_mem_stats s;
-  ct_mem_get(&s);
-  last_step = last_full = s.allocated_total;
+  last_step = last_full = ct_mem_allocated_total();
   static const luaL_Reg fns[] = {{"memory_stats", l_memory_stats},
                                  {"reset_peak_memory", l_reset_peak_memory},
                                  {"tag", l_tag},

@@ -112,6 +112,7 @@ int luaopen_chalk(lua_State *L) {
   lchalk_open_io(L, chalk, methods, meta);
   lchalk_open_attention(L, chalk, methods, meta);
   lchalk_open_ladder(L, chalk, methods, meta);
+  lchalk_open_context(L, chalk, methods, meta);
 
   for (int i = 0; function_aliases[i]; i++) {
     lua_getfield(L, methods, function_aliases[i]);

@@ -158,7 +158,7 @@ static int profile_summary(lua_State *L) {
   return 1;
 }
 
-/* prof:events() -> list of {kind, name, label, t0, t1 (us from the start), device, bytes, ...} */
+/* prof:events() -> list of {kind, name, label, t0, t1 (us from the start), device, stream, rank, bytes, ...} */
 static int profile_events(lua_State *L) {
   ct_profile *p = lviz_checkprofile(L, 1);
   size_t n = ct_profile_nevents(p);
@@ -179,6 +179,7 @@ static int profile_events(lua_State *L) {
     lua_pushstring(L, ct_device_str(e->device, dv, sizeof dv));
     lua_setfield(L, -2, "device");
     set_int(L, "stream", e->stream);
+    set_int(L, "rank", e->rank);
     lua_pushboolean(L, ct_profile_phase(p, i) == CT_PHASE_BACKWARD);
     lua_setfield(L, -2, "backward");
     if (e->kind == CT_EV_ALLOC || e->kind == CT_EV_FREE || e->kind == CT_EV_COPY) {

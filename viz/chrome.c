@@ -1,7 +1,8 @@
 /* chrome.c: a profile as Chrome trace-event JSON (the format Perfetto and chrome://tracing open):
  * complete events ("ph":"X") for ops and copies, counter events ("ph":"C") for live memory by
  * category, instant events ("ph":"i") for marks, metadata ("ph":"M") naming processes and threads.
- * Invariants: one process per device (pid 0 = cpu, 1 + N = cuda:N), one thread per stream;
+ * Invariants: one process per device (pid 0 = cpu, 1 + N = cuda:N), one thread per rank and
+ * stream (tid = stream for rank 0, 1000 * rank + stream for a simulated worker's events);
  * timestamps are microseconds since the profile started and the events are written sorted by
  * timestamp (stable), so the file reads monotonically. */
 #include <errno.h>
@@ -23,6 +24,7 @@ static int cmp_order(const void *a, const void *b) {
 }
 
 static int pid_of(ct_device d) { return d.type == CT_CPU ? 0 : 1 + d.index; }
+static int tid_of(const ct_event *e) { return 1000 * e->rank + e->stream; }
 
 static void json_str(viz_buf *b, const char *s) {
   viz_buf_puts(b, "\"");
@@ -51,14 +53,14 @@ int viz_chrome_json(const ct_profile *p, viz_buf *b) {
                   "\"traceEvents\": [\n");
   bool first = true;
 #define SEP() (viz_buf_puts(b, first ? "  " : ",\n  "), first = false)
-  /* metadata: process per device, thread per stream */
+  /* metadata: process per device, thread per rank and stream */
   unsigned seen_pid[64] = {0};
+  int seen_tid[64][64], nseen_tid[64] = {0}; /* threads named so far per process (ranks x streams) */
   for (size_t k = 0; k < n; k++) {
     const ct_event *e = ct_profile_event(p, ord[k].ev);
     if (e->kind == CT_EV_MARK) continue;
     int pid = pid_of(e->device);
     if (pid < 0 || pid >= 64) continue;
-    int st = e->stream >= 0 && e->stream < 30 ? e->stream : 30;
     if (!(seen_pid[pid] & 1u << 31)) {
       char dv[24];
       ct_device_str(e->device, dv, sizeof dv);
@@ -68,11 +70,17 @@ int viz_chrome_json(const ct_profile *p, viz_buf *b) {
       viz_buf_puts(b, "}}");
       seen_pid[pid] |= 1u << 31;
     }
-    if (!(seen_pid[pid] & 1u << st)) {
+    int tid = tid_of(e), t = 0;
+    while (t < nseen_tid[pid] && seen_tid[pid][t] != tid) t++;
+    if (t == nseen_tid[pid] && t < 64) { /* past 64 threads in a process, the rest go unnamed */
       SEP();
-      viz_buf_printf(b, "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %d, \"tid\": %d, \"ts\": 0, \"args\": {\"name\": \"stream %d\"}}",
-                     pid, e->stream, e->stream);
-      seen_pid[pid] |= 1u << st;
+      if (e->rank)
+        viz_buf_printf(b, "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %d, \"tid\": %d, \"ts\": 0, \"args\": {\"name\": \"rank %d stream %d\"}}",
+                       pid, tid, e->rank, e->stream);
+      else
+        viz_buf_printf(b, "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": %d, \"tid\": %d, \"ts\": 0, \"args\": {\"name\": \"stream %d\"}}",
+                       pid, tid, e->stream);
+      seen_tid[pid][nseen_tid[pid]++] = tid;
     }
   }
   int64_t live[CT_NDEVTYPES][CT_NCATS];
@@ -89,9 +97,9 @@ int viz_chrome_json(const ct_profile *p, viz_buf *b) {
       viz_buf_puts(b, "{\"name\": ");
       json_str(b, e->name ? e->name : "?");
       viz_buf_printf(b, ", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, \"pid\": %d, \"tid\": %d, "
-                        "\"args\": {\"seq\": %lld, \"node\": %llu, \"flops\": %.0f, \"bytes\": %.0f",
+                        "\"args\": {\"rank\": %d, \"seq\": %lld, \"node\": %llu, \"flops\": %.0f, \"bytes\": %.0f",
                      e->kind == CT_EV_COPY ? "copy" : e->kind == CT_EV_COLLECTIVE ? "collective" : e->backward ? "backward" : "forward",
-                     ts, e->t1 - e->t0, pid_of(e->device), e->stream, (long long)e->seq, (unsigned long long)e->node_id,
+                     ts, e->t1 - e->t0, pid_of(e->device), tid_of(e), e->rank, (long long)e->seq, (unsigned long long)e->node_id,
                      e->flops, e->bytes);
       if (e->label[0]) {
         viz_buf_puts(b, ", \"label\": ");

@@ -15,6 +15,7 @@
 
 #include "graph/capture.h"
 #include "cpu/iter.h"
+#include "ctx/ctx.h"
 #include "obs/events.h"
 #include "obs/profile.h"
 
@@ -396,9 +397,8 @@ const char *ct_graph_explain(const ct_graph *g, const char *pass) {
 
 /* ==== capture =============================================================================== */
 
-static ct_graph *active;
-
-bool ct_capturing(void) { return active != NULL; }
+/* The capture running is the current context's (core/ctx): each simulated worker captures its own. */
+bool ct_capturing(void) { return ct_ctx_cur()->capture != NULL; }
 
 static void cap_fail(ct_graph *g, const char *msg) {
   capture_state *s = g->map;
@@ -489,7 +489,7 @@ static void capture_hook(ct_op op, ct_tensor *const *in, int nin, const ct_attrs
 }
 
 ct_graph *ct_capture_begin(ct_tensor *const *inputs, int ninputs) {
-  if (active) return ct_errorf("capture: a capture is already running (captures do not nest)"), NULL;
+  if (ct_capturing()) return ct_errorf("capture: a capture is already running (captures do not nest)"), NULL;
   ct_graph *g = calloc(1, sizeof *g);
   capture_state *s = calloc(1, sizeof *s);
   if (!g || !s) {
@@ -521,15 +521,15 @@ ct_graph *ct_capture_begin(ct_tensor *const *inputs, int ninputs) {
     g->v[v].constant = false;
     g->inputs[g->ninputs++] = v;
   }
-  active = g;
+  ct_ctx_cur()->capture = g;
   ct_set_op_hook(capture_hook, g);
   return g;
 }
 
 static void stop_hook(ct_graph *g) {
-  if (active == g) {
+  if (ct_ctx_cur()->capture == g) {
     ct_set_op_hook(NULL, NULL);
-    active = NULL;
+    ct_ctx_cur()->capture = NULL;
   }
   g->capturing = false;
 }

@@ -2,13 +2,15 @@
  * the log), on or off.
  * Invariants: pushes are serialised by a mutex (simulated workers may run on threads), taken only
  * while the log is on; event i lives at blocks[i / BLOCK][i % BLOCK] and never moves until
- * ct_events_clear; op events are numbered in push order (seq). */
+ * ct_events_clear; op events are numbered in push order (seq).
+ * The log is process-wide (one log, every worker's events tagged with its rank); the clock and the
+ * lane (stream, rank) are the current context's (core/ctx). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "ctx/ctx.h"
 #include "obs/events.h"
 
 #define BLOCK 4096
@@ -16,18 +18,10 @@
 bool ct_events_enabled = false;
 static ct_event **blocks;
 static size_t nevents, nblocks, capblocks;
-static double t_origin;
 static int64_t op_seq;
-static int current_stream;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static double clock_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
-}
-
-double ct_now_us(void) { return clock_us() - t_origin; }
+double ct_now_us(void) { return ct_ctx_clock_us(ct_ctx_cur()); }
 
 void ct_events_clear(void) {
   pthread_mutex_lock(&log_lock);
@@ -41,7 +35,7 @@ void ct_events_clear(void) {
 
 void ct_events_start(void) {
   ct_events_clear();
-  t_origin = clock_us();
+  ct_ctx_reset_wall_origin();
   ct_events_enabled = true;
 }
 
@@ -49,14 +43,11 @@ void ct_events_stop(void) { ct_events_enabled = false; }
 size_t ct_events_count(void) { return nevents; }
 const ct_event *ct_events_get(size_t i) { return i < nevents ? &blocks[i / BLOCK][i % BLOCK] : NULL; }
 
-int ct_events_set_stream(int stream) {
-  int old = current_stream;
-  current_stream = stream;
-  return old;
-}
-int ct_events_stream(void) { return current_stream; }
+int ct_events_set_stream(int stream) { return ct_ctx_set_stream(ct_ctx_cur(), stream); }
+int ct_events_stream(void) { return ct_ctx_cur()->stream; }
 
 void ct_event_push(const ct_event *e) {
+  const ct_ctx *cx = ct_ctx_cur();
   pthread_mutex_lock(&log_lock);
   if (nevents == nblocks * BLOCK) { /* the log drops events rather than failing the computation */
     if (nblocks == capblocks) {
@@ -78,7 +69,8 @@ void ct_event_push(const ct_event *e) {
   ct_event *slot = &blocks[nevents / BLOCK][nevents % BLOCK];
   *slot = *e;
   if (e->kind == CT_EV_OP) slot->seq = op_seq++;
-  if (slot->stream == 0) slot->stream = current_stream;
+  if (slot->stream == 0) slot->stream = cx->stream;
+  slot->rank = cx->rank;
   nevents++;
   pthread_mutex_unlock(&log_lock);
 }

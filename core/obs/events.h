@@ -28,6 +28,7 @@ typedef struct {
   uint64_t tensor_id;
   ct_device device;
   int stream;           /* stream (lane) the event ran on; set from ct_events_set_stream when 0 */
+  int rank;             /* rank of the context that pushed it (core/ctx; 0 for the default) */
   double flops, bytes;  /* op: estimated flops and bytes moved */
   int64_t nbytes;       /* alloc/free/copy: bytes */
   ct_category category;
@@ -44,14 +45,17 @@ void ct_events_clear(void);
 size_t ct_events_count(void);
 const ct_event *ct_events_get(size_t i);
 void ct_event_push(const ct_event *e);
-double ct_now_us(void); /* monotonic clock, microseconds since ct_events_start */
+/* The current context's clock: monotonic wall time in microseconds since ct_events_start, or the
+   context's virtual clock when a simulator drives it (core/ctx). */
+double ct_now_us(void);
 /* Append a user mark (e.g. "forward", "backward", "step") as an instant event. */
 void ct_event_mark(const char *static_name, const char *label);
 /* Record that the tensor on storage `storage_id` is called `name` (ct_set_name calls this when the
    log is on, so memory pictures can name what was live). */
 void ct_event_name_storage(uint64_t storage_id, const char *name);
-/* The stream that events pushed from now on run on (0 = the device's default stream). Returns the
-   previous one. The CUDA executor and simulated workers set it around their work. */
+/* The stream that events pushed from now on run on (0 = the device's default stream), in the
+   current context. Returns the previous one. The CUDA executor and simulated workers set it
+   around their work. Every pushed event also takes the current context's rank. */
 int ct_events_set_stream(int stream);
 int ct_events_stream(void);
 const char *ct_event_kind_name(ct_event_kind k);

@@ -2,19 +2,23 @@
  * Backward rules emit ordinary table ops, so with create_graph the gradient is itself a graph.
  * Invariants: a node is owned by its output tensor (and by nothing else but the engine during a
  * pass); a freed node keeps its edges' metadata but drops its saved inputs; node destruction is
- * iterative so that deep chains cannot overflow the C stack. */
+ * iterative so that deep chains cannot overflow the C stack.
+ * Hooks (core/ctx) are the current context's: gradient-ready hooks fire once per leaf per pass,
+ * when the last edge into it has delivered its gradient; backward-end hooks after a successful
+ * ct_backward. The scratch below is per thread: it lives within one C call, never across a yield. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctx/ctx.h"
 #include "obs/events.h"
 #include "ops/optable.h"
 
 /* ---- node lifetime --------------------------------------------------------------------- */
 
-static ct_node **doomed;
-static size_t ndoomed, capdoomed;
-static bool destroying;
+static _Thread_local ct_node **doomed;
+static _Thread_local size_t ndoomed, capdoomed;
+static _Thread_local bool destroying;
 
 static void node_drop_inputs(ct_node *n) {
   if (!n->in) return;
@@ -66,8 +70,8 @@ uint64_t ct_node_id(const ct_node *n) { return n->id; }
 const char *ct_node_name(const ct_node *n) { return n->name; }
 bool ct_node_freed(const ct_node *n) { return n->freed; }
 
-static char scope_buf[96];
-static const char *scope;
+static _Thread_local char scope_buf[96];
+static _Thread_local const char *scope;
 const char *ct_backward_scope(void) { return scope; }
 
 /* ---- the engine -------------------------------------------------------------------------- */
@@ -175,6 +179,65 @@ static void release_saved(ct_node *n) {
   ct_release(hold); /* may free n's output: ct_release clears n->out then */
 }
 
+/* ---- gradient-ready hooks: edges of this pass still to deliver into each leaf ----------------- */
+
+typedef struct {
+  ct_tensor *leaf;
+  int pending;
+} leaf_slot;
+typedef struct {
+  leaf_slot *v; /* open addressing; NULL when the context has no gradient-ready hook */
+  size_t cap;   /* a power of two, at least twice the edges */
+} leaf_map;
+
+static bool is_leaf_edge(const ct_node *n, int i) {
+  return n->needs[i] && !n->in[i]->grad_fn && n->in[i]->requires_grad;
+}
+
+static leaf_slot *leaf_find(const leaf_map *m, const ct_tensor *t) {
+  size_t i = (size_t)(((uintptr_t)t >> 4) * 0x9E3779B97F4A7C15ull) & (m->cap - 1);
+  while (m->v[i].leaf && m->v[i].leaf != t) i = (i + 1) & (m->cap - 1);
+  return &m->v[i];
+}
+
+static int leaf_map_build(leaf_map *m, const node_vec *all) {
+  size_t edges = 0;
+  for (size_t k = 0; k < all->n; k++)
+    for (int i = 0; i < all->v[k]->nin; i++) edges += is_leaf_edge(all->v[k], i);
+  for (m->cap = 16; m->cap < 2 * edges; m->cap *= 2) {}
+  if (!(m->v = calloc(m->cap, sizeof *m->v))) return ct_errorf("backward: out of memory");
+  for (size_t k = 0; k < all->n; k++)
+    for (int i = 0; i < all->v[k]->nin; i++) {
+      if (!is_leaf_edge(all->v[k], i)) continue;
+      leaf_slot *s = leaf_find(m, all->v[k]->in[i]);
+      s->leaf = all->v[k]->in[i];
+      s->pending++;
+    }
+  return 0;
+}
+
+static int fire_grad_ready(const ct_ctx *cx, ct_tensor *leaf) {
+  for (int i = 0; i < cx->nhooks; i++)
+    if (cx->hooks[i].kind == CT_HOOK_GRAD_READY && ((ct_grad_ready_fn)cx->hooks[i].fn)(leaf, cx->hooks[i].ud)) return -1;
+  return 0;
+}
+
+/* One edge into leaf t has delivered its gradient (or had none to give): fire if it was the last. */
+static int leaf_delivered(const ct_ctx *cx, const leaf_map *m, ct_tensor *t) {
+  if (!m->v) return 0;
+  leaf_slot *s = leaf_find(m, t);
+  if (s->leaf != t || --s->pending > 0) return 0;
+  return fire_grad_ready(cx, t);
+}
+
+static int fire_backward_end(const ct_ctx *cx, ct_tensor *root) {
+  for (int i = 0; i < cx->nhooks; i++)
+    if (cx->hooks[i].kind == CT_HOOK_BACKWARD_END && ((ct_backward_end_fn)cx->hooks[i].fn)(root, cx->hooks[i].ud))
+      return -1;
+  return 0;
+}
+
+/* Hooks run with the pass's grad mode (off unless create_graph), as the gradient rules do. */
 static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *inputs, int ninputs, ct_tensor **results,
                       bool retain_graph, bool create_graph) {
   char d[200];
@@ -196,21 +259,26 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
     seed = ct_ones_like(root);
     if (!seed) return -1;
   }
-  bool old_mode = ct_set_grad_enabled(create_graph);
+  ct_ctx *cx = ct_ctx_cur();
+  bool old_mode = ct_ctx_set_grad_enabled(cx, create_graph);
   int rc = 0;
   if (!root->grad_fn) { /* a leaf: its gradient is the seed */
     for (int k = 0; k < ninputs; k++)
       if (inputs[k] == root) rc = accumulate(&results[k], seed);
     if (!inputs) rc = accumulate_leaf(root, seed, create_graph);
+    if (!inputs && !rc) rc = fire_grad_ready(cx, root);
+    if (!inputs && !rc) rc = fire_backward_end(cx, root);
     ct_release(seed);
-    ct_set_grad_enabled(old_mode);
+    ct_ctx_set_grad_enabled(cx, old_mode);
     return rc;
   }
   node_vec all = {0}, ready = {0};
+  leaf_map leaves = {0};
   /* Without retain_graph, each node's saved inputs go as soon as its rule has run, so memory
      falls during backward as in PyTorch (pictures mode keeps the whole graph to draw it). */
   bool free_early = !retain_graph && !ct_retain_all_grads();
   rc = collect(root->grad_fn, &all);
+  if (!rc && !inputs && cx->nhooks_of[CT_HOOK_GRAD_READY]) rc = leaf_map_build(&leaves, &all);
   if (!rc) {
     root->grad_fn->gacc = seed;
     seed = NULL;
@@ -249,8 +317,12 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
     ct_release(g);
     g = NULL;
     for (int i = 0; !rc && i < n->nin; i++) {
-      if (!n->needs[i] || !gin[i]) continue;
+      if (!n->needs[i]) continue;
       ct_tensor *t = n->in[i];
+      if (!gin[i]) {
+        if (!inputs && is_leaf_edge(n, i)) rc = leaf_delivered(cx, &leaves, t);
+        continue;
+      }
       if (t->grad_fn) {
         ct_node *p = t->grad_fn;
         rc = accumulate(&p->gacc, gin[i]);
@@ -260,6 +332,7 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
           if (inputs[k] == t) rc = accumulate(&results[k], gin[i]);
       } else if (t->requires_grad) {
         rc = accumulate_leaf(t, gin[i], create_graph);
+        if (!rc) rc = leaf_delivered(cx, &leaves, t);
       }
     }
     for (int i = 0; i < n->nin; i++) ct_release(gin[i]);
@@ -283,10 +356,12 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
   }
   for (size_t k = 0; k < all.n; k++) ct_node_release(all.v[k]);
   ct_event_mark("backward end", NULL);
+  if (!rc && !inputs) rc = fire_backward_end(cx, root);
   ct_release(seed);
   free(all.v);
   free(ready.v);
-  ct_set_grad_enabled(old_mode);
+  free(leaves.v);
+  ct_ctx_set_grad_enabled(cx, old_mode);
   return rc;
 }
 

@@ -4,29 +4,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctx/ctx.h"
 #include "obs/events.h"
 #include "ops/optable.h"
 
+/* Process-wide: the CUDA column of the op table (kernels/ fills it once) and node ids (unique
+   across contexts: events and pictures name nodes by them). Grad mode, retain-grads and the op
+   hooks are the current context's (core/ctx), read once per op. */
 ct_forward_fn ct_cuda_forward[CT_OP_COUNT];
-static bool grad_enabled = true;
-static bool retain_all_grads = false;
 static uint64_t next_node_id = 1;
-static ct_op_hook_fn op_hook;
-static void *op_hook_ud;
+
+int ct_ctx_add_op_hook(ct_ctx *c, ct_op_hook_fn fn, void *ud) {
+  return ct_ctx_add_hook_any(c, CT_HOOK_OP, (ct_hook_any)fn, ud);
+}
 
 void ct_set_op_hook(ct_op_hook_fn fn, void *ud) {
-  op_hook = fn;
-  op_hook_ud = ud;
+  ct_ctx *c = ct_ctx_cur();
+  if (c->legacy_op_hook) ct_ctx_remove_hook(c, c->legacy_op_hook);
+  c->legacy_op_hook = 0;
+  if (fn) {
+    int id = ct_ctx_add_op_hook(c, fn, ud);
+    c->legacy_op_hook = id > 0 ? id : 0;
+  }
 }
 
-bool ct_grad_enabled(void) { return grad_enabled; }
-bool ct_set_grad_enabled(bool on) {
-  bool old = grad_enabled;
-  grad_enabled = on;
-  return old;
+static void run_op_hooks(ct_ctx *c, ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a, ct_tensor *out) {
+  for (int i = 0; i < c->nhooks; i++) /* index, not pointer: a hook may add or remove hooks */
+    if (c->hooks[i].kind == CT_HOOK_OP) ((ct_op_hook_fn)c->hooks[i].fn)(op, in, nin, a, out, c->hooks[i].ud);
 }
-void ct_set_retain_all_grads(bool on) { retain_all_grads = on; }
-bool ct_retain_all_grads(void) { return retain_all_grads; }
+
+bool ct_grad_enabled(void) { return ct_ctx_cur()->grad_enabled; }
+bool ct_set_grad_enabled(bool on) { return ct_ctx_set_grad_enabled(ct_ctx_cur(), on); }
+void ct_set_retain_all_grads(bool on) { ct_ctx_cur()->retain_all_grads = on; }
+bool ct_retain_all_grads(void) { return ct_ctx_cur()->retain_all_grads; }
 
 int ct_op_count(void) { return CT_OP_COUNT; }
 const char *ct_op_name(int op) { return op >= 0 && op < CT_OP_COUNT ? ct_optable[op]->name : "?"; }
@@ -55,7 +65,8 @@ static void default_cost(ct_tensor *const *in, int nin, const ct_tensor *out, do
   *bytes = b;
 }
 
-static int record_node(ct_op op, const ct_opdef *def, ct_tensor *const *in, int nin, const ct_attrs *a, ct_tensor *out) {
+static int record_node(const ct_ctx *cx, ct_op op, const ct_opdef *def, ct_tensor *const *in, int nin,
+                       const ct_attrs *a, ct_tensor *out) {
   bool any = false;
   for (int i = 0; i < nin; i++) {
     if (i > 0 && (def->flags & CT_OPF_NONDIFF_IN1)) break;
@@ -89,7 +100,7 @@ static int record_node(ct_op op, const ct_opdef *def, ct_tensor *const *in, int 
   ct_mem_count_node(1);
   out->grad_fn = n;
   out->requires_grad = true;
-  if (retain_all_grads) out->retains_grad = true;
+  if (cx->retain_all_grads) out->retains_grad = true;
   return 0;
 }
 
@@ -148,13 +159,14 @@ ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a)
       return NULL;
     }
   }
-  if (grad_enabled && !(def->flags & CT_OPF_NONDIFF) && ct_dtype_is_float(out->dtype)) {
-    if (record_node(op, def, in, nin, a, out)) {
+  ct_ctx *cx = ct_ctx_cur();
+  if (cx->grad_enabled && !(def->flags & CT_OPF_NONDIFF) && ct_dtype_is_float(out->dtype)) {
+    if (record_node(cx, op, def, in, nin, a, out)) {
       ct_release(out);
       return NULL;
     }
   }
-  if (op_hook) op_hook(op, in, nin, a, out, op_hook_ud);
+  if (cx->nhooks_of[CT_HOOK_OP]) run_op_hooks(cx, op, in, nin, a, out);
   if (log) {
     ct_event e = {.kind = op == CT_OP_copy && !ct_device_eq(dev, in[0]->storage->device) ? CT_EV_COPY : CT_EV_OP,
                   .name = def->name};

@@ -108,9 +108,12 @@ extern ct_forward_fn ct_cuda_forward[CT_OP_COUNT];
    with the op name and its inputs' descriptions. */
 ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a);
 
-/* Observer of every op run (capture records a step through it): called after the output exists,
-   with the inputs, attributes and output (borrowed). At most one hook; NULL removes it. */
+/* Observers of every op run on a context (capture records a step through one): called after the
+   output exists, with the inputs, attributes and output (borrowed), in the order added.
+   ct_ctx_add_op_hook returns the hook's id for ct_ctx_remove_hook (or -1). ct_set_op_hook keeps
+   one hook of the current context: it replaces the one it set before; NULL removes it. */
 typedef void (*ct_op_hook_fn)(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a, ct_tensor *out, void *ud);
+int ct_ctx_add_op_hook(ct_ctx *c, ct_op_hook_fn fn, void *ud);
 void ct_set_op_hook(ct_op_hook_fn fn, void *ud);
 
 /* ---- node internals (autograd.c) ---------------------------------------------------------- */

@@ -1,6 +1,7 @@
 /* alloc.c: storages, the per-device memory operations, and live-byte accounting by category.
- * Invariant: stats.live[dev][cat] always equals the bytes of live storages of that device and
- * category; every allocation and free appends an event when the log is on. A CPU storage of at
+ * Invariant: a context's live bytes of a device and category (core/ctx) always equal the bytes of
+ * the live storages charged to it (storage->ctx, the context current at allocation) on that device
+ * in that category; every allocation and free appends an event when the log is on. A CPU storage of at
  * most CT_INLINE_MAX bytes is one block, header then data (data == header + CT_STORAGE_HDR);
  * every other storage's data is a block of its own from its device's alloc. */
 #include <malloc.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctx/ctx.h"
 #include "obs/events.h"
 #include "ops/optable.h"
 
@@ -70,9 +72,11 @@ static bool storage_inline(const ct_storage *s) {
   return s->device.type == CT_CPU && s->data == (const char *)s + CT_STORAGE_HDR;
 }
 
-static ct_mem_stats stats;
-static ct_category default_category = CT_CAT_ACTIVATION;
+/* Process-wide: storage ids (unique across contexts, the event log names storages by them) and
+   the counters no context owns (tensors and nodes have no owner; the one Lua collector paces on
+   the bytes allocated by every context). */
 static uint64_t next_storage_id = 1;
+static int64_t allocated_total, live_tensors, live_nodes;
 
 static void *cpu_alloc(size_t n, int index) {
   (void)index;
@@ -123,10 +127,13 @@ ct_device_ops ct_devops[CT_NDEVTYPES] = {
 };
 
 ct_category ct_set_default_category(ct_category c) {
-  ct_category old = default_category;
-  default_category = c;
+  ct_ctx *cx = ct_ctx_cur();
+  ct_category old = cx->default_category;
+  cx->default_category = c;
   return old;
 }
+
+static ct_ctx *owner(const ct_storage *s) { return s->ctx ? s->ctx : ct_ctx_default(); }
 
 static void log_mem(ct_event_kind kind, const ct_storage *s) {
   ct_event e = {.kind = kind, .name = kind == CT_EV_ALLOC ? "alloc" : "free"};
@@ -135,9 +142,7 @@ static void log_mem(ct_event_kind kind, const ct_storage *s) {
   e.device = s->device;
   e.nbytes = (int64_t)s->nbytes;
   e.category = s->category;
-  int64_t live = 0;
-  for (int c = 0; c < CT_NCATS; c++) live += stats.live[s->device.type][c];
-  e.live = live;
+  e.live = ct_ctx_mem_live(owner(s), s->device);
   ct_event_push(&e);
 }
 
@@ -172,34 +177,36 @@ ct_storage *ct_storage_new(size_t nbytes, ct_device dev) {
   s->refcount = 1;
   s->nbytes = nbytes;
   s->device = dev;
-  s->category = default_category;
+  ct_ctx *cx = ct_ctx_cur();
+  s->ctx = cx;
+  s->category = cx->default_category;
   s->id = next_storage_id++;
-  stats.live[dev.type][s->category] += (int64_t)nbytes;
-  stats.allocated_total += (int64_t)nbytes;
-  int64_t live = 0;
-  for (int c = 0; c < CT_NCATS; c++) live += stats.live[dev.type][c];
-  if (live > stats.peak[dev.type]) stats.peak[dev.type] = live;
+  cx->live_storages++;
+  ct_ctx_mem_account(cx, dev, s->category, (int64_t)nbytes, true);
+  allocated_total += (int64_t)nbytes;
   if (ct_events_on()) log_mem(CT_EV_ALLOC, s);
   return s;
 }
 
 void ct_storage_release(ct_storage *s) {
   if (!s || --s->refcount > 0) return;
-  stats.live[s->device.type][s->category] -= (int64_t)s->nbytes;
+  ct_ctx *cx = owner(s);
+  bool charged = s->ctx != NULL; /* arena slices of a replayed graph are headers of their own */
+  ct_ctx_mem_account(cx, s->device, s->category, -(int64_t)s->nbytes, false);
   if (ct_events_on()) log_mem(CT_EV_FREE, s);
-  if (storage_inline(s)) {
-    ct_small_free(s, CT_STORAGE_HDR + s->nbytes);
-    return;
+  if (storage_inline(s)) ct_small_free(s, CT_STORAGE_HDR + s->nbytes);
+  else {
+    ct_devops[s->device.type].free(s->data, s->nbytes, s->device.index);
+    ct_small_free(s, sizeof *s);
   }
-  ct_devops[s->device.type].free(s->data, s->nbytes, s->device.index);
-  ct_small_free(s, sizeof *s);
+  if (charged) ct_ctx_storage_gone(cx); /* last: may free a context ct_ctx_free left for it */
 }
 
 void ct_set_category(ct_tensor *t, ct_category c) {
   ct_storage *s = t->storage;
   if (s->category == c) return;
-  stats.live[s->device.type][s->category] -= (int64_t)s->nbytes;
-  stats.live[s->device.type][c] += (int64_t)s->nbytes;
+  ct_ctx_mem_account(owner(s), s->device, s->category, -(int64_t)s->nbytes, false);
+  ct_ctx_mem_account(owner(s), s->device, c, (int64_t)s->nbytes, false);
   if (ct_events_on()) { /* a retag reads as a free in the old category and an alloc in the new */
     log_mem(CT_EV_FREE, s);
     s->category = c;
@@ -208,15 +215,14 @@ void ct_set_category(ct_tensor *t, ct_category c) {
   s->category = c;
 }
 
-void ct_mem_get(ct_mem_stats *out) { *out = stats; }
-
-void ct_mem_reset_peak(void) {
-  for (int d = 0; d < CT_NDEVTYPES; d++) {
-    int64_t live = 0;
-    for (int c = 0; c < CT_NCATS; c++) live += stats.live[d][c];
-    stats.peak[d] = live;
-  }
+void ct_mem_get(ct_mem_stats *out) {
+  ct_ctx_mem_get(ct_ctx_cur(), out);
+  out->allocated_total = allocated_total;
+  out->live_tensors = live_tensors;
+  out->live_nodes = live_nodes;
 }
 
-void ct_mem_count_tensor(int delta) { stats.live_tensors += delta; }
-void ct_mem_count_node(int delta) { stats.live_nodes += delta; }
+void ct_mem_reset_peak(void) { ct_ctx_mem_reset_peak(ct_ctx_cur()); }
+int64_t ct_mem_allocated_total(void) { return allocated_total; }
+void ct_mem_count_tensor(int delta) { live_tensors += delta; }
+void ct_mem_count_node(int delta) { live_nodes += delta; }

@@ -5,18 +5,17 @@
 #include <stdlib.h>
 
 #include "cpu/iter.h"
+#include "ctx/ctx.h"
 #include "ops/optable.h"
 
-static uint64_t rng_seed = 0x2545F4914F6CDD1DULL, rng_offset = 0;
-
-void ct_manual_seed(uint64_t seed) {
-  rng_seed = seed;
-  rng_offset = 0;
-}
-uint64_t ct_rng_seed(void) { return rng_seed; }
+/* The stream (seed, offset) is the current context's (core/ctx): each simulated worker draws
+   from its own, so one seed gives the same numbers whatever the interleaving of workers. */
+void ct_manual_seed(uint64_t seed) { ct_ctx_manual_seed(ct_ctx_cur(), seed); }
+uint64_t ct_rng_seed(void) { return ct_ctx_cur()->rng_seed; }
 uint64_t ct_rng_reserve(uint64_t n) {
-  uint64_t o = rng_offset;
-  rng_offset += n;
+  ct_ctx *c = ct_ctx_cur();
+  uint64_t o = c->rng_offset;
+  c->rng_offset += n;
   return o;
 }
 
@@ -55,7 +54,7 @@ static ct_tensor *draw(draw_kind kind, double lo, double hi, const int64_t *shap
   ct_tensor *t = ct_empty(shape, ndim, dt, ct_cpu());
   if (!t) return NULL;
   int64_t n = ct_numel(t);
-  uint64_t off = ct_rng_reserve((uint64_t)n);
+  uint64_t rng_seed = ct_rng_seed(), off = ct_rng_reserve((uint64_t)n);
   size_t isz = ct_dtype_size(dt);
   char *p = t->storage->data;
   for (int64_t i = 0; i < n; i++) {
@@ -95,7 +94,7 @@ ct_tensor *ct_randperm(int64_t n, ct_device dev) {
   if (!t) return NULL;
   int64_t *p = t->storage->data;
   for (int64_t i = 0; i < n; i++) p[i] = i + 1;
-  uint64_t off = ct_rng_reserve((uint64_t)n);
+  uint64_t rng_seed = ct_rng_seed(), off = ct_rng_reserve((uint64_t)n);
   for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
     uint32_t r[4];
     ct_philox(rng_seed, off + (uint64_t)i, r);
