@@ -32,9 +32,10 @@ $(BUILD)/repl/lesson_lua.c: repl/lesson.lua repl/repl.mk
 $(BUILD)/repl/lesson_lua.o: $(BUILD)/repl/lesson_lua.c
 	$(CC) $(CFLAGS_COMMON) -c $< -o $@
 
-$(BUILD)/chalk: $(REPL_OBJ) $(REPL_CHALK_LIBS)
-	$(CC) $(OPT) $(SAN) -o $@ $(REPL_OBJ) $(REPL_CHALK_LIBS) $(LUA_LIBS) $(GV_LIBS) -lreadline \
-	  $(CORE_LIBS)
+# core/dist/dist.mk sets DIST_MPI_OBJ/LIBS (the MPI transport) when OpenMPI is found, else empty.
+$(BUILD)/chalk: $(REPL_OBJ) $(REPL_CHALK_LIBS) $(DIST_MPI_OBJ)
+	$(CC) $(OPT) $(SAN) -o $@ $(REPL_OBJ) $(DIST_MPI_OBJ) $(REPL_CHALK_LIBS) $(LUA_LIBS) $(GV_LIBS) -lreadline \
+	  $(CORE_LIBS) $(DIST_MPI_LIBS)
 
 # Until lua/ has its fragment there is no binding to link, so `all` leaves chalk out.
 ifneq ($(wildcard lua/lua.mk),)
