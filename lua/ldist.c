@@ -33,7 +33,8 @@ typedef struct {
 typedef struct {
   ct_dist_transport *tr;
   int *members, size, rank;
-  uint32_t id, seq;
+  uint32_t id, seq;         /* collectives called in this group */
+  uint32_t *p2p;            /* [2 * peer]: sends to peer, [2 * peer + 1]: receives from it (as MPI tags) */
   ct_dist_stats stats;
 } group_box;
 
@@ -123,7 +124,9 @@ static int l_tr_name(lua_State *L) {
 static int group_gc(lua_State *L) {
   group_box *g = check_group(L, 1);
   free(g->members);
+  free(g->p2p);
   g->members = NULL;
+  g->p2p = NULL;
   return 0;
 }
 
@@ -138,7 +141,8 @@ static int l_group(lua_State *L) {
   luaL_setmetatable(L, LDIST_GROUP);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
-  if (!(g->members = malloc((size_t)n * sizeof *g->members))) return luaL_error(L, "dist: out of memory");
+  if (!(g->members = malloc((size_t)n * sizeof *g->members)) || !(g->p2p = calloc(2 * (size_t)n, sizeof *g->p2p)))
+    return luaL_error(L, "dist: out of memory");
   for (int i = 0; i < n; i++) {
     lua_geti(L, 2, i + 1);
     lua_Integer m = luaL_checkinteger(L, -1);
@@ -197,8 +201,15 @@ static int l_start(lua_State *L) {
   lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, 5);
   lua_setiuservalue(L, -2, 2);
-  g->seq++;
-  if (ct_dist_exec_begin(&e->x, g->tr, g->members, g->size, g->rank, g->id, g->seq, coll, algo, op, data, count, dt,
+  /* collectives are numbered in the group; a send/recv pair by its direction between two ranks */
+  uint32_t seq;
+  if (coll == CT_COLL_SEND || coll == CT_COLL_RECV) {
+    if (root < 0 || root >= g->size) return luaL_error(L, "%s: peer %d outside a group of %d", name, root + 1, g->size);
+    seq = ++g->p2p[2 * root + (coll == CT_COLL_RECV)];
+  } else {
+    seq = ++g->seq;
+  }
+  if (ct_dist_exec_begin(&e->x, g->tr, g->members, g->size, g->rank, g->id, seq, coll, algo, op, data, count, dt,
                          root, &g->stats))
     return lchalk_error(L);
   e->live = true;

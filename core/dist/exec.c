@@ -176,7 +176,9 @@ ct_exec_status ct_dist_exec_step(ct_dist_exec *x) {
     const ct_dist_step *s = &x->sched.steps[x->next];
     bool reduce = s->action == CT_STEP_RECV_REDUCE || s->action == CT_STEP_SENDRECV_REDUCE;
     if (!x->posted) {
-      ct_dist_hdr h = {x->group_id, x->seq, x->coll, x->algo, x->op, x->dtype, x->count, s->step};
+      /* a send matches the peer's recv: both are "send" on the wire */
+      int wire = x->coll == CT_COLL_RECV ? CT_COLL_SEND : x->coll;
+      ct_dist_hdr h = {x->group_id, x->seq, wire, x->algo, x->op, x->dtype, x->count, s->step};
       x->t_step = tr->now(tr, me);
       if (s->send_peer >= 0) {
         const char *src = (x->sched.send_from_snapshot ? x->snapshot : x->buf) + s->send_off * (int64_t)es;
