@@ -134,7 +134,6 @@ typedef struct {
   int next;             /* next step to run */
   bool posted;          /* the next step's send/recv were posted */
   double t_start, t_step;
-  double waited_s;      /* wall time spent blocked (the MPI watchdog) */
   ct_dist_stats *stats; /* may be NULL */
 } ct_dist_exec;
 

@@ -1,12 +1,13 @@
 /* test_dist_sim.c: every collective algorithm and reduction against a plain loop, on the sim
  * transport for N = 1, 2, 3, 4, 7, 8 and awkward sizes; exact byte counts and step counts against
- * the law; the alpha-beta clock; mismatch and deadlock detection. */
+ * the law; the alpha-beta clock; mismatch and deadlock detection; message and collective events. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dist/dist.h"
+#include "obs/events.h"
 
 static const int NS[] = {1, 2, 3, 4, 7, 8};
 static const int64_t SIZES[] = {1, 7, 33, 1000};
@@ -286,5 +287,34 @@ Test(dist_sim, errors_name_the_collective) {
   cr_assert_eq(ct_dist_exec_begin(&x, w.tr, w.members, 3, 0, 0, 1, CT_COLL_BROADCAST, CT_ALGO_RING, CT_DIST_SUM,
                                   w.bufs[0], 7, CT_F32, 0, NULL), -1);
   cr_assert(strstr(ct_last_error(), "broadcast: no algorithm \"ring\""), "%s", ct_last_error());
+  drop(&w);
+}
+
+Test(dist_sim, every_message_and_collective_is_an_event_on_the_virtual_clock) {
+  int n = 4;
+  world w = make(n, CT_F32, 400, 1e-6, 1e9);
+  ct_events_start();
+  cr_assert_eq(run_all(&w, CT_COLL_ALL_REDUCE, CT_ALGO_RING, CT_DIST_SUM, CT_F32, 400, 0, NULL), 0);
+  ct_events_stop();
+  int sends = 0, recvs = 0, colls = 0;
+  for (size_t i = 0; i < ct_events_count(); i++) {
+    const ct_event *e = ct_events_get(i);
+    if (e->kind == CT_EV_MESSAGE) {
+      cr_assert_str_eq(e->comm.algo, "ring");
+      cr_assert_eq(e->bytes, 400.0 * 4 / n, "a ring message carries S/N");
+      cr_assert_eq(e->comm.peer, e->comm.recv ? (e->comm.rank + n - 1) % n : (e->comm.rank + 1) % n);
+      cr_assert(e->comm.step >= 0 && e->comm.step < 2 * (n - 1) && e->comm.chunk >= 0 && e->comm.chunk < n);
+      cr_assert(e->t1 > e->t0, "messages take virtual time");
+      e->comm.recv ? recvs++ : sends++;
+    } else if (e->kind == CT_EV_COLLECTIVE) {
+      cr_assert_str_eq(e->name, "all_reduce");
+      cr_assert(fabs(e->t1 - e->t0 - 1e6 * (2 * (n - 1) * 1e-6 + 2.0 * (n - 1) / n * 1600 / 1e9)) < 1e-6);
+      colls++;
+    }
+  }
+  cr_assert_eq(sends, n * 2 * (n - 1));
+  cr_assert_eq(recvs, n * 2 * (n - 1));
+  cr_assert_eq(colls, n);
+  ct_events_clear();
   drop(&w);
 }
