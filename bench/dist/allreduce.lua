@@ -1,10 +1,12 @@
 -- allreduce.lua: all_reduce algbw and busbw (nccl-tests' definitions) of chalk's ring (and tree,
 -- halving_doubling) against MPI_Allreduce ("native"), f32, 1 KiB to 64 MiB; run by bench/dist/run.sh
--- as chalk --nproc 4 bench/dist/allreduce.lua [max_bytes]. Rank 1 prints a markdown table; the time
--- of a size is the slowest rank's mean over the iterations (a barrier before each size).
+-- as chalk --nproc 4 bench/dist/allreduce.lua [max_bytes] [repeats]. Rank 1 prints a markdown table;
+-- a time is the slowest rank's mean over the iterations (after a barrier), the best of `repeats`
+-- (default 3) interleaved rounds over the algorithms, so that a busy shared machine disturbs less.
 local chalk = require "chalk"
 local w = chalk.dist.init()
 local max_bytes = tonumber(arg and arg[1]) or 64 << 20
+local repeats = tonumber(arg and arg[2]) or 3
 local algos = {"native", "ring", "halving_doubling", "tree"}
 local factor = 2 * (w.size - 1) / w.size
 
@@ -27,9 +29,11 @@ while bytes <= max_bytes do
   local t = chalk.ones(bytes // 4)
   local iters = math.max(3, math.min(200, (8 << 20) // bytes))
   local row = {}
-  for _, algo in ipairs(algos) do
-    time_of(t, algo, 1) -- warm up
-    row[algo] = time_of(t, algo, iters)
+  for _ = 1, repeats do
+    for _, algo in ipairs(algos) do
+      time_of(t, algo, 1) -- warm up
+      row[algo] = math.min(row[algo] or math.huge, time_of(t, algo, iters))
+    end
   end
   if w.rank == 1 then
     local cells = {}

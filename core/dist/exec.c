@@ -6,6 +6,7 @@
  * can yield and come back; mean is a sum scaled by 1/n once, after the last step, on the part
  * of the buffer the collective defines (all of it, or this rank's chunk for reduce_scatter). */
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,51 @@ static void scale(void *buf, int64_t n, ct_dtype dt, double f) {
     for (int64_t i = 0; i < n; i++) ((double *)buf)[i] *= f;
 }
 
+/* Scratch buffers are kept for the next collective: a fresh multi-MiB malloc is a fresh mmap, and
+   faulting its pages in costs as much as a reduction over them. */
+#define POOL 16
+static struct {
+  void *p;
+  size_t n;
+} pool[POOL];
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *scratch_get(size_t n) {
+  void *p = NULL;
+  pthread_mutex_lock(&pool_lock);
+  for (int i = 0; i < POOL && !p; i++)
+    if (pool[i].p && pool[i].n >= n) p = pool[i].p, pool[i].p = NULL;
+  pthread_mutex_unlock(&pool_lock);
+  if (p) return p;
+  size_t *b = malloc(n + 16);
+  if (!b) return NULL;
+  b[0] = n;
+  return (char *)b + 16;
+}
+
+/* Into an empty slot, else in place of the smallest kept buffer when larger, else freed. */
+static void scratch_put(void *p) {
+  if (!p) return;
+  size_t n = ((size_t *)((char *)p - 16))[0];
+  pthread_mutex_lock(&pool_lock);
+  int slot = 0;
+  for (int i = 0; i < POOL; i++) {
+    if (!pool[i].p) {
+      slot = i;
+      break;
+    }
+    if (pool[i].n < pool[slot].n) slot = i;
+  }
+  if (pool[slot].p && pool[slot].n >= n) {
+    free((char *)p - 16);
+  } else {
+    if (pool[slot].p) free((char *)pool[slot].p - 16);
+    pool[slot].p = p;
+    pool[slot].n = n;
+  }
+  pthread_mutex_unlock(&pool_lock);
+}
+
 static bool reduces(ct_dist_coll c) { return c == CT_COLL_ALL_REDUCE || c == CT_COLL_REDUCE_SCATTER; }
 
 int ct_dist_exec_begin(ct_dist_exec *x, ct_dist_transport *tr, const int *members, int size, int rank,
@@ -94,8 +140,8 @@ int ct_dist_exec_begin(ct_dist_exec *x, ct_dist_transport *tr, const int *member
   for (int i = 0; i < x->sched.nsteps; i++)
     if (x->sched.steps[i].action == CT_STEP_RECV_REDUCE || x->sched.steps[i].action == CT_STEP_SENDRECV_REDUCE)
       most = x->sched.steps[i].recv_len > most ? x->sched.steps[i].recv_len : most;
-  if ((most && !(x->scratch = malloc((size_t)most * es))) ||
-      (x->sched.send_from_snapshot && count && !(x->snapshot = malloc((size_t)count * es)))) {
+  if ((most && !(x->scratch = scratch_get((size_t)most * es))) ||
+      (x->sched.send_from_snapshot && count && !(x->snapshot = scratch_get((size_t)count * es)))) {
     ct_dist_exec_end(x);
     return ct_errorf("%s: out of memory for %lld elements of scratch", ct_dist_coll_name(coll), (long long)count);
   }
@@ -106,8 +152,8 @@ int ct_dist_exec_begin(ct_dist_exec *x, ct_dist_transport *tr, const int *member
 
 void ct_dist_exec_end(ct_dist_exec *x) {
   ct_dist_schedule_free(&x->sched);
-  free(x->scratch);
-  free(x->snapshot);
+  scratch_put(x->scratch);
+  scratch_put(x->snapshot);
   x->scratch = x->snapshot = NULL;
 }
 
