@@ -6,7 +6,8 @@
  * posted together, so rings do not deadlock; messages of one collective carry a tag made from its
  * group and number, so a rank that skipped or reordered a collective never matches, and the
  * executor's watchdog (CHALK_DIST_TIMEOUT seconds, default 60) turns that into an error; a
- * received length different from the expected one is an error naming both ranks. */
+ * received length different from the expected one is an error naming both ranks; a rank that exits
+ * with an error aborts the job rather than leaving the others to their watchdogs. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,10 +108,15 @@ static int mpi_native_all_reduce(ct_dist_transport *t, int rank, const int *memb
   return rc == MPI_SUCCESS ? 0 : mpi_fail(rc, "MPI_Allreduce");
 }
 
-static void finalize(void) {
+/* At exit: a clean exit finalizes; an error exit (a script error on one rank) aborts the whole
+   job at once, since MPI_Finalize would wait for the other ranks, which wait for this one. */
+static void finalize(int status, void *arg) {
+  (void)arg;
   int fin = 0;
   MPI_Finalized(&fin);
-  if (!fin) MPI_Finalize();
+  if (fin) return;
+  if (status != 0) MPI_Abort(MPI_COMM_WORLD, status);
+  MPI_Finalize();
 }
 
 ct_dist_transport *ct_dist_mpi_world(int *rank) {
@@ -130,7 +136,7 @@ ct_dist_transport *ct_dist_mpi_world(int *rank) {
                                      .post_recv = mpi_post_recv, .test = mpi_test, .now = mpi_now,
                                      .native_all_reduce = mpi_native_all_reduce,
                                      .timeout_s = to && *to ? atof(to) : 60};
-    atexit(finalize);
+    on_exit(finalize, NULL);
     inited = true;
   }
   *rank = world.rank;
