@@ -5,8 +5,8 @@
  * Invariants: sends and receives are nonblocking (MPI_Isend/MPI_Irecv) and a step's pair is
  * posted together, so rings do not deadlock; messages of one collective carry a tag made from its
  * group and number, so a rank that skipped or reordered a collective never matches, and the
- * executor's watchdog (CHALK_DIST_TIMEOUT seconds, default 60) turns that into an error; a
- * received length different from the expected one is an error naming both ranks; a rank that exits
+ * executor's watchdog (CHALK_DIST_TIMEOUT seconds, default 60; 0: plain MPI_Waitall, no watchdog)
+ * turns that into an error; a received length different from the expected one is an error naming both ranks; a rank that exits
  * with an error aborts the job rather than leaving the others to their watchdogs. */
 #include <mpi.h>
 #include <stdio.h>
@@ -70,7 +70,8 @@ static int mpi_test(ct_dist_transport *t, int rank) {
   if (m->nreq == 0) return 1;
   int flag = 0;
   MPI_Status st[MAX_REQ];
-  int rc = MPI_Testall(m->nreq, m->req, &flag, st);
+  int rc = t->timeout_s > 0 ? MPI_Testall(m->nreq, m->req, &flag, st) : MPI_Waitall(m->nreq, m->req, st);
+  if (t->timeout_s <= 0) flag = 1;
   if (rc != MPI_SUCCESS) {
     for (int i = 0; i < m->nreq; i++)
       if (st[i].MPI_ERROR == MPI_ERR_TRUNCATE)
