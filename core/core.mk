@@ -1,5 +1,5 @@
 # core/core.mk: libchalk, plain C11 (no Lua, Graphviz or readline here).
-CORE_SRC := $(shell find core -name '*.c' | sort)
+CORE_SRC := $(filter-out core/dist/mpi/%,$(shell find core -name '*.c' | sort))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 
 $(BUILD)/core/%.o: core/%.c
@@ -19,3 +19,5 @@ $(BUILD)/libchalk.a: $(CORE_OBJ) $(KERNELS_OBJ)
 	ar rcs $@ $^
 
 all: $(BUILD)/libchalk.a
+
+-include core/dist/dist.mk

@@ -21,6 +21,10 @@
 
 repl_settings repl_config;
 
+/* launch.c: chalk --nproc N runs this command on N processes through mpirun */
+bool launch_wanted(int argc, char **argv);
+int launch_mpirun(int argc, char **argv);
+
 typedef struct {
   const char **exprs; /* -e chunks, in order */
   int nexprs;
@@ -41,6 +45,8 @@ static void print_usage(FILE *f) {
              "  chalk --lesson NAME [--step N] [--auto]\n"
              "                             step through lessons/NAME.lua (--auto: no pauses)\n"
              "  chalk --lessons            list lessons\n"
+             "  chalk --nproc N [--hostfile FILE | --host LIST] FILE.lua | --lesson NAME\n"
+             "                             run on N processes through OpenMPI (world = chalk.dist.init())\n"
              "  chalk --out DIR            where pictures go (default ./chalk-out, or $CHALK_OUT)\n"
              "  chalk --open               hand each picture to xdg-open\n"
              "  chalk --version            print the version\n"
@@ -157,7 +163,7 @@ static void setup_globals(lua_State *L) {
     return;
   }
   int chalk = lua_gettop(L);
-  static const char *const fields[] = {"nn", "optim", "data", "viz", NULL};
+  static const char *const fields[] = {"nn", "optim", "data", "viz", "dist", NULL};
   for (int i = 0; fields[i]; i++) {
     if (lua_getfield(L, chalk, fields[i]) != LUA_TNIL)
       lua_setglobal(L, fields[i]);
@@ -209,6 +215,7 @@ static void print_banner(void) {
 }
 
 int main(int argc, char **argv) {
+  if (launch_wanted(argc, argv)) return launch_mpirun(argc, argv);
   repl_tune_blas(argv);
   options o;
   memset(&o, 0, sizeof o);

@@ -5,7 +5,8 @@
 #   make check-repl-standalone     the same against a stand-in binding (repl/standalone.c);
 #                                  a development aid for repl/ alone, not part of `all`
 
-REPL_SRC := repl/main.c repl/blas_env.c repl/repl.c repl/complete.c repl/meta.c repl/lesson.c repl/picture.c
+REPL_SRC := repl/main.c repl/blas_env.c repl/repl.c repl/complete.c repl/meta.c repl/lesson.c repl/picture.c \
+  repl/launch.c
 REPL_OBJ := $(REPL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/repl/lesson_lua.o
 REPL_CFLAGS = $(CFLAGS_COMMON) $(LUA_CFLAGS) -Irepl
 REPL_SYSLIBS = $(LUA_LIBS) -lreadline
@@ -32,9 +33,10 @@ $(BUILD)/repl/lesson_lua.c: repl/lesson.lua repl/repl.mk
 $(BUILD)/repl/lesson_lua.o: $(BUILD)/repl/lesson_lua.c
 	$(CC) $(CFLAGS_COMMON) -c $< -o $@
 
-$(BUILD)/chalk: $(REPL_OBJ) $(REPL_CHALK_LIBS)
-	$(CC) $(OPT) $(SAN) -o $@ $(REPL_OBJ) $(REPL_CHALK_LIBS) $(LUA_LIBS) $(GV_LIBS) -lreadline \
-	  $(CORE_LIBS)
+# core/dist/dist.mk sets DIST_MPI_OBJ/LIBS (the MPI transport) when OpenMPI is found, else empty.
+$(BUILD)/chalk: $(REPL_OBJ) $(REPL_CHALK_LIBS) $(DIST_MPI_OBJ)
+	$(CC) $(OPT) $(SAN) -o $@ $(REPL_OBJ) $(DIST_MPI_OBJ) $(REPL_CHALK_LIBS) $(LUA_LIBS) $(GV_LIBS) -lreadline \
+	  $(CORE_LIBS) $(DIST_MPI_LIBS)
 
 # Until lua/ has its fragment there is no binding to link, so `all` leaves chalk out.
 ifneq ($(wildcard lua/lua.mk),)

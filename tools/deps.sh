@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config liblua5.4-dev lua5.4 libreadline-dev libgraphviz-dev
 libopenblas-dev libcriterion-dev lua-busted zlib1g-dev tmux dataset-fashion-mnist
-wamerican python3-torch python3-numpy"
+wamerican python3-torch python3-numpy openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

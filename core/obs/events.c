@@ -92,6 +92,6 @@ void ct_event_name_storage(uint64_t storage_id, const char *name) {
 }
 
 const char *ct_event_kind_name(ct_event_kind k) {
-  static const char *const names[CT_EV_NKINDS] = {"op", "alloc", "free", "copy", "collective", "mark", "name"};
+  static const char *const names[CT_EV_NKINDS] = {"op", "alloc", "free", "copy", "collective", "mark", "name", "message"};
   return k >= 0 && k < CT_EV_NKINDS ? names[k] : "?";
 }

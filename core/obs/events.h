@@ -16,8 +16,17 @@ typedef enum {
   CT_EV_COLLECTIVE,
   CT_EV_MARK,
   CT_EV_NAME, /* a tensor was named: label = name, node_id = its storage id */
+  CT_EV_MESSAGE, /* one message of a collective (core/dist): comm says who, to whom, which step */
   CT_EV_NKINDS
 } ct_event_kind;
+
+/* collective and message events (core/dist): global ranks 0-based; peer -1 for a collective */
+typedef struct {
+  int rank, peer, step, chunk, group_size;
+  uint32_t group, seq;      /* group id (0: the world) and collective number in it */
+  const char *algo, *coll;  /* static names: "ring", "all_reduce" */
+  bool recv;                /* message: the receiving side's event */
+} ct_event_comm;
 
 typedef struct {
   ct_event_kind kind;
@@ -35,6 +44,7 @@ typedef struct {
   int64_t live;         /* alloc/free: live bytes on that device after the event */
   int64_t seq;          /* op index within the log */
   bool backward;        /* op ran inside backward */
+  ct_event_comm comm;   /* collective/message: ranks, step, chunk, algorithm */
 } ct_event;
 
 extern bool ct_events_enabled;

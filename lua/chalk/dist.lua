@@ -1,0 +1,255 @@
+-- dist.lua: chalk.dist, the world object and the simulated-worker scheduler (design decision 10).
+--
+--   dist.run(N, fn, {backend="sim", alpha=5e-6, bandwidth=25e9})   -- fn(world) on N workers
+--   world = dist.init()                                             -- under chalk --nproc N
+--   world.rank, world.size         (1-based rank, as every index in chalk)
+--   world:all_reduce(t, {op="sum"|"mean"|"max"|"min", algo="ring"|"tree"|"halving_doubling"|"ps"|"native"})
+--   world:reduce_scatter(t, {op=})  world:all_gather(t)  world:broadcast(t, root)  world:all_to_all(t)
+--   world:send(t, peer)  world:recv(t, peer)  world:barrier()  world:split(color, key)  world:stats()
+--
+-- Every collective works IN PLACE on t, as NCCL does with sendbuff == recvbuff, and returns t.
+-- t is split in `size` chunks (the first count % size one element longer): reduce_scatter leaves
+-- the reduced chunk `rank` in t (the rest holds partial sums); all_gather fills every chunk from the
+-- rank that owns it; all_to_all sends chunk j to rank j, which puts it in its chunk `rank`.
+--
+-- On sim, workers are coroutines resumed round-robin; a collective that waits for a peer yields to
+-- the scheduler. When no unfinished worker can progress, dist.run raises a deadlock error naming
+-- every waiting rank, its collective and the rank it waits for; a worker's error is raised as
+-- "rank R: ...". Calling a collective from inside your own coroutine is not supported on sim.
+-- Virtual clocks: a message of b bytes costs alpha + b/bandwidth (full duplex; one message at a
+-- time per sender and per receiver; reductions free), see core/dist/dist.h.
+local chalk = require "chalk"
+local core = require "chalk.dist_core"
+
+local dist = {}
+local World = {}
+World.__index = World
+local WAIT = {} -- the token a blocked collective yields to the scheduler
+
+local function new_world(tr, members, grank, gid, backend)
+  local w = setmetatable({rank = grank + 1, size = #members, backend = backend, _tr = tr, _members = members,
+                          _gid = gid, _splits = 0}, World)
+  w._g = core.group(tr, members, grank, gid)
+  return w
+end
+
+local function opts_of(o, what)
+  if o ~= nil and type(o) ~= "table" then error(what .. ": options must be a table, e.g. {op=\"sum\"}", 3) end
+  return o or {}
+end
+
+-- Core errors name this file's line; re-raise them at the user's call (level 3 from _run).
+local function raise(msg)
+  error((tostring(msg):gsub("^[^:]*dist%.lua:%d+: ", "")), 3)
+end
+
+function World:_run(coll, algo, op, t, root)
+  local ok, x = pcall(self._g.start, self._g, coll, algo, op, t, root)
+  if not ok then raise(x) end
+  if self.backend ~= "sim" then
+    local fine, err = pcall(x.run, x)
+    if not fine then raise(err) end
+    return t
+  end
+  while true do
+    local fine, st, peer, step = pcall(x.step, x)
+    if not fine then raise(st) end
+    if st == "done" then return t end
+    coroutine.yield(WAIT, x, peer, step)
+  end
+end
+
+local function check_rank(self, r, what)
+  if math.type(r) ~= "integer" or r < 1 or r > self.size then
+    error(string.format("%s: rank %s outside 1..%d", what, tostring(r), self.size), 3)
+  end
+  return r - 1
+end
+
+function World:all_reduce(t, o)
+  o = opts_of(o, "all_reduce")
+  return self:_run("all_reduce", o.algo or "ring", o.op or "sum", t, 0)
+end
+function World:reduce_scatter(t, o)
+  o = opts_of(o, "reduce_scatter")
+  return self:_run("reduce_scatter", o.algo or "ring", o.op or "sum", t, 0)
+end
+function World:all_gather(t, o)
+  o = opts_of(o, "all_gather")
+  return self:_run("all_gather", o.algo or "ring", "sum", t, 0)
+end
+function World:broadcast(t, root, o)
+  o = opts_of(o, "broadcast")
+  return self:_run("broadcast", o.algo or "tree", "sum", t, check_rank(self, root or 1, "broadcast"))
+end
+function World:all_to_all(t)
+  return self:_run("all_to_all", "pairwise", "sum", t, 0)
+end
+function World:send(t, peer)
+  return self:_run("send", "direct", "sum", t, check_rank(self, peer, "send"))
+end
+function World:recv(t, peer)
+  return self:_run("recv", "direct", "sum", t, check_rank(self, peer, "recv"))
+end
+function World:barrier()
+  self:_run("barrier", "dissemination", "sum", nil, 0)
+end
+
+-- The chunk of t's elements that rank r (1-based, default this rank) owns in reduce_scatter and
+-- all_gather: first, count (1-based first element of the flattened tensor).
+function World:chunk(n, r)
+  r = (r or self.rank) - 1
+  local base, rem = n // self.size, n % self.size
+  return r * base + math.min(r, rem) + 1, base + (r < rem and 1 or 0)
+end
+
+-- Sub-groups, as MPI_Comm_split: ranks with the same color form a group, ordered by key then by
+-- rank; color nil gives nil (in no group). Every rank of this world must call it.
+function World:split(color, key)
+  if color ~= nil and math.type(color) ~= "integer" then error("split: color must be an integer or nil", 2) end
+  key = key or 0
+  local t = chalk.zeros(2 * self.size, {dtype = "f64"})
+  t[2 * self.rank - 1] = color or -2 ^ 52
+  t[2 * self.rank] = key
+  self:_run("all_gather", "ring", "sum", t, 0)
+  self._splits = self._splits + 1
+  if color == nil then return nil end
+  local mine = {}
+  for r = 1, self.size do
+    if t[2 * r - 1]:item() == color then mine[#mine + 1] = {key = t[2 * r]:item(), rank = r} end
+  end
+  table.sort(mine, function(a, b) return a.key < b.key or (a.key == b.key and a.rank < b.rank) end)
+  local members, me = {}, nil
+  for i, m in ipairs(mine) do
+    members[i] = self._members[m.rank]
+    if m.rank == self.rank then me = i - 1 end
+  end
+  -- the same id on every member: parent id, split number and color, folded into 31 bits
+  local gid = ((self._gid * 1000003 + self._splits * 8191 + color) % 2147483629) + 1
+  return new_world(self._tr, members, me, gid, self.backend)
+end
+
+-- Bytes sent and received by this rank, per collective and algorithm, with nccl-tests' algbw
+-- (S / t) and busbw (algbw * 2(n-1)/n for all_reduce, (n-1)/n for reduce_scatter, all_gather).
+function World:stats()
+  local by = self._g:stats()
+  local s = {rank = self.rank, size = self.size, backend = self.backend, sent = 0, received = 0, time = 0, by = by}
+  for _, algos in pairs(by) do
+    for _, a in pairs(algos) do
+      s.sent, s.received, s.time = s.sent + a.sent, s.received + a.received, s.time + a.time
+    end
+  end
+  return s
+end
+function World:reset_stats() self._g:reset_stats() end
+
+-- The rank's clock in seconds: virtual on sim, wall (the event log's) on mpi.
+function World:clock() return self._tr:clock(self._members[self.rank]) end
+
+function World:__tostring()
+  return string.format("World(rank %d of %d, %s)", self.rank, self.size, self.backend)
+end
+
+-- ---- sim: the scheduler ------------------------------------------------------------------------
+
+local function describe_wait(w)
+  local coll, algo, seq = w.exec:info()
+  return string.format("rank %d waits in %s #%d (%s) at step %d for rank %d", w.rank, coll, seq, algo, w.step,
+                       w.peer + 1)
+end
+
+local function run_sim(n, fn, o)
+  local tr = core.sim(n, o.alpha or 0, o.bandwidth or 0)
+  local members = {}
+  for r = 1, n do members[r] = r - 1 end
+  local workers, results = {}, {}
+  for r = 1, n do
+    local world = new_world(tr, members, r - 1, 0, "sim")
+    workers[r] = {rank = r, world = world, co = coroutine.create(fn), state = "new"}
+  end
+  local left = n
+  while left > 0 do
+    local before, blocked = tr:progress(), 0
+    for _, w in ipairs(workers) do
+      if w.state ~= "finished" then
+        local ok, a, b, c, d
+        if w.state == "new" then
+          w.state = "running"
+          ok, a, b, c, d = coroutine.resume(w.co, w.world)
+        else
+          ok, a, b, c, d = coroutine.resume(w.co)
+        end
+        if not ok then
+          error(string.format("dist.run: rank %d: %s", w.rank, tostring(a)), 0)
+        elseif coroutine.status(w.co) == "dead" then
+          w.state, results[w.rank] = "finished", a
+          left = left - 1
+        elseif a == WAIT then
+          w.state, w.exec, w.peer, w.step = "blocked", b, c, d
+          blocked = blocked + 1
+        else
+          error(string.format("dist.run: rank %d yielded outside a collective (workers are the scheduler's "
+                              .. "coroutines)", w.rank), 0)
+        end
+      end
+    end
+    if left > 0 and blocked == left and tr:progress() == before then
+      local lines = {}
+      for _, w in ipairs(workers) do
+        if w.state == "blocked" then
+          local p = workers[w.peer + 1]
+          local what = p.state == "finished" and "which has finished"
+            or p.state == "blocked" and string.format("which waits in %s", (p.exec:info()))
+          lines[#lines + 1] = describe_wait(w) .. ", " .. what
+        end
+      end
+      error("dist.run: deadlock on " .. n .. " simulated workers: " .. table.concat(lines, "; ")
+            .. " (a rank skipped a collective, or they were called in different orders)", 0)
+    end
+  end
+  local worlds = {}
+  for r = 1, n do worlds[r] = workers[r].world end
+  return results, worlds
+end
+
+-- ---- mpi ------------------------------------------------------------------------------------------
+
+local mpi_world
+local function launched_by_mpirun()
+  return os.getenv("OMPI_COMM_WORLD_SIZE") ~= nil or os.getenv("PMIX_RANK") ~= nil
+end
+
+function dist.available() return core.mpi_available() end
+
+-- The world of this process, started by chalk --nproc N (mpirun underneath).
+function dist.init()
+  if mpi_world then return mpi_world end
+  local tr, rank, size = core.mpi()
+  if not tr then error("dist.init: " .. rank, 2) end
+  local members = {}
+  for r = 1, size do members[r] = r - 1 end
+  mpi_world = new_world(tr, members, rank, 0, "mpi")
+  return mpi_world
+end
+
+-- fn(world) on n workers. backend "sim" (default) or "mpi"; a script started by chalk --nproc
+-- runs on mpi unless backend="sim" is given, so the same file runs unchanged both ways.
+-- Returns the workers' results (sim: all of them; mpi: this rank's at its rank) and worlds.
+function dist.run(n, fn, o)
+  if math.type(n) ~= "integer" or n < 1 then error("dist.run: the number of workers must be a positive integer", 2) end
+  if type(fn) ~= "function" then error("dist.run: fn must be a function of the world", 2) end
+  o = o or {}
+  local backend = o.backend or (launched_by_mpirun() and "mpi" or "sim")
+  if backend == "sim" then return run_sim(n, fn, o) end
+  if backend ~= "mpi" then error("dist.run: backend \"" .. tostring(backend) .. "\" (sim or mpi)", 2) end
+  local w = dist.init()
+  if w.size ~= n then
+    error(string.format("dist.run(%d, ...) on %d MPI processes: start it with chalk --nproc %d", n, w.size, n), 2)
+  end
+  local results, worlds = {}, {}
+  results[w.rank], worlds[w.rank] = fn(w), w
+  return results, worlds
+end
+
+dist.World = World
+return dist

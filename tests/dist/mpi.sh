@@ -1,0 +1,30 @@
+#!/bin/sh
+# mpi.sh: the dist tests on real processes: tests/dist/collectives.lua under chalk --nproc 2 and 4
+# (oversubscribed on small machines), and a rank that skips a collective must end in an error
+# within the watchdog's timeout, not a hang. Skips, saying why, without MPI.
+CHALK=${CHALK:-build/chalk}
+if [ "$HAVE_MPI" != 1 ] || ! command -v mpirun >/dev/null 2>&1; then
+  echo "check-dist: mpi tests SKIPPED: OpenMPI not found (apt-get install openmpi-bin libopenmpi-dev, or make deps)"
+  exit 0
+fi
+fail=0
+for n in 2 4; do
+  out=$(CHALK_DIST_TIMEOUT=30 timeout 300 "$CHALK" --nproc $n tests/dist/mpi_collectives.lua 2>&1)
+  rc=$?
+  echo "$out" | grep -E "^mpi rank|rror" | head -8
+  if [ $rc != 0 ] || [ "$(echo "$out" | grep -c 'checks passed')" != $n ]; then
+    echo "check-dist: FAILED: chalk --nproc $n tests/dist/mpi_collectives.lua (rc $rc)"; echo "$out" | tail -20; fail=1
+  fi
+done
+start=$(date +%s)
+out=$(CHALK_DIST_TIMEOUT=3 timeout 120 "$CHALK" --nproc 2 tests/dist/mpi_mismatch.lua 2>&1)
+rc=$?
+took=$(( $(date +%s) - start ))
+if [ $rc = 0 ] || [ $rc = 124 ] || ! echo "$out" | grep -q "all_reduce #1 (ring) on rank 1 of 2: waited 3 s for rank 2"; then
+  echo "check-dist: FAILED: a skipped collective on mpi should fail after 3 s (rc $rc, ${took} s):"; echo "$out" | tail -20
+  fail=1
+else
+  echo "mpi mismatch: rank 1 failed after ${took} s: $(echo "$out" | grep -m1 -o 'all_reduce #1.*waited 3 s for rank 2')"
+fi
+[ $fail = 0 ] && echo "check-dist: mpi tests passed (chalk --nproc 2 and 4, and the timeout)"
+exit $fail
