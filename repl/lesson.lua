@@ -61,7 +61,7 @@ local function load_lesson(path)
   end
   for i, step in ipairs(lesson.steps) do
     if type(step) ~= "table" then return nil, ("%s: step %d is not a table"):format(path, i) end
-    for _, field in ipairs { "title", "text", "code" } do
+    for _, field in ipairs { "title", "text", "code", "setup" } do
       if step[field] ~= nil and type(step[field]) ~= "string" then
         return nil, ("%s: step %d: %s must be a string"):format(path, i, field)
       end
@@ -69,6 +69,9 @@ local function load_lesson(path)
     if step.check ~= nil and type(step.check) ~= "function" then
       return nil, ("%s: step %d: check must be a function"):format(path, i)
     end
+  end
+  if lesson.setup ~= nil and type(lesson.setup) ~= "string" then
+    return nil, path .. ": setup must be a string of Lua"
   end
   lesson.title = lesson.title or path
   return lesson
@@ -163,7 +166,10 @@ end
 local function run_step(i)
   local step = current.lesson.steps[i]
   local ok = true
-  if step.code then
+  if step.setup then -- plumbing the step needs but does not show
+    ok = host.run(dedent(step.setup), ("=%s[%d] setup"):format(current.name, i))
+  end
+  if ok and step.code then
     ok = host.run(dedent(step.code), ("=%s[%d]"):format(current.name, i))
   end
   if ok and step.check then
@@ -241,6 +247,16 @@ local function reset()
   collectgarbage()
   reseed()
   current.index = 0
+  return M.setup()
+end
+
+-- The lesson's hidden setup (helpers its steps share), run at its start and after each reset.
+function M.setup()
+  local code = current.lesson.setup
+  if not code then return true end
+  local ok = host.capture(function() return host.run(dedent(code), ("=%s[setup]"):format(current.name)) end)
+  if not ok then warn("chalk: the lesson's setup failed") end
+  return ok
 end
 
 -- Call f with what it prints captured; pictures are not shown, only named ("picture: PATH",
@@ -287,7 +303,7 @@ function M.step(n)
   end
   local from = current.index + 1
   if i <= current.index then
-    reset()
+    if not reset() then return false end
     from = 1
   end
   if from < i then
@@ -342,6 +358,7 @@ local function begin(name, auto)
   }
   current.fresh = snapshot()
   reseed()
+  if not M.setup() then return false end
   local module = lesson.module and ("module " .. tostring(lesson.module) .. ", ") or ""
   print(style("1", ("%s"):format(lesson.title)) .. style("2", (" (%s%d steps)"):format(module, #lesson.steps)))
   if not auto then
@@ -385,7 +402,7 @@ end
 -- Replays the lesson from its fresh state and compares every step's output with the first
 -- pass's; false (saying where) on the first difference.
 local function verify(first)
-  reset()
+  if not reset() then return false end
   for i = 1, #current.lesson.steps do
     local ok, out = captured(function() return run_step(i) end)
     if not ok then

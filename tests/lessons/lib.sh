@@ -1,6 +1,7 @@
 # lib.sh: helpers for the lesson tests (sourced). Set LESSON before sourcing.
 #   run_lesson [ENV=VALUE...]   runs $CHALK --lesson $LESSON --auto into a fresh output dir;
-#                               $OUT is the picture dir, $LOG the combined output
+#                               $OUT is the picture dir, $LOG the combined output; checks the
+#                               replay from the start (what :back and :step N show) matched
 #   number LABEL                the number after LABEL on the first log line that starts with it
 #   near NAME GOT WANT TOL      fails unless |GOT - WANT| <= TOL
 #   at_least NAME GOT MIN       fails unless GOT >= MIN
@@ -29,6 +30,9 @@ run_lesson() {
     tail -n 25 "$LOG" >&2
     return 1
   fi
+  # --auto replays every step from the lesson's start and compares (what :back shows)
+  grep -q "^(replayed steps 1-[0-9]* from the lesson's start: the same output)" "$LOG" ||
+    fail "the log does not say the replay from the start matched the first pass"
 }
 
 number() {

@@ -6,6 +6,7 @@
 LESSON=04_cuda_matmul
 . tests/lessons/lib.sh
 run_lesson CHALK_LESSON_QUICK=1 || finish
+fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
 grep -q "No GPU here\|^GPU: " "$LOG" || fail "the lesson does not say whether it has a GPU"
 for k in k_naive k_coalesced k_tiled k_register2d k_vectorized k_warptile k_wmma run_cublas; do
   grep -q "$k" "$LOG" || fail "the source of $k (kernels/ladder.cu) is not shown"

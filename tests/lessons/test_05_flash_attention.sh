@@ -6,6 +6,7 @@
 LESSON=05_flash_attention
 . tests/lessons/lib.sh
 run_lesson CHALK_LESSON_QUICK=1 || finish
+fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
 near "naive vs formula" "$(number 'largest difference from O: naive')" 0 1e-6
 near "online softmax" "$(number 'O_13 from the sweep against full softmax: largest difference')" 0 1e-5
 near "causal" "$(number 'causal attention, naive and flash, against the masked formula:')" 0 1e-6

@@ -3,6 +3,7 @@
 LESSON=06_fusion
 . tests/lessons/lib.sh
 run_lesson || finish
+fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
 near "kernels before fusion" "$(number 'kernels launched before fusion:')" 4 0
 near "kernels after fusion" "$(number 'kernels launched after fusion:')" 2 0
 near "unfused softmax kernels" "$(number 'unfused softmax kernels:')" 5 0

@@ -3,6 +3,7 @@
 LESSON=08_memory_planning
 . tests/lessons/lib.sh
 run_lesson || finish
+fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
 naive=$(number 'naive sum of tensors:')
 planned=$(number 'planned peak:')
 lower=$(number 'live lower bound:')

@@ -3,6 +3,7 @@
 LESSON=09_checkpointing
 . tests/lessons/lib.sh
 run_lesson || finish
+fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
 at_least "activation peak reduction" "$(number 'activation peak reduction with sqrt(n) segments:')" 2
 extra=$(number 'extra forwards computed with sqrt(n) segments:')
 near "extra forwards" "$extra" 0.75 0.3
