@@ -73,6 +73,15 @@ local function load_lesson(path)
   if lesson.setup ~= nil and type(lesson.setup) ~= "string" then
     return nil, path .. ": setup must be a string of Lua"
   end
+  -- gpu = true: a step only with a CUDA device; gpu = false: only without one (it shows
+  -- what was recorded on a GPU instead). The steps left are numbered 1..n.
+  local chalk = rawget(_G, "chalk")
+  local has_gpu = type(chalk) == "table" and chalk.cuda and chalk.cuda.is_available() or false
+  local kept = {}
+  for _, step in ipairs(lesson.steps) do
+    if step.gpu == nil or step.gpu == has_gpu then kept[#kept + 1] = step end
+  end
+  lesson.steps = kept
   lesson.title = lesson.title or path
   return lesson
 end
@@ -166,8 +175,8 @@ end
 local function run_step(i)
   local step = current.lesson.steps[i]
   local ok = true
-  if step.setup then -- plumbing the step needs but does not show
-    ok = host.run(dedent(step.setup), ("=%s[%d] setup"):format(current.name, i))
+  if step.setup then -- plumbing the step needs but does not show (its output is dropped)
+    ok = host.capture(function() return host.run(dedent(step.setup), ("=%s[%d] setup"):format(current.name, i)) end)
   end
   if ok and step.code then
     ok = host.run(dedent(step.code), ("=%s[%d]"):format(current.name, i))
