@@ -143,7 +143,7 @@ return {
         Query tile 4's row of key tiles: read (1-3), on the diagonal (4), skipped (5, 6), with
         query 13's running statistics under each.]],
       code = [[
-        pc.tile_sweep{nq = 6, nk = 6, row = 4, causal = true, steps = steps,
+        sweep_png = pc.tile_sweep{nq = 6, nk = 6, row = 4, causal = true, steps = steps,
           caption = "after the last tile: O_13 = acc / l (the statistics shown are query 13's)",
           file = pic("05_tile_sweep")}]],
     },

@@ -67,7 +67,7 @@ return {
         several values (a result written over an input that died there): step 5 shows why
         this plan has none.]],
       code = [[
-        g:gantt{file = "08_lifetimes.png", plan = plan}]],
+        lifetimes_png = g:gantt{file = "08_lifetimes.png", plan = plan}]],
     },
     {
       title = "The packed arena",
@@ -76,7 +76,7 @@ return {
         in the arena. Where a tensor dies, its bytes are reused by later ones. The red line is
         the arena's size, the green line the lower bound.]],
       code = [[
-        g:arena{file = "08_arena.png", plan = plan}]],
+        arena_png = g:arena{file = "08_arena.png", plan = plan}]],
     },
     {
       title = "In-place reuse",
