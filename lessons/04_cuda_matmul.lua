@@ -15,6 +15,7 @@ local function rung_step(title, impls, text)
   for _, impl in ipairs(impls) do list[#list + 1] = ("%q"):format(impl) end
   return {
     title = title,
+    gpu = true, -- without a GPU, "Recorded on an H100" shows what these steps measured there
     text = text,
     code = ([[
       for _, impl in ipairs{%s} do
@@ -27,6 +28,8 @@ end
 return {
   title = "The GPU and CUDA: the matmul ladder",
   module = 4,
+  -- Lines that hold measured times and rates (they differ on every run; the replay check skips them).
+  timing = { "GB/s", "FLOP/s", "%d ms", "%d us" },
   steps = {
     {
       title = "Where this runs",
@@ -37,7 +40,11 @@ return {
         ladder of CUDA kernels, each changing one thing, from one thread per output to
         cuBLAS, and measure each. The kernels are in kernels/ladder.cu; each step shows the
         part that changed.]],
-      code = "        ladder_file = " .. ("%q"):format(ladder_file) .. "\n" .. [[
+      code = [[
+        if gpu then print("GPU: " .. chalk.cuda.get_device_name() .. ": every rung is timed on it")
+        else print("No GPU here: the GPU's steps are replaced by the figures recorded on an H100") end]],
+      -- plumbing: the rung's source from kernels/ladder.cu, timing helpers, the intensity model
+      setup = "        ladder_file = " .. ("%q"):format(ladder_file) .. "\n" .. [[
         pc = require "chalk.perfcharts"
         gpu = chalk.cuda.is_available()
         -- pictures are PNG, or what CHALK_LESSON_FORMAT names (svg, pdf; dot for machines without
@@ -76,8 +83,8 @@ return {
           shown[key] = true
           local lines = rung_source(impl)
           print(("---- kernels/ladder.cu, %s (%d lines) ----"):format(impl, #lines))
-          for i = 1, math.min(#lines, 60) do print("  " .. lines[i]) end
-          if #lines > 60 then print(("  ... (%d more lines in the file)"):format(#lines - 60)) end
+          for i = 1, math.min(#lines, 12) do print("  " .. lines[i]) end
+          if #lines > 12 then print(("  ... (%d more lines in the file)"):format(#lines - 12)) end
         end
         -- device time of fn: median over reps runs of the ops' own times (GPU times on the GPU)
         function time_ms(fn, reps)
@@ -155,6 +162,7 @@ return {
         bandwidth of a large device-to-device copy (bytes read plus bytes written, over the
         time) and the FLOP/s of cuBLAS on a large product, in f32 on the CUDA cores and with
         the tensor cores (TF32 and bf16 inputs). Every rung will be placed under these.]],
+      gpu = true,
       code = [[
         sizes = quick and {512, 1024} or {1024, 2048, 4096}
         big = 8192
@@ -226,7 +234,32 @@ return {
         pipelines (asynchronous copies from global to shared memory), and on Hopper the
         wgmma instructions and the tensor memory accelerator. chalk's matmul op uses it.]]),
     {
+      title = "Recorded on an H100",
+      gpu = false,
+      text = [[
+        The rungs need CUDA, so here is what they measured on an NVIDIA H100 (80 GB HBM3):
+        time at n = 4096, GFLOP/s and the fraction of cuBLAS f32, beside the model: global
+        loads per element of C fall from 2n (one thread per output) to 2n/T for tiles of T,
+        and the arithmetic intensity those loads allow rises with T. The kernels are in
+        kernels/ladder.cu; the roofline and the trace are lessons/gpu_runs/04_*.png.]],
+      setup = [[
+        -- the ladder table of the recorded run: rung, then (ms, GFLOP/s, %) per size, loads, FLOP/B
+        recorded = {}
+        for line in io.lines((ladder_file:gsub("kernels/ladder%.cu$", "lessons/gpu_runs/04_cuda_matmul-H100.log"))) do
+          local f = {}
+          for w in line:gmatch("%S+") do f[#f + 1] = w end
+          if #f == 12 and tonumber(f[2]) and f[11]:match("^2n/") then recorded[#recorded + 1] = f end
+        end]],
+      code = [[
+        print("rung          n=4096 ms   GFLOP/s   of cuBLAS   loads/elem   FLOP/B   (recorded)")
+        for _, f in ipairs(recorded) do
+          print(("%-12s %10s %9s %11s %12s %8s"):format(f[1], f[8], f[9], f[10], f[11], f[12]))
+        end]],
+      check = function() assert(#recorded >= 8, "the recorded H100 ladder has a row per rung") end,
+    },
+    {
       title = "The ladder",
+      gpu = true,
       text = [[
         All rungs side by side: time, GFLOP/s and the fraction of cuBLAS f32 at each size,
         and the counts behind them at n = the largest size: global loads per element of C
@@ -241,6 +274,7 @@ return {
     },
     {
       title = "The roofline",
+      gpu = true,
       text = [[
         Each rung as a point: x is its arithmetic intensity (FLOPs per byte it requests
         from global memory, counted from its code), y its measured FLOP/s at the largest
@@ -267,6 +301,7 @@ return {
     },
     {
       title = "A trace: copies and kernels",
+      gpu = true,
       text = [[
         The whole trip: copy A and B from the host (H2D), run three rungs on them, copy C back
         (D2H). Copies between ordinary (pageable) host memory and the GPU cross PCIe at a
@@ -305,7 +340,8 @@ return {
         cpu_bandwidth = 2 * 4 * x:numel() / (best_ms(function() local y = x:clone() end, 5) / 1e3)
         local nb = quick and 512 or 2048
         local a, b = chalk.randn(nb, nb), chalk.randn(nb, nb)
-        cpu_peak = 2 * nb ^ 3 / (best_ms(function() local c = chalk.cpu_matmul(a, b, "openblas") end, 5) / 1e3)
+        cpu_peak = 2 * nb ^ 3
+          / (best_ms(function() local c = chalk.cpu_matmul(a, b, "openblas") end, 5) / 1e3)
         print(("CPU copy bandwidth (read + write): %6.1f GB/s (one core)"):format(cpu_bandwidth / 1e9))
         print(("OpenBLAS sgemm %dx%d:            %6.1f GFLOP/s"):format(nb, nb, cpu_peak / 1e9))]],
     },
@@ -318,10 +354,26 @@ return {
         B no longer fits in the cache (a 1024 x 1024 f32 matrix is 4 MB, more than most L2s)
         the reordered loop re-reads B from memory for every row of A; the tiled one does not.]],
       code = [[
+        print("loads from memory (model): naive, reordered 2n^3; tiled 2n^3/64; OpenBLAS 2n^3/n")
+        for _, n in ipairs(cpu_sizes) do
+          local row = {}
+          for _, impl in ipairs(cpu_impls) do
+            local r = cpu_results[impl][n]
+            row[#row + 1] = ("%s %s"):format(impl, r and ("%.2f"):format(r.flops / 1e9) or "-")
+          end
+          print(("n = %4d: %s GFLOP/s"):format(n, table.concat(row, ", ")))
+        end
+        local n = cpu_sizes[#cpu_sizes]
+        print(("intensity at n = %d (FLOP/B): naive %.2f, tiled %.2f, OpenBLAS %.2f"):format(n,
+          intensity_model(n, 1), intensity_model(n, 64), intensity_model(n, n)))
+        print(("largest relative difference from OpenBLAS: %.2e"):format(cpu_err))
+        print(("loads naive/tiled at n = %d: %.0f (T = 64)"):format(n, (2 * n ^ 3) / (2 * n ^ 3 / 64)))]],
+      -- the measurement: every rung at every size, checked against OpenBLAS (cpu_results)
+      setup = [[
+        function intensity_model(n, T) return 2 * n ^ 3 / (4 * (2 * n ^ 3 / T + n * n)) end
         cpu_sizes = quick and {128, 256} or {256, 512, 1024, 2048}
         cpu_impls = {"naive", "reordered", "tiled", "openblas"}
         cpu_results, cpu_err = {}, 0
-        print("     n  rung        time        GFLOP/s   loads from memory (model)  intensity")
         for _, n in ipairs(cpu_sizes) do
           local a, b = chalk.randn(n, n), chalk.randn(n, n)
           local ref = chalk.cpu_matmul(a, b, "openblas")
@@ -336,14 +388,10 @@ return {
                          intensity = 2 * n ^ 3 / (4 * (loads + n * n))}
               cpu_results[impl] = cpu_results[impl] or {}
               cpu_results[impl][n] = r
-              print(("%6d  %-10s %8.2f ms  %9.2f   %14.3g (2n^3/%-4d)  %6.2f")
-                :format(n, impl, ms, r.flops / 1e9, loads, T, r.intensity))
             end
           end
         end
-        print(("largest relative difference from OpenBLAS: %.2e"):format(cpu_err))
-        local n = cpu_sizes[#cpu_sizes]
-        print(("loads naive/tiled at n = %d: %.0f (T = 64)"):format(n, (2 * n ^ 3) / (2 * n ^ 3 / 64)))]],
+      ]],
       check = function() assert(cpu_err < 1e-4, "every CPU rung should compute the same product") end,
     },
     {
@@ -362,12 +410,16 @@ return {
           for _, n in ipairs(cpu_sizes) do
             if cpu_results[impl][n] then best = cpu_results[impl][n] end
           end
-          if best then points[#points + 1] = {name = "cpu " .. impl, intensity = best.intensity, flops = best.flops} end
+          if best then
+            points[#points + 1] = {name = "cpu " .. impl, intensity = best.intensity,
+                                   flops = best.flops}
+          end
         end
         for _, r in pairs(cpu_results.openblas) do cpu_peak = math.max(cpu_peak, r.flops) end
         pc.roofline{bandwidth = cpu_bandwidth, ceilings = {{name = "OpenBLAS sgemm", flops = cpu_peak}},
           points = points, title = "matmul ladder on this CPU",
-          xlabel = "arithmetic intensity (FLOP per byte requested from memory, model)", file = pic("04_roofline_cpu")}]],
+          xlabel = "arithmetic intensity (FLOP per byte requested from memory, model)",
+          file = pic("04_roofline_cpu")}]],
     },
   },
 }

@@ -6,6 +6,8 @@
 -- Pictures: the tile sweep with its running max and sum; the memory timelines of naive and flash
 -- side by side on one scale; times against N on log axes.
 -- CHALK_LESSON_QUICK=1 keeps the CPU sizes small (the test of `make test` runs it so).
+local lessons_dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "lessons"
+
 return {
   title = "Attention and FlashAttention",
   module = 5,
@@ -20,6 +22,10 @@ return {
         the difference costs in memory, in memory traffic and in time.
         The GPU parts need CUDA; without it every step still runs, on the CPU at smaller N.]],
       code = [[
+        if gpu then print("GPU: " .. chalk.cuda.get_device_name() .. ": measured on it")
+        else print("No GPU here: the steps run on the CPU at smaller N; an H100's figures close") end]],
+      -- plumbing: the device, picture names, time_ms(fn, reps)
+      setup = [[
         F = nn.functional
         pc = require "chalk.perfcharts"
         gpu = chalk.cuda.is_available()
@@ -79,9 +85,11 @@ return {
         Pc = (S + mask):softmax(-1)
         print(Pc)
         Oc = Pc:matmul(v)
-        diff_causal = math.max((F.attention(q, k, v, {causal = true}) - Oc):abs():max():item(),
-                               (F.attention(q, k, v, {causal = true, impl = "flash"}) - Oc):abs():max():item())
-        print(("causal attention, naive and flash, against the masked formula: %.2e"):format(diff_causal))]],
+        local dn = (F.attention(q, k, v, {causal = true}) - Oc):abs():max():item()
+        local df = (F.attention(q, k, v, {causal = true, impl = "flash"}) - Oc):abs():max():item()
+        diff_causal = math.max(dn, df)
+        print(("causal attention, naive and flash, against the masked formula: %.2e")
+          :format(diff_causal))]],
       check = function() assert(diff_causal < 1e-6, "causal attention should match the masked formula") end,
     },
     {
@@ -100,7 +108,14 @@ return {
         N, d, T = 24, 8, 4
         Q, K, V = chalk.randn(N, d), chalk.randn(N, d), chalk.randn(N, d)
         i = 13
-        qi = Q:narrow(1, i, 1)
+        qi = Q:narrow(1, i, 1)]],
+    },
+    {
+      title = "Query 13, one key tile at a time",
+      text = [[
+        The sweep: for each key tile, the scores, the new maximum, the rescaling factor
+        e^(m_old - m) applied to what was accumulated, and the running sum.]],
+      code = [[
         m, l, acc, steps = -math.huge, 0, chalk.zeros(1, d), {}
         print(" key tile   keys     tile max   running m   e^(m_old-m)   running l")
         for j = 1, (i + T - 1) // T do
@@ -109,23 +124,28 @@ return {
           local s = qi:matmul(K:narrow(1, first, cols).T) / math.sqrt(d)
           local tile_max = s:max():item()
           local m_new = math.max(m, tile_max)
-          local scale = math.exp(m - m_new)
-          local p = (s - m_new):exp()
-          l = l * scale + p:sum():item()
+          local scale, p = math.exp(m - m_new), (s - m_new):exp()
+          l, m = l * scale + p:sum():item(), m_new
           acc = acc * scale + p:matmul(V:narrow(1, first, cols))
-          m = m_new
           steps[j] = {tile_max = tile_max, m = m, l = l, scale = scale}
-          print(("    %d      %2d..%-2d   %9.4f   %9.4f   %11.4f   %9.4f"):format(j, first, first + cols - 1,
-            tile_max, m, scale, l))
+          print(("    %d      %2d..%-2d   %9.4f   %9.4f   %11.4f   %9.4f")
+            :format(j, first, first + cols - 1, tile_max, m, scale, l))
         end
         o_online = acc / l
         o_full = F.attention(Q, K, V, {causal = true}):narrow(1, i, 1)
         diff_online = (o_online - o_full):abs():max():item()
-        print(("O_13 from the sweep against full softmax: largest difference %.2e"):format(diff_online))
-        pc.tile_sweep{nq = 6, nk = 6, row = 4, causal = true, steps = steps,
+        print(("O_13 from the sweep against full softmax: largest difference %.2e"):format(diff_online))]],
+      check = function() assert(diff_online < 1e-5, "the online softmax should equal the full softmax") end,
+    },
+    {
+      title = "The sweep, drawn",
+      text = [[
+        Query tile 4's row of key tiles: read (1-3), on the diagonal (4), skipped (5, 6), with
+        query 13's running statistics under each.]],
+      code = [[
+        sweep_png = pc.tile_sweep{nq = 6, nk = 6, row = 4, causal = true, steps = steps,
           caption = "after the last tile: O_13 = acc / l (the statistics shown are query 13's)",
           file = pic("05_tile_sweep")}]],
-      check = function() assert(diff_online < 1e-5, "the online softmax should equal the full softmax") end,
     },
     {
       title = "Same answers, forward and backward",
@@ -151,7 +171,7 @@ return {
         for n, name in ipairs{"dq", "dk", "dv"} do
           diff_fb[name] = (grads.naive[1][n] - grads.flash[1][n]):abs():max():item()
         end
-        print(("on %s, flash against naive: output %.2e, dq %.2e, dk %.2e, dv %.2e (largest differences)")
+        print(("on %s, flash against naive: output %.2e, dq %.2e, dk %.2e, dv %.2e (max |diff|)")
           :format(dev, diff_fb.o, diff_fb.dq, diff_fb.dk, diff_fb.dv))]],
       check = function()
         for _, n in ipairs{"o", "dq", "dk", "dv"} do
@@ -166,9 +186,10 @@ return {
         scale. Naive attention materialises the scores, the masked scores and the
         probabilities, each N x N per head, and keeps them for the backward pass, which makes
         more of the same size. Flash allocates only its output, the gradients and tiles.]],
-      code = [[
+      -- pass(impl, n): the profile of one forward + backward; extra_peak(prof): its peak bytes
+      setup = [[
         Nm, BH, dm = gpu and 4096 or 1024, gpu and 8 or 2, 64
-        local function pass(impl, n)
+        function pass(impl, n)
           local x = {}
           for t = 1, 3 do x[t] = chalk.randn(1, BH, n, dm):to(dev):requires_grad_(true) end
           local g = chalk.randn(1, BH, n, dm):to(dev)
@@ -180,16 +201,21 @@ return {
           local _, peak = pc.live_series(prof:events(), dev)
           return peak
         end
+        -- the measurement: both profiles, their peaks, N x N blocks ever live in flash
         prof_naive, prof_flash = pass("naive", Nm), pass("flash", Nm)
-        nn_bytes = BH * Nm * Nm * 4
+        nn_bytes, nd_bytes = BH * Nm * Nm * 4, BH * Nm * dm * 4
         peak_naive, peak_flash = extra_peak(prof_naive), extra_peak(prof_flash)
+        big_flash = 0
+        for _, s in ipairs(pc.live_series(prof_flash:events(), dev, nn_bytes)) do
+          big_flash = math.max(big_flash, s.big)
+        end]],
+      code = [[
         print(("N = %d, %d heads, d = %d, f32 on %s: one N x N matrix for all heads = %s")
           :format(Nm, BH, dm, dev, pc.bytes(nn_bytes)))
-        nd_bytes = BH * Nm * dm * 4
-        big_flash = 0
-        for _, s in ipairs(pc.live_series(prof_flash:events(), dev, nn_bytes)) do big_flash = math.max(big_flash, s.big) end
-        print(("extra memory at the peak: naive %s = %.1f N x N matrices; flash %s = %.1f arrays of N x d")
-          :format(pc.bytes(peak_naive), peak_naive / nn_bytes, pc.bytes(peak_flash), peak_flash / nd_bytes))
+        print(("extra memory at the peak: naive %s = %.1f N x N matrices;")
+          :format(pc.bytes(peak_naive), peak_naive / nn_bytes))
+        print(("                          flash %s = %.1f arrays of N x d")
+          :format(pc.bytes(peak_flash), peak_flash / nd_bytes))
         print(("bytes in N x N blocks ever live in flash: %d"):format(big_flash))
         pc.memory_pair({name = "naive", events = prof_naive:events(), device = dev},
                        {name = "flash", events = prof_flash:events(), device = dev},
@@ -209,19 +235,25 @@ return {
         Double N and measure again. The exponent log2(peak(2N) / peak(N)) says how memory
         grows: 2 for naive (quadratic), 1 for flash (linear: output, gradients and O(N) row
         statistics; the tiles themselves do not grow at all).]],
-      code = [[
-        sizes_mem = gpu and {1024, 2048, 4096, 8192} or quick and {128, 256, 512} or {256, 512, 1024, 2048}
-        local function peak_of(impl, n)
+      -- peak_of(impl, n): the extra peak of one forward + backward at N = n, 2 heads
+      setup = [[
+        function peak_of(impl, n)
           local x = {}
           for t = 1, 3 do x[t] = chalk.randn(1, 2, n, 64):to(dev):requires_grad_(true) end
-          local prof = chalk.profile(function() F.attention(x[1], x[2], x[3], {causal = true, impl = impl}):sum():backward() end)
+          local prof = chalk.profile(function()
+            F.attention(x[1], x[2], x[3], {causal = true, impl = impl}):sum():backward()
+          end)
           return extra_peak(prof)
-        end
+        end]],
+      code = [[
+        sizes_mem = gpu and {1024, 2048, 4096, 8192}
+          or quick and {128, 256, 512} or {256, 512, 1024, 2048}
         mem_rows = {}
         print("      N   naive peak    flash peak")
         for _, n in ipairs(sizes_mem) do
           mem_rows[#mem_rows + 1] = {n = n, naive = peak_of("naive", n), flash = peak_of("flash", n)}
-          print(("%7d   %10s   %10s"):format(n, pc.bytes(mem_rows[#mem_rows].naive), pc.bytes(mem_rows[#mem_rows].flash)))
+          local r = mem_rows[#mem_rows]
+          print(("%7d   %10s   %10s"):format(n, pc.bytes(r.naive), pc.bytes(r.flash)))
         end
         local a, b = mem_rows[#mem_rows - 1], mem_rows[#mem_rows]
         exp_naive = math.log(b.naive / a.naive, 2)
@@ -237,24 +269,18 @@ return {
     {
       title = "Memory traffic: Theta(Nd + N^2) against Theta(N^2 d^2 / M)",
       text = [[
-        Count the bytes each implementation moves between main memory (HBM on a GPU) and
-        the chip. The profile's events carry each op's count: naive's ops each read their
-        inputs and write their outputs once, and the N x N matrices dominate:
+        Bytes moved between main memory (HBM on a GPU) and the chip, counted by each op. Naive
+        writes and reads back the N x N matrices, per head:
             scale q (2Nd) + q k^T (2Nd + N^2) + softmax (2N^2) + P v (N^2 + 2Nd) = 4N^2 + 6Nd
-        numbers per head. Flash reads each query tile once, and for each query tile streams
-        all of K and V through the chip: with query tiles of Br rows,
-            Nd (Q) + Nd (O) + (N / Br) * 2Nd (K and V)
-        and Br is as large as on-chip memory M allows, Br ~ M / d, giving Theta(N^2 d^2 / M).
-        The flash kernels count the bytes they move; the profile reports their count.
-        With d = 64 and Br = 64 the two terms are close (flash reads K and V N/64 times, 2N^2
-        numbers against naive's 4N^2); the gap widens as the on-chip memory, and so Br, grows
-        (next step), and flash's reads are streams of tiles that each get reused Br times on
-        the chip, where naive writes each N x N matrix out and reads it back.]],
-      code = [[
+        Flash reads each query tile of Br rows once and streams K and V past it:
+            Nd (Q) + Nd (O) + (N / Br) * 2Nd (K and V),  Br ~ M / d: Theta(N^2 d^2 / M).
+        At d = Br = 64 the two are close (2N^2 against 4N^2); the gap widens as Br grows.]],
+      -- traffic(impl, n, block): bytes the ops of one forward count; the two formulas
+      setup = [[
         d_t, heads_t = 64, 2
         function traffic(impl, n, block)
           local q, k, v = chalk.randn(1, heads_t, n, d_t):to(dev), chalk.randn(1, heads_t, n, d_t):to(dev),
-                          chalk.randn(1, heads_t, n, d_t):to(dev)
+            chalk.randn(1, heads_t, n, d_t):to(dev)
           local prof = chalk.profile(function()
             chalk.no_grad(function() F.attention(q, k, v, {impl = impl, block_q = block}) end)
           end)
@@ -264,24 +290,31 @@ return {
         end
         function flash_formula(n, br) return 4 * heads_t * (2 * n * d_t + math.ceil(n / br) * n * 2 * d_t) end
         function naive_formula(n) return 4 * heads_t * (4 * n * n + 6 * n * d_t) end
+        -- the measurement: traffic_rows[i] = {n, naive, flash (counted), naive_f, flash_f (formulas)}
         br_dev = gpu and 64 or 64
-        sizes_t = gpu and {512, 1024, 2048, 4096, 8192} or quick and {256, 512} or {256, 512, 1024, 2048}
+        sizes_t = gpu and {512, 1024, 2048, 4096, 8192}
+          or quick and {256, 512} or {256, 512, 1024, 2048}
         traffic_rows = {}
-        print("      N   naive counted  naive 4N^2+6Nd   flash counted  flash formula   naive/flash")
         for _, n in ipairs(sizes_t) do
           local r = {n = n, naive = traffic("naive", n), flash = traffic("flash", n)}
           r.naive_f, r.flash_f = naive_formula(n), flash_formula(n, br_dev)
           traffic_rows[#traffic_rows + 1] = r
-          print(("%7d   %13s  %14s   %13s  %13s   %9.1fx"):format(n, pc.bytes(r.naive), pc.bytes(r.naive_f),
-            pc.bytes(r.flash), pc.bytes(r.flash_f), r.naive / r.flash))
+        end]],
+      code = [[
+        print("      N  naive counted  naive 4N^2+6Nd  flash counted  flash formula  naive/flash")
+        for _, r in ipairs(traffic_rows) do
+          print(("%7d  %13s  %14s  %13s  %13s  %10.1fx"):format(r.n, pc.bytes(r.naive),
+            pc.bytes(r.naive_f), pc.bytes(r.flash), pc.bytes(r.flash_f), r.naive / r.flash))
         end
         dev_flash, dev_naive = 0, 0
         for _, r in ipairs(traffic_rows) do
           dev_flash = math.max(dev_flash, math.abs(r.flash - r.flash_f) / r.flash_f)
           dev_naive = math.max(dev_naive, math.abs(r.naive - r.naive_f) / r.naive_f)
         end
-        print(("flash bytes counted vs formula, largest relative difference: %.2e"):format(dev_flash))
-        print(("naive bytes counted vs formula, largest relative difference: %.2e"):format(dev_naive))]],
+        print(("flash bytes counted vs formula, largest relative difference: %.2e")
+          :format(dev_flash))
+        print(("naive bytes counted vs formula, largest relative difference: %.2e")
+          :format(dev_naive))]],
       check = function()
         assert(dev_flash <= 1e-9, "flash's counted bytes should equal the formula")
         assert(dev_naive <= 0.01, "naive's bytes should follow 4N^2 + 6Nd")
@@ -303,25 +336,29 @@ return {
         for _, br in ipairs{16, 32, 64, 128, 256} do
           local counted = traffic("flash", n_tile, br)
           tile_rows[#tile_rows + 1] = {br = br, bytes = counted}
-          print(("  %13d   %13s   %13s"):format(br, pc.bytes(counted), pc.bytes(flash_formula(n_tile, br))))
+          print(("  %13d   %13s   %13s")
+            :format(br, pc.bytes(counted), pc.bytes(flash_formula(n_tile, br))))
         end
         dev = dev_saved
         ratio_16_256 = tile_rows[1].bytes / tile_rows[#tile_rows].bytes
-        print(("flash bytes at Br 16 over Br 256: %.1f (K and V are read N/Br times)"):format(ratio_16_256))]],
+        print(("flash bytes at Br 16 over Br 256: %.1f (K and V are read N/Br times)")
+          :format(ratio_16_256))]],
       check = function() assert(ratio_16_256 > 8, "bytes should fall roughly as 1/Br") end,
     },
     {
       title = "Time",
       text = [[
-        Forward and forward+backward, naive against flash, from N = 512 to 8192 on the GPU
-        (8 heads, d = 64, causal, f32; bf16 flash beside them). The device times come from
-        the profile (each op's own GPU time). Naive's time grows as N^2 and is spent moving
-        the N x N matrices; flash's grows as N^2 too, but it is arithmetic, done on the chip.]],
-      code = [[
+        Forward and forward+backward, naive against flash (on a GPU N = 512 ... 8192, 8 heads,
+        d = 64, causal, f32, bf16 flash beside; times from the profile). Both grow as N^2:
+        naive's time moves the N x N matrices, flash's is arithmetic on the chip. On a CPU
+        naive's matmuls run in OpenBLAS on every core and flash is plain C on one: there
+        naive is often faster, and what flash saves is memory.]],
+      timing = " ms",
+      -- the measurement: time_rows[i] = {n, naive, flash, naive_train, flash_train [, bf16]} in ms
+      setup = [[
         sizes_time = gpu and {512, 1024, 2048, 4096, 8192} or quick and {128, 256} or {256, 512, 1024}
         heads_time = gpu and 8 or 1
         time_rows = {}
-        print("      N   naive fwd   flash fwd   naive fwd+bwd   flash fwd+bwd" .. (gpu and "   flash bf16 fwd" or ""))
         for _, n in ipairs(sizes_time) do
           local x = {}
           for t = 1, 3 do x[t] = chalk.randn(1, heads_time, n, 64):to(dev):requires_grad_(true) end
@@ -342,12 +379,18 @@ return {
             r.bf16 = time_ms(function() F.attention(xb[1], xb[2], xb[3], {causal = true, impl = "flash"}) end)
           end
           time_rows[#time_rows + 1] = r
-          print(("%7d   %6.3f ms   %6.3f ms   %10.3f ms   %10.3f ms"):format(n, r.naive, r.flash, r.naive_train,
-            r.flash_train) .. (gpu and ("   %11.3f ms"):format(r.bf16) or ""))
+        end]],
+      code = [[
+        print("      N   naive fwd   flash fwd   naive fwd+bwd   flash fwd+bwd"
+          .. (gpu and "   flash bf16 fwd" or ""))
+        for _, r in ipairs(time_rows) do
+          print(("%7d   %6.3f ms   %6.3f ms   %10.3f ms   %10.3f ms"):format(r.n, r.naive, r.flash,
+            r.naive_train, r.flash_train) .. (gpu and ("   %11.3f ms"):format(r.bf16) or ""))
         end
         local series = {}
-        for _, s in ipairs{{"naive fwd", "naive"}, {"flash fwd", "flash"}, {"naive fwd+bwd", "naive_train"},
-                           {"flash fwd+bwd", "flash_train"}, gpu and {"flash bf16 fwd", "bf16"} or nil} do
+        for _, s in ipairs{{"naive fwd", "naive"}, {"flash fwd", "flash"},
+            {"naive fwd+bwd", "naive_train"}, {"flash fwd+bwd", "flash_train"},
+            gpu and {"flash bf16 fwd", "bf16"} or nil} do
           local xs, ys = {}, {}
           for _, r in ipairs(time_rows) do xs[#xs + 1], ys[#ys + 1] = r.n, r[ s[2] ] end
           series[#series + 1] = {name = s[1], x = xs, y = ys, dashed = s[2]:match("train") ~= nil}
@@ -355,11 +398,27 @@ return {
         pc.loglog(series, {title = ("attention time on %s (%d head%s, d = 64, causal)"):format(
           gpu and chalk.cuda.get_device_name() or "the CPU", heads_time, heads_time > 1 and "s" or ""),
           xlabel = "N (tokens)", ylabel = "ms", xticks = sizes_time, file = pic("05_time")})
-        if not gpu then
-          print("On the CPU naive attention's matmuls run in OpenBLAS (vectorised, on every core) while")
-          print("the flash kernel is plain C on one core, so naive is often faster here; what flash")
-          print("saves on a CPU is the memory. On a GPU the N x N traffic is what costs the time.")
+      ]],
+    },
+    {
+      title = "Recorded on an H100",
+      gpu = false,
+      text = [[
+        What this lesson measured on an NVIDIA H100 (8 heads, d = 64, causal, f32), from
+        lessons/gpu_runs/05_flash_attention-H100.log (pictures beside it): the memory
+        growth exponents and the forward times at N = 512 ... 8192.]],
+      setup = "        local lessons_dir = " .. ("%q"):format(lessons_dir) .. "\n" .. [[
+        recorded = {}
+        local log = lessons_dir .. "/gpu_runs/05_flash_attention-H100.log"
+        for line in io.lines(log) do
+          if line:match("memory growth exponent:") or line:match("^extra memory at the peak")
+             or line:match("^ +%d+ +[%d.]+ ms +[%d.]+ ms") or line:match("^ +N +naive fwd") then
+            if not line:find("print(", 1, true) then recorded[#recorded + 1] = (line:gsub("; flash", ";\n  flash")) end
+          end
         end]],
+      code = [[
+        for _, line in ipairs(recorded) do print(line) end]],
+      check = function() assert(#recorded >= 5, "the recorded H100 figures") end,
     },
     {
       title = "Against PyTorch",

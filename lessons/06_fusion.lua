@@ -7,6 +7,26 @@
 return {
   title = "Fusion, compilers and autotuning",
   module = 6,
+  -- best(g, reps): the shortest of reps replays of a captured graph, in ms
+  setup = [[
+    function best(g, reps)
+      local t = math.huge
+      for _ = 1, reps do
+        local t0 = chalk.clock(); g:replay(); t = math.min(t, chalk.clock() - t0)
+      end
+      return t * 1e3
+    end
+    -- print generated source, long lines wrapped at a space to fit 100 columns
+    function show_source(src)
+      for line in (src .. "\n"):gmatch("(.-)\n") do
+        local indent = line:match("^%s*") .. "    "
+        while #line > 96 do
+          local cut = line:sub(1, 96):match("^.*()[ ,]") or 96
+          print(line:sub(1, cut)); line = indent .. line:sub(cut + 1):gsub("^%s+", "")
+        end
+        print(line)
+      end
+    end]],
   steps = {
     {
       title = "Capture a chain of elementwise ops",
@@ -44,7 +64,8 @@ return {
         _, kernels_after = g1:totals()
         print(("kernels launched before fusion: %d"):format(kernels_before))
         print(("kernels launched after fusion: %d"):format(kernels_after))
-        viz.graph(g1, {file = "06_after.png", title = "after fusion: one kernel for bias, GELU and residual"})]],
+        viz.graph(g1, {file = "06_after.png",
+                       title = "after fusion: one kernel for bias, GELU and residual"})]],
       check = function() assert(kernels_after == 2, "matmul + one fused kernel") end,
     },
     {
@@ -54,11 +75,10 @@ return {
         interpreter, a chunk of elements at a time, so intermediates stay in cache; every
         instruction is the op's own expression in its own dtype, so the fused result equals the
         unfused one bit for bit. On a GPU the same program becomes CUDA C, compiled at run time
-        with NVRTC and cached. Here are both sources of the fused node.]],
+        with NVRTC and cached: here it is (g1:source(i) alone gives the CPU program).]],
       code = [[
         for i, n in ipairs(g1:nodes()) do if n.op == "fused" then fused_node = i end end
-        print(g1:source(fused_node))
-        print(g1:source(fused_node, "cuda"))
+        show_source(g1:source(fused_node, "cuda"))
         y0, y1 = g0:replay(), g1:replay()
         print(("fused vs unfused, largest difference: %g"):format((y0 - y1):abs():max():item()))]],
       check = function() assert((y0 - y1):abs():max():item() == 0, "fusion must not change a bit") end,
@@ -66,30 +86,28 @@ return {
     {
       title = "Time it",
       text = [[
-        Each replay runs the whole graph without Lua in the loop. The matmul dominates the
-        block, so we time the elementwise tail alone (the same chain without the matmul). With
-        GELU the tail is bound by computing erf for every element, so saving two round trips
-        through memory helps little; with ReLU (cheap arithmetic) the unfused ops spend their
-        time streaming whole tensors through memory one op at a time, while the fused kernel
-        reads each input once, keeps intermediates in cache and runs one vectorized loop.
-        Best of several runs: the machine's other work makes single runs noisy.]],
+        We time the elementwise tail alone, on 8192 x 512 tensors (16 MB each, beyond this
+        machine's last-level cache: at 512 x 512 everything stays in cache and fusion gains
+        nothing). With ReLU the unfused ops stream whole tensors through memory one op at a
+        time: about 9MN bytes read and written against the fused kernel's 3MN, so a memory-bound
+        tail gains up to 3x. GELU is bound by computing erf, so fusion helps it little.
+        Best of 15 replays (other work on the machine makes single runs noisy).]],
+      timing = "ms, fused", -- the times; the traffic law and the kernel counts are compared
       code = [[
-        function best(g, reps)
-          local t = math.huge
-          for _ = 1, reps do
-            local t0 = chalk.clock(); g:replay(); t = math.min(t, chalk.clock() - t0)
-          end
-          return t * 1e3
-        end
-        h = x:matmul(W)
-        function gelu_tail(h) return (h + b):gelu() + x end
-        function relu_tail(h) return (h + b):relu() * 0.5 + x end
+        hb, xb = chalk.randn(8192, D), chalk.randn(8192, D)   -- MN = 8192 x 512 floats
+        function gelu_tail(h) return (h + b):gelu() + xb end
+        function relu_tail(h) return (h + b):relu() * 0.5 + xb end
         for _, f in ipairs{{"GELU", gelu_tail}, {"ReLU", relu_tail}} do
-          local e0, e1 = chalk.capture(f[2], h), chalk.capture(f[2], h)
+          local e0, e1 = chalk.capture(f[2], hb), chalk.capture(f[2], hb)
           e1:optimize{"fuse"}
+          local r0, w0 = e0:traffic()
+          local r1, w1 = e1:traffic()
+          local u, v = (r0 + w0) / (hb:numel() * 4), (r1 + w1) / (hb:numel() * 4)
           local t0, t1 = best(e0, 15), best(e1, 15)
-          print(("%s tail (%d ops): unfused %.2f ms, fused %.2f ms: %.1fx"):format(f[1], #e0, t0, t1, t0 / t1))
-          if f[1] == "ReLU" then relu_fused = e1 end
+          print(("%s tail: traffic unfused %.1f MN, fused %.1f MN (law: up to %.1fx if memory-bound)")
+            :format(f[1], u, v, u / v))
+          print(("%s tail: unfused %.2f ms, fused %.2f ms: %.2fx"):format(f[1], t0, t1, t0 / t1))
+          if f[1] == "ReLU" then relu_fused, relu_speedup = e1, t0 / t1 end
         end]],
     },
     {
@@ -122,6 +140,7 @@ return {
         time, keeps the row's max and sum in registers and the row itself in cache, and writes
         only the result. One kernel, about MN in and MN out, as a hand-written softmax kernel
         (and chalk's own softmax op) does.]],
+      timing = "^time:",
       code = [[
         sm1 = chalk.capture(softmax_by_hand, s)
         print(sm1:optimize{"fuse"})
@@ -132,7 +151,6 @@ return {
         p0, p1 = sm0:replay(), sm1:replay()
         print(("largest difference to unfused: %g; to chalk's softmax op: %.2g"):format(
           (p0 - p1):abs():max():item(), (p1 - s:softmax(-1)):abs():max():item()))
-        for i, n in ipairs(sm1:nodes()) do if n.op == "fused" then print(sm1:source(i)) end end
         print(("time: unfused %.2f ms, fused %.2f ms"):format(best(sm0, 10), best(sm1, 10)))]],
       check = function()
         assert(k1 == 1 and rd1 / MN < 1.05 and wr1 / MN < 1.05, "one kernel, ~MN in and out")
@@ -148,13 +166,17 @@ return {
         caches it (chalk.matmul_tiled then uses it). The heatmap shows why tuning is needed: the
         best and worst configurations differ by a large factor (printed below), and the best
         is not where intuition puts it. Timings on a busy machine are noisy: rerun and compare.]],
+      timing = { "GFLOP/s", "^cached:" }, -- the winner depends on the timings
       code = [[
-        tune = chalk.autotune.matmul(256, 256, 256, {bm = {2, 8, 32, 128}, bn = {8, 32, 128, 256}, bk = 64, repeats = 2})
+        tune = chalk.autotune.matmul(256, 256, 256,
+          {bm = {2, 8, 32, 128}, bn = {8, 32, 128, 256}, bk = 64, repeats = 2})
         worst = math.huge
         for _, r in ipairs(tune.results) do worst = math.min(worst, r.gflops) end
-        print(("best tiles: bm=%d bn=%d bk=%d at %.2f GFLOP/s; worst %.2f GFLOP/s (%.1fx slower)"):format(
-          tune.best.bm, tune.best.bn, tune.best.bk, tune.best.gflops, worst, tune.best.gflops / worst))
-        print("cached:", chalk.autotune.cached(256, 256, 256).bm, chalk.autotune.cached(256, 256, 256).bn)
+        print(("best tiles: bm=%d bn=%d bk=%d at %.2f GFLOP/s; worst %.2f GFLOP/s (%.1fx slower)")
+          :format(tune.best.bm, tune.best.bn, tune.best.bk, tune.best.gflops, worst,
+                  tune.best.gflops / worst))
+        local cached = chalk.autotune.cached(256, 256, 256)
+        print("cached:", cached.bm, cached.bn)
         chalk.autotune.heatmap(tune, {file = "06_autotune.png"})]],
     },
     {
@@ -163,9 +185,12 @@ return {
         The fused kernels have a knob too: how many elements the interpreter handles per step.
         Too few and the per-step overhead dominates; too many and the intermediates fall out of
         the cache. g:autotune tries each size on the kernel's real buffers and keeps the best.]],
+      timing = " us", -- the times and the chunk they pick
       code = [[
         rows = relu_fused:autotune{chunks = {16, 64, 256, 1024, 4096, 16384, 65536}, repeats = 3}
-        for _, r in ipairs(rows) do print(("  kernel k%d, chunk %6d: %.1f us"):format(r.kernel, r.chunk, r.us)) end
+        for _, r in ipairs(rows) do
+          print(("  kernel k%d, chunk %6d: %.1f us"):format(r.kernel, r.chunk, r.us))
+        end
         print(relu_fused:explain("autotune"))]],
     },
     {

@@ -34,8 +34,16 @@ return {
         want = layer(x)
         n_before, k_before, bytes_before = g:totals()
         MB = 1024 * 1024
+        print(("before: %d ops (%d kernels), %.2f MB moved")
+          :format(n_before, k_before, bytes_before / MB))]],
+    },
+    {
+      title = "The captured graph",
+      text = [[
+        print(g) lists the nodes in execution order with what each reads, makes, computes
+        and moves; %n names node n's result. The picture draws the same graph.]],
+      code = [[
         print(g)
-        print(("before: %d ops (%d kernels), %.2f MB moved"):format(n_before, k_before, bytes_before / MB))
         viz.graph(g, {file = "07_before.png", title = "as captured"})]],
     },
     {
@@ -113,21 +121,18 @@ return {
         opt = optim.SGD(model:parameters(), {lr = 0.05})
         xb, yb = chalk.randn(32, 64), chalk.randn(32, 10)
         function step(xb, yb)
-          opt:zero_grad()
-          local loss = nn.functional.mse_loss(model(xb), yb)
-          loss:backward(); opt:step()
-          return loss
+          opt:zero_grad(); local loss = nn.functional.mse_loss(model(xb), yb)
+          loss:backward(); opt:step(); return loss
         end
         step(xb, yb)
         ts = chalk.capture(step, xb, yb)
         tn0, tk0, tb0 = ts:totals()
         for _, r in ipairs(ts:optimize{"dce", "cse", "fold", "algebra", "fuse"}) do print(r) end
         tn1, tk1, tb1 = ts:totals()
-        print(("training step op count before: %d"):format(tn0))
-        print(("training step op count after: %d"):format(tn1))
-        print(("training step bytes moved before (KB): %.1f"):format(tb0 / 1024))
-        print(("training step bytes moved after (KB): %.1f"):format(tb1 / 1024))
-        for _ = 1, 3 do print("replayed step, loss", ts:replay():item()) end]],
+        print(("training step op count before: %d, bytes moved %.1f KB"):format(tn0, tb0 / 1024))
+        print(("training step op count after: %d, bytes moved %.1f KB"):format(tn1, tb1 / 1024))
+        local l1, l2, l3 = ts:replay():item(), ts:replay():item(), ts:replay():item()
+        print(("three replayed steps, loss %.4f, %.4f, %.4f"):format(l1, l2, l3))]],
       check = function() assert(tn1 < tn0 and tb1 < tb0, "the step shrinks too") end,
     },
   },

@@ -45,14 +45,13 @@ return {
         Packing is best fit in execution order: each new tensor takes the smallest free block
         that fits, as an allocator would, but with the whole future known.]],
       code = [[
-        plan = g:plan_memory()
-        print(plan)
+        plan = g:plan_memory()      -- print(plan) says it all on one long line
         MB = 1024 * 1024
         print(("naive sum of tensors: %.2f MB"):format(plan.naive / MB))
         print(("planned peak:         %.2f MB"):format(plan.planned / MB))
         print(("live lower bound:     %.2f MB"):format(plan.lower_bound / MB))
-        print(("planned / naive: %.1f%%; planned / lower bound: %.3f"):format(100 * plan.planned / plan.naive,
-          plan.planned / plan.lower_bound))]],
+        print(("planned / naive: %.1f%%; planned / lower bound: %.3f")
+          :format(100 * plan.planned / plan.naive, plan.planned / plan.lower_bound))]],
       check = function()
         assert(plan.planned < plan.naive / 2, "the plan must be well under the naive sum")
         assert(plan.lower_bound <= plan.planned, "no plan beats the lower bound")
@@ -64,10 +63,11 @@ return {
         One bar per tensor in the arena, from the node that makes it to its last reader.
         Forward activations (blue) live long: backward reads them in reverse order, so the
         first layer's activation lives the longest. Backward temporaries (orange) live for a
-        few nodes; the optimizer's (green) for one or two. Bars outlined in black hold
-        several values: an elementwise op wrote its result over an input that died there.]],
+        few nodes; the optimizer's (green) for one or two. A bar outlined in black would hold
+        several values (a result written over an input that died there): step 5 shows why
+        this plan has none.]],
       code = [[
-        g:gantt{file = "08_lifetimes.png", plan = plan}]],
+        lifetimes_png = g:gantt{file = "08_lifetimes.png", plan = plan}]],
     },
     {
       title = "The packed arena",
@@ -76,28 +76,34 @@ return {
         in the arena. Where a tensor dies, its bytes are reused by later ones. The red line is
         the arena's size, the green line the lower bound.]],
       code = [[
-        g:arena{file = "08_arena.png", plan = plan}]],
+        arena_png = g:arena{file = "08_arena.png", plan = plan}]],
     },
     {
       title = "In-place reuse",
       text = [[
         The op table marks ops that may write their result over their first input
-        (elementwise ops of the same shape). When that input dies at the op, the planner gives
-        the result the input's buffer: one tensor fewer to place, and a lower lower bound.
-        Here the bias add writes over the matmul's result, and backward's elementwise
-        products over their operands. How much the planned peak moves depends on how the
-        remaining tensors pack.]],
+        (elementwise ops of the same shape). When that input dies at the op, the result can
+        take the input's buffer: one tensor fewer to place (here the bias add over the matmul's
+        result, backward's products over their operands). But the merged buffer lives longer,
+        and best fit can pack longer-lived buffers worse: so the planner also plans without
+        in-place and keeps the smaller. The law: in-place reuse never makes the plan worse.]],
       code = [[
         no_inplace = g:plan_memory{inplace = false}
-        with_inplace = g:plan_memory()
-        print(("in place: %d of %d ops that allow it reuse their input's buffer"):format(with_inplace.inplace,
-          with_inplace.inplace_candidates))
-        for _, p in ipairs{{"without in-place", no_inplace}, {"with in-place", with_inplace}} do
-          print(("%-17s %3d tensors in the arena, naive %.2f MB, lower bound %.2f MB, planned %.2f MB"):format(
-            p[1], p[2].buffers, p[2].naive / MB, p[2].lower_bound / MB, p[2].planned / MB))
-        end]],
+        with_inplace = g:plan_memory()              -- in-place where it helps (the default)
+        greedy = g:plan_memory{strategy = "greedy"} -- packing by size, in place
+        print(("in place: %d of %d ops that allow it reuse their input's buffer (best fit)")
+          :format(with_inplace.inplace, with_inplace.inplace_candidates))
+        for _, p in ipairs{{"without in-place", no_inplace}, {"in-place allowed", with_inplace},
+                           {"greedy, in place", greedy}} do
+          print(("%-17s %3d tensors in the arena, lower bound %.2f MB, planned %.2f MB")
+            :format(p[1], p[2].buffers, p[2].lower_bound / MB, p[2].planned / MB))
+        end
+        print(("in-place allowed / without: %.3f (never above 1)")
+          :format(with_inplace.planned / no_inplace.planned))
+        plan = g:plan_memory()]],
       check = function()
-        assert(with_inplace.inplace > 0 and with_inplace.buffers < no_inplace.buffers, "in-place reuse happens")
+        assert(with_inplace.planned <= no_inplace.planned, "in-place reuse never makes the plan worse")
+        assert(greedy.inplace > 0 and greedy.buffers < no_inplace.buffers, "in-place reuse happens")
         assert(with_inplace.lower_bound <= no_inplace.lower_bound)
       end,
     },
@@ -112,7 +118,8 @@ return {
       code = [[
         for _, s in ipairs{"bestfit", "greedy", "naive"} do
           local p = g:plan_memory{strategy = s}
-          print(("%-8s planned %.2f MB, verified: %s"):format(s, p.planned / MB, tostring(g:verify_plan())))
+          print(("%-8s planned %.2f MB, verified: %s")
+            :format(s, p.planned / MB, tostring(g:verify_plan())))
         end
         plan = g:plan_memory()]],
     },
@@ -127,8 +134,8 @@ return {
         losses = {}
         for i = 1, 5 do losses[i] = g:replay():item() end
         for i, l in ipairs(losses) do print(("replay %d: loss %.6f"):format(i, l)) end
-        print(("outside the arena: %.2f MB of outputs and gradients, %.2f MB of parameters and inputs"):format(
-          plan.pinned / MB, plan.external / MB))]],
+        print(("outside the arena: %.2f MB of outputs and gradients, %.2f MB of parameters and inputs")
+          :format(plan.pinned / MB, plan.external / MB))]],
       check = function() assert(losses[5] < losses[1], "the replayed steps train") end,
     },
   },

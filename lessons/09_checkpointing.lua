@@ -7,6 +7,14 @@
 return {
   title = "Checkpointing: trading compute for activation memory",
   module = 9,
+  -- best_ms(g, reps): the shortest of reps replays of a captured graph (after one warm-up), in ms
+  setup = [[
+    function best_ms(g, reps)
+      g:replay()
+      local best = math.huge
+      for _ = 1, reps do local t0 = chalk.clock(); g:replay(); best = math.min(best, chalk.clock() - t0) end
+      return best * 1e3
+    end]],
   steps = {
     {
       title = "Where training memory goes",
@@ -21,7 +29,9 @@ return {
         depth, width, batch = 32, 256, 256
         function make_model(n)
           local layers = {}
-          for i = 1, n do layers[#layers + 1] = nn.Linear(width, width); layers[#layers + 1] = nn.Tanh() end
+          for i = 1, n do
+            layers[#layers + 1] = nn.Linear(width, width); layers[#layers + 1] = nn.Tanh()
+          end
           return nn.Sequential(layers)
         end
         model = make_model(depth)
@@ -39,10 +49,9 @@ return {
       title = "Three strategies, captured",
       text = [[
         We capture the same step three times. The checkpoint pass cuts the forward into
-        segments, keeps only the values that cross segments, and inserts a copy of each
-        segment's forward just before backward first needs it (the clones show up as
-        "recompute" nodes). sqrt(n) segments is the default; full recompute makes every layer a
-        segment and keeps nothing, so each segment is recomputed from the input.]],
+        segments, keeps only the values that cross them, and inserts a copy of each segment's
+        forward just before backward first needs it ("recompute" nodes). sqrt(n) segments is
+        the default; full recompute makes every layer a segment and keeps nothing.]],
       code = [[
         graphs = {
           {name = "store all", g = chalk.capture(step, xb)},
@@ -52,7 +61,8 @@ return {
         graphs[2].g:optimize("checkpoint")
         graphs[3].g:optimize("checkpoint", {full = true})
         print(graphs[2].g:explain("checkpoint"))
-        print(graphs[3].g:explain("checkpoint"):match("^[^\n]*\n[^\n]*"))]],
+        local full = graphs[3].g:explain("checkpoint"):match("^[^\n]*\n[^\n]*")
+        print((full:gsub("; 0 values", ";\n  0 values")))]],
     },
     {
       title = "Memory and time, measured",
@@ -61,31 +71,33 @@ return {
         activations and recomputed values live at once), the flops it runs, and the replay
         time (best of three). One forward of this model costs about a third of a training
         step's flops (backward costs two forwards).]],
-      code = [[
-        local _, _, _, flops_step = graphs[1].g:totals()
+      timing = { " ms$", "^extra time" },
+      -- the measurement: each graph's plan, flops, replay time and gradients, into graphs[i]
+      setup = [[
         forward_flops = 0
-        for _, n in ipairs(graphs[1].g:nodes()) do if not n.backward then forward_flops = forward_flops + n.flops end end
+        for _, n in ipairs(graphs[1].g:nodes()) do
+          if not n.backward then forward_flops = forward_flops + n.flops end
+        end
         for _, s in ipairs(graphs) do
           local p = s.g:plan_memory()
-          s.peak, s.planned = p.activation_peak, p.planned
-          s.flops = select(4, s.g:totals())
-          s.g:replay()
-          local best = math.huge
-          for _ = 1, 3 do local t0 = chalk.clock(); s.g:replay(); best = math.min(best, chalk.clock() - t0) end
-          s.ms = best * 1e3
+          s.peak, s.planned, s.flops = p.activation_peak, p.planned, select(4, s.g:totals())
+          s.ms = best_ms(s.g, 3)
           s.grads = {}
           for i, p in ipairs(model:parameters()) do s.grads[i] = p.grad:clone() end
-        end
-        base = graphs[1]
+        end]],
+      code = [[
+        base = graphs[1]   -- each s in graphs measured: s.peak, s.planned, s.flops, s.ms
+        print("strategy          activation peak  planned arena  extra flops (forwards)  time")
         for _, s in ipairs(graphs) do
-          print(("%-17s activation peak %6.2f MB  planned arena %6.2f MB  extra flops %5.1f%% of a forward  time %7.1f ms"):format(
-            s.name, s.peak / MB, s.planned / MB, 100 * (s.flops - base.flops) / forward_flops, s.ms))
+          print(("%-17s %12.2f MB %11.2f MB %18.2f %11.1f ms"):format(s.name, s.peak / MB,
+            s.planned / MB, (s.flops - base.flops) / forward_flops, s.ms))
         end
         reduction = base.peak / graphs[2].peak
         extra_forwards = (graphs[2].flops - base.flops) / forward_flops
         print(("activation peak reduction with sqrt(n) segments: %.2f"):format(reduction))
         print(("extra forwards computed with sqrt(n) segments: %.2f"):format(extra_forwards))
-        print(("extra time with sqrt(n) segments (percent): %.0f"):format(100 * (graphs[2].ms / base.ms - 1)))]],
+        print(("extra time with sqrt(n) segments (percent): %.0f")
+          :format(100 * (graphs[2].ms / base.ms - 1)))]],
       check = function()
         assert(reduction >= 2, "sqrt(n) segments must cut the activation peak at least 2x")
         assert(extra_forwards <= 1.05, "for at most about one extra forward")
@@ -99,7 +111,9 @@ return {
       code = [[
         worst = 0
         for k = 2, 3 do
-          for i, gr in ipairs(graphs[k].grads) do worst = math.max(worst, (gr - base.grads[i]):abs():max():item()) end
+          for i, gr in ipairs(graphs[k].grads) do
+            worst = math.max(worst, (gr - base.grads[i]):abs():max():item())
+          end
         end
         print(("largest gradient difference to store-all: %g"):format(worst))]],
       check = function() assert(worst == 0, "checkpointed gradients must equal the plain ones") end,
@@ -115,39 +129,52 @@ return {
         series = {}
         for _, s in ipairs(graphs) do
           s.g:plan_memory()
-          series[#series + 1] = {name = s.name, y = s.g:live(), phase = s.g:phases(), note = ("%.0f ms"):format(s.ms)}
+          series[#series + 1] = {name = s.name, y = s.g:live(), phase = s.g:phases(),
+                                 note = ("%.0f ms"):format(s.ms)}
         end
-        chalk.capture_charts.curves(series, {file = "09_timelines.png", title = "live memory over one training step"})]],
+        chalk.capture_charts.curves(series, {file = "09_timelines.png",
+                                             title = "live memory over one training step"})]],
     },
     {
       title = "The memory-vs-time curve",
       text = [[
-        Between the extremes lies a curve: k segments keep about k boundaries and rebuild one
-        segment of n/k layers at a time, so the activation peak goes like k + n/k, smallest near
-        k = sqrt(n), while the extra compute stays about one forward. We sweep k.]],
+        Between the extremes lies a curve: k segments keep k boundaries and rebuild one
+        segment of n/k layers at a time, so the law is activation peak ~ (k + n/k) activations,
+        smallest near k = sqrt(n), while the extra compute stays at most one forward (counted).
+        Time is measured beside it, but on a shared CPU it is noisy: trust the flops.]],
+      timing = " ms$",
       code = [[
+        act = batch * width * 4 / MB            -- one activation, in MB
+        row = "k = %2d: activation peak %5.2f MB, law (k + n/k) x %.2f = %5.2f MB, "
+              .. "extra forwards %.2f, %6.1f ms"
         curve = {}
         for _, k in ipairs{1, 2, 4, 6, 8, 16, 32} do
           local gk = chalk.capture(step, xb)
-          if k < depth then gk:optimize("checkpoint", {segments = k}) else gk:optimize("checkpoint", {segments = depth}) end
-          local p = gk:plan_memory()
-          gk:replay()
-          local best = math.huge
-          for _ = 1, 2 do local t0 = chalk.clock(); gk:replay(); best = math.min(best, chalk.clock() - t0) end
-          curve[#curve + 1] = {k = k, peak = p.activation_peak / MB, ms = best * 1e3}
-          print(("k = %2d segments: activation peak %6.2f MB, time %6.1f ms"):format(k, p.activation_peak / MB, best * 1e3))
-        end
+          gk:optimize("checkpoint", {segments = math.min(k, depth)})
+          local peak, extra = gk:plan_memory().activation_peak / MB, select(4, gk:totals()) - base.flops
+          curve[#curve + 1] = {k = k, peak = peak, ms = best_ms(gk, 2)}
+          print(row:format(k, peak, act, (k + depth / k) * act, extra / forward_flops,
+                           curve[#curve].ms))
+        end]],
+    },
+    {
+      title = "The curve, drawn",
+      text = [[
+        The activation peak against k follows the U of k + n/k; the three strategies as
+        points of memory against time show the trade.]],
+      code = [[
         local xs, ys = {}, {}
         for i, c in ipairs(curve) do xs[i], ys[i] = c.k, c.peak end
         chart = require "chalk.chart"
         chart.line({{name = "activation peak (MB)", x = xs, y = ys}},
-          {title = "activation peak vs segments (n = 32 layers; store-all " .. ("%.1f MB)"):format(base.peak / MB),
+          {title = ("activation peak vs segments (n = 32 layers; store-all %.1f MB)")
+                     :format(base.peak / MB),
            xlabel = "segments k", ylabel = "MB", file = "09_memory_vs_segments.png"})
         local ts, ps = {}, {}
         for i, s in ipairs(graphs) do ts[i], ps[i] = s.ms, s.peak / MB end
         chart.line({{name = "store all -> sqrt(n) -> full recompute", x = ts, y = ps}},
-          {title = "memory vs time: the three strategies", xlabel = "time per step (ms)", ylabel = "activation peak (MB)",
-           file = "09_memory_vs_time.png"})]],
+          {title = "memory vs time: the three strategies", xlabel = "time per step (ms)",
+           ylabel = "activation peak (MB)", file = "09_memory_vs_time.png"})]],
     },
     {
       title = "O(sqrt n): the law at three depths",
@@ -161,8 +188,8 @@ return {
           local a, b = chalk.capture(st, xb), chalk.capture(st, xb)
           b:optimize("checkpoint")
           local pa, pb = a:plan_memory().activation_peak, b:plan_memory().activation_peak
-          print(("n = %2d: store-all %6.2f MB, sqrt(n) %5.2f MB, ratio %.2f (sqrt(n)/2 = %.1f)"):format(n, pa / MB, pb / MB,
-            pa / pb, math.sqrt(n) / 2))
+          print(("n = %2d: store-all %6.2f MB, sqrt(n) %5.2f MB, ratio %.2f (sqrt(n)/2 = %.1f)")
+            :format(n, pa / MB, pb / MB, pa / pb, math.sqrt(n) / 2))
         end]],
     },
     {
@@ -174,13 +201,15 @@ return {
       code = [[
         chalk.manual_seed(1); plain = make_model(4)
         chalk.manual_seed(1); wrapped = make_model(4)
-        ck = nn.Sequential{ nn.checkpoint(nn.Sequential{wrapped[1], wrapped[2], wrapped[3], wrapped[4]}),
-                            nn.checkpoint(nn.Sequential{wrapped[5], wrapped[6], wrapped[7], wrapped[8]}) }
+        local w = wrapped
+        ck = nn.Sequential{ nn.checkpoint(nn.Sequential{w[1], w[2], w[3], w[4]}),
+                            nn.checkpoint(nn.Sequential{w[5], w[6], w[7], w[8]}) }
         plain(xb):pow(2):mean():backward()
         ck(xb):pow(2):mean():backward()
         eager_worst = 0
         for i, p in ipairs(plain:parameters()) do
-          eager_worst = math.max(eager_worst, (p.grad - wrapped:parameters()[i].grad):abs():max():item())
+          local d = (p.grad - wrapped:parameters()[i].grad):abs():max():item()
+          eager_worst = math.max(eager_worst, d)
         end
         print(("nn.checkpoint: largest gradient difference %g"):format(eager_worst))]],
       check = function() assert(eager_worst == 0) end,

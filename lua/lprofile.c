@@ -51,6 +51,42 @@ static int profile_tostring(lua_State *L) {
   return 1;
 }
 
+/* prof:print([{top=N}]): print(prof), with only the N ops that took longest when top is given
+ * (the table lists ops by time, so the first N rows) and a line counting the ones left out. */
+static int profile_print(lua_State *L) {
+  lviz_checkprofile(L, 1);
+  lua_Integer top = -1;
+  if (lua_istable(L, 2) && lua_getfield(L, 2, "top") != LUA_TNIL) {
+    top = luaL_checkinteger(L, -1);
+    luaL_argcheck(L, top >= 0, 2, "top must be 0 or more");
+  }
+  lua_settop(L, 1);
+  profile_tostring(L);
+  const char *s = lua_tostring(L, -1);
+  lua_Integer row = 0, hidden = 0;
+  bool in_ops = false, done = false;
+  for (const char *line = s; *line;) {
+    const char *eol = strchr(line, '\n');
+    size_t len = eol ? (size_t)(eol - line) : strlen(line);
+    if (row == 1) in_ops = true; /* the line after the summary is the header */
+    bool op_row = in_ops && row >= 2 && !done && len > 0 && strncmp(line, "memory", 6) != 0;
+    if (in_ops && row >= 2 && !op_row) done = true;
+    if (done && hidden > 0) {
+      printf("... %lld more ops (prof:print() lists them all)\n", (long long)hidden);
+      hidden = 0;
+    }
+    if (op_row && top >= 0 && row - 2 >= top)
+      hidden++;
+    else
+      printf("%.*s\n", (int)len, line);
+    row++;
+    line += len + (eol ? 1 : 0);
+  }
+  if (hidden > 0) printf("... %lld more ops (prof:print() lists them all)\n", (long long)hidden);
+  fflush(stdout);
+  return 0;
+}
+
 /* prof:export_chrome(path) -> path */
 static int profile_export_chrome(lua_State *L) {
   ct_profile *p = lviz_checkprofile(L, 1);
@@ -197,6 +233,7 @@ static int profile_events(lua_State *L) {
 
 int luaopen_chalk_profile(lua_State *L) {
   static const luaL_Reg methods[] = {{"export_chrome", profile_export_chrome},
+                                     {"print", profile_print},
                                      {"summary", profile_summary},
                                      {"ops", profile_ops},
                                      {"events", profile_events},

@@ -3,6 +3,9 @@
  * The runner lives in the registry under RUNNER_KEY. It receives a table "host" with:
  *   host.run(code, chunkname) -> ok    run code as the prompt does (values printed, errors
  *                                      reported with a traceback, Ctrl-C armed)
+ *   host.capture(fn) -> ok, output     call fn() with stdout (Lua and C alike) sent to a
+ *                                      temporary file; ok is fn's first result (false when fn
+ *                                      raised: the error is reported), output what it printed
  *   host.listdir(dir) -> {names}|nil   the entries of a directory
  *   host.exe_dir                       the directory of the chalk executable, or nil
  *   host.color                         whether stdout is a terminal that takes ANSI styles
@@ -31,6 +34,37 @@ static int host_run(lua_State *L) {
   const char *chunkname = luaL_optstring(L, 2, "=lesson");
   lua_pushboolean(L, repl_run_code(L, code, len, chunkname) == LUA_OK);
   return 1;
+}
+
+/* Redirects fd 1 (so printf in C ops and Lua's print alike) to a temporary file around fn. */
+static int host_capture(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  fflush(stdout);
+  FILE *tmp = tmpfile();
+  int saved = tmp ? dup(STDOUT_FILENO) : -1;
+  if (saved < 0 || dup2(fileno(tmp), STDOUT_FILENO) < 0) {
+    if (saved >= 0) close(saved);
+    if (tmp) fclose(tmp);
+    return luaL_error(L, "lesson runner: cannot capture stdout");
+  }
+  int status = repl_docall(L, 0, 1);
+  fflush(stdout);
+  dup2(saved, STDOUT_FILENO);
+  close(saved);
+  bool ok = status == LUA_OK && lua_toboolean(L, -1);
+  if (status != LUA_OK) repl_report(L, status);
+  lua_settop(L, 0);
+  lua_pushboolean(L, ok);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  rewind(tmp);
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, tmp)) > 0) luaL_addlstring(&b, chunk, n);
+  fclose(tmp);
+  luaL_pushresult(&b);
+  return 2;
 }
 
 static int host_listdir(lua_State *L) {
@@ -75,6 +109,8 @@ void lesson_init(lua_State *L, const char *argv0) {
     lua_newtable(L);
     lua_pushcfunction(L, host_run);
     lua_setfield(L, -2, "run");
+    lua_pushcfunction(L, host_capture);
+    lua_setfield(L, -2, "capture");
     lua_pushcfunction(L, host_listdir);
     lua_setfield(L, -2, "listdir");
     push_exe_dir(L, argv0);

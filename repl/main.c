@@ -149,7 +149,7 @@ static int open_chalk(lua_State *L) {
   return 1;
 }
 
-/* chalk as a global, its nn/optim/data/viz as globals too, chalk.out_dir, chalk.on_picture. */
+/* chalk as a global, its nn/optim/data/viz as globals too, chalk.out_dir, chalk.on_picture, help. */
 static void setup_globals(lua_State *L) {
   lua_pushcfunction(L, open_chalk);
   int status = repl_docall(L, 0, 1);
@@ -174,6 +174,12 @@ static void setup_globals(lua_State *L) {
   lua_setfield(L, chalk, "out_dir");
   picture_install(L, chalk);
   lua_pop(L, 1);
+  lua_getglobal(L, "require"); /* help(f), help "viz.step": lua/chalk/help.lua */
+  lua_pushstring(L, "chalk.help");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+    lua_setglobal(L, "help");
+  else
+    lua_pop(L, 1);
 }
 
 /* The arg table as lua makes it: arg[0] the script, arg[1..] after it, flags below 0. */

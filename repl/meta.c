@@ -16,10 +16,22 @@ typedef struct {
 
 /* ---- :help ---------------------------------------------------------------------------------- */
 
+/* :help NAME: the help entry (lua/chalk/help.lua) for NAME; :help alone: the commands. */
 static int cmd_help(lua_State *L, const char *arg) {
-  (void)L;
-  (void)arg;
-  meta_print_help();
+  if (*arg == '\0') {
+    meta_print_help();
+    return META_OK;
+  }
+  int top = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "chalk.help");
+  int status = repl_docall(L, 1, 1);
+  if (status == LUA_OK) {
+    lua_pushstring(L, arg);
+    status = repl_docall(L, 1, 0);
+  }
+  if (status != LUA_OK) repl_report(L, status);
+  lua_settop(L, top);
   return META_OK;
 }
 
@@ -242,12 +254,12 @@ static int cmd_quit(lua_State *L, const char *arg) {
 }
 
 static const meta_command commands[] = {
-    {"help", "", "this list", cmd_help},
+    {"help", "[NAME]", "this list; with NAME (chalk.randn, viz.step, matmul, ops) what it does", cmd_help},
     {"lessons", "", "list the lessons", cmd_lessons},
     {"lesson", "NAME", "start a lesson (from lessons/NAME.lua)", cmd_lesson},
     {"next", "", "the lesson's next step (Enter on an empty line does the same)", cmd_next},
-    {"back", "", "show and run the previous step again (state is cumulative)", cmd_back},
-    {"step", "N", "go to step N (skipped steps run quietly first)", cmd_step},
+    {"back", "", "the previous step again (steps before it replayed quietly from the start)", cmd_back},
+    {"step", "N", "go to step N, in the state after steps 1..N-1 (run quietly)", cmd_step},
     {"show", "", "show the last picture again", cmd_show},
     {"mem", "", "live tensor bytes by device and category", cmd_mem},
     {"quit", "", "leave chalk (as does Ctrl-D)", cmd_quit},

@@ -124,6 +124,21 @@ static void trim_traceback(char *msg) {
   if (n >= en && strcmp(msg + n - en, empty) == 0) msg[n - en] = '\0';
 }
 
+/* Under "attempt to call a nil value (method 'topk')": the nearest names, from chalk.help. */
+static void suggest_name(lua_State *L, const char *msg) {
+  if (strstr(msg, "attempt to call a nil value (") == NULL) return;
+  int top = lua_gettop(L);
+  lua_getglobal(L, "require");
+  if (lua_isfunction(L, -1)) {
+    lua_pushstring(L, "chalk.help");
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1) && lua_getfield(L, -1, "suggest") == LUA_TFUNCTION) {
+      lua_pushstring(L, msg);
+      if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) fprintf(stderr, "%s\n", lua_tostring(L, -1));
+    }
+  }
+  lua_settop(L, top);
+}
+
 int repl_report(lua_State *L, int status) {
   if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
@@ -131,7 +146,11 @@ int repl_report(lua_State *L, int status) {
     char *copy = strdup(msg);
     if (copy) {
       trim_traceback(copy);
+      char *rest = strchr(copy, '\n'); /* the suggestion goes under the message, above the traceback */
+      if (rest) *rest = '\0';
       fprintf(stderr, "%s\n", copy);
+      suggest_name(L, copy);
+      if (rest) fprintf(stderr, "%s\n", rest + 1);
       free(copy);
     }
     fflush(stderr);

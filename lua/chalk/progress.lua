@@ -6,7 +6,7 @@
 --
 --   local bar = progress.new{ total = #loader, epoch = 1, epochs = 5 }
 --   for xb, yb in loader do ...; bar:update{ loss = loss:item(), items = xb.shape[1] } end
---   bar:finish()
+--   bar:finish()          -- or bar:finish{clear = true}: erase the bar
 local chalk = require "chalk"
 
 local M = {}
@@ -118,10 +118,15 @@ function Bar:update(opts)
   return self
 end
 
--- Draw the final state and end the line. Returns the elapsed seconds and items per second.
-function Bar:finish()
+-- Draw the final state and end the line; with {clear = true} erase the bar instead (a loop that
+-- prints its own line per epoch keeps a projected screen short). Returns the elapsed seconds
+-- and items per second.
+function Bar:finish(opts)
   local elapsed = math.max(now() - self.start, 1e-9)
-  if self.enabled then
+  if self.enabled and opts and opts.clear then
+    self.out:write("\r\27[K")
+    self.out:flush()
+  elseif self.enabled then
     self.out:write("\r", self:line(), "\27[K\n")
     self.out:flush()
   end

@@ -1,10 +1,15 @@
 # lib.sh: helpers for the lesson tests (sourced). Set LESSON before sourcing.
 #   run_lesson [ENV=VALUE...]   runs $CHALK --lesson $LESSON --auto into a fresh output dir;
-#                               $OUT is the picture dir, $LOG the combined output
+#                               $OUT is the picture dir, $LOG the combined output; checks the
+#                               replay from the start (what :back and :step N show) matched
 #   number LABEL                the number after LABEL on the first log line that starts with it
 #   near NAME GOT WANT TOL      fails unless |GOT - WANT| <= TOL
 #   at_least NAME GOT MIN       fails unless GOT >= MIN
 #   picture FILE                fails unless $OUT/FILE exists and is a non-empty picture
+#   fits_screen [ROWS] [COLS]   fails unless every step (header, narration, code, output,
+#                               up to the next step's header) fits ROWS lines (30) of COLS (100)
+#                               characters: a projected 100x35 terminal, with room for the prompt
+#   longest_step                prints the number of lines of the longest step
 #   finish                      exits 1 if any check failed
 CHALK=${CHALK:-build/chalk}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/chalk-lesson.XXXXXX")
@@ -25,6 +30,9 @@ run_lesson() {
     tail -n 25 "$LOG" >&2
     return 1
   fi
+  # --auto replays every step from the lesson's start and compares (what :back shows)
+  grep -q "^(replayed steps 1-[0-9]* from the lesson's start: the same output)" "$LOG" ||
+    fail "the log does not say the replay from the start matched the first pass"
 }
 
 number() {
@@ -52,6 +60,38 @@ picture() {
   *.png) head -c 8 "$f" | od -An -c | grep -q 'P   N   G' || fail "$1 is not a PNG" ;;
   *.svg) grep -q '<svg' "$f" || fail "$1 is not an SVG" ;;
   esac
+}
+
+# The steps of $LOG as "STEP LINES WIDEST" rows (a step runs from its "[i/n] title" header to the
+# blank line before the next header; characters counted in UTF-8, escape sequences as shown).
+step_sizes() {
+  LC_ALL=C awk '
+    function flush() { if (step != "") print step, lines - pending, widest }
+    /^\[[0-9]+\/[0-9]+\] / { flush(); step = $1; lines = 0; widest = 0; pending = 0 }
+    step != "" {
+      lines++
+      s = $0; gsub(/\033\[[0-9;]*m/, "", s); n = gsub(/[^\200-\277]/, "", s)
+      if (n > widest) widest = n
+      pending = ($0 == "") ? pending + 1 : 0
+    }
+    /^\(replayed steps/ { lines--; }
+    END { flush() }' "$LOG"
+}
+
+fits_screen() {
+  rows=${1:-30}
+  cols=${2:-100}
+  sizes=$(step_sizes)
+  [ -n "$sizes" ] || { fail "no steps found in the output"; return; }
+  echo "$sizes" | while read -r step lines widest; do
+    [ "$lines" -le "$rows" ] || echo "step $step has $lines lines (a projected screen shows $rows)"
+    [ "$widest" -le "$cols" ] || echo "step $step has a line of $widest characters (more than $cols)"
+  done >"$TMP/fits"
+  while read -r line; do fail "$line"; done <"$TMP/fits"
+}
+
+longest_step() {
+  step_sizes | awk '$2 > m { m = $2 } END { print m + 0 }'
 }
 
 finish() {

@@ -4,6 +4,7 @@
 LESSON=03_training
 . tests/lessons/lib.sh
 run_lesson CHALK_LESSON_SUBSET=3000 || finish
+fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
 near "initial loss" "$(number 'before training: loss')" 2.303 0.3
 at_least "subset test accuracy" "$(number 'final test accuracy')" 70
 grep -q "matmul" "$LOG" || fail "the profile table does not list matmul"

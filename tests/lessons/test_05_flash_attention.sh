@@ -6,6 +6,7 @@
 LESSON=05_flash_attention
 . tests/lessons/lib.sh
 run_lesson CHALK_LESSON_QUICK=1 || finish
+fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
 near "naive vs formula" "$(number 'largest difference from O: naive')" 0 1e-6
 near "online softmax" "$(number 'O_13 from the sweep against full softmax: largest difference')" 0 1e-5
 near "causal" "$(number 'causal attention, naive and flash, against the masked formula:')" 0 1e-6
@@ -17,5 +18,10 @@ near "flash bytes vs formula" "$(number 'flash bytes counted vs formula, largest
 near "naive bytes vs formula" "$(number 'naive bytes counted vs formula, largest relative difference:')" 0 0.01
 at_least "bytes ratio Br 16 / 256" "$(number 'flash bytes at Br 16 over Br 256:')" 8
 grep -q "No GPU here\|^GPU: " "$LOG" || fail "the lesson does not say whether it has a GPU"
+if ! grep -q "^GPU: " "$LOG"; then # said once, then the figures recorded on an H100 (lessons/gpu_runs/)
+  [ "$(grep -c '^No GPU here' "$LOG")" -eq 1 ] || fail "the lesson should say once that there is no GPU"
+  grep -q "^\[[0-9]*/[0-9]*\] Recorded on an H100" "$LOG" || fail "no step shows the recorded H100 figures"
+  [ "$(grep -c '^ *8192 .* ms .* ms' "$LOG")" -eq 1 ] || fail "the recorded H100 times stop short of N = 8192"
+fi
 for p in 05_tile_sweep.png 05_memory_naive_vs_flash.png 05_time.png; do picture "$p"; done
 finish

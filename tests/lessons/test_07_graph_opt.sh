@@ -3,6 +3,7 @@
 LESSON=07_graph_opt
 . tests/lessons/lib.sh
 run_lesson || finish
+fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
 before=$(number 'op count before:')
 after=$(number 'op count after:')
 near "op count before" "$before" 13 0

@@ -181,9 +181,36 @@ static bool same_layout(const ct_gvalue *a, const ct_gvalue *b) {
   return a->dtype == b->dtype && a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
 }
 
+static int plan_once(ct_graph *g, const ct_plan_opts *o, ct_plan_report *r);
+
+/* In-place reuse never makes the plan worse: merging a result into its dying input lengthens
+   that buffer's life, and packing the longer-lived buffers can come out larger than packing
+   them apart. So with in-place on, the plan without it is made too and the smaller one kept
+   (then ninplace is 0: no result was placed over its input). */
 int ct_graph_plan_memory(ct_graph *g, const ct_plan_opts *o, ct_plan_report *r) {
   static const ct_plan_opts defaults;
   if (!o) o = &defaults;
+  ct_plan_report with;
+  if (plan_once(g, o, &with)) return -1;
+  if (o->no_inplace || o->strategy == CT_PLAN_NAIVE || with.ninplace == 0) {
+    if (r) *r = with;
+    return 0;
+  }
+  ct_plan_opts plain = *o;
+  plain.no_inplace = true;
+  ct_plan_report without;
+  if (plan_once(g, &plain, &without)) return -1;
+  if (without.planned_bytes < with.planned_bytes) {
+    without.ninplace_candidates = with.ninplace_candidates;
+    g->plan = without;
+    g->plan_opts = *o;
+    if (r) *r = without;
+    return 0;
+  }
+  return plan_once(g, o, r);
+}
+
+static int plan_once(ct_graph *g, const ct_plan_opts *o, ct_plan_report *r) {
   if (g->map) return ct_errorf("plan_memory: the graph is still capturing");
   ct_graph_invalidate(g); /* the runtime headers point into the old arena */
 
