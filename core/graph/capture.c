@@ -56,7 +56,7 @@ static void assign_cost(ct_tensor *const *in, int nin, const ct_tensor *out, con
   *f = 0;
   *b = (double)ct_numel(out) * (double)ct_dtype_size(out->dtype) + (double)ct_numel(in[1]) * (double)ct_dtype_size(in[1]->dtype);
 }
-const ct_opdef ct_op_assign = {"assign", 2, CT_OPF_INPLACE_OUT | CT_OPF_NONDIFF, assign_shape, assign_cpu, NULL, assign_cost};
+const ct_opdef ct_op_assign = {"assign", 2, CT_OPF_INPLACE_OUT | CT_OPF_NONDIFF, assign_shape, assign_cpu, NULL, assign_cost, NULL, NULL};
 
 int ct_assign_(ct_tensor *dst, ct_tensor *src) {
   ct_device dd = dst->storage->device, sd = src->storage->device;

@@ -164,7 +164,7 @@ static void copy_cost(ct_tensor *const *in, int nin, const ct_tensor *out, const
   *f = 0;
   *b = (double)(ct_numel(in[0]) + ct_numel(out)) * (double)ct_dtype_size(out->dtype);
 }
-const ct_opdef ct_op_im2col = {"im2col", 1, 0, im2col_shape, im2col_cpu, im2col_backward, copy_cost};
+const ct_opdef ct_op_im2col = {"im2col", 1, 0, im2col_shape, im2col_cpu, im2col_backward, copy_cost, "dx = col2im(g)", NULL};
 
 /* ---- col2im(cols) -> [N,C,H,W] = attrs.shape, overlapping windows summed -------------------- */
 
@@ -209,7 +209,7 @@ static int col2im_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
 static int col2im_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return (gin[0] = ct_op_run(CT_OP_im2col, &g, 1, &n->attrs)) ? 0 : -1;
 }
-const ct_opdef ct_op_col2im = {"col2im", 1, 0, col2im_shape, col2im_cpu, col2im_backward, copy_cost};
+const ct_opdef ct_op_col2im = {"col2im", 1, 0, col2im_shape, col2im_cpu, col2im_backward, copy_cost, "dcols = im2col(g)", NULL};
 
 /* ---- conv2d(x, w [, b]) ------------------------------------------------------------------------ */
 
@@ -431,9 +431,9 @@ static void conv_grad_cost(ct_tensor *const *in, int nin, const ct_tensor *out, 
   *b = (double)(ct_numel(in[0]) + ct_numel(in[1]) + ct_numel(out)) * (double)ct_dtype_size(out->dtype);
 }
 const ct_opdef ct_op_conv2d_grad_input = {"conv2d_grad_input", 2, 0, conv2d_grad_input_shape, conv2d_grad_input_cpu,
-                                          conv2d_grad_input_backward, conv_grad_cost};
+                                          conv2d_grad_input_backward, conv_grad_cost, NULL, NULL};
 const ct_opdef ct_op_conv2d_grad_weight = {"conv2d_grad_weight", 2, 0, conv2d_grad_weight_shape, conv2d_grad_weight_cpu,
-                                           conv2d_grad_weight_backward, conv_grad_cost};
+                                           conv2d_grad_weight_backward, conv_grad_cost, NULL, NULL};
 
 /* With g3 = g as [N, O, L], cols = im2col(x) [N, CKK, L] and W2 = w as [O, CKK]:
  *   dx = col2im(W2^T @ g3),  dw = sum_n g3_n @ cols_n^T,  db = sum(g, {N, H, W})
@@ -483,7 +483,7 @@ static void conv2d_cost(ct_tensor *const *in, int nin, const ct_tensor *out, con
   for (int i = 0; i < nin; i++) elems += (double)ct_numel(in[i]);
   *b = elems * (double)ct_dtype_size(out->dtype);
 }
-const ct_opdef ct_op_conv2d = {"conv2d", -1, 0, conv2d_shape, conv2d_cpu, conv2d_backward, conv2d_cost};
+const ct_opdef ct_op_conv2d = {"conv2d", -1, 0, conv2d_shape, conv2d_cpu, conv2d_backward, conv2d_cost, "dx = conv2d_grad_input(g, w); dw = conv2d_grad_weight(x, g); db = sum(g)", NULL};
 
 /* ---- max_pool2d(x) (attrs kh, kw, sh, sw; no padding) ---------------------------------------- */
 
@@ -625,7 +625,7 @@ static void pool_cost(ct_tensor *const *in, int nin, const ct_tensor *out, const
   *b = (double)(ct_numel(in[0]) + ct_numel(out) + (nin > 1 ? ct_numel(in[1]) : 0)) * (double)ct_dtype_size(out->dtype);
 }
 const ct_opdef ct_op_max_pool2d = {"max_pool2d", 1, 0, max_pool2d_shape, max_pool2d_cpu, max_pool2d_backward,
-                                   pool_cost};
+                                   pool_cost, "dx = g at each window's max", NULL};
 
 /* max_pool2d_backward(g, x): zeros of x's shape with each g routed to its window's maximum.
    Piecewise linear in g and flat in x; its own gradient is not provided (backward NULL). */
@@ -662,7 +662,7 @@ static int max_pool2d_backward_cpu(ct_tensor *out, ct_tensor *const *in, int nin
   return rc;
 }
 const ct_opdef ct_op_max_pool2d_backward = {"max_pool2d_backward", 2, CT_OPF_NONDIFF_IN1, max_pool2d_backward_shape,
-                                            max_pool2d_backward_cpu, NULL, pool_cost};
+                                            max_pool2d_backward_cpu, NULL, pool_cost, NULL, NULL};
 
 /* ---- public entry points -------------------------------------------------------------------- */
 

@@ -254,7 +254,7 @@ static void matmul_cost(ct_tensor *const *in, int nin, const ct_tensor *out, con
   *bytes = isz * (double)(ct_numel(in[0]) + ct_numel(in[1]) + ct_numel(out));
 }
 
-const ct_opdef ct_op_matmul = {"matmul", 2, 0, matmul_shape, matmul_cpu, matmul_backward, matmul_cost};
+const ct_opdef ct_op_matmul = {"matmul", 2, 0, matmul_shape, matmul_cpu, matmul_backward, matmul_cost, "dA = g @ B^T; dB = A^T @ g", NULL};
 
 /* ---- public entry point: torch.matmul's 1-D rules around the batched op ----------------------- */
 
@@ -265,7 +265,8 @@ static ct_tensor *mm_fail(const ct_tensor *a, const ct_tensor *b) {
   return NULL;
 }
 
-ct_tensor *ct_matmul(ct_tensor *a, ct_tensor *b) {
+/* torch.matmul's rules, then the op with attributes at (an implementation, its tiles) */
+static ct_tensor *matmul_with(ct_tensor *a, ct_tensor *b, const ct_attrs *at) {
   if (!a || !b) return ct_errorf("matmul: missing operand"), NULL;
   if (a->ndim == 0 || b->ndim == 0) {
     ct_errorf("matmul: both operands need at least 1 dim (use mul for a scalar)");
@@ -278,15 +279,18 @@ ct_tensor *ct_matmul(ct_tensor *a, ct_tensor *b) {
     return mm_fail(a, b);
   }
   bool a1 = a->ndim == 1, b1 = b->ndim == 1;
-  ct_tensor *A = a1 ? ct_unsqueeze(a, 0) : ct_retain(a);
-  ct_tensor *B = b1 ? ct_unsqueeze(b, -1) : ct_retain(b);
+  /* a rung (an implementation with its own loops) reads contiguous operands */
+  const ct_opimpl *im = at && at->impl ? ct_op_impl(CT_OP_matmul, at->impl) : NULL;
+  bool rung = im && im->fn;
+  ct_tensor *A = a1 ? ct_unsqueeze(a, 0) : rung ? ct_contiguous(a) : ct_retain(a);
+  ct_tensor *B = b1 ? ct_unsqueeze(b, -1) : rung ? ct_contiguous(b) : ct_retain(b);
   ct_meta bm;
   if (A && B && mm_batch_shape(A, B, &bm)) {
     ct_release(A), ct_release(B);
     return mm_fail(a, b);
   }
   ct_tensor *in[2] = {A, B};
-  ct_tensor *r = A && B ? ct_op_run(CT_OP_matmul, in, 2, NULL) : NULL;
+  ct_tensor *r = A && B ? ct_op_run(CT_OP_matmul, in, 2, at) : NULL;
   ct_release(A), ct_release(B);
   if (r && b1) {
     ct_tensor *s = ct_squeeze(r, r->ndim - 1);
@@ -299,4 +303,57 @@ ct_tensor *ct_matmul(ct_tensor *a, ct_tensor *b) {
     r = s;
   }
   return r;
+}
+
+ct_tensor *ct_matmul(ct_tensor *a, ct_tensor *b) { return matmul_with(a, b, NULL); }
+
+ct_tensor *ct_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl, const int *tiles) {
+  if (!a || !b) return ct_errorf("matmul: missing operand"), NULL;
+  ct_attrs at = {0};
+  if (impl && *impl) {
+    at.impl = ct_op_impl_find(CT_OP_matmul, impl, a->storage->device.type);
+    if (at.impl < 0) return NULL;
+  }
+  for (int i = 0; tiles && i < 3; i++) {
+    if (tiles[i] < 1) return ct_errorf("matmul(impl=%s): tiles must be positive, got %d", impl ? impl : "", tiles[i]), NULL;
+    at.i[i] = tiles[i];
+  }
+  return matmul_with(a, b, &at);
+}
+
+/* ---- the old side doors, thin aliases of ct_matmul_impl ---------------------------------------- */
+
+ct_tensor *ct_cpu_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl) {
+  if (!impl || !strcmp(impl, "openblas")) impl = "blas";
+  char d1[200], d2[200];
+  if (!a || !b) return ct_errorf("cpu.matmul(impl=%s): missing operand", impl), NULL;
+  if (ct_op_impl_find(CT_OP_matmul, impl, CT_CPU) < 0) return NULL;
+  if (a->ndim != 2 || b->ndim != 2 || a->dtype != CT_F32 || b->dtype != CT_F32 || a->storage->device.type != CT_CPU ||
+      b->storage->device.type != CT_CPU || a->shape[1] != b->shape[0])
+    return ct_errorf("cpu.matmul(impl=%s): expects [M,K] and [K,N] f32 tensors on the cpu, got %s and %s", impl,
+                     ct_describe(a, d1, sizeof d1), ct_describe(b, d2, sizeof d2)),
+           NULL;
+  return ct_matmul_impl(a, b, impl, NULL);
+}
+
+ct_tensor *ct_cuda_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl) {
+  if (!ct_cuda_available())
+    return ct_errorf("cuda.matmul(impl=%s): CUDA is not available (%s)", impl ? impl : "cublas",
+                     ct_cuda_unavailable_reason()),
+           NULL;
+  if (!a || !b) return ct_errorf("cuda.matmul(impl=%s): missing operand", impl ? impl : "cublas"), NULL;
+  int k = ct_op_impl_find(CT_OP_matmul, impl ? impl : "cublas", CT_CUDA);
+  if (k < 0) return NULL;
+  ct_attrs at = {0};
+  at.impl = k;
+  return matmul_with(a, b, &at);
+}
+
+const char *const *ct_cuda_matmul_impls(int *n) {
+  static const char *names[CT_MAX_IMPLS];
+  int c = 0;
+  for (int k = 1; k <= ct_op_impl_count(CT_OP_matmul); k++)
+    if (ct_op_impl(CT_OP_matmul, k)->dev == CT_CUDA) names[c++] = ct_op_impl(CT_OP_matmul, k)->name;
+  *n = c;
+  return names;
 }

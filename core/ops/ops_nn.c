@@ -234,7 +234,7 @@ static int softmax_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   gin[0] = O_MUL(R(y), O_SUB(R(g), sum_keep(ct_mul(g, y), (int)n->attrs.i[0])));
   return gin[0] ? 0 : -1;
 }
-const ct_opdef ct_op_softmax = {"softmax", 1, 0, softmax_shape, softmax_cpu, softmax_backward, softmax_cost};
+const ct_opdef ct_op_softmax = {"softmax", 1, 0, softmax_shape, softmax_cpu, softmax_backward, softmax_cost, "dx = y*(g - sum(g*y, dim))", NULL};
 
 /* y = log_softmax(x): dx = g - exp(y) * sum(g, dim) */
 static int log_softmax_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
@@ -242,7 +242,7 @@ static int log_softmax_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return gin[0] ? 0 : -1;
 }
 const ct_opdef ct_op_log_softmax = {"log_softmax", 1, 0, softmax_shape, log_softmax_cpu, log_softmax_backward,
-                                    softmax_cost};
+                                    softmax_cost, "dx = g - softmax(x)*sum(g, dim)", NULL};
 
 /* ---- one_hot(idx): idx.shape + [C], 1 at each 1-based class (attrs.i[0] = C, attrs.dtype) -- */
 
@@ -281,7 +281,7 @@ static int one_hot_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_a
   ct_release(tmp);
   return rc;
 }
-const ct_opdef ct_op_one_hot = {"one_hot", 1, CT_OPF_NONDIFF, one_hot_shape, one_hot_cpu, NULL, NULL};
+const ct_opdef ct_op_one_hot = {"one_hot", 1, CT_OPF_NONDIFF, one_hot_shape, one_hot_cpu, NULL, NULL, NULL, NULL};
 
 /* ---- nll_loss(logp [N,C] or [C], target [N] or scalar): -mean_n logp[n, target_n] ---------- */
 
@@ -341,7 +341,7 @@ static void nll_cost(ct_tensor *const *in, int nin, const ct_tensor *out, const 
   *f = (double)N;
   *b = (double)N * (double)(ct_dtype_size(in[0]->dtype) + ct_dtype_size(in[1]->dtype));
 }
-const ct_opdef ct_op_nll_loss = {"nll_loss", 2, CT_OPF_NONDIFF_IN1, nll_shape, nll_cpu, nll_backward, nll_cost};
+const ct_opdef ct_op_nll_loss = {"nll_loss", 2, CT_OPF_NONDIFF_IN1, nll_shape, nll_cpu, nll_backward, nll_cost, "dlogp = -onehot(target)*g/N", NULL};
 
 /* ---- layer_norm(x [, w [, b]]) over the last attrs.i[0] dims, eps attrs.f[0] ---------------- */
 
@@ -448,7 +448,7 @@ static void layer_norm_cost(ct_tensor *const *in, int nin, const ct_tensor *out,
   rowwise_cost(in, nin, out, 8, f, b);
 }
 const ct_opdef ct_op_layer_norm = {"layer_norm", -1, 0, layer_norm_shape, layer_norm_cpu, layer_norm_backward,
-                                   layer_norm_cost};
+                                   layer_norm_cost, "dx = (g*w - mean(g*w) - xhat*mean(g*w*xhat))/sigma; dw = sum(g*xhat); db = sum(g)", NULL};
 
 /* ---- dropout_mask(x): {0, 1/(1-p)} of x's shape and dtype from the Philox stream -------------
  * attrs: f[0] = p, i[0] = stream offset of the draw, i[1] = seed (bits). Element i (row-major)
@@ -483,7 +483,7 @@ static void dropout_mask_cost(ct_tensor *const *in, int nin, const ct_tensor *ou
   *b = (double)ct_numel(out) * (double)ct_dtype_size(out->dtype);
 }
 const ct_opdef ct_op_dropout_mask = {"dropout_mask", 1, CT_OPF_NONDIFF, dropout_mask_shape, dropout_mask_cpu, NULL,
-                                     dropout_mask_cost};
+                                     dropout_mask_cost, NULL, NULL};
 
 /* ---- public entry points -------------------------------------------------------------------- */
 
