@@ -221,6 +221,15 @@ ct_tensor *ct_matmul(ct_tensor *a, ct_tensor *b); /* torch.matmul semantics, bat
    Runs through the op table (events, autograd, capture). tiles: bm, bn, bk of "tiled" (NULL: 64).
    An unknown name is an error listing the row's implementations. */
 ct_tensor *ct_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl, const int *tiles);
+/* Autotune among the row's implementations (core/graph/autotune.c): times each one of dev's on
+   A[m,k] B[k,n] (best of repeats), writes up to max rows and the fastest name in *best; returns
+   the rows written or -1. Implementations that refuse the dtype are left out. */
+typedef struct {
+  const char *impl;
+  double us, gflops;
+} ct_tune_impl;
+int ct_autotune_matmul_impl(int64_t m, int64_t n, int64_t k, ct_dtype dt, ct_device dev, int repeats,
+                            ct_tune_impl *rows, int max, const char **best);
 /* Aliases kept for old callers: the CPU rungs on 2-D f32 ("openblas" is "blas"); a CUDA rung
    (NULL: "cublas"); the names of the CUDA rungs, in ladder order (*n of them). */
 ct_tensor *ct_cpu_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl);

@@ -146,9 +146,9 @@ return {
         bm rows by bn columns, walking k in steps of bk: the tile sizes decide what stays in
         cache. This is the "tiled" implementation of the matmul op (x:matmul(y, {impl =
         "tiled", tiles = {bm, bn, bk}})); chalk.autotune.matmul runs it through the op table for
-        every (bm, bn) on the real shape, keeps the best and caches it. The heatmap shows why tuning is needed: the
-        best and worst configurations differ by a large factor (printed below), and the best
-        is not where intuition puts it. Timings on a busy machine are noisy: rerun and compare.]],
+        every (bm, bn) on the real shape, keeps the best and caches it. The heatmap shows why
+        tuning is needed: the best and worst configurations differ by a large factor (printed
+        below), and the best is not where intuition puts it. Timings on a busy machine are noisy: rerun and compare.]],
       code = [[
         tune = chalk.autotune.matmul(256, 256, 256, {bm = {2, 8, 32, 128}, bn = {8, 32, 128, 256}, bk = 64, repeats = 2})
         worst = math.huge

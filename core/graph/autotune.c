@@ -101,6 +101,51 @@ int ct_autotune_matmul(int64_t m, int64_t n, int64_t k, ct_dtype dt, const int *
   return 0;
 }
 
+/* ---- which implementation of the matmul row ------------------------------------------------ */
+
+int ct_autotune_matmul_impl(int64_t m, int64_t n, int64_t k, ct_dtype dt, ct_device dev, int repeats,
+                            ct_tune_impl *rows, int max, const char **best) {
+  if (m < 1 || n < 1 || k < 1) return ct_errorf("autotune: sizes must be positive");
+  if (repeats < 1) repeats = 1;
+  int64_t sa[2] = {m, k}, sb[2] = {k, n};
+  ct_tensor *A = ct_randn(sa, 2, dt, dev), *B = A ? ct_randn(sb, 2, dt, dev) : NULL;
+  if (!B) {
+    ct_release(A);
+    return -1;
+  }
+  int nrows = 0, rc = 0;
+  double top = 0;
+  if (best) *best = NULL;
+  for (int i = 1; i <= ct_op_impl_count(CT_OP_matmul) && !rc; i++) {
+    const ct_opimpl *im = ct_op_impl(CT_OP_matmul, i);
+    if (im->dev != dev.type) continue;
+    double bestus = 0;
+    for (int t = 0; t <= repeats; t++) { /* run 0 warms caches and pages */
+      double t0 = now_us();
+      ct_tensor *c = ct_matmul_impl(A, B, im->name, NULL);
+      if (c && dev.type != CT_CPU && ct_cuda_synchronize()) ct_release(c), c = NULL;
+      double us = now_us() - t0;
+      if (!c) {
+        ct_clear_error(); /* a rung that does not take this dtype is left out */
+        bestus = -1;
+        break;
+      }
+      ct_release(c);
+      if (t && (bestus == 0 || us < bestus)) bestus = us;
+    }
+    if (bestus < 0) continue;
+    if (rows && nrows < max) rows[nrows] = (ct_tune_impl){im->name, bestus, 2.0 * (double)m * (double)n * (double)k / bestus / 1e3};
+    nrows++;
+    if (top == 0 || bestus < top) {
+      top = bestus;
+      if (best) *best = im->name;
+    }
+  }
+  ct_release(A), ct_release(B);
+  return nrows ? (nrows < max ? nrows : max) : ct_errorf("autotune: no implementation of matmul runs %s on this device",
+                                                          ct_dtype_name(dt));
+}
+
 /* ---- the fused kernels' chunk size --------------------------------------------------------- */
 
 typedef struct {

@@ -178,6 +178,10 @@ int ct_norm_dim(const char *op, int dim, const ct_tensor *t, int ndim, int *out)
 void ct_broadcast_strides(const ct_tensor *t, const int64_t *shape, int ndim, int64_t *stride);
 void ct_contiguous_strides(const int64_t *shape, int ndim, int64_t *stride);
 void *ct_data_ptr(const ct_tensor *t); /* storage data + offset*itemsize */
+/* Output size of a window op along one axis, or an error naming the axis (ops_conv.c). */
+int ct_conv_out_size(const char *what, int64_t in, int64_t k, int64_t s, int64_t p, int64_t *out);
+/* ct_op_run with in[0] given a batch dim of 1 when it has 3 dims, removed again after (ops_conv.c). */
+ct_tensor *ct_op_run_batched(ct_op op, ct_tensor **in, int nin, const ct_attrs *at);
 /* Convenience: a tensor's shape and ndim as the last two args of shape-taking functions. */
 #define CT_SHAPE(t) (t)->shape, (t)->ndim
 

@@ -140,3 +140,18 @@ Test(optable, a_captured_rung_replays_with_its_implementation) {
   ct_release(got), ct_release(want), ct_release(c), ct_release(a), ct_release(b);
   ct_graph_free(g);
 }
+
+Test(optable, autotune_picks_among_the_rows_implementations) {
+  ct_tune_impl rows[8];
+  const char *best = NULL;
+  int n = ct_autotune_matmul_impl(48, 40, 32, CT_F32, ct_cpu(), 1, rows, 8, &best);
+  cr_assert_eq(n, 4, "blas, naive, reordered, tiled: %d (%s)", n, ct_last_error());
+  cr_assert_not_null(best);
+  double fastest = rows[0].us;
+  for (int i = 0; i < n; i++) {
+    cr_assert_gt(rows[i].us, 0, "%s was timed", rows[i].impl);
+    if (rows[i].us < fastest) fastest = rows[i].us;
+  }
+  for (int i = 0; i < n; i++)
+    if (!strcmp(rows[i].impl, best)) cr_assert_eq(rows[i].us, fastest, "the fastest is picked");
+}
