@@ -9,8 +9,10 @@
 
 static ct_opimpl impls[CT_OP_COUNT][CT_MAX_IMPLS];
 static int nimpls[CT_OP_COUNT];
+static void add_cpu_impls(void);
 
 int ct_op_add_impl(ct_op op, const char *name, ct_devtype dev, ct_forward_fn fn, const char *note) {
+  add_cpu_impls(); /* the CPU column first, whoever registers first */
   if (op < 0 || op >= CT_OP_COUNT) return ct_errorf("op_add_impl: no op #%d", (int)op);
   if (nimpls[op] >= CT_MAX_IMPLS)
     return ct_errorf("%s: more than %d implementations", ct_optable[op]->name, CT_MAX_IMPLS);
