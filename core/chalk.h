@@ -316,6 +316,9 @@ const char *ct_op_grad_formula(const char *name);
 const char *ct_op_grad_formula_input(const char *name, int i, char *buf, size_t n);
 /* An elementwise op's C expression over x, y (core/ops/elementwise_defs.h); NULL for other ops. */
 const char *ct_op_expr(const char *name);
+/* Implementation k (1-based) of op `name` (core/ops/impls.c): its name, device ("cpu" or
+   "cuda") and a one-line note; false past the last. */
+bool ct_op_impl_info(const char *name, int k, const char **impl, const char **device, const char **note);
 
 /* ---- autograd graph inspection (for viz and capture) ------------------------------------------- */
 int ct_node_op(const ct_node *n);

@@ -74,3 +74,14 @@ const char *ct_op_event_name(ct_op op, const ct_attrs *a) {
   const ct_opimpl *im = a && a->impl ? ct_op_impl(op, a->impl) : NULL;
   return im ? im->event : ct_optable[op]->name;
 }
+
+bool ct_op_impl_info(const char *name, int k, const char **impl, const char **device, const char **note) {
+  for (int op = 0; name && op < CT_OP_COUNT; op++) {
+    if (strcmp(ct_optable[op]->name, name)) continue;
+    const ct_opimpl *im = ct_op_impl((ct_op)op, k);
+    if (!im) return false;
+    *impl = im->name, *device = im->dev == CT_CPU ? "cpu" : "cuda", *note = im->note ? im->note : "";
+    return true;
+  }
+  return false;
+}

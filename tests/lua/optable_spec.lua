@@ -44,6 +44,15 @@ describe("chalk.ops()", function()
     for _, name in ipairs(chalk.ops()) do set[name] = true end
     assert.is_true(set.silu)
   end)
+
+  it("gives one row as a table: chalk.op_info", function()
+    local mm = chalk.op_info("matmul")
+    assert.are.equal("dA = g @ B^T; dB = A^T @ g", mm.grad)
+    assert.is_nil(mm.expr)
+    assert.are.same({ name = "blas", device = "cpu", note = mm.impls[1].note }, mm.impls[1])
+    assert.are.equal("x / (1 + EXP(-x))", chalk.op_info("silu").expr)
+    S.error_matching(function() chalk.op_info("nope") end, "no op named 'nope'")
+  end)
 end)
 
 describe("silu", function()
