@@ -784,7 +784,7 @@ static int run_nodes(ct_graph *g) {
           n->attrs.i[0] = (int64_t)ct_rng_reserve((uint64_t)ct_numel(out));
           memcpy(&n->attrs.i[1], &seed, sizeof seed);
         }
-        ct_forward_fn fwd = cpu ? def->cpu : ct_cuda_forward[n->op];
+        ct_forward_fn fwd = ct_op_forward(n->op, cpu ? CT_CPU : CT_CUDA, &n->attrs); /* the call's impl */
         if (!fwd) rc = ct_errorf("replay: %s has no kernel for this device", def->name);
         else rc = fwd(out, in, n->nin, &n->attrs);
       }
