@@ -33,6 +33,7 @@ static void add_cpu_impls(void) {
   ct_op_add_impl(CT_OP_matmul, "naive", CT_CPU, ct_cpu_matmul_naive, "i-j-k: the inner loop walks down a column of B");
   ct_op_add_impl(CT_OP_matmul, "reordered", CT_CPU, ct_cpu_matmul_reordered, "i-k-j: rows of B and C, every cache line used");
   ct_op_add_impl(CT_OP_matmul, "tiled", CT_CPU, ct_cpu_matmul_tiled, "i-k-j over bm x bn x bk tiles kept in cache (64; autotuned)");
+  /* attention's other implementation, "naive", is a graph of ordinary ops (ct_attention) */
   ct_op_add_impl(CT_OP_attention_flash, "flash", CT_CPU, NULL, "blocks of K, V with an online softmax (no N x N scores)");
 }
 

@@ -1,11 +1,13 @@
 /* optable.h: the op table, one row per op (design decision 1), and what op files need to fill one.
  *
- * An op is declared once, in the file of its family (ops_elementwise.c, ops_reduce.c, ...), as a
- * `const ct_opdef ct_op_<name>` row: its shape/dtype rule, its CPU forward, its gradient rule
+ * An op is declared once, in the file of its family (ops/ops_elementwise.c, ops/ops_reduce.c, ...),
+ * as a `const ct_opdef ct_op_<name>` row: its shape/dtype rule, its CPU forward, its gradient rule
  * written with ordinary ct_* ops (so backward is itself a graph of table ops and double backward
- * works), its FLOP/byte estimate and whether it may run in place. optable.c lists the rows in the
- * order of the CT_OP enum below. A CUDA forward is registered at run time by kernels/ into
- * ct_cuda_forward[op].
+ * works), its FLOP/byte estimate, whether it may run in place, its gradient as a formula and, for
+ * elementwise ops, its expression. Elementwise ops are written once in ops/elementwise_defs.h,
+ * which expands into their rows, loops, fused code and CUDA functors. optable.c lists the rows in
+ * the order of the CT_OPS enum below. A CUDA forward is registered at run time by kernels/ into
+ * ct_cuda_forward[op]; named implementations (matmul's rungs) form the column of impls.c.
  *
  * Invariant: ct_op_run() is the only place that allocates op outputs, records autograd nodes and
  * appends op events. Op files never touch refcounts of their inputs.
@@ -16,7 +18,8 @@
 #include "chalk.h"
 #include "ops/elementwise_defs.h"
 
-/* X-macro: every op of the table. Adding an op: one line here, one row in its family's file. */
+/* X-macro: every op of the table. Adding an op: one line here, one row in its family's file
+   (an elementwise op: one line in ops/elementwise_defs.h, see core/README.md). */
 #define CT_OPS(X)                                                                              \
   /* views */                                                                                  \
   X(view) X(expand) X(transpose) X(permute) X(narrow) X(select) X(narrow_scatter)             \
@@ -32,10 +35,10 @@
   X(softmax) X(log_softmax) X(nll_loss) X(one_hot) X(layer_norm)                               \
   X(index_select) X(index_add) X(gather) X(scatter_add) X(cat)                                  \
   X(im2col) X(col2im) X(conv2d) X(max_pool2d) X(max_pool2d_backward) X(dropout_mask)        \
-  /* attention (core/ops_attention.c) */ X(attention_flash) X(attention_flash_backward)        \
-  /* in place (core/capture.c): dst <- src, so captured steps see optimizer updates */         \
+  /* attention (ops/ops_attention.c) */ X(attention_flash) X(attention_flash_backward)         \
+  /* in place (graph/capture.c): dst <- src, so captured steps see optimizer updates */        \
   X(assign)                                                                                    \
-  /* a function recomputed in backward (core/pass_checkpoint.c: nn.checkpoint) */              \
+  /* a function recomputed in backward (graph/passes/checkpoint.c: nn.checkpoint) */          \
   X(checkpoint)                                                                                \
   /* fused backward rows (CPU; where a device has no kernel the rules use the ops above) */    \
   X(conv2d_grad_input) X(conv2d_grad_weight)                                      \
