@@ -194,6 +194,7 @@ ct_tensor *ct_tanh(ct_tensor *a);
 ct_tensor *ct_sigmoid(ct_tensor *a);
 ct_tensor *ct_relu(ct_tensor *a);
 ct_tensor *ct_gelu(ct_tensor *a); /* exact (erf) form, as torch's default */
+ct_tensor *ct_silu(ct_tensor *a); /* x * sigmoid(x), as torch.nn.functional.silu */
 ct_tensor *ct_clamp(ct_tensor *a, double lo, double hi); /* use +-INFINITY for one side */
 ct_tensor *ct_maximum(ct_tensor *a, ct_tensor *b);
 ct_tensor *ct_where(ct_tensor *cond, ct_tensor *a, ct_tensor *b);
@@ -218,9 +219,25 @@ ct_tensor *ct_sum_to_shape(ct_tensor *g, const int64_t *shape, int ndim);
 
 /* ---- linear algebra --------------------------------------------------------------------------- */
 ct_tensor *ct_matmul(ct_tensor *a, ct_tensor *b); /* torch.matmul semantics, batched, broadcast */
-/* The CPU matmul ladder of the GPU lesson (core/cpu/matmul_ladder.c): 2-D f32, impl "naive",
-   "reordered", "tiled" or "openblas" (NULL); not recorded for autograd. */
+/* C = A B by one implementation of the matmul row: "blas", "naive", "reordered", "tiled" on the
+   CPU, "cublas", "naive" ... "wmma_bf16" on CUDA (chalk.ops() lists them); NULL: the default.
+   Runs through the op table (events, autograd, capture). tiles: bm, bn, bk of "tiled" (NULL: 64).
+   An unknown name is an error listing the row's implementations. */
+ct_tensor *ct_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl, const int *tiles);
+/* Autotune among the row's implementations (core/graph/autotune.c): times each one of dev's on
+   A[m,k] B[k,n] (best of repeats), writes up to max rows and the fastest name in *best; returns
+   the rows written or -1. Implementations that refuse the dtype are left out. */
+typedef struct {
+  const char *impl;
+  double us, gflops;
+} ct_tune_impl;
+int ct_autotune_matmul_impl(int64_t m, int64_t n, int64_t k, ct_dtype dt, ct_device dev, int repeats,
+                            ct_tune_impl *rows, int max, const char **best);
+/* Aliases kept for old callers: the CPU rungs on 2-D f32 ("openblas" is "blas"); a CUDA rung
+   (NULL: "cublas"); the names of the CUDA rungs, in ladder order (*n of them). */
 ct_tensor *ct_cpu_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl);
+ct_tensor *ct_cuda_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl);
+const char *const *ct_cuda_matmul_impls(int *n);
 
 /* ---- neural-network ops ----------------------------------------------------------------------- */
 ct_tensor *ct_softmax(ct_tensor *a, int dim);
@@ -348,8 +365,18 @@ int ct_ctx_hook_count(const ct_ctx *c, ct_hook_kind kind);
 /* ---- op table (printable; see core/optable.h for the full row) --------------------------------- */
 int ct_op_count(void);
 const char *ct_op_name(int op);
-/* One line per op: name, arity, devices, backward, in-place safety. Writes into buf. */
+/* One line per op: name, arity, devices, backward, flags, implementations, gradient formula.
+   Writes into buf (core/ops/optable.c). */
 size_t ct_op_list(char *buf, size_t n);
+/* The gradient of op `name` as a formula, one part per input ("da = g*b; db = g*a"); NULL if none. */
+const char *ct_op_grad_formula(const char *name);
+/* Input i's part of it without its "da = " ("g*b"), written into buf; NULL if none. */
+const char *ct_op_grad_formula_input(const char *name, int i, char *buf, size_t n);
+/* An elementwise op's C expression over x, y (core/ops/elementwise_defs.h); NULL for other ops. */
+const char *ct_op_expr(const char *name);
+/* Implementation k (1-based) of op `name` (core/ops/impls.c): its name, device ("cpu" or
+   "cuda") and a one-line note; false past the last. */
+bool ct_op_impl_info(const char *name, int k, const char **impl, const char **device, const char **note);
 
 /* ---- autograd graph inspection (for viz and capture) ------------------------------------------- */
 int ct_node_op(const ct_node *n);

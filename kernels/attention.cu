@@ -657,4 +657,5 @@ CT_CU_FORWARD(attention_flash_backward, flash_backward_impl)
 extern "C" void ct_cu_register_attention(void) {
   ct_cuda_forward[CT_OP_attention_flash] = attention_flash_cuda;
   ct_cuda_forward[CT_OP_attention_flash_backward] = attention_flash_backward_cuda;
+  ct_op_add_impl(CT_OP_attention_flash, "flash", CT_CUDA, NULL, "one block of queries per CTA, K and V tiles in shared memory");
 }

@@ -57,6 +57,7 @@ void ct_cu_register_elementwise(void);
 void ct_cu_register_convert(void);
 void ct_cu_register_reduce(void);
 void ct_cu_register_matmul(void);
+void ct_cu_register_ladder(void); /* the rungs of ladder.cu: implementations of the matmul row */
 void ct_cu_register_nn(void);
 void ct_cu_register_index(void);
 void ct_cu_register_conv(void);

@@ -1,7 +1,8 @@
-/* elementwise.cu: CUDA forwards of the elementwise ops (core/ops_elementwise.c gives their
+/* elementwise.cu: CUDA forwards of the elementwise ops (core/ops/ops_elementwise.c gives their
  * semantics and gradients): binary with NumPy broadcasting, comparisons, where, unary ops and the
  * ops with scalar attributes, in f32, f64, i32 and i64 as the CPU has them.
- * Each op is a functor; one kernel family per arity runs it either flat (output contiguous,
+ * Each op is a functor expanded from its row of core/ops/elementwise_defs.h (the expression the
+ * CPU runs, with the math functions spelled for CUDA); one kernel family per arity runs it either flat (output contiguous,
  * every input contiguous with the output's shape or a single broadcast element; 16-byte vector
  * loads when the pointers allow) or strided (any broadcasting and any input strides, offsets
  * computed from the coalesced iteration).
@@ -29,60 +30,49 @@ __device__ __forceinline__ double m_erf(double x) { return erf(x); }
 __device__ __forceinline__ float m_pow(float x, float y) { return powf(x, y); }
 __device__ __forceinline__ double m_pow(double x, double y) { return pow(x, y); }
 
-/* ---- functors ---------------------------------------------------------------------------------- */
-#define BINARY_FUNCTOR(NAME, EXPR)                                                                 \
-  struct NAME {                                                                                    \
-    template <typename T> __device__ __forceinline__ T operator()(T x, T y) const { return EXPR; } \
+/* ---- functors, one per row of core/ops/elementwise_defs.h ------------------------------------- */
+#define EXP(v) m_exp(v)
+#define LOG(v) m_log(v)
+#define SQRT(v) m_sqrt(v)
+#define SIN(v) m_sin(v)
+#define COS(v) m_cos(v)
+#define TANH(v) m_tanh(v)
+#define ERF(v) m_erf(v)
+#define POW(v, p) m_pow(v, p)
+#define K(c) ((T)(c))
+#define A0 a0
+#define A1 a1
+#define BINARY_FUNCTOR(NAME, DTS, EXPR, ...)                                                       \
+  struct f_##NAME {                                                                                \
+    template <typename T> __device__ __forceinline__ T operator()(T x, T y) const { return (T)(EXPR); } \
   };
-BINARY_FUNCTOR(f_add, x + y)
-BINARY_FUNCTOR(f_sub, x - y)
-BINARY_FUNCTOR(f_mul, x * y)
-BINARY_FUNCTOR(f_div, x / y)
-BINARY_FUNCTOR(f_pow, m_pow(x, y))
-BINARY_FUNCTOR(f_maximum, x > y ? x : y)
-
 #define COMPARE_FUNCTOR(NAME, EXPR)                                                                \
-  struct NAME {                                                                                    \
+  struct f_##NAME {                                                                                \
     template <typename T> __device__ __forceinline__ uint8_t operator()(T x, T y) const {          \
       return (uint8_t)(EXPR);                                                                      \
     }                                                                                              \
   };
-COMPARE_FUNCTOR(f_eq, x == y)
-COMPARE_FUNCTOR(f_ne, x != y)
-COMPARE_FUNCTOR(f_lt, x < y)
-COMPARE_FUNCTOR(f_le, x <= y)
-COMPARE_FUNCTOR(f_gt, x > y)
-COMPARE_FUNCTOR(f_ge, x >= y)
-
-/* Unary functors carry the op's float attributes (attrs.f[0], f[1]). */
-#define UNARY_FUNCTOR(NAME, EXPR)                                                                  \
-  struct NAME {                                                                                    \
+/* unary functors carry the op's float attributes (attrs.f[0], f[1]) */
+#define UNARY_FUNCTOR(NAME, DTS, EXPR, ...)                                                        \
+  struct f_##NAME {                                                                                \
     double a0, a1;                                                                                 \
-    template <typename T> __device__ __forceinline__ T operator()(T x) const { return EXPR; }      \
+    template <typename T> __device__ __forceinline__ T operator()(T x) const { return (T)(EXPR); } \
   };
-UNARY_FUNCTOR(f_neg, -x)
-UNARY_FUNCTOR(f_exp, m_exp(x))
-UNARY_FUNCTOR(f_log, m_log(x))
-UNARY_FUNCTOR(f_sqrt, m_sqrt(x))
-UNARY_FUNCTOR(f_abs, x < 0 ? (T)-x : x)
-UNARY_FUNCTOR(f_sign, (T)((x > 0) - (x < 0)))
-UNARY_FUNCTOR(f_sin, m_sin(x))
-UNARY_FUNCTOR(f_cos, m_cos(x))
-UNARY_FUNCTOR(f_tanh, m_tanh(x))
-UNARY_FUNCTOR(f_sigmoid, (T)1 / ((T)1 + m_exp(-x)))
-UNARY_FUNCTOR(f_relu, x > 0 ? x : (T)0)
-/* gelu(x) = x * Phi(x); gelu'(x) = Phi(x) + x * phi(x) (exact erf form, as the CPU) */
-#define PHI(x) ((T)0.5 * ((T)1 + m_erf((x) * (T)0.70710678118654752)))
-#define DENS(x) ((T)0.39894228040143268 * m_exp((T)-0.5 * (x) * (x)))
-UNARY_FUNCTOR(f_gelu, x * PHI(x))
-UNARY_FUNCTOR(f_gelu_grad, PHI(x) + x * DENS(x))
-UNARY_FUNCTOR(f_pow_scalar, m_pow(x, (T)a0))
-UNARY_FUNCTOR(f_add_scalar, (T)((double)x + a0))
-UNARY_FUNCTOR(f_mul_scalar, (T)((double)x * a0))
-UNARY_FUNCTOR(f_clamp, (T)((double)x < a0 ? a0 : (double)x > a1 ? a1 : (double)x))
-
-/* relu_grad(g, x) = x > 0 ? g : 0 (relu's backward, one pass) */
-BINARY_FUNCTOR(f_relu_grad, y > 0 ? x : (T)0)
+CT_EW_BINARY(BINARY_FUNCTOR)
+CT_EW_COMPARE(COMPARE_FUNCTOR)
+CT_EW_UNARY(UNARY_FUNCTOR)
+CT_EW_UNARY_INTERNAL(UNARY_FUNCTOR)
+#undef EXP
+#undef LOG
+#undef SQRT
+#undef SIN
+#undef COS
+#undef TANH
+#undef ERF
+#undef POW
+#undef K
+#undef A0
+#undef A1
 
 /* axpby: y <- a y + b x in place (out aliases y). Each product rounded, then the sum, as the CPU
    and torch's mul_ then add_(alpha=) do: the _rn intrinsics keep nvcc from contracting to an FMA. */
@@ -275,37 +265,13 @@ static int run_where(ct_tensor *out, ct_tensor *const *in) {
   }                                                                                                \
   CT_CU_FORWARD(OP, OP##_impl)
 
-DEF_BINARY(add, f_add, CT_CU_DISPATCH_NUM)
-DEF_BINARY(sub, f_sub, CT_CU_DISPATCH_NUM)
-DEF_BINARY(mul, f_mul, CT_CU_DISPATCH_NUM)
-DEF_BINARY(div, f_div, CT_CU_DISPATCH_FLOAT)
-DEF_BINARY(pow, f_pow, CT_CU_DISPATCH_FLOAT)
-DEF_BINARY(maximum, f_maximum, CT_CU_DISPATCH_NUM)
-DEF_COMPARE(eq, f_eq)
-DEF_COMPARE(ne, f_ne)
-DEF_COMPARE(lt, f_lt)
-DEF_COMPARE(le, f_le)
-DEF_COMPARE(gt, f_gt)
-DEF_COMPARE(ge, f_ge)
-DEF_UNARY(neg, f_neg, CT_CU_DISPATCH_NUM)
-DEF_UNARY(exp, f_exp, CT_CU_DISPATCH_FLOAT)
-DEF_UNARY(log, f_log, CT_CU_DISPATCH_FLOAT)
-DEF_UNARY(sqrt, f_sqrt, CT_CU_DISPATCH_FLOAT)
-DEF_UNARY(abs, f_abs, CT_CU_DISPATCH_NUM)
-DEF_UNARY(sign, f_sign, CT_CU_DISPATCH_NUM)
-DEF_UNARY(sin, f_sin, CT_CU_DISPATCH_FLOAT)
-DEF_UNARY(cos, f_cos, CT_CU_DISPATCH_FLOAT)
-DEF_UNARY(tanh, f_tanh, CT_CU_DISPATCH_FLOAT)
-DEF_UNARY(sigmoid, f_sigmoid, CT_CU_DISPATCH_FLOAT)
-DEF_UNARY(relu, f_relu, CT_CU_DISPATCH_NUM)
-DEF_UNARY(gelu, f_gelu, CT_CU_DISPATCH_FLOAT)
-DEF_UNARY(gelu_grad, f_gelu_grad, CT_CU_DISPATCH_FLOAT)
-DEF_UNARY(pow_scalar, f_pow_scalar, CT_CU_DISPATCH_FLOAT)
-DEF_UNARY(add_scalar, f_add_scalar, CT_CU_DISPATCH_NUM)
-DEF_UNARY(mul_scalar, f_mul_scalar, CT_CU_DISPATCH_NUM)
-DEF_UNARY(clamp, f_clamp, CT_CU_DISPATCH_NUM)
-
-DEF_BINARY(relu_grad, f_relu_grad, CT_CU_DISPATCH_FLOAT)
+#define ROW_BINARY(OP, DTS, ...) DEF_BINARY(OP, f_##OP, CT_CU_DISPATCH_##DTS)
+#define ROW_COMPARE(OP, EXPR) DEF_COMPARE(OP, f_##OP)
+#define ROW_UNARY(OP, DTS, ...) DEF_UNARY(OP, f_##OP, CT_CU_DISPATCH_##DTS)
+CT_EW_BINARY(ROW_BINARY)
+CT_EW_COMPARE(ROW_COMPARE)
+CT_EW_UNARY(ROW_UNARY)
+CT_EW_UNARY_INTERNAL(ROW_UNARY)
 
 /* out is an alias of in[0] (y): read and written at the same element by the same thread */
 static int axpby_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
@@ -324,11 +290,8 @@ static int where_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
 CT_CU_FORWARD(where, where_impl)
 
 extern "C" void ct_cu_register_elementwise(void) {
-#define REG(OP) ct_cuda_forward[CT_OP_##OP] = OP##_cuda;
-  REG(add) REG(sub) REG(mul) REG(div) REG(pow) REG(maximum) REG(where)
-  REG(eq) REG(ne) REG(lt) REG(le) REG(gt) REG(ge)
-  REG(neg) REG(exp) REG(log) REG(sqrt) REG(abs) REG(sign) REG(sin) REG(cos) REG(tanh) REG(sigmoid)
-  REG(relu) REG(gelu) REG(gelu_grad) REG(pow_scalar) REG(add_scalar) REG(mul_scalar) REG(clamp)
-  REG(relu_grad) REG(axpby)
+#define REG(OP, ...) ct_cuda_forward[CT_OP_##OP] = OP##_cuda;
+  CT_EW_OPS(REG)
+  REG(where) REG(axpby)
 #undef REG
 }

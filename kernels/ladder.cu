@@ -539,54 +539,53 @@ static int launch(int impl, int dev, int M, int N, int K, const float *A, const 
   return ct_cu_check_launch(event_names[impl]);
 }
 
-extern "C" ct_tensor *ct_cuda_backend_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl_name) {
-  if (!impl_name) impl_name = "cublas";
-  int impl = -1;
-  for (int i = 0; i < IMPL_COUNT; i++)
-    if (!strcmp(impl_name, impl_names[i])) impl = i;
-  if (impl < 0) {
-    char list[400] = "";
-    for (int i = 0; i < IMPL_COUNT; i++) {
-      strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-      strncat(list, impl_names[i], sizeof list - strlen(list) - 1);
-    }
-    return ct_errorf("cuda.matmul: unknown impl '%s' (expected one of %s)", impl_name, list), (ct_tensor *)NULL;
-  }
-  char d1[200], d2[200];
-  if (!a || !b) return ct_errorf("cuda.matmul(impl=%s): missing operand", impl_name), (ct_tensor *)NULL;
-  if (a->ndim != 2 || b->ndim != 2 || a->dtype != CT_F32 || b->dtype != CT_F32 || a->storage->device.type != CT_CUDA ||
-      !ct_device_eq(a->storage->device, b->storage->device))
-    return ct_errorf("cuda.matmul(impl=%s): expects two 2-D f32 tensors on one CUDA device, got %s and %s", impl_name,
-                     ct_describe(a, d1, sizeof d1), ct_describe(b, d2, sizeof d2)),
-           (ct_tensor *)NULL;
+/* A rung as a forward of the matmul row's implementations column (core/ops/impls.c): ct_op_run
+   has checked the shapes and devices and allocated out [M, N]; ct_matmul_impl made the operands
+   contiguous. The op event ("matmul[<impl>]", cost 2MNK) comes from ct_op_run. */
+static int ladder_forward(int impl, ct_tensor *out, ct_tensor *const *in) {
+  const ct_tensor *a = in[0], *b = in[1];
+  if (a->ndim != 2 || b->ndim != 2 || a->dtype != CT_F32 || !ct_is_contiguous(a) || !ct_is_contiguous(b))
+    return ct_errorf("impl '%s' expects [M,K] and [K,N] contiguous f32 tensors on one CUDA device",
+                     impl_names[impl]);
   int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
-  if (b->shape[0] != K)
-    return ct_errorf("cuda.matmul(impl=%s): shapes cannot be multiplied (%lld != %lld): %s and %s", impl_name,
-                     (long long)K, (long long)b->shape[0], ct_describe(a, d1, sizeof d1), ct_describe(b, d2, sizeof d2)),
-           (ct_tensor *)NULL;
   if (M > INT32_MAX / 2 || N > INT32_MAX / 2 || K > INT32_MAX / 2)
-    return ct_errorf("cuda.matmul(impl=%s): sizes above %d are not supported", impl_name, INT32_MAX / 2), (ct_tensor *)NULL;
-  int dev = a->storage->device.index;
-  if (!ct_cu_stream(dev)) return NULL;
-  bool was = ct_set_grad_enabled(false);
-  ct_tensor *ac = ct_contiguous(a), *bc = ac ? ct_contiguous(b) : NULL;
-  int64_t shape[2] = {M, N};
-  ct_tensor *c = bc ? ct_empty(shape, 2, CT_F32, a->storage->device) : NULL;
-  ct_set_grad_enabled(was);
-  int rc = c ? 0 : -1;
-  if (!rc && M && N) {
-    ct_cu_op_begin(dev);
-    if (K == 0) rc = ct_cu_check(cudaMemsetAsync(ct_data_ptr(c), 0, (size_t)(M * N) * 4, ct_cu_stream(dev)), event_names[impl]);
-    else rc = launch(impl, dev, (int)M, (int)N, (int)K, (const float *)ct_data_ptr(ac), (const float *)ct_data_ptr(bc),
-                     (float *)ct_data_ptr(c));
-    rc = ct_cu_op_end(c, dev, rc, event_names[impl]);
-    if (!rc) ct_cu_push_event(event_names[impl], dev, 2.0 * (double)M * (double)N * (double)K,
-                              4.0 * (double)(M * K + K * N + M * N), c->id);
-  }
-  ct_release(ac), ct_release(bc);
-  if (rc) {
-    ct_release(c);
-    return NULL;
-  }
-  return c;
+    return ct_errorf("impl '%s': sizes above %d are not supported", impl_names[impl], INT32_MAX / 2);
+  int dev = ct_cu_index(out);
+  if (!M || !N) return 0;
+  if (K == 0) return ct_cu_check(cudaMemsetAsync(ct_data_ptr(out), 0, (size_t)(M * N) * 4, ct_cu_stream(dev)), event_names[impl]);
+  return launch(impl, dev, (int)M, (int)N, (int)K, (const float *)ct_data_ptr(a), (const float *)ct_data_ptr(b),
+                (float *)ct_data_ptr(out));
+}
+#define CT_LADDER_FORWARD(x)                                                                       \
+  static int rung_##x(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {          \
+    (void)nin, (void)a;                                                                            \
+    return ladder_forward(IMPL_##x, out, in);                                                      \
+  }                                                                                                \
+  CT_CU_FORWARD(rung_##x, rung_##x)
+CT_LADDER_IMPLS(CT_LADDER_FORWARD)
+#undef CT_LADDER_FORWARD
+
+/* Adds the rungs to the matmul row, in ladder order; "cublas" is the row's own CUDA forward
+   (kernels/matmul.c). Called at registration even without a device, so the names are listed. */
+extern "C" void ct_cu_register_ladder(void) {
+  static const char *const notes[] = {
+      "one thread per C element, a warp walks down C's column (uncoalesced)",
+      "one thread per C element, a warp along C's row (coalesced)",
+      "32x32 tiles staged in shared memory",
+      "128x128 block tiles, 8x8 outputs per thread in registers",
+      "register2d with float4 loads and a transposed A tile",
+      "vectorized with a warp-level tile between block and thread",
+      "tensor cores through WMMA, inputs rounded to TF32",
+      "tensor cores through WMMA, inputs rounded to bf16",
+      "cuBLAS SGEMM in true f32 (the default)",
+      "cuBLAS with TF32 tensor cores",
+      "cuBLAS on bf16 copies of the inputs, f32 accumulation",
+  };
+  static const ct_forward_fn fns[] = {
+#define CT_LADDER_FN(x) rung_##x##_cuda,
+      CT_LADDER_IMPLS(CT_LADDER_FN)
+#undef CT_LADDER_FN
+  };
+  for (int i = 0; i < IMPL_COUNT; i++)
+    ct_op_add_impl(CT_OP_matmul, impl_names[i], CT_CUDA, i == IMPL_cublas ? NULL : fns[i], notes[i]);
 }

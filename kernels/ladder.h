@@ -11,9 +11,10 @@
  *   "cublas"       cuBLAS SGEMM in true f32 (the reference; chalk's matmul op uses it)
  *   "cublas_tf32"  cuBLAS with TF32 tensor cores
  *   "cublas_bf16"  cuBLAS on bf16 copies of the inputs, f32 accumulation and output
- * Inputs are 2-D f32 tensors on one CUDA device (any strides: non-contiguous ones are copied
- * first); the result is a new contiguous [M, N] f32 tensor. Not recorded for autograd. When the
- * event log is on, each call appends an op event named "matmul[<impl>]" with GPU times. */
+ * Each rung is an implementation of the matmul row (ladder.cu registers them at start-up, see
+ * core/ops/impls.c): x:matmul(y, {impl = "warptile"}) or ct_matmul_impl(a, b, "warptile", NULL)
+ * runs it through ct_op_run, with its op event "matmul[<impl>]", GPU times, autograd and capture.
+ * Operands: 2-D f32 on one CUDA device (non-contiguous ones are copied first). */
 #ifndef CHALK_KERNELS_LADDER_H
 #define CHALK_KERNELS_LADDER_H
 
@@ -24,18 +25,4 @@
   X(naive) X(coalesced) X(tiled) X(register2d) X(vectorized) X(warptile) X(wmma_tf32) X(wmma_bf16) \
   X(cublas) X(cublas_tf32) X(cublas_bf16)
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/* Defined in core/device.c (so that a CPU-only libchalk links and answers with a clear error);
-   the kernels are kernels/ladder.cu's. */
-/* impl NULL means "cublas". NULL with the error set on bad input or when CUDA is unavailable. */
-ct_tensor *ct_cuda_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl);
-/* The implementation names above, in ladder order; *n receives their number. */
-const char *const *ct_cuda_matmul_impls(int *n);
-
-#ifdef __cplusplus
-}
-#endif
 #endif

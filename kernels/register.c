@@ -85,6 +85,7 @@ static int cu_memset0(void *p, size_t n, int index) {
 int ct_cuda_register(void) {
   if (registered) return device_count;
   registered = 1;
+  ct_cu_register_ladder(); /* names only until a device is found: listed even without a GPU */
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess || n <= 0) {

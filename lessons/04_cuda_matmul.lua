@@ -125,8 +125,8 @@ return {
             inputs[n] = inputs[n] or {chalk.randn(n, n):cuda(), chalk.randn(n, n):cuda()}
             local a, b = inputs[n][1], inputs[n][2]
             local c
-            local ms = time_ms(function() c = chalk.cuda.matmul(a, b, impl) end, 3)
-            local ref = chalk.cuda.matmul(a, b, "cublas")
+            local ms = time_ms(function() c = a:matmul(b, {impl = impl}) end, 3)
+            local ref = a:matmul(b, {impl = "cublas"})
             local err = (c - ref):abs():max():item() / ref:abs():max():item()
             local r = {ms = ms, flops = 2 * n ^ 3 / (ms / 1e3), err = err}
             results[impl][n] = r
@@ -172,7 +172,7 @@ return {
           local a, b = chalk.randn(big, big):cuda(), chalk.randn(big, big):cuda()
           peak = {}
           for _, impl in ipairs{"cublas", "cublas_tf32", "cublas_bf16"} do
-            peak[impl] = 2 * big ^ 3 / (best_ms(function() local c = chalk.cuda.matmul(a, b, impl) end, 3) / 1e3)
+            peak[impl] = 2 * big ^ 3 / (best_ms(function() local c = a:matmul(b, {impl = impl}) end, 3) / 1e3)
           end
           print(("HBM bandwidth (copy, read + write):  %8.0f GB/s"):format(bandwidth / 1e9))
           print(("cuBLAS f32   %dx%d:          %8.1f TFLOP/s"):format(big, big, peak.cublas / 1e12))
@@ -183,7 +183,7 @@ return {
           cublas_at = {}
           for _, n in ipairs(sizes) do
             local a, b = chalk.randn(n, n):cuda(), chalk.randn(n, n):cuda()
-            cublas_at[n] = 2 * n ^ 3 / (time_ms(function() local c = chalk.cuda.matmul(a, b, "cublas") end, 5) / 1e3)
+            cublas_at[n] = 2 * n ^ 3 / (time_ms(function() local c = a:matmul(b, {impl = "cublas"}) end, 5) / 1e3)
           end
         else
           print("(needs CUDA: the CPU's ceilings are measured in the CPU steps at the end)")
@@ -317,7 +317,7 @@ return {
           trace = chalk.profile(function()
             local a, b = a_host:cuda(), b_host:cuda()
             local c
-            for _, impl in ipairs{"tiled", "warptile", "cublas"} do c = chalk.cuda.matmul(a, b, impl) end
+            for _, impl in ipairs{"tiled", "warptile", "cublas"} do c = a:matmul(b, {impl = impl}) end
             c_host = c:cpu()
           end)
           print(trace)
@@ -332,7 +332,10 @@ return {
         column of B, one cache line per number, like uncoalesced loads), reordered (i-k-j:
         rows of B and C, whole cache lines used, like coalescing), tiled (64 x 64 tiles that
         stay in the cache while each number is reused 64 times, like shared-memory tiling)
-        and OpenBLAS (packing, register blocking and vector instructions, like cuBLAS).
+        and OpenBLAS (packing, register blocking and vector instructions, like cuBLAS). Each
+        rung, on either device, is an implementation of the one matmul op: a:matmul(b,
+        {impl = "tiled"}) runs it through the op table like any op (its event, cost and
+        gradient), and chalk.ops() lists every row's implementations.
         First the CPU's own ceilings: the bandwidth of a copy (on one core, as the naive,
         reordered and tiled rungs run) and OpenBLAS's FLOP/s (on every core).]],
       code = [[
@@ -341,7 +344,7 @@ return {
         local nb = quick and 512 or 2048
         local a, b = chalk.randn(nb, nb), chalk.randn(nb, nb)
         cpu_peak = 2 * nb ^ 3
-          / (best_ms(function() local c = chalk.cpu_matmul(a, b, "openblas") end, 5) / 1e3)
+          / (best_ms(function() local c = a:matmul(b, {impl = "blas"}) end, 5) / 1e3)
         print(("CPU copy bandwidth (read + write): %6.1f GB/s (one core)"):format(cpu_bandwidth / 1e9))
         print(("OpenBLAS sgemm %dx%d:            %6.1f GFLOP/s"):format(nb, nb, cpu_peak / 1e9))]],
     },
@@ -372,17 +375,17 @@ return {
       setup = [[
         function intensity_model(n, T) return 2 * n ^ 3 / (4 * (2 * n ^ 3 / T + n * n)) end
         cpu_sizes = quick and {128, 256} or {256, 512, 1024, 2048}
-        cpu_impls = {"naive", "reordered", "tiled", "openblas"}
+        cpu_impls = {"naive", "reordered", "tiled", "blas"}
         cpu_results, cpu_err = {}, 0
         for _, n in ipairs(cpu_sizes) do
           local a, b = chalk.randn(n, n), chalk.randn(n, n)
-          local ref = chalk.cpu_matmul(a, b, "openblas")
+          local ref = a:matmul(b, {impl = "blas"})
           for _, impl in ipairs(cpu_impls) do
             if not (impl == "naive" and n > 512) then     -- naive at 1024+ takes tens of seconds
               local c
-              local ms = time_ms(function() c = chalk.cpu_matmul(a, b, impl) end, n >= 1024 and 1 or 3)
+              local ms = time_ms(function() c = a:matmul(b, {impl = impl}) end, n >= 1024 and 1 or 3)
               cpu_err = math.max(cpu_err, (c - ref):abs():max():item() / ref:abs():max():item())
-              local T = impl == "tiled" and 64 or impl == "openblas" and n or 1
+              local T = impl == "tiled" and 64 or impl == "blas" and n or 1
               local loads = 2 * n ^ 3 / T
               local r = {ms = ms, flops = 2 * n ^ 3 / (ms / 1e3), loads = loads,
                          intensity = 2 * n ^ 3 / (4 * (loads + n * n))}
@@ -415,7 +418,7 @@ return {
                                    flops = best.flops}
           end
         end
-        for _, r in pairs(cpu_results.openblas) do cpu_peak = math.max(cpu_peak, r.flops) end
+        for _, r in pairs(cpu_results.blas) do cpu_peak = math.max(cpu_peak, r.flops) end
         pc.roofline{bandwidth = cpu_bandwidth, ceilings = {{name = "OpenBLAS sgemm", flops = cpu_peak}},
           points = points, title = "matmul ladder on this CPU",
           xlabel = "arithmetic intensity (FLOP per byte requested from memory, model)",

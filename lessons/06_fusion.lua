@@ -162,10 +162,12 @@ return {
       text = [[
         Compilers pick kernel parameters by measuring. A blocked matmul computes C in tiles of
         bm rows by bn columns, walking k in steps of bk: the tile sizes decide what stays in
-        cache. chalk.autotune.matmul times every (bm, bn) on the real shape, keeps the best and
-        caches it (chalk.matmul_tiled then uses it). The heatmap shows why tuning is needed: the
-        best and worst configurations differ by a large factor (printed below), and the best
-        is not where intuition puts it. Timings on a busy machine are noisy: rerun and compare.]],
+        cache. This is the "tiled" implementation of the matmul op (x:matmul(y, {impl =
+        "tiled", tiles = {bm, bn, bk}})); chalk.autotune.matmul runs it through the op table for
+        every (bm, bn) on the real shape, keeps the best and caches it. The heatmap shows why
+        tuning is needed: the best and worst configurations differ by a large factor (printed
+        below), and the best is not where intuition puts it. Timings on a busy machine are noisy:
+        rerun and compare.]],
       timing = { "GFLOP/s", "^cached:" }, -- the winner depends on the timings
       code = [[
         tune = chalk.autotune.matmul(256, 256, 256,
@@ -177,7 +179,11 @@ return {
                   tune.best.gflops / worst))
         local cached = chalk.autotune.cached(256, 256, 256)
         print("cached:", cached.bm, cached.bn)
-        chalk.autotune.heatmap(tune, {file = "06_autotune.png"})]],
+        chalk.autotune.heatmap(tune, {file = "06_autotune.png"})
+        local a, b = chalk.randn(256, 256), chalk.randn(256, 256)
+        local c = a:matmul(b, {impl = "tiled", tiles = {tune.best.bm, tune.best.bn, tune.best.bk}})
+        print(("the tuned tiled matmul against the default: max difference %.2g")
+          :format((c - a:matmul(b)):abs():max():item()))]],
     },
     {
       title = "Autotuning the fused kernel",

@@ -1,13 +1,13 @@
-/* lchalk_ladder.c: the matmul ladder of the GPU lesson from Lua (kernels/ladder.h):
+/* lchalk_ladder.c: the old side doors of the matmul ladder, thin aliases of
+ * x:matmul(y, {impl = ...}) (the rungs are implementations of the matmul row, chalk.ops()):
  *   chalk.cuda.matmul(a, b [, impl])   (impl a name or {impl=name}) C = A B by one rung ("naive" ... "cublas"; default "cublas"),
- *                                      2-D f32 CUDA tensors, not recorded for autograd
+ *                                      2-D f32 CUDA tensors
  *   chalk.cuda.matmul_impls()          the rung names in ladder order
- *   chalk.cpu_matmul(a, b [, impl])    the CPU ladder ("naive", "reordered", "tiled", "openblas"),
- *                                      2-D f32 CPU tensors (core/cpu/matmul_ladder.c)
+ *   chalk.cpu_matmul(a, b [, impl])    the CPU rungs ("naive", "reordered", "tiled", "openblas"
+ *                                      = "blas"), 2-D f32 CPU tensors (core/cpu/matmul_ladder.c)
  * Without a GPU (or a build without CUDA) the first raises the core's "CUDA is not available"
  * error; the second still lists the names, so a lesson can explain them. */
 #include "lchalk_internal.h"
-#include "../kernels/ladder.h"
 
 /* The rung: a string, or an options table {impl = "tiled"} as in api.md's other calls. */
 static const char *impl_arg(lua_State *L, int idx, const char *dflt) {

@@ -95,7 +95,7 @@ static const struct {
 } unary[] = {
     {"neg", ct_neg},   {"exp", ct_exp},         {"log", ct_log},   {"sqrt", ct_sqrt}, {"abs", ct_abs},
     {"sign", ct_sign}, {"sin", ct_sin},         {"cos", ct_cos},   {"tanh", ct_tanh}, {"sigmoid", ct_sigmoid},
-    {"relu", ct_relu}, {"gelu", ct_gelu},       {NULL, NULL},
+    {"relu", ct_relu}, {"gelu", ct_gelu},       {"silu", ct_silu}, {NULL, NULL},
 };
 
 static int l_unary(lua_State *L) {
@@ -174,9 +174,22 @@ static int l_where(lua_State *L) {
 }
 
 /* x:matmul(y), chalk.matmul(x, y): torch.matmul semantics (batched, broadcast). */
+/* x:matmul(y [, {impl = "tiled", tiles = {bm, bn, bk}}]): impl picks one of the matmul row's
+   implementations (chalk.ops() lists them), run through the op table like the default. */
 static int l_matmul(lua_State *L) {
   ct_tensor *a = lchalk_checktensor(L, 1), *b = lchalk_checktensor(L, 2);
-  LCHALK_RETURN(L, ct_matmul(a, b));
+  if (lua_isnoneornil(L, 3)) LCHALK_RETURN(L, ct_matmul(a, b));
+  luaL_checktype(L, 3, LUA_TTABLE);
+  lua_getfield(L, 3, "impl");
+  const char *impl = luaL_optstring(L, -1, NULL); /* stays alive: a field of the options table */
+  int tiles[3], *tp = NULL;
+  if (lua_getfield(L, 3, "tiles") == LUA_TTABLE) {
+    for (int i = 0; i < 3; i++, lua_pop(L, 1))
+      tiles[i] = lua_geti(L, -1, i + 1) == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : 64;
+    tp = tiles;
+  }
+  lua_pop(L, 2);
+  LCHALK_RETURN(L, ct_matmul_impl(a, b, impl, tp));
 }
 
 void lchalk_open_math(lua_State *L, int chalk, int methods, int meta) {

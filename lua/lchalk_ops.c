@@ -1,7 +1,10 @@
 /* lchalk_ops.c: chalk.ops(), the op table as Lua sees it: a list of op names that prints as
- * the core's table (name, arity, devices, backward, flags), so `chalk.ops()` at the prompt shows
- * every op and `#chalk.ops()` counts them. */
+ * the core's table (name, arity, devices, backward, flags, gradient formula, an elementwise op's
+ * expression, the implementations), so `chalk.ops()` at the prompt shows every op and
+ * `#chalk.ops()` counts them; chalk.op_info(name) gives one row as a table
+ * {name, grad, expr, impls = {{name, device, note}, ...}} for pictures and :help. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "lchalk_internal.h"
 
@@ -37,8 +40,38 @@ static int l_ops(lua_State *L) {
   return 1;
 }
 
+static int l_op_info(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  int op = 0, n = ct_op_count();
+  while (op < n && strcmp(ct_op_name(op), name)) op++;
+  if (op == n) return luaL_error(L, "op_info: no op named '%s' (chalk.ops() lists them)", name);
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "name");
+  lua_pushstring(L, ct_op_grad_formula(name)); /* nil when the op has none */
+  lua_setfield(L, -2, "grad");
+  lua_pushstring(L, ct_op_expr(name));
+  lua_setfield(L, -2, "expr");
+  lua_newtable(L);
+  const char *impl, *dev, *note;
+  for (int k = 1; ct_op_impl_info(name, k, &impl, &dev, &note); k++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, impl);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, dev);
+    lua_setfield(L, -2, "device");
+    lua_pushstring(L, note);
+    lua_setfield(L, -2, "note");
+    lua_rawseti(L, -2, k);
+  }
+  lua_setfield(L, -2, "impls");
+  return 1;
+}
+
 void lchalk_open_ops(lua_State *L, int chalk, int methods, int meta) {
   (void)methods, (void)meta;
   lua_pushcfunction(L, l_ops);
   lua_setfield(L, chalk, "ops");
+  lua_pushcfunction(L, l_op_info);
+  lua_setfield(L, chalk, "op_info");
 }

@@ -25,33 +25,6 @@
 #define FG_TEXT viz_ink(VIZ_TITLE)
 #define FG_GRAD viz_ink(VIZ_BACKWARD)
 
-const char *viz_grad_formula(const char *op, int i, int nin) {
-  static const struct {
-    const char *op, *f0, *f1;
-  } rules[] = {
-      {"add", "g", "g"},          {"sub", "g", "-g"},          {"mul", "g*b", "g*a"},
-      {"div", "g/b", "-g*a/b^2"}, {"pow", "g*b*a^(b-1)", "g*a^b*ln a"},
-      {"maximum", "g*[a>=b]", "g*[b>a]"},
-      {"neg", "-g", NULL},        {"exp", "g*y", NULL},        {"log", "g/x", NULL},
-      {"sqrt", "g/(2y)", NULL},   {"abs", "g*sign(x)", NULL},  {"sin", "g*cos x", NULL},
-      {"cos", "-g*sin x", NULL},  {"tanh", "g*(1-y^2)", NULL}, {"sigmoid", "g*y*(1-y)", NULL},
-      {"relu", "g*[x>0]", NULL},  {"gelu", "g*gelu'(x)", NULL}, {"pow_scalar", "g*p*x^(p-1)", NULL},
-      {"add_scalar", "g", NULL},  {"mul_scalar", "g*s", NULL}, {"clamp", "g*[lo<=x<=hi]", NULL},
-      {"sum", "expand g", NULL},  {"mean", "expand g / n", NULL},
-      {"matmul", "g @ B^T", "A^T @ g"}, {"transpose", "g^T", NULL}, {"permute", "permute g back", NULL},
-      {"view", "reshape g", NULL}, {"expand", "sum g over the expanded dims", NULL},
-      {"narrow", "pad g with zeros", NULL}, {"select", "g into a zero slice", NULL},
-      {"softmax", "y*(g - sum(g*y))", NULL}, {"log_softmax", "g - softmax(x)*sum(g)", NULL},
-      {"nll_loss", "-onehot(target)*g/N", NULL}, {"to_dtype", "g in the input's dtype", NULL},
-      {"copy", "g back on the input's device", NULL}, {"max", "g where x is the max", NULL},
-      {"min", "g where x is the min", NULL},
-  };
-  (void)nin;
-  for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++)
-    if (!strcmp(rules[k].op, op)) return i == 0 ? rules[k].f0 : i == 1 ? rules[k].f1 : NULL;
-  return NULL;
-}
-
 const char *viz_vnode_name(const viz_graph *g, int k, char *buf, size_t n) {
   const viz_vnode *v = &g->v[k];
   if (v->t->name) snprintf(buf, n, "%s", v->t->name);
@@ -456,7 +429,8 @@ static void emit_backward(viz_buf *b, const viz_graph *g, const viz_step_view *s
       bool flowed = !sv || sv->grad_known[k];
       viz_buf_printf(b, "  g%d -> g%d [dir=back, color=\"%s\", fontcolor=\"%s\", fontsize=9", u, k,
                      flowed ? viz_hex(VIZ_BACKWARD) : viz_tint(VIZ_BACKWARD), flowed ? FG_GRAD : FG_DIM);
-      const char *f = labels ? viz_grad_formula(ct_op_name(v->op), i, v->nin) : NULL;
+      char fb[160]; /* the row's gradient formula, input i's part (core/ops: ct_opdef.grad) */
+      const char *f = labels ? ct_op_grad_formula_input(ct_op_name(v->op), i, fb, sizeof fb) : NULL;
       if (f) {
         const ct_tensor *x = g->v[u].t, *y = v->t;
         char lab[160], sh[96];

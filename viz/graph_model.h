@@ -68,8 +68,6 @@ static inline size_t viz_count(int n) { return n > 0 ? (size_t)n : 1; }
 
 /* graph_dot.c */
 int viz_graph_emit(viz_graph *g, const viz_step_view *sv, viz_buf *out);
-/* The formula that computes the gradient of input i of op (for backward edges), or NULL. */
-const char *viz_grad_formula(const char *op, int i, int nin);
 /* Name shown for vnode k: the tensor's name, or the op name. */
 const char *viz_vnode_name(const viz_graph *g, int k, char *buf, size_t n);
 

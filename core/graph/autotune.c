@@ -1,6 +1,7 @@
 /* autotune.c: autotuning, as ML compilers do it: search a space of kernel configurations, time
  * each one on the real shapes, keep the fastest, and cache the choice.
- *  - the blocked (tiled) matmul: tiles bm x bn x bk of C = A B (the lesson's heatmap);
+ *  - the tiles bm x bn x bk of the matmul row's "tiled" implementation (the lesson's heatmap),
+ *    each candidate run through the op table like any call of x:matmul(y, {impl = "tiled"});
  *  - the fused CPU kernels' chunk size (elements per step of the interpreter), used by replay.
  * Invariants: every time is the best of `repeats` runs of the real kernel on the real data (first
  * run included in the search only as warm-up); the caches are keyed by everything that changes
@@ -17,27 +18,7 @@ static double now_us(void) {
   return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-/* ---- the blocked matmul -------------------------------------------------------------------- */
-
-#define TILED(T)                                                                                   \
-  static void tiled_##T(const T *A, const T *B, T *C, int64_t m, int64_t n, int64_t k, int bm, int bn, int bk) { \
-    memset(C, 0, sizeof(T) * (size_t)(m * n));                                                     \
-    for (int64_t i0 = 0; i0 < m; i0 += bm)                                                         \
-      for (int64_t p0 = 0; p0 < k; p0 += bk)                                                       \
-        for (int64_t j0 = 0; j0 < n; j0 += bn) {                                                   \
-          int64_t i1 = i0 + bm < m ? i0 + bm : m, p1 = p0 + bk < k ? p0 + bk : k;                  \
-          int64_t j1 = j0 + bn < n ? j0 + bn : n;                                                  \
-          for (int64_t i = i0; i < i1; i++)                                                        \
-            for (int64_t p = p0; p < p1; p++) {                                                    \
-              const T a = A[i * k + p];                                                            \
-              const T *b = B + p * n;                                                              \
-              T *c = C + i * n;                                                                    \
-              for (int64_t j = j0; j < j1; j++) c[j] += a * b[j];                                  \
-            }                                                                                      \
-        }                                                                                          \
-  }
-TILED(float)
-TILED(double)
+/* ---- the blocked matmul: the "tiled" implementation of the matmul row --------------------- */
 
 ct_tensor *ct_matmul_tiled(ct_tensor *a, ct_tensor *b, int bm, int bn, int bk) {
   char d1[160], d2[160];
@@ -47,17 +28,8 @@ ct_tensor *ct_matmul_tiled(ct_tensor *a, ct_tensor *b, int bm, int bn, int bk) {
     return ct_errorf("matmul_tiled: needs two 2-D CPU tensors of one float dtype with matching inner sizes, got %s and %s",
                      ct_describe(a, d1, sizeof d1), ct_describe(b, d2, sizeof d2)), NULL;
   if (bm < 1 || bn < 1 || bk < 1) return ct_errorf("matmul_tiled: tiles must be positive, got %d x %d x %d", bm, bn, bk), NULL;
-  ct_tensor *ca = ct_contiguous(a), *cb = ca ? ct_contiguous(b) : NULL;
-  int64_t shape[2] = {a->shape[0], b->shape[1]};
-  ct_tensor *c = cb ? ct_empty(shape, 2, a->dtype, ct_cpu()) : NULL;
-  if (c) {
-    if (a->dtype == CT_F32)
-      tiled_float(ct_data_ptr(ca), ct_data_ptr(cb), ct_data_ptr(c), shape[0], shape[1], a->shape[1], bm, bn, bk);
-    else
-      tiled_double(ct_data_ptr(ca), ct_data_ptr(cb), ct_data_ptr(c), shape[0], shape[1], a->shape[1], bm, bn, bk);
-  }
-  ct_release(ca), ct_release(cb);
-  return c;
+  const int tiles[3] = {bm, bn, bk};
+  return ct_matmul_impl(a, b, "tiled", tiles);
 }
 
 typedef struct {
@@ -127,6 +99,51 @@ int ct_autotune_matmul(int64_t m, int64_t n, int64_t k, ct_dtype dt, const int *
   }
   if (best) *best = top;
   return 0;
+}
+
+/* ---- which implementation of the matmul row ------------------------------------------------ */
+
+int ct_autotune_matmul_impl(int64_t m, int64_t n, int64_t k, ct_dtype dt, ct_device dev, int repeats,
+                            ct_tune_impl *rows, int max, const char **best) {
+  if (m < 1 || n < 1 || k < 1) return ct_errorf("autotune: sizes must be positive");
+  if (repeats < 1) repeats = 1;
+  int64_t sa[2] = {m, k}, sb[2] = {k, n};
+  ct_tensor *A = ct_randn(sa, 2, dt, dev), *B = A ? ct_randn(sb, 2, dt, dev) : NULL;
+  if (!B) {
+    ct_release(A);
+    return -1;
+  }
+  int nrows = 0, rc = 0;
+  double top = 0;
+  if (best) *best = NULL;
+  for (int i = 1; i <= ct_op_impl_count(CT_OP_matmul) && !rc; i++) {
+    const ct_opimpl *im = ct_op_impl(CT_OP_matmul, i);
+    if (im->dev != dev.type) continue;
+    double bestus = 0;
+    for (int t = 0; t <= repeats; t++) { /* run 0 warms caches and pages */
+      double t0 = now_us();
+      ct_tensor *c = ct_matmul_impl(A, B, im->name, NULL);
+      if (c && dev.type != CT_CPU && ct_cuda_synchronize()) ct_release(c), c = NULL;
+      double us = now_us() - t0;
+      if (!c) {
+        ct_clear_error(); /* a rung that does not take this dtype is left out */
+        bestus = -1;
+        break;
+      }
+      ct_release(c);
+      if (t && (bestus == 0 || us < bestus)) bestus = us;
+    }
+    if (bestus < 0) continue;
+    if (rows && nrows < max) rows[nrows] = (ct_tune_impl){im->name, bestus, 2.0 * (double)m * (double)n * (double)k / bestus / 1e3};
+    nrows++;
+    if (top == 0 || bestus < top) {
+      top = bestus;
+      if (best) *best = im->name;
+    }
+  }
+  ct_release(A), ct_release(B);
+  return nrows ? (nrows < max ? nrows : max) : ct_errorf("autotune: no implementation of matmul runs %s on this device",
+                                                          ct_dtype_name(dt));
 }
 
 /* ---- the fused kernels' chunk size --------------------------------------------------------- */

@@ -57,7 +57,7 @@ static void assign_cost(ct_tensor *const *in, int nin, const ct_tensor *out, con
   *f = 0;
   *b = (double)ct_numel(out) * (double)ct_dtype_size(out->dtype) + (double)ct_numel(in[1]) * (double)ct_dtype_size(in[1]->dtype);
 }
-const ct_opdef ct_op_assign = {"assign", 2, CT_OPF_INPLACE_OUT | CT_OPF_NONDIFF, assign_shape, assign_cpu, NULL, assign_cost};
+const ct_opdef ct_op_assign = {"assign", 2, CT_OPF_INPLACE_OUT | CT_OPF_NONDIFF, assign_shape, assign_cpu, NULL, assign_cost, NULL, NULL};
 
 int ct_assign_(ct_tensor *dst, ct_tensor *src) {
   ct_device dd = dst->storage->device, sd = src->storage->device;
@@ -784,7 +784,7 @@ static int run_nodes(ct_graph *g) {
           n->attrs.i[0] = (int64_t)ct_rng_reserve((uint64_t)ct_numel(out));
           memcpy(&n->attrs.i[1], &seed, sizeof seed);
         }
-        ct_forward_fn fwd = cpu ? def->cpu : ct_cuda_forward[n->op];
+        ct_forward_fn fwd = ct_op_forward(n->op, cpu ? CT_CPU : CT_CUDA, &n->attrs); /* the call's impl */
         if (!fwd) rc = ct_errorf("replay: %s has no kernel for this device", def->name);
         else rc = fwd(out, in, n->nin, &n->attrs);
       }

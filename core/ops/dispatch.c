@@ -136,10 +136,12 @@ ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a)
     out = ct_tensor_alias(in[0], &m);
     if (!out) return NULL;
   } else {
-    ct_forward_fn fwd = dev.type == CT_CPU ? def->cpu : ct_cuda_forward[op];
+    ct_forward_fn fwd = ct_op_forward(op, dev.type, a); /* the row's own, or attrs.impl's (impls.c) */
     if (!fwd) {
       char d[32];
-      if (dev.type == CT_CUDA && !ct_cuda_available())
+      if (a->impl && ct_op_impl(op, a->impl) && ct_op_impl(op, a->impl)->dev != dev.type) {
+        /* ct_op_forward's error says which device the implementation runs on */
+      } else if (dev.type == CT_CUDA && !ct_cuda_available())
         ct_errorf("%s: device %s is not available: %s", def->name, ct_device_str(dev, d, sizeof d),
                   ct_cuda_unavailable_reason());
       else
@@ -169,7 +171,7 @@ ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a)
   if (cx->nhooks_of[CT_HOOK_OP]) run_op_hooks(cx, op, in, nin, a, out);
   if (log) {
     ct_event e = {.kind = op == CT_OP_copy && !ct_device_eq(dev, in[0]->storage->device) ? CT_EV_COPY : CT_EV_OP,
-                  .name = def->name};
+                  .name = ct_op_event_name(op, a)};
     e.t0 = t0;
     e.t1 = ct_now_us();
     e.device = dev;
@@ -185,21 +187,4 @@ ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a)
     ct_event_push(&e);
   }
   return out;
-}
-
-size_t ct_op_list(char *buf, size_t n) {
-  size_t k = 0;
-  k += (size_t)snprintf(buf, n, "%-20s %-6s %-10s %-9s %s\n", "op", "arity", "devices", "backward", "flags");
-  for (int op = 0; op < CT_OP_COUNT; op++) {
-    const ct_opdef *d = ct_optable[op];
-    char ar[8];
-    snprintf(ar, sizeof ar, "%d", d->arity);
-    if (k >= n) break;
-    k += (size_t)snprintf(buf + k, n - k, "%-20s %-6s %-10s %-9s %s%s%s\n", d->name, d->arity < 0 ? "n" : ar,
-                          ct_cuda_forward[op] ? "cpu,cuda" : "cpu",
-                          (d->flags & CT_OPF_NONDIFF) ? "-" : d->backward ? "yes" : "no",
-                          (d->flags & CT_OPF_VIEW) ? "view " : "", (d->flags & CT_OPF_INPLACE_OK) ? "inplace-ok " : "",
-                          (d->flags & CT_OPF_ELEMENTWISE) ? "elementwise" : "");
-  }
-  return k;
 }

@@ -356,10 +356,10 @@ static int flash_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return rc;
 }
 
-const ct_opdef ct_op_attention_flash = {"attention_flash", 3, 0, flash_shape, flash_cpu, flash_backward, flash_cost};
+const ct_opdef ct_op_attention_flash = {"attention_flash", 3, 0, flash_shape, flash_cpu, flash_backward, flash_cost, "dq, dk, dv = attention_flash_backward(q, k, v, o, lse, g): recomputes P block by block", NULL};
 /* Its own gradient is not provided (backward NULL): differentiate naive attention twice instead. */
 const ct_opdef ct_op_attention_flash_backward = {"attention_flash_backward", 5, 0, flash_backward_shape,
-                                                 flash_backward_cpu, NULL, flash_backward_cost};
+                                                 flash_backward_cpu, NULL, flash_backward_cost, NULL, NULL};
 
 /* ---- public entry point ------------------------------------------------------------------------ */
 

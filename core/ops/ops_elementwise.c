@@ -1,15 +1,241 @@
-/* ops_elementwise.c: elementwise ops with NumPy broadcasting. Each op's forward loop sits beside
- * its gradient rule. Inputs reach an op already converted to one dtype (the public functions
- * promote and convert with to_dtype, which autograd sees); kernels exist for f32, f64, i32 and
- * i64 (integer kernels only where the op makes sense for integers). */
+/* ops_elementwise.c: the elementwise ops with NumPy broadcasting. Their rows are expanded from
+ * core/ops/elementwise_defs.h (name, dtypes, expression, gradient formula); this file opens with
+ * that expansion, then each op's gradient rule, written with ordinary ops so that backward is a
+ * graph of table ops; the loops are in core/cpu/ew_loops.h. Inputs reach an op already converted
+ * to one dtype (the public functions promote and convert with to_dtype, which autograd sees). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "graph/capture.h"
-#include "cpu/iter.h"
+#include "cpu/ew_loops.h"
 #include "ops/grad_expr.h"
 #include "ops/optable.h"
+
+/* ---- the rows ---------------------------------------------------------------------------------
+ * binary:  {name, 2, elementwise (in place ok), shape: broadcast, forward, gradient rule, cost:
+ *           one flop per element, gradient formula, expression}; comparisons are not
+ *           differentiable; unary rows have the input's shape. NUM rows take f32 f64 i32 i64,
+ *           FLOAT rows f32 f64. */
+static int arith_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m);
+static int float_binary_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m);
+static int compare_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m);
+static int unary_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m);
+static int float_unary_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m);
+static int check_same_dtype(ct_tensor *const *in, int from, int nin);
+static int check_compute_dtype(ct_dtype dt, bool ints_ok);
+#define SHAPE_BINARY_NUM arith_shape
+#define SHAPE_BINARY_FLOAT float_binary_shape
+#define SHAPE_UNARY_NUM unary_shape
+#define SHAPE_UNARY_FLOAT float_unary_shape
+#define EW (CT_OPF_ELEMENTWISE | CT_OPF_INPLACE_OK)
+
+#define BINARY_ROW(name, dts, expr, grad, flags)                                                   \
+  static int name##_backward(ct_node *n, ct_tensor *g, ct_tensor **gin);                           \
+  CT_EW_CPU_BINARY_##dts(name, expr)                                                               \
+  const ct_opdef ct_op_##name = {#name, 2, EW | (flags), SHAPE_BINARY_##dts, name##_cpu, name##_backward, NULL, grad, #expr};
+#define COMPARE_ROW(name, expr)                                                                    \
+  CT_EW_CPU_COMPARE(name, expr)                                                                    \
+  const ct_opdef ct_op_##name = {#name, 2, CT_OPF_NONDIFF | CT_OPF_ELEMENTWISE, compare_shape, name##_cpu, NULL, NULL, NULL, #expr};
+#define UNARY_ROW(name, dts, expr, grad)                                                           \
+  static int name##_backward(ct_node *n, ct_tensor *g, ct_tensor **gin);                           \
+  CT_EW_CPU_UNARY_##dts(name, expr)                                                                \
+  const ct_opdef ct_op_##name = {#name, 1, EW, SHAPE_UNARY_##dts, name##_cpu, name##_backward, NULL, grad, #expr};
+CT_EW_BINARY(BINARY_ROW)
+CT_EW_COMPARE(COMPARE_ROW)
+CT_EW_UNARY(UNARY_ROW)
+CT_EW_UNARY_INTERNAL(UNARY_ROW)
+
+/* ---- gradient rules -------------------------------------------------------------------------- */
+/* GIN(i, expr): gin[i] = expr summed back to input i's shape, where input i takes a gradient. */
+#define GIN(i, expr)                                                                               \
+  do {                                                                                             \
+    if (ct_node_needs_grad(n, i)) {                                                                \
+      ct_tensor *full_ = (expr);                                                                   \
+      if (!full_) return -1;                                                                       \
+      gin[i] = ct_sum_to_shape(full_, CT_SHAPE(n->in[i]));                                         \
+      ct_release(full_);                                                                           \
+      if (!gin[i]) return -1;                                                                      \
+    }                                                                                              \
+  } while (0)
+
+static int add_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  GIN(0, ct_retain(g));
+  GIN(1, ct_retain(g));
+  return 0;
+}
+static int sub_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  GIN(0, ct_retain(g));
+  GIN(1, ct_neg(g));
+  return 0;
+}
+static int mul_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  GIN(0, ct_mul(g, n->in[1]));
+  GIN(1, ct_mul(g, n->in[0]));
+  return 0;
+}
+static int div_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  GIN(0, ct_div(g, n->in[1]));
+  /* d(a/b)/db = -(a/b)/b */
+  GIN(1, O_MUL(O_NEG(R(g)), O_DIV(R(n->out), R(n->in[1]))));
+  return 0;
+}
+static int pow_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  ct_tensor *a = n->in[0], *b = n->in[1];
+  /* d/da = b * a^(b-1); d/db = a^b * log a */
+  GIN(0, O_MUL(R(g), O_MUL(R(b), O_POW(R(a), ct_add_scalar(b, -1)))));
+  GIN(1, O_MUL(R(g), O_MUL(R(n->out), ct_log(a))));
+  return 0;
+}
+static int maximum_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  /* ties split the gradient in half, as torch.maximum does */
+  ct_tensor *a = n->in[0], *b = n->in[1];
+  ct_tensor *gt = ct_gt(a, b), *eq = ct_eq(a, b);
+  ct_tensor *half = eq ? ct_mul_scalar(eq, 0.5) : NULL; /* f32 0/0.5 (bool promotes) */
+  ct_tensor *wa = gt && half ? ct_add(gt, half) : NULL;
+  ct_release(gt), ct_release(eq), ct_release(half);
+  if (!wa) return -1;
+  GIN(0, ct_mul(g, wa));
+  GIN(1, O_MUL(ct_neg(g), ct_add_scalar(wa, -1)));
+  ct_release(wa);
+  return 0;
+}
+static int relu_grad_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  ct_tensor *in[2] = {g, n->in[1]};
+  gin[0] = ct_op_run(CT_OP_relu_grad, in, 2, NULL);
+  return gin[0] ? 0 : -1;
+}
+static int neg_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  (void)n;
+  return (gin[0] = ct_neg(g)) ? 0 : -1;
+}
+static int exp_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) { return (gin[0] = ct_mul(g, n->out)) ? 0 : -1; }
+static int log_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) { return (gin[0] = ct_div(g, n->in[0])) ? 0 : -1; }
+static int sqrt_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  ct_tensor *q = ct_div(g, n->out);
+  gin[0] = q ? ct_mul_scalar(q, 0.5) : NULL;
+  ct_release(q);
+  return gin[0] ? 0 : -1;
+}
+static int abs_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  return (gin[0] = O_MUL(R(g), ct_sign(n->in[0]))) ? 0 : -1;
+}
+static int sign_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  (void)n;
+  return (gin[0] = ct_mul_scalar(g, 0)) ? 0 : -1;
+}
+static int sin_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  return (gin[0] = O_MUL(R(g), ct_cos(n->in[0]))) ? 0 : -1;
+}
+static int cos_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  return (gin[0] = O_MUL(ct_neg(g), ct_sin(n->in[0]))) ? 0 : -1;
+}
+static int tanh_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  /* g * (1 - y^2), from the output y (which carries its own graph under create_graph) */
+  gin[0] = O_MUL(R(g), O_ADDS(O_NEG(O_MUL(R(n->out), R(n->out))), 1));
+  return gin[0] ? 0 : -1;
+}
+static int sigmoid_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  /* g * y * (1 - y) */
+  gin[0] = O_MUL(O_MUL(R(g), R(n->out)), O_ADDS(O_NEG(R(n->out)), 1));
+  return gin[0] ? 0 : -1;
+}
+static int relu_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  ct_tensor *x = n->in[0];
+  ct_device dev = x->storage->device;
+  if (g->dtype == x->dtype && ct_dtype_is_float(x->dtype) && g->storage->device.type == dev.type &&
+      (dev.type == CT_CPU || ct_cuda_forward[CT_OP_relu_grad])) {
+    ct_tensor *in[2] = {g, x};
+    gin[0] = ct_op_run(CT_OP_relu_grad, in, 2, NULL);
+    return gin[0] ? 0 : -1;
+  }
+  ct_tensor *zero = ct_scalar(0, x->dtype, dev);
+  gin[0] = zero ? O_MUL(R(g), ct_gt(x, zero)) : NULL;
+  ct_release(zero);
+  return gin[0] ? 0 : -1;
+}
+static int gelu_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  ct_tensor *x = n->in[0];
+  gin[0] = O_MUL(R(g), ct_op_run(CT_OP_gelu_grad, &x, 1, NULL));
+  return gin[0] ? 0 : -1;
+}
+static int gelu_grad_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  ct_tensor *x = n->in[0];
+  ct_tensor *x2 = ct_mul(x, x);
+  ct_tensor *dens = O_MULS(O_EXP(O_MULS(R(x2), -0.5)), 0.39894228040143268);
+  gin[0] = O_MUL(O_MUL(R(g), dens), O_ADDS(O_NEG(x2), 2));
+  return gin[0] ? 0 : -1;
+}
+static int pow_scalar_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  double p = n->attrs.f[0];
+  gin[0] = O_MULS(O_MUL(R(g), ct_pow_scalar(n->in[0], p - 1)), p);
+  return gin[0] ? 0 : -1;
+}
+static int add_scalar_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  (void)n;
+  gin[0] = ct_retain(g);
+  return 0;
+}
+static int mul_scalar_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  return (gin[0] = ct_mul_scalar(g, n->attrs.f[0])) ? 0 : -1;
+}
+static int clamp_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  ct_tensor *x = n->in[0];
+  ct_tensor *lo = ct_scalar(n->attrs.f[0], x->dtype, x->storage->device);
+  ct_tensor *hi = ct_scalar(n->attrs.f[1], x->dtype, x->storage->device);
+  gin[0] = lo && hi ? O_MUL(O_MUL(R(g), ct_ge(x, lo)), ct_le(x, hi)) : NULL;
+  ct_release(lo), ct_release(hi);
+  return gin[0] ? 0 : -1;
+}
+static int silu_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  /* silu(x) = x s, s = sigmoid(x): silu'(x) = s + x s (1 - s) = s (1 + x (1 - s)) */
+  ct_tensor *x = n->in[0], *s = ct_sigmoid(x);
+  gin[0] = s ? O_MUL(O_MUL(R(g), R(s)), O_ADDS(O_MUL(R(x), O_ADDS(O_NEG(R(s)), 1)), 1)) : NULL;
+  ct_release(s);
+  return gin[0] ? 0 : -1;
+}
+
+/* ---- where(cond, a, b) ---------------------------------------------------------------------- */
+static int where_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
+  (void)a;
+  if (in[0]->dtype != CT_BOOL) return ct_errorf("condition must be bool, got %s", ct_dtype_name(in[0]->dtype));
+  if (check_same_dtype(in, 1, nin) || ct_broadcast_shapes(NULL, in, nin, m)) return -1;
+  m->dtype = in[1]->dtype;
+  return check_compute_dtype(m->dtype, true);
+}
+#define WHERE_LOOP(name, T)                                                                       \
+  static void name(char **p, const int64_t *s, int64_t n, void *ctx) {                            \
+    (void)ctx;                                                                                    \
+    for (int64_t i = 0; i < n; i++)                                                               \
+      *(T *)(p[0] + i * s[0]) = p[1][i * s[1]] ? *(const T *)(p[2] + i * s[2]) : *(const T *)(p[3] + i * s[3]); \
+  }
+WHERE_LOOP(where_f32, float)
+WHERE_LOOP(where_f64, double)
+WHERE_LOOP(where_i32, int32_t)
+WHERE_LOOP(where_i64, int64_t)
+static int where_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  (void)a;
+  return ct_ew_run_typed(out, in, nin, in[1]->dtype, where_f32, where_f64, where_i32, where_i64, NULL);
+}
+static int where_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  ct_tensor *zero = ct_scalar(0, g->dtype, g->storage->device);
+  if (!zero) return -1;
+  if (ct_node_needs_grad(n, 1)) {
+    ct_tensor *t = ct_where(n->in[0], g, zero);
+    gin[1] = t ? ct_sum_to_shape(t, CT_SHAPE(n->in[1])) : NULL;
+    ct_release(t);
+  }
+  if (ct_node_needs_grad(n, 2)) {
+    ct_tensor *t = ct_where(n->in[0], zero, g);
+    gin[2] = t ? ct_sum_to_shape(t, CT_SHAPE(n->in[2])) : NULL;
+    ct_release(t);
+  }
+  ct_release(zero);
+  return (ct_node_needs_grad(n, 1) && !gin[1]) || (ct_node_needs_grad(n, 2) && !gin[2]) ? -1 : 0;
+}
+const ct_opdef ct_op_where = {"where", 3, CT_OPF_ELEMENTWISE, where_shape, where_cpu, where_backward, NULL,
+                              "db = g where cond; dc = g where not cond", "x ? y : z"};
+
 
 /* ---- shape rules --------------------------------------------------------------------------- */
 
@@ -62,377 +288,6 @@ static int float_unary_shape(ct_tensor *const *in, int nin, const ct_attrs *a, c
   return unary_shape_impl(in, m, false);
 }
 
-/* ---- loop generators ---------------------------------------------------------------------- */
-/* BINARY(name, T, expr in x, y): inner loop over out = expr(x, y) with fast contiguous paths. */
-#define BINARY_LOOP(name, T, OT, EXPR)                                                            \
-  static void name(char **p, const int64_t *s, int64_t n, void *ctx) {                            \
-    (void)ctx;                                                                                    \
-    const int64_t z = (int64_t)sizeof(T), oz = (int64_t)sizeof(OT);                               \
-    if (s[0] == oz && s[1] == z && s[2] == z) {                                                   \
-      OT *o = (OT *)p[0];                                                                         \
-      const T *A = (const T *)p[1], *B = (const T *)p[2];                                         \
-      for (int64_t i = 0; i < n; i++) {                                                           \
-        T x = A[i], y = B[i];                                                                     \
-        o[i] = (OT)(EXPR);                                                                        \
-      }                                                                                           \
-    } else if (s[0] == oz && s[1] == z && s[2] == 0) {                                            \
-      OT *o = (OT *)p[0];                                                                         \
-      const T *A = (const T *)p[1];                                                               \
-      const T y = *(const T *)p[2];                                                               \
-      for (int64_t i = 0; i < n; i++) {                                                           \
-        T x = A[i];                                                                               \
-        o[i] = (OT)(EXPR);                                                                        \
-      }                                                                                           \
-    } else {                                                                                      \
-      for (int64_t i = 0; i < n; i++) {                                                           \
-        T x = *(const T *)(p[1] + i * s[1]), y = *(const T *)(p[2] + i * s[2]);                   \
-        *(OT *)(p[0] + i * s[0]) = (OT)(EXPR);                                                    \
-      }                                                                                           \
-    }                                                                                             \
-  }
-
-#define UNARY_LOOP(name, T, EXPR)                                                                 \
-  static void name(char **p, const int64_t *s, int64_t n, void *ctx) {                            \
-    const double *attr = ctx;                                                                     \
-    (void)attr;                                                                                   \
-    const int64_t z = (int64_t)sizeof(T);                                                         \
-    if (s[0] == z && s[1] == z) {                                                                 \
-      T *o = (T *)p[0];                                                                           \
-      const T *A = (const T *)p[1];                                                               \
-      for (int64_t i = 0; i < n; i++) {                                                           \
-        T x = A[i];                                                                               \
-        o[i] = (T)(EXPR);                                                                         \
-      }                                                                                           \
-    } else {                                                                                      \
-      for (int64_t i = 0; i < n; i++) {                                                           \
-        T x = *(const T *)(p[1] + i * s[1]);                                                      \
-        *(T *)(p[0] + i * s[0]) = (T)(EXPR);                                                      \
-      }                                                                                           \
-    }                                                                                             \
-  }
-
-static int run_typed(ct_tensor *out, ct_tensor *const *in, int nin, ct_dtype dt, ct_loop_fn f32, ct_loop_fn f64,
-                     ct_loop_fn i32, ct_loop_fn i64, void *ctx) {
-  ct_loop_fn f = dt == CT_F32 ? f32 : dt == CT_F64 ? f64 : dt == CT_I32 ? i32 : dt == CT_I64 ? i64 : NULL;
-  if (!f) return ct_errorf("no CPU kernel for dtype %s", ct_dtype_name(dt));
-  ct_foreach_tensors(out, in, nin, f, ctx);
-  return 0;
-}
-
-/* Binary op over all four number dtypes. */
-#define DEFINE_BINARY_ALL(op, EXPR)                                                                \
-  BINARY_LOOP(op##_f32, float, float, EXPR)                                                        \
-  BINARY_LOOP(op##_f64, double, double, EXPR)                                                      \
-  BINARY_LOOP(op##_i32, int32_t, int32_t, EXPR)                                                    \
-  BINARY_LOOP(op##_i64, int64_t, int64_t, EXPR)                                                    \
-  static int op##_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {          \
-    (void)a;                                                                                       \
-    return run_typed(out, in, nin, in[0]->dtype, op##_f32, op##_f64, op##_i32, op##_i64, NULL);    \
-  }
-#define DEFINE_BINARY_FLOAT(op, EXPR32, EXPR64)                                                    \
-  BINARY_LOOP(op##_f32, float, float, EXPR32)                                                      \
-  BINARY_LOOP(op##_f64, double, double, EXPR64)                                                    \
-  static int op##_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {          \
-    (void)a;                                                                                       \
-    return run_typed(out, in, nin, in[0]->dtype, op##_f32, op##_f64, NULL, NULL, NULL);            \
-  }
-#define DEFINE_COMPARE(op, EXPR)                                                                   \
-  BINARY_LOOP(op##_f32, float, uint8_t, EXPR)                                                      \
-  BINARY_LOOP(op##_f64, double, uint8_t, EXPR)                                                     \
-  BINARY_LOOP(op##_i32, int32_t, uint8_t, EXPR)                                                    \
-  BINARY_LOOP(op##_i64, int64_t, uint8_t, EXPR)                                                    \
-  static int op##_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {          \
-    (void)a;                                                                                       \
-    return run_typed(out, in, nin, in[0]->dtype, op##_f32, op##_f64, op##_i32, op##_i64, NULL);    \
-  }                                                                                                \
-  const ct_opdef ct_op_##op = {#op, 2, CT_OPF_NONDIFF | CT_OPF_ELEMENTWISE, compare_shape, op##_cpu, NULL, NULL};
-#define DEFINE_UNARY_ALL(op, EXPR)                                                                 \
-  UNARY_LOOP(op##_f32, float, EXPR)                                                                \
-  UNARY_LOOP(op##_f64, double, EXPR)                                                               \
-  UNARY_LOOP(op##_i32, int32_t, EXPR)                                                              \
-  UNARY_LOOP(op##_i64, int64_t, EXPR)                                                              \
-  static int op##_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {          \
-    return run_typed(out, in, nin, in[0]->dtype, op##_f32, op##_f64, op##_i32, op##_i64, (void *)a->f); \
-  }
-#define DEFINE_UNARY_FLOAT(op, EXPR32, EXPR64)                                                     \
-  UNARY_LOOP(op##_f32, float, EXPR32)                                                              \
-  UNARY_LOOP(op##_f64, double, EXPR64)                                                             \
-  static int op##_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {          \
-    return run_typed(out, in, nin, in[0]->dtype, op##_f32, op##_f64, NULL, NULL, (void *)a->f);    \
-  }
-
-#define EW (CT_OPF_ELEMENTWISE | CT_OPF_INPLACE_OK)
-#define GIN(i, expr)                                                                               \
-  do {                                                                                             \
-    if (ct_node_needs_grad(n, i)) {                                                                \
-      ct_tensor *full_ = (expr);                                                                   \
-      if (!full_) return -1;                                                                       \
-      gin[i] = ct_sum_to_shape(full_, CT_SHAPE(n->in[i]));                                         \
-      ct_release(full_);                                                                           \
-      if (!gin[i]) return -1;                                                                      \
-    }                                                                                              \
-  } while (0)
-
-/* ---- add, sub, mul, div -------------------------------------------------------------------- */
-DEFINE_BINARY_ALL(add, x + y)
-static int add_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  GIN(0, ct_retain(g));
-  GIN(1, ct_retain(g));
-  return 0;
-}
-const ct_opdef ct_op_add = {"add", 2, EW, arith_shape, add_cpu, add_backward, NULL};
-
-DEFINE_BINARY_ALL(sub, x - y)
-static int sub_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  GIN(0, ct_retain(g));
-  GIN(1, ct_neg(g));
-  return 0;
-}
-const ct_opdef ct_op_sub = {"sub", 2, EW, arith_shape, sub_cpu, sub_backward, NULL};
-
-DEFINE_BINARY_ALL(mul, x * y)
-static int mul_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  GIN(0, ct_mul(g, n->in[1]));
-  GIN(1, ct_mul(g, n->in[0]));
-  return 0;
-}
-const ct_opdef ct_op_mul = {"mul", 2, EW, arith_shape, mul_cpu, mul_backward, NULL};
-
-DEFINE_BINARY_FLOAT(div, x / y, x / y)
-static int div_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  GIN(0, ct_div(g, n->in[1]));
-  /* d(a/b)/db = -(a/b)/b */
-  GIN(1, O_MUL(O_NEG(R(g)), O_DIV(R(n->out), R(n->in[1]))));
-  return 0;
-}
-const ct_opdef ct_op_div = {"div", 2, EW, float_binary_shape, div_cpu, div_backward, NULL};
-
-DEFINE_BINARY_FLOAT(pow, powf(x, y), pow(x, y))
-static int pow_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  ct_tensor *a = n->in[0], *b = n->in[1];
-  /* d/da = b * a^(b-1); d/db = a^b * log a */
-  GIN(0, O_MUL(R(g), O_MUL(R(b), O_POW(R(a), ct_add_scalar(b, -1)))));
-  GIN(1, O_MUL(R(g), O_MUL(R(n->out), ct_log(a))));
-  return 0;
-}
-const ct_opdef ct_op_pow = {"pow", 2, EW, float_binary_shape, pow_cpu, pow_backward, NULL};
-
-DEFINE_BINARY_ALL(maximum, x > y ? x : y)
-static int maximum_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  /* ties split the gradient in half, as torch.maximum does */
-  ct_tensor *a = n->in[0], *b = n->in[1];
-  ct_tensor *gt = ct_gt(a, b), *eq = ct_eq(a, b);
-  ct_tensor *half = eq ? ct_mul_scalar(eq, 0.5) : NULL; /* f32 0/0.5 (bool promotes) */
-  ct_tensor *wa = gt && half ? ct_add(gt, half) : NULL;
-  ct_release(gt), ct_release(eq), ct_release(half);
-  if (!wa) return -1;
-  GIN(0, ct_mul(g, wa));
-  GIN(1, O_MUL(ct_neg(g), ct_add_scalar(wa, -1)));
-  ct_release(wa);
-  return 0;
-}
-const ct_opdef ct_op_maximum = {"maximum", 2, EW, arith_shape, maximum_cpu, maximum_backward, NULL};
-
-/* ---- where(cond, a, b) ---------------------------------------------------------------------- */
-static int where_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
-  (void)a;
-  if (in[0]->dtype != CT_BOOL) return ct_errorf("condition must be bool, got %s", ct_dtype_name(in[0]->dtype));
-  if (check_same_dtype(in, 1, nin) || ct_broadcast_shapes(NULL, in, nin, m)) return -1;
-  m->dtype = in[1]->dtype;
-  return check_compute_dtype(m->dtype, true);
-}
-#define WHERE_LOOP(name, T)                                                                       \
-  static void name(char **p, const int64_t *s, int64_t n, void *ctx) {                            \
-    (void)ctx;                                                                                    \
-    for (int64_t i = 0; i < n; i++)                                                               \
-      *(T *)(p[0] + i * s[0]) = p[1][i * s[1]] ? *(const T *)(p[2] + i * s[2]) : *(const T *)(p[3] + i * s[3]); \
-  }
-WHERE_LOOP(where_f32, float)
-WHERE_LOOP(where_f64, double)
-WHERE_LOOP(where_i32, int32_t)
-WHERE_LOOP(where_i64, int64_t)
-static int where_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)a;
-  return run_typed(out, in, nin, in[1]->dtype, where_f32, where_f64, where_i32, where_i64, NULL);
-}
-static int where_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  ct_tensor *zero = ct_scalar(0, g->dtype, g->storage->device);
-  if (!zero) return -1;
-  if (ct_node_needs_grad(n, 1)) {
-    ct_tensor *t = ct_where(n->in[0], g, zero);
-    gin[1] = t ? ct_sum_to_shape(t, CT_SHAPE(n->in[1])) : NULL;
-    ct_release(t);
-  }
-  if (ct_node_needs_grad(n, 2)) {
-    ct_tensor *t = ct_where(n->in[0], zero, g);
-    gin[2] = t ? ct_sum_to_shape(t, CT_SHAPE(n->in[2])) : NULL;
-    ct_release(t);
-  }
-  ct_release(zero);
-  return (ct_node_needs_grad(n, 1) && !gin[1]) || (ct_node_needs_grad(n, 2) && !gin[2]) ? -1 : 0;
-}
-const ct_opdef ct_op_where = {"where", 3, CT_OPF_ELEMENTWISE, where_shape, where_cpu, where_backward, NULL};
-
-/* ---- comparisons (bool results, no gradient) -------------------------------------------------- */
-DEFINE_COMPARE(eq, x == y)
-DEFINE_COMPARE(ne, x != y)
-DEFINE_COMPARE(lt, x < y)
-DEFINE_COMPARE(le, x <= y)
-DEFINE_COMPARE(gt, x > y)
-DEFINE_COMPARE(ge, x >= y)
-
-/* ---- unary ------------------------------------------------------------------------------------ */
-DEFINE_UNARY_ALL(neg, -x)
-static int neg_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  (void)n;
-  return (gin[0] = ct_neg(g)) ? 0 : -1;
-}
-const ct_opdef ct_op_neg = {"neg", 1, EW, unary_shape, neg_cpu, neg_backward, NULL};
-
-DEFINE_UNARY_FLOAT(exp, expf(x), exp(x))
-static int exp_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) { return (gin[0] = ct_mul(g, n->out)) ? 0 : -1; }
-const ct_opdef ct_op_exp = {"exp", 1, EW, float_unary_shape, exp_cpu, exp_backward, NULL};
-
-DEFINE_UNARY_FLOAT(log, logf(x), log(x))
-static int log_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) { return (gin[0] = ct_div(g, n->in[0])) ? 0 : -1; }
-const ct_opdef ct_op_log = {"log", 1, EW, float_unary_shape, log_cpu, log_backward, NULL};
-
-DEFINE_UNARY_FLOAT(sqrt, sqrtf(x), sqrt(x))
-static int sqrt_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  ct_tensor *q = ct_div(g, n->out);
-  gin[0] = q ? ct_mul_scalar(q, 0.5) : NULL;
-  ct_release(q);
-  return gin[0] ? 0 : -1;
-}
-const ct_opdef ct_op_sqrt = {"sqrt", 1, EW, float_unary_shape, sqrt_cpu, sqrt_backward, NULL};
-
-DEFINE_UNARY_ALL(abs, x < 0 ? -x : x)
-static int abs_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  return (gin[0] = O_MUL(R(g), ct_sign(n->in[0]))) ? 0 : -1;
-}
-const ct_opdef ct_op_abs = {"abs", 1, EW, unary_shape, abs_cpu, abs_backward, NULL};
-
-DEFINE_UNARY_ALL(sign, (x > 0) - (x < 0))
-static int sign_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  (void)n;
-  return (gin[0] = ct_mul_scalar(g, 0)) ? 0 : -1;
-}
-const ct_opdef ct_op_sign = {"sign", 1, EW, unary_shape, sign_cpu, sign_backward, NULL};
-
-DEFINE_UNARY_FLOAT(sin, sinf(x), sin(x))
-static int sin_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  return (gin[0] = O_MUL(R(g), ct_cos(n->in[0]))) ? 0 : -1;
-}
-const ct_opdef ct_op_sin = {"sin", 1, EW, float_unary_shape, sin_cpu, sin_backward, NULL};
-
-DEFINE_UNARY_FLOAT(cos, cosf(x), cos(x))
-static int cos_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  return (gin[0] = O_MUL(ct_neg(g), ct_sin(n->in[0]))) ? 0 : -1;
-}
-const ct_opdef ct_op_cos = {"cos", 1, EW, float_unary_shape, cos_cpu, cos_backward, NULL};
-
-DEFINE_UNARY_FLOAT(tanh, tanhf(x), tanh(x))
-static int tanh_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  /* g * (1 - y^2), from the output y (which carries its own graph under create_graph) */
-  gin[0] = O_MUL(R(g), O_ADDS(O_NEG(O_MUL(R(n->out), R(n->out))), 1));
-  return gin[0] ? 0 : -1;
-}
-const ct_opdef ct_op_tanh = {"tanh", 1, EW, float_unary_shape, tanh_cpu, tanh_backward, NULL};
-
-DEFINE_UNARY_FLOAT(sigmoid, 1.0f / (1.0f + expf(-x)), 1.0 / (1.0 + exp(-x)))
-static int sigmoid_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  /* g * y * (1 - y) */
-  gin[0] = O_MUL(O_MUL(R(g), R(n->out)), O_ADDS(O_NEG(R(n->out)), 1));
-  return gin[0] ? 0 : -1;
-}
-const ct_opdef ct_op_sigmoid = {"sigmoid", 1, EW, float_unary_shape, sigmoid_cpu, sigmoid_backward, NULL};
-
-/* relu_grad(g, x) = x > 0 ? g : 0: relu's backward in one pass (as g * (x > 0) it was three:
-   the compare, a bool-to-float conversion and the product). Linear in g, so its own gradient is
-   relu_grad(gg, x); x gets none (the mask is piecewise constant). CPU only: on a device without a
-   kernel for it relu's rule falls back to the product. */
-DEFINE_BINARY_FLOAT(relu_grad, y > 0 ? x : 0.0f, y > 0 ? x : 0.0)
-static int relu_grad_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  ct_tensor *in[2] = {g, n->in[1]};
-  gin[0] = ct_op_run(CT_OP_relu_grad, in, 2, NULL);
-  return gin[0] ? 0 : -1;
-}
-const ct_opdef ct_op_relu_grad = {"relu_grad", 2, EW | CT_OPF_NONDIFF_IN1, float_binary_shape, relu_grad_cpu,
-                                  relu_grad_backward, NULL};
-
-DEFINE_UNARY_ALL(relu, x > 0 ? x : 0)
-static int relu_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  ct_tensor *x = n->in[0];
-  ct_device dev = x->storage->device;
-  if (g->dtype == x->dtype && ct_dtype_is_float(x->dtype) && g->storage->device.type == dev.type &&
-      (dev.type == CT_CPU || ct_cuda_forward[CT_OP_relu_grad])) {
-    ct_tensor *in[2] = {g, x};
-    gin[0] = ct_op_run(CT_OP_relu_grad, in, 2, NULL);
-    return gin[0] ? 0 : -1;
-  }
-  ct_tensor *zero = ct_scalar(0, x->dtype, dev);
-  gin[0] = zero ? O_MUL(R(g), ct_gt(x, zero)) : NULL;
-  ct_release(zero);
-  return gin[0] ? 0 : -1;
-}
-const ct_opdef ct_op_relu = {"relu", 1, EW, unary_shape, relu_cpu, relu_backward, NULL};
-
-/* gelu(x) = x * Phi(x) (exact, erf); gelu'(x) = Phi(x) + x * phi(x); gelu''(x) = phi(x) (2 - x^2) */
-#define PHI32(x) (0.5f * (1.0f + erff((x) * 0.70710678118654752f)))
-#define PHI64(x) (0.5 * (1.0 + erf((x) * 0.70710678118654752)))
-#define DENS32(x) (0.39894228040143268f * expf(-0.5f * (x) * (x)))
-#define DENS64(x) (0.39894228040143268 * exp(-0.5 * (x) * (x)))
-DEFINE_UNARY_FLOAT(gelu, x * PHI32(x), x * PHI64(x))
-static int gelu_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  ct_tensor *x = n->in[0];
-  gin[0] = O_MUL(R(g), ct_op_run(CT_OP_gelu_grad, &x, 1, NULL));
-  return gin[0] ? 0 : -1;
-}
-const ct_opdef ct_op_gelu = {"gelu", 1, EW, float_unary_shape, gelu_cpu, gelu_backward, NULL};
-
-DEFINE_UNARY_FLOAT(gelu_grad, PHI32(x) + x * DENS32(x), PHI64(x) + x * DENS64(x))
-static int gelu_grad_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  ct_tensor *x = n->in[0];
-  ct_tensor *x2 = ct_mul(x, x);
-  ct_tensor *dens = O_MULS(O_EXP(O_MULS(R(x2), -0.5)), 0.39894228040143268);
-  gin[0] = O_MUL(O_MUL(R(g), dens), O_ADDS(O_NEG(x2), 2));
-  return gin[0] ? 0 : -1;
-}
-const ct_opdef ct_op_gelu_grad = {"gelu_grad", 1, EW, float_unary_shape, gelu_grad_cpu, gelu_grad_backward, NULL};
-
-/* ---- ops with a scalar attribute (attrs.f[0], f[1]) ----------------------------------------- */
-DEFINE_UNARY_FLOAT(pow_scalar, powf(x, (float)attr[0]), pow(x, attr[0]))
-static int pow_scalar_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  double p = n->attrs.f[0];
-  gin[0] = O_MULS(O_MUL(R(g), ct_pow_scalar(n->in[0], p - 1)), p);
-  return gin[0] ? 0 : -1;
-}
-const ct_opdef ct_op_pow_scalar = {"pow_scalar", 1, EW, float_unary_shape, pow_scalar_cpu, pow_scalar_backward, NULL};
-
-DEFINE_UNARY_ALL(add_scalar, x + attr[0])
-static int add_scalar_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  (void)n;
-  gin[0] = ct_retain(g);
-  return 0;
-}
-const ct_opdef ct_op_add_scalar = {"add_scalar", 1, EW, unary_shape, add_scalar_cpu, add_scalar_backward, NULL};
-
-DEFINE_UNARY_ALL(mul_scalar, x * attr[0])
-static int mul_scalar_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  return (gin[0] = ct_mul_scalar(g, n->attrs.f[0])) ? 0 : -1;
-}
-const ct_opdef ct_op_mul_scalar = {"mul_scalar", 1, EW, unary_shape, mul_scalar_cpu, mul_scalar_backward, NULL};
-
-DEFINE_UNARY_ALL(clamp, x < attr[0] ? attr[0] : x > attr[1] ? attr[1] : x)
-static int clamp_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  ct_tensor *x = n->in[0];
-  ct_tensor *lo = ct_scalar(n->attrs.f[0], x->dtype, x->storage->device);
-  ct_tensor *hi = ct_scalar(n->attrs.f[1], x->dtype, x->storage->device);
-  gin[0] = lo && hi ? O_MUL(O_MUL(R(g), ct_ge(x, lo)), ct_le(x, hi)) : NULL;
-  ct_release(lo), ct_release(hi);
-  return gin[0] ? 0 : -1;
-}
-const ct_opdef ct_op_clamp = {"clamp", 1, EW, unary_shape, clamp_cpu, clamp_backward, NULL};
 
 /* ---- public entry points: promotion, then the op ------------------------------------------ */
 
@@ -527,7 +382,7 @@ AXPBY_LOOP(axpby_f64, double)
 static int axpby_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
   /* out aliases y: iterate (out, x) so each element of y is read and written through one pointer */
-  return run_typed(out, in + 1, 1, out->dtype, axpby_f32, axpby_f64, NULL, NULL, (void *)a->f);
+  return ct_ew_run_typed(out, in + 1, 1, out->dtype, axpby_f32, axpby_f64, NULL, NULL, (void *)a->f);
 }
 static void axpby_cost(ct_tensor *const *in, int nin, const ct_tensor *out, const ct_attrs *a, double *f, double *b) {
   (void)nin, (void)a;
@@ -535,7 +390,7 @@ static void axpby_cost(ct_tensor *const *in, int nin, const ct_tensor *out, cons
   *f = 3.0 * (double)ct_numel(out);
   *b = isz * (2.0 * (double)ct_numel(out) + (double)ct_numel(in[1]));
 }
-const ct_opdef ct_op_axpby = {"axpby", 2, CT_OPF_INPLACE_OUT | CT_OPF_NONDIFF, axpby_shape, axpby_cpu, NULL, axpby_cost};
+const ct_opdef ct_op_axpby = {"axpby", 2, CT_OPF_INPLACE_OUT | CT_OPF_NONDIFF, axpby_shape, axpby_cpu, NULL, axpby_cost, NULL, NULL};
 
 int ct_axpby_(ct_tensor *y, double a, ct_tensor *x, double b) {
   if (!y || !x) return ct_errorf("axpby_: missing operand");
@@ -568,18 +423,11 @@ static ct_tensor *unary_as(ct_op op, ct_tensor *a, bool float_only, const ct_att
   ct_release(ca);
   return r;
 }
-ct_tensor *ct_neg(ct_tensor *a) { return unary_as(CT_OP_neg, a, false, NULL); }
-ct_tensor *ct_exp(ct_tensor *a) { return unary_as(CT_OP_exp, a, true, NULL); }
-ct_tensor *ct_log(ct_tensor *a) { return unary_as(CT_OP_log, a, true, NULL); }
-ct_tensor *ct_sqrt(ct_tensor *a) { return unary_as(CT_OP_sqrt, a, true, NULL); }
-ct_tensor *ct_abs(ct_tensor *a) { return unary_as(CT_OP_abs, a, false, NULL); }
-ct_tensor *ct_sign(ct_tensor *a) { return unary_as(CT_OP_sign, a, false, NULL); }
-ct_tensor *ct_sin(ct_tensor *a) { return unary_as(CT_OP_sin, a, true, NULL); }
-ct_tensor *ct_cos(ct_tensor *a) { return unary_as(CT_OP_cos, a, true, NULL); }
-ct_tensor *ct_tanh(ct_tensor *a) { return unary_as(CT_OP_tanh, a, true, NULL); }
-ct_tensor *ct_sigmoid(ct_tensor *a) { return unary_as(CT_OP_sigmoid, a, true, NULL); }
-ct_tensor *ct_relu(ct_tensor *a) { return unary_as(CT_OP_relu, a, false, NULL); }
-ct_tensor *ct_gelu(ct_tensor *a) { return unary_as(CT_OP_gelu, a, true, NULL); }
+#define FLOAT_ONLY_NUM false
+#define FLOAT_ONLY_FLOAT true
+#define UNARY_PUBLIC(name, dts, expr, grad)                                                        \
+  ct_tensor *ct_##name(ct_tensor *a) { return unary_as(CT_OP_##name, a, FLOAT_ONLY_##dts, NULL); }
+CT_EW_UNARY(UNARY_PUBLIC)
 
 ct_tensor *ct_pow_scalar(ct_tensor *a, double p) {
   ct_attrs at = {0};

@@ -134,7 +134,7 @@ static int index_select_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return (gin[0] = ct_op_run(CT_OP_index_add, in, 2, &at)) ? 0 : -1;
 }
 const ct_opdef ct_op_index_select = {"index_select", 2, CT_OPF_NONDIFF_IN1, index_select_shape, index_select_cpu,
-                                     index_select_backward, gather_cost};
+                                     index_select_backward, gather_cost, "dx = index_add(zeros, idx, g)", NULL};
 
 /* ---- index_add(src, idx): zeros of attrs.shape, out[.., idx[j], ..] += src[.., j, ..] -------- */
 
@@ -193,7 +193,7 @@ static int index_add_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return (gin[0] = ct_op_run(CT_OP_index_select, in, 2, &n->attrs)) ? 0 : -1;
 }
 const ct_opdef ct_op_index_add = {"index_add", 2, CT_OPF_NONDIFF_IN1, index_add_shape, index_add_cpu,
-                                  index_add_backward, scatter_cost};
+                                  index_add_backward, scatter_cost, NULL, NULL};
 
 /* ---- gather(a, idx) along attrs.i[0] (torch.gather): out[p] = a[p with p[dim] = idx[p]] ------- */
 
@@ -279,7 +279,7 @@ static int gather_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return (gin[0] = ct_op_run(CT_OP_scatter_add, in, 2, &at)) ? 0 : -1;
 }
 const ct_opdef ct_op_gather = {"gather", 2, CT_OPF_NONDIFF_IN1, gather_shape, gather_cpu, gather_backward,
-                               gather_cost};
+                               gather_cost, "dx = scatter_add(zeros, idx, g)", NULL};
 
 /* ---- scatter_add(src, idx): zeros of attrs.shape, out[p with p[dim] = idx[p]] += src[p] ------ */
 
@@ -328,7 +328,7 @@ static int scatter_add_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return (gin[0] = ct_op_run(CT_OP_gather, in, 2, &n->attrs)) ? 0 : -1;
 }
 const ct_opdef ct_op_scatter_add = {"scatter_add", 2, CT_OPF_NONDIFF_IN1, scatter_add_shape, scatter_add_cpu,
-                                    scatter_add_backward, scatter_cost};
+                                    scatter_add_backward, scatter_cost, NULL, NULL};
 
 /* ---- cat(t1, ..., tn) along attrs.i[0] ------------------------------------------------------ */
 
@@ -393,7 +393,7 @@ static void cat_cost(ct_tensor *const *in, int nin, const ct_tensor *out, const 
   *f = 0;
   *b = 2.0 * (double)ct_numel(out) * (double)ct_dtype_size(out->dtype);
 }
-const ct_opdef ct_op_cat = {"cat", -1, 0, cat_shape, cat_cpu, cat_backward, cat_cost};
+const ct_opdef ct_op_cat = {"cat", -1, 0, cat_shape, cat_cpu, cat_backward, cat_cost, NULL, NULL};
 
 /* ---- public entry points -------------------------------------------------------------------- */
 

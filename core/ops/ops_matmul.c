@@ -1,19 +1,16 @@
-/* ops_matmul.c: matrix multiplication with torch.matmul semantics, on the CPU through OpenBLAS.
+/* ops_matmul.c: matrix multiplication with torch.matmul semantics: the matmul row (shape rule,
+ * gradient, cost), its implementations (core/ops/impls.c: "blas", the default, in
+ * core/cpu/matmul_blas.c; the rungs "naive", "reordered", "tiled" in core/cpu/matmul_ladder.c;
+ * CUDA's registered by kernels/), and the public entry points.
  *
  * The op works on (..., n, k) @ (..., k, m) -> (..., n, m) with broadcast batch dims; ct_matmul
  * turns 1-D operands into matrices with unsqueeze/squeeze views so that autograd sees them.
- * Invariants: an operand goes to BLAS in place whenever its last or second-to-last stride is 1
- * (a transposed view goes as CblasTrans with its column stride as leading dimension); only a
- * matrix with neither stride 1 (or stride-0 rows) is packed, one matrix at a time, and a packed
- * matrix shared by consecutive batches is packed once. Broadcast batch dims (stride 0) are never
- * copied. When the right operand has no batch and the left's batches are evenly spaced rows, the
- * whole batch is one GEMM. Only f32 and f64 are supported; integers are a clear error. */
-#include <cblas.h>
-#include <limits.h>
+ * Only f32 and f64 are supported; integers are a clear error. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/matmul_ladder.h"
 #include "ops/grad_expr.h"
 #include "ops/optable.h"
 
@@ -69,148 +66,6 @@ static int matmul_shape(ct_tensor *const *in, int nin, const ct_attrs *at, ct_me
   return 0;
 }
 
-/* ---- CPU forward ------------------------------------------------------------------------------ */
-
-/* How one rows x cols matrix with element strides (rs, cs) is handed to row-major BLAS. */
-typedef struct {
-  enum CBLAS_TRANSPOSE trans;
-  int64_t ld;
-  bool pack; /* neither layout fits: copy into a contiguous scratch matrix (ld = cols) */
-} mm_layout;
-
-static mm_layout mm_layout_of(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
-  int64_t need_n = cols > 1 ? cols : 1, need_t = rows > 1 ? rows : 1;
-  /* row-major: element (i, j) at i*ld + j; a size-1 dim's stride is never used */
-  if (cols == 1 || cs == 1) {
-    int64_t ld = rows == 1 ? need_n : rs;
-    if (ld >= need_n && ld <= INT_MAX) return (mm_layout){CblasNoTrans, ld, false};
-  }
-  /* column-major, i.e. the transpose of a row-major cols x rows: element (i, j) at j*ld + i */
-  if (rows == 1 || rs == 1) {
-    int64_t ld = cols == 1 ? need_t : cs;
-    if (ld >= need_t && ld <= INT_MAX) return (mm_layout){CblasTrans, ld, false};
-  }
-  return (mm_layout){CblasNoTrans, need_n, true};
-}
-
-typedef struct {
-  const char *base; /* element (0,0) of batch 0 */
-  int64_t rows, cols, rs, cs;
-  int64_t bst[CT_MAX_DIMS]; /* batch strides in elements, broadcast to the output's batch shape */
-  mm_layout lay;
-  void *scratch;
-  const char *packed_from; /* source of the matrix now in scratch */
-} mm_operand;
-
-static void mm_operand_init(mm_operand *o, const ct_tensor *t, int nb) {
-  o->base = ct_data_ptr(t);
-  o->rows = t->shape[t->ndim - 2], o->cols = t->shape[t->ndim - 1];
-  o->rs = t->stride[t->ndim - 2], o->cs = t->stride[t->ndim - 1];
-  int off = nb - (t->ndim - 2);
-  for (int d = 0; d < nb; d++) {
-    int td = d - off;
-    o->bst[d] = (td < 0 || t->shape[td] == 1) ? 0 : t->stride[td];
-  }
-  o->lay = mm_layout_of(o->rows, o->cols, o->rs, o->cs);
-  o->scratch = NULL;
-  o->packed_from = NULL;
-}
-
-#define MM_PACK(T)                                                                                 \
-  static void mm_pack_##T(T *dst, const T *src, int64_t rows, int64_t cols, int64_t rs, int64_t cs) { \
-    for (int64_t i = 0; i < rows; i++)                                                             \
-      for (int64_t j = 0; j < cols; j++) dst[i * cols + j] = src[i * rs + j * cs];                 \
-  }
-MM_PACK(float)
-MM_PACK(double)
-
-/* Pointer to hand BLAS for the matrix starting at src: src itself, or its packed copy. */
-static const void *mm_matrix(mm_operand *o, const char *src, ct_dtype dt) {
-  if (!o->lay.pack) return src;
-  if (o->packed_from != src) {
-    if (dt == CT_F32) mm_pack_float(o->scratch, (const float *)src, o->rows, o->cols, o->rs, o->cs);
-    else mm_pack_double(o->scratch, (const double *)src, o->rows, o->cols, o->rs, o->cs);
-    o->packed_from = src;
-  }
-  return o->scratch;
-}
-
-static void mm_gemm(ct_dtype dt, const mm_layout *la, const mm_layout *lb, int64_t n, int64_t m, int64_t k,
-                    const void *a, const void *b, void *c) {
-  if (dt == CT_F32)
-    cblas_sgemm(CblasRowMajor, la->trans, lb->trans, (blasint)n, (blasint)m, (blasint)k, 1.0f, a, (blasint)la->ld, b,
-                (blasint)lb->ld, 0.0f, c, (blasint)m);
-  else
-    cblas_dgemm(CblasRowMajor, la->trans, lb->trans, (blasint)n, (blasint)m, (blasint)k, 1.0, a, (blasint)la->ld, b,
-                (blasint)lb->ld, 0.0, c, (blasint)m);
-}
-
-/* When every batch of A is a block of rows evenly spaced with its row stride, the batch and row
-   dims fold into one dim of rows: returns that row stride, or 0 when they do not fold. */
-static int64_t mm_fold_rows(const mm_operand *a, const int64_t *bshape, int nb) {
-  if (a->lay.pack || a->lay.trans != CblasNoTrans) return 0;
-  int64_t stride = 0, span = 0;
-  for (int d = nb; d >= 0; d--) { /* d == nb is the row dim */
-    int64_t size = d == nb ? a->rows : bshape[d], st = d == nb ? a->rs : a->bst[d];
-    if (size == 1) continue;
-    if (!span) stride = st, span = size;
-    else if (st != stride * span) return 0;
-    else span *= size;
-  }
-  return stride >= (a->cols > 1 ? a->cols : 1) ? stride : 0;
-}
-
-static int matmul_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *at) {
-  (void)nin, (void)at;
-  const ct_tensor *A = in[0], *B = in[1];
-  ct_dtype dt = out->dtype;
-  size_t isz = ct_dtype_size(dt);
-  int nb = out->ndim - 2;
-  const int64_t *bshape = out->shape;
-  int64_t n = out->shape[nb], m = out->shape[nb + 1], k = A->shape[A->ndim - 1];
-  int64_t nbatch = 1;
-  for (int d = 0; d < nb; d++) nbatch *= bshape[d];
-  if (ct_numel(out) == 0) return 0;
-  if (k == 0) {
-    memset(out->storage->data, 0, (size_t)ct_numel(out) * isz);
-    return 0;
-  }
-  if (n > INT_MAX || m > INT_MAX || k > INT_MAX)
-    return ct_errorf("matmul: a dimension above %d is beyond this BLAS's 32-bit sizes", INT_MAX);
-  mm_operand a, b;
-  mm_operand_init(&a, A, nb);
-  mm_operand_init(&b, B, nb);
-  bool b_shared = true;
-  for (int d = 0; d < nb; d++)
-    if (b.bst[d] && bshape[d] > 1) b_shared = false;
-  int64_t fold = nbatch > 1 && b_shared ? mm_fold_rows(&a, bshape, nb) : 0;
-  if (fold && nbatch * n <= INT_MAX && fold <= INT_MAX) { /* one GEMM over all batches' rows */
-    if (b.lay.pack && !(b.scratch = malloc((size_t)(k * m) * isz))) return ct_errorf("matmul: out of memory");
-    mm_layout la = {CblasNoTrans, fold, false};
-    mm_gemm(dt, &la, &b.lay, nbatch * n, m, k, a.base, mm_matrix(&b, b.base, dt), out->storage->data);
-    free(b.scratch);
-    return 0;
-  }
-  if (a.lay.pack) a.scratch = malloc((size_t)(n * k) * isz);
-  if (b.lay.pack) b.scratch = malloc((size_t)(k * m) * isz);
-  if ((a.lay.pack && !a.scratch) || (b.lay.pack && !b.scratch)) {
-    free(a.scratch), free(b.scratch);
-    return ct_errorf("matmul: out of memory for a packing buffer");
-  }
-  int64_t idx[CT_MAX_DIMS] = {0};
-  char *c = out->storage->data;
-  for (int64_t bi = 0; bi < nbatch; bi++) {
-    int64_t oa = 0, ob = 0;
-    for (int d = 0; d < nb; d++) oa += idx[d] * a.bst[d], ob += idx[d] * b.bst[d];
-    const void *pa = mm_matrix(&a, a.base + oa * (int64_t)isz, dt);
-    const void *pb = mm_matrix(&b, b.base + ob * (int64_t)isz, dt);
-    mm_gemm(dt, &a.lay, &b.lay, n, m, k, pa, pb, c + bi * n * m * (int64_t)isz);
-    for (int d = nb - 1; d >= 0 && ++idx[d] == bshape[d]; d--) idx[d] = 0;
-  }
-  free(a.scratch), free(b.scratch);
-  return 0;
-}
-
 /* ---- gradient and cost ------------------------------------------------------------------------ */
 
 static bool mm_has_batch(const ct_tensor *t) {
@@ -254,7 +109,7 @@ static void matmul_cost(ct_tensor *const *in, int nin, const ct_tensor *out, con
   *bytes = isz * (double)(ct_numel(in[0]) + ct_numel(in[1]) + ct_numel(out));
 }
 
-const ct_opdef ct_op_matmul = {"matmul", 2, 0, matmul_shape, matmul_cpu, matmul_backward, matmul_cost};
+const ct_opdef ct_op_matmul = {"matmul", 2, 0, matmul_shape, ct_cpu_matmul_blas, matmul_backward, matmul_cost, "dA = g @ B^T; dB = A^T @ g", NULL};
 
 /* ---- public entry point: torch.matmul's 1-D rules around the batched op ----------------------- */
 
@@ -265,7 +120,8 @@ static ct_tensor *mm_fail(const ct_tensor *a, const ct_tensor *b) {
   return NULL;
 }
 
-ct_tensor *ct_matmul(ct_tensor *a, ct_tensor *b) {
+/* torch.matmul's rules, then the op with attributes at (an implementation, its tiles) */
+static ct_tensor *matmul_with(ct_tensor *a, ct_tensor *b, const ct_attrs *at) {
   if (!a || !b) return ct_errorf("matmul: missing operand"), NULL;
   if (a->ndim == 0 || b->ndim == 0) {
     ct_errorf("matmul: both operands need at least 1 dim (use mul for a scalar)");
@@ -278,15 +134,18 @@ ct_tensor *ct_matmul(ct_tensor *a, ct_tensor *b) {
     return mm_fail(a, b);
   }
   bool a1 = a->ndim == 1, b1 = b->ndim == 1;
-  ct_tensor *A = a1 ? ct_unsqueeze(a, 0) : ct_retain(a);
-  ct_tensor *B = b1 ? ct_unsqueeze(b, -1) : ct_retain(b);
+  /* a rung (an implementation with its own loops) reads contiguous operands */
+  const ct_opimpl *im = at && at->impl ? ct_op_impl(CT_OP_matmul, at->impl) : NULL;
+  bool rung = im && im->fn;
+  ct_tensor *A = a1 ? ct_unsqueeze(a, 0) : rung ? ct_contiguous(a) : ct_retain(a);
+  ct_tensor *B = b1 ? ct_unsqueeze(b, -1) : rung ? ct_contiguous(b) : ct_retain(b);
   ct_meta bm;
   if (A && B && mm_batch_shape(A, B, &bm)) {
     ct_release(A), ct_release(B);
     return mm_fail(a, b);
   }
   ct_tensor *in[2] = {A, B};
-  ct_tensor *r = A && B ? ct_op_run(CT_OP_matmul, in, 2, NULL) : NULL;
+  ct_tensor *r = A && B ? ct_op_run(CT_OP_matmul, in, 2, at) : NULL;
   ct_release(A), ct_release(B);
   if (r && b1) {
     ct_tensor *s = ct_squeeze(r, r->ndim - 1);
@@ -299,4 +158,57 @@ ct_tensor *ct_matmul(ct_tensor *a, ct_tensor *b) {
     r = s;
   }
   return r;
+}
+
+ct_tensor *ct_matmul(ct_tensor *a, ct_tensor *b) { return matmul_with(a, b, NULL); }
+
+ct_tensor *ct_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl, const int *tiles) {
+  if (!a || !b) return ct_errorf("matmul: missing operand"), NULL;
+  ct_attrs at = {0};
+  if (impl && *impl) {
+    at.impl = ct_op_impl_find(CT_OP_matmul, impl, a->storage->device.type);
+    if (at.impl < 0) return NULL;
+  }
+  for (int i = 0; tiles && i < 3; i++) {
+    if (tiles[i] < 1) return ct_errorf("matmul(impl=%s): tiles must be positive, got %d", impl ? impl : "", tiles[i]), NULL;
+    at.i[i] = tiles[i];
+  }
+  return matmul_with(a, b, &at);
+}
+
+/* ---- the old side doors, thin aliases of ct_matmul_impl ---------------------------------------- */
+
+ct_tensor *ct_cpu_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl) {
+  if (!impl || !strcmp(impl, "openblas")) impl = "blas";
+  char d1[200], d2[200];
+  if (!a || !b) return ct_errorf("cpu.matmul(impl=%s): missing operand", impl), NULL;
+  if (ct_op_impl_find(CT_OP_matmul, impl, CT_CPU) < 0) return NULL;
+  if (a->ndim != 2 || b->ndim != 2 || a->dtype != CT_F32 || b->dtype != CT_F32 || a->storage->device.type != CT_CPU ||
+      b->storage->device.type != CT_CPU || a->shape[1] != b->shape[0])
+    return ct_errorf("cpu.matmul(impl=%s): expects [M,K] and [K,N] f32 tensors on the cpu, got %s and %s", impl,
+                     ct_describe(a, d1, sizeof d1), ct_describe(b, d2, sizeof d2)),
+           NULL;
+  return ct_matmul_impl(a, b, impl, NULL);
+}
+
+ct_tensor *ct_cuda_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl) {
+  if (!ct_cuda_available())
+    return ct_errorf("cuda.matmul(impl=%s): CUDA is not available (%s)", impl ? impl : "cublas",
+                     ct_cuda_unavailable_reason()),
+           NULL;
+  if (!a || !b) return ct_errorf("cuda.matmul(impl=%s): missing operand", impl ? impl : "cublas"), NULL;
+  int k = ct_op_impl_find(CT_OP_matmul, impl ? impl : "cublas", CT_CUDA);
+  if (k < 0) return NULL;
+  ct_attrs at = {0};
+  at.impl = k;
+  return matmul_with(a, b, &at);
+}
+
+const char *const *ct_cuda_matmul_impls(int *n) {
+  static const char *names[CT_MAX_IMPLS];
+  int c = 0;
+  for (int k = 1; k <= ct_op_impl_count(CT_OP_matmul); k++)
+    if (ct_op_impl(CT_OP_matmul, k)->dev == CT_CUDA) names[c++] = ct_op_impl(CT_OP_matmul, k)->name;
+  *n = c;
+  return names;
 }

@@ -6,7 +6,9 @@
  * every gradient rule is written with ordinary ct_* ops, so backward is a graph and double
  * backward works; class targets and one_hot indices are 1-based (negative from the end), and
  * every value is range-checked before it is used. dropout_mask records its seed and Philox
- * offset in its attributes, so any device (and a replay) draws the identical mask. */
+ * offset in its attributes, so any device (and a replay) draws the identical mask.
+ * Each op's row (shape rule, forward, gradient rule, cost) opens its section; softmax's row and
+ * gradient come first. The loops live in core/cpu/ (softmax.c: rows shifted by their max). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,16 +17,10 @@
 #include "cpu/iter.h"
 #include "ops/grad_expr.h"
 #include "cpu/helpers.h"
+#include "cpu/softmax.h"
 #include "ops/optable.h"
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 /* ---- helpers ------------------------------------------------------------------------------- */
-
-
-
 
 static int64_t prod(const int64_t *s, int from, int to) {
   int64_t p = 1;
@@ -72,156 +68,13 @@ static int softmax_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_me
   return 0;
 }
 
-/* Row helpers: the max of a row, and y = exp(x - m) returning sum(y) in double. The f32 exp runs
- * four lanes at a time on SSE2 (every x86-64 CPU): exp(r) = 2^n * p(f) with n = round(r / ln 2),
- * f = r - n ln 2 and Cephes' degree-6 polynomial p, relative error below 1e-7 (one f32 ulp);
- * r below -87.3 (exp under f32's smallest normal) gives exactly 0, NaN stays NaN. */
-static float row_max_f32(const float *x, int64_t n) {
-  float m = x[0];
-  int64_t i = 1;
-#ifdef __SSE2__
-  if (n >= 8) {
-    __m128 a = _mm_loadu_ps(x), b = _mm_loadu_ps(x + 4);
-    for (i = 8; i + 8 <= n; i += 8) a = _mm_max_ps(a, _mm_loadu_ps(x + i)), b = _mm_max_ps(b, _mm_loadu_ps(x + i + 4));
-    float l[4];
-    _mm_storeu_ps(l, _mm_max_ps(a, b));
-    m = l[0];
-    for (int k = 1; k < 4; k++)
-      if (l[k] > m) m = l[k];
-  }
-#endif
-  for (; i < n; i++)
-    if (x[i] > m) m = x[i];
-  return m;
-}
-static double row_max_f64(const double *x, int64_t n) {
-  double m = x[0];
-  for (int64_t i = 1; i < n; i++)
-    if (x[i] > m) m = x[i];
-  return m;
-}
-
-#ifdef __SSE2__
-static inline __m128 exp4_f32(__m128 r) {
-  const __m128 lo = _mm_set1_ps(-87.33654f);
-  __m128 keep = _mm_cmpnlt_ps(r, lo); /* false only below the cutoff: NaN is kept */
-  r = _mm_max_ps(lo, r);              /* returns r when r is NaN */
-  __m128i ni = _mm_cvtps_epi32(_mm_mul_ps(r, _mm_set1_ps(1.44269504088896341f)));
-  __m128 n = _mm_cvtepi32_ps(ni);
-  __m128 f = _mm_sub_ps(_mm_sub_ps(r, _mm_mul_ps(n, _mm_set1_ps(0.693359375f))),
-                        _mm_mul_ps(n, _mm_set1_ps(-2.12194440e-4f)));
-  __m128 p = _mm_set1_ps(1.9875691500e-4f);
-  p = _mm_add_ps(_mm_mul_ps(p, f), _mm_set1_ps(1.3981999507e-3f));
-  p = _mm_add_ps(_mm_mul_ps(p, f), _mm_set1_ps(8.3334519073e-3f));
-  p = _mm_add_ps(_mm_mul_ps(p, f), _mm_set1_ps(4.1665795894e-2f));
-  p = _mm_add_ps(_mm_mul_ps(p, f), _mm_set1_ps(1.6666665459e-1f));
-  p = _mm_add_ps(_mm_mul_ps(p, f), _mm_set1_ps(5.0000001201e-1f));
-  p = _mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_mul_ps(p, f), f), f), _mm_set1_ps(1.0f));
-  __m128 scale = _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(ni, _mm_set1_epi32(127)), 23));
-  return _mm_and_ps(keep, _mm_mul_ps(p, scale));
-}
-#endif
-static double row_exp_f32(float *y, const float *x, int64_t n, float m) {
-  double s = 0;
-  int64_t i = 0;
-#ifdef __SSE2__
-  __m128 mm = _mm_set1_ps(m);
-  __m128d acc0 = _mm_setzero_pd(), acc1 = _mm_setzero_pd();
-  for (; i + 4 <= n; i += 4) {
-    __m128 e = exp4_f32(_mm_sub_ps(_mm_loadu_ps(x + i), mm));
-    _mm_storeu_ps(y + i, e);
-    acc0 = _mm_add_pd(acc0, _mm_cvtps_pd(e));
-    acc1 = _mm_add_pd(acc1, _mm_cvtps_pd(_mm_movehl_ps(e, e)));
-  }
-  double l[2];
-  _mm_storeu_pd(l, _mm_add_pd(acc0, acc1));
-  s = l[0] + l[1];
-#endif
-  for (; i < n; i++) s += (y[i] = expf(x[i] - m));
-  return s;
-}
-static double row_exp_f64(double *y, const double *x, int64_t n, double m) {
-  double s = 0;
-  for (int64_t i = 0; i < n; i++) s += (y[i] = exp(x[i] - m));
-  return s;
-}
-
-#define SOFTMAX_KERNEL(SUF, T)                                                                                \
-  static void softmax_##SUF(T *y, const T *x, int64_t outer, int64_t D, int64_t inner, bool lg, T *mx,       \
-                            double *sm) {                                                                     \
-    if (D == 0) return;                                                                                       \
-    for (int64_t o = 0; o < outer; o++) {                                                                     \
-      const T *xo = x + o * D * inner;                                                                        \
-      T *yo = y + o * D * inner;                                                                              \
-      if (inner == 1) {                                                                                       \
-        T m = row_max_##SUF(xo, D);                                                                           \
-        double s = row_exp_##SUF(yo, xo, D, m);                                                               \
-        if (lg) {                                                                                             \
-          T ls = (T)log(s); /* (x - m) - log(s): exact shift first, so large inputs keep their digits */      \
-          for (int64_t j = 0; j < D; j++) yo[j] = (xo[j] - m) - ls;                                           \
-        } else {                                                                                              \
-          T inv = (T)(1.0 / s);                                                                               \
-          for (int64_t j = 0; j < D; j++) yo[j] *= inv;                                                       \
-        }                                                                                                     \
-        continue;                                                                                             \
-      }                                                                                                       \
-      /* strided lines: work on whole rows of length inner so the inner loops stay contiguous */            \
-      for (int64_t k = 0; k < inner; k++) mx[k] = xo[k], sm[k] = 0;                                           \
-      for (int64_t j = 1; j < D; j++)                                                                         \
-        for (int64_t k = 0; k < inner; k++)                                                                   \
-          if (xo[j * inner + k] > mx[k]) mx[k] = xo[j * inner + k];                                           \
-      for (int64_t j = 0; j < D; j++) {                                                                       \
-        T *yr = yo + j * inner;                                                                               \
-        for (int64_t k = 0; k < inner; k++) yr[k] = xo[j * inner + k] - mx[k];                                \
-        row_exp_##SUF(yr, yr, inner, 0);                                                                      \
-        for (int64_t k = 0; k < inner; k++) sm[k] += yr[k];                                                   \
-      }                                                                                                       \
-      if (lg) {                                                                                               \
-        for (int64_t k = 0; k < inner; k++) sm[k] = log(sm[k]);                                               \
-        for (int64_t j = 0; j < D; j++)                                                                       \
-          for (int64_t k = 0; k < inner; k++) yo[j * inner + k] = (xo[j * inner + k] - mx[k]) - (T)sm[k];     \
-      } else {                                                                                                \
-        for (int64_t k = 0; k < inner; k++) sm[k] = 1.0 / sm[k];                                              \
-        for (int64_t j = 0; j < D; j++)                                                                       \
-          for (int64_t k = 0; k < inner; k++) yo[j * inner + k] *= (T)sm[k];                                  \
-      }                                                                                                       \
-    }                                                                                                         \
-  }
-SOFTMAX_KERNEL(f32, float)
-SOFTMAX_KERNEL(f64, double)
-
-static int softmax_run(ct_tensor *out, ct_tensor *x, int dim, bool lg) {
-  int64_t outer = 1, D = 1, inner = 1;
-  if (x->ndim > 0) {
-    outer = prod(x->shape, 0, dim);
-    D = x->shape[dim];
-    inner = prod(x->shape, dim + 1, x->ndim);
-  }
-  ct_tensor *tmp;
-  const void *xp = ct_cpu_contig_data(x, &tmp);
-  if (!xp) return -1;
-  size_t isz = ct_dtype_size(x->dtype);
-  char *scratch = inner > 1 ? malloc((size_t)inner * (isz + sizeof(double))) : NULL;
-  if (inner > 1 && !scratch) {
-    ct_release(tmp);
-    return ct_errorf("out of memory");
-  }
-  double *sm = (double *)scratch;
-  void *mx = scratch ? scratch + (size_t)inner * sizeof(double) : NULL;
-  if (x->dtype == CT_F32) softmax_f32(ct_data_ptr(out), xp, outer, D, inner, lg, mx, sm);
-  else softmax_f64(ct_data_ptr(out), xp, outer, D, inner, lg, mx, sm);
-  free(scratch);
-  ct_release(tmp);
-  return 0;
-}
-
 static int softmax_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
-  return softmax_run(out, in[0], (int)a->i[0], false);
+  return ct_cpu_softmax(out, in[0], (int)a->i[0], false);
 }
 static int log_softmax_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
-  return softmax_run(out, in[0], (int)a->i[0], true);
+  return ct_cpu_softmax(out, in[0], (int)a->i[0], true);
 }
 static void softmax_cost(ct_tensor *const *in, int nin, const ct_tensor *out, const ct_attrs *a, double *f, double *b) {
   (void)a;
@@ -234,7 +87,7 @@ static int softmax_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   gin[0] = O_MUL(R(y), O_SUB(R(g), sum_keep(ct_mul(g, y), (int)n->attrs.i[0])));
   return gin[0] ? 0 : -1;
 }
-const ct_opdef ct_op_softmax = {"softmax", 1, 0, softmax_shape, softmax_cpu, softmax_backward, softmax_cost};
+const ct_opdef ct_op_softmax = {"softmax", 1, 0, softmax_shape, softmax_cpu, softmax_backward, softmax_cost, "dx = y*(g - sum(g*y, dim))", NULL};
 
 /* y = log_softmax(x): dx = g - exp(y) * sum(g, dim) */
 static int log_softmax_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
@@ -242,7 +95,7 @@ static int log_softmax_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return gin[0] ? 0 : -1;
 }
 const ct_opdef ct_op_log_softmax = {"log_softmax", 1, 0, softmax_shape, log_softmax_cpu, log_softmax_backward,
-                                    softmax_cost};
+                                    softmax_cost, "dx = g - softmax(x)*sum(g, dim)", NULL};
 
 /* ---- one_hot(idx): idx.shape + [C], 1 at each 1-based class (attrs.i[0] = C, attrs.dtype) -- */
 
@@ -281,7 +134,7 @@ static int one_hot_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_a
   ct_release(tmp);
   return rc;
 }
-const ct_opdef ct_op_one_hot = {"one_hot", 1, CT_OPF_NONDIFF, one_hot_shape, one_hot_cpu, NULL, NULL};
+const ct_opdef ct_op_one_hot = {"one_hot", 1, CT_OPF_NONDIFF, one_hot_shape, one_hot_cpu, NULL, NULL, NULL, NULL};
 
 /* ---- nll_loss(logp [N,C] or [C], target [N] or scalar): -mean_n logp[n, target_n] ---------- */
 
@@ -341,7 +194,7 @@ static void nll_cost(ct_tensor *const *in, int nin, const ct_tensor *out, const 
   *f = (double)N;
   *b = (double)N * (double)(ct_dtype_size(in[0]->dtype) + ct_dtype_size(in[1]->dtype));
 }
-const ct_opdef ct_op_nll_loss = {"nll_loss", 2, CT_OPF_NONDIFF_IN1, nll_shape, nll_cpu, nll_backward, nll_cost};
+const ct_opdef ct_op_nll_loss = {"nll_loss", 2, CT_OPF_NONDIFF_IN1, nll_shape, nll_cpu, nll_backward, nll_cost, "dlogp = -onehot(target)*g/N", NULL};
 
 /* ---- layer_norm(x [, w [, b]]) over the last attrs.i[0] dims, eps attrs.f[0] ---------------- */
 
@@ -448,7 +301,7 @@ static void layer_norm_cost(ct_tensor *const *in, int nin, const ct_tensor *out,
   rowwise_cost(in, nin, out, 8, f, b);
 }
 const ct_opdef ct_op_layer_norm = {"layer_norm", -1, 0, layer_norm_shape, layer_norm_cpu, layer_norm_backward,
-                                   layer_norm_cost};
+                                   layer_norm_cost, "dx = (g*w - mean(g*w) - xhat*mean(g*w*xhat))/sigma; dw = sum(g*xhat); db = sum(g)", NULL};
 
 /* ---- dropout_mask(x): {0, 1/(1-p)} of x's shape and dtype from the Philox stream -------------
  * attrs: f[0] = p, i[0] = stream offset of the draw, i[1] = seed (bits). Element i (row-major)
@@ -483,7 +336,7 @@ static void dropout_mask_cost(ct_tensor *const *in, int nin, const ct_tensor *ou
   *b = (double)ct_numel(out) * (double)ct_dtype_size(out->dtype);
 }
 const ct_opdef ct_op_dropout_mask = {"dropout_mask", 1, CT_OPF_NONDIFF, dropout_mask_shape, dropout_mask_cpu, NULL,
-                                     dropout_mask_cost};
+                                     dropout_mask_cost, NULL, NULL};
 
 /* ---- public entry points -------------------------------------------------------------------- */
 

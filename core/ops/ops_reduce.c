@@ -267,7 +267,7 @@ static void reduce_cost(ct_tensor *const *in, int nin, const ct_tensor *out, con
   *flops = nin_el;
   *bytes = nin_el * (double)ct_dtype_size(in[0]->dtype) + (double)ct_numel(out) * (double)ct_dtype_size(out->dtype);
 }
-const ct_opdef ct_op_sum = {"sum", 1, 0, sum_shape, sum_cpu, sum_backward, reduce_cost};
+const ct_opdef ct_op_sum = {"sum", 1, 0, sum_shape, sum_cpu, sum_backward, reduce_cost, "dx = expand g", NULL};
 
 /* ---- mean ----------------------------------------------------------------------------------- */
 
@@ -284,7 +284,7 @@ static int mean_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_release(gd);
   return gin[0] ? 0 : -1;
 }
-const ct_opdef ct_op_mean = {"mean", 1, 0, mean_shape, mean_cpu, mean_backward, reduce_cost};
+const ct_opdef ct_op_mean = {"mean", 1, 0, mean_shape, mean_cpu, mean_backward, reduce_cost, "dx = expand g / n", NULL};
 
 /* ---- max and min ---------------------------------------------------------------------------- */
 
@@ -394,8 +394,8 @@ static int maxmin_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_release(y), ct_release(yk), ct_release(hit), ct_release(cnt);
   return gin[0] ? 0 : -1;
 }
-const ct_opdef ct_op_max = {"max", 1, 0, max_shape, max_cpu, maxmin_backward, reduce_cost};
-const ct_opdef ct_op_min = {"min", 1, 0, min_shape, min_cpu, maxmin_backward, reduce_cost};
+const ct_opdef ct_op_max = {"max", 1, 0, max_shape, max_cpu, maxmin_backward, reduce_cost, "dx = g where x is the max", NULL};
+const ct_opdef ct_op_min = {"min", 1, 0, min_shape, min_cpu, maxmin_backward, reduce_cost, "dx = g where x is the min", NULL};
 
 /* ---- argmax and argmin ------------------------------------------------------------------------ */
 
@@ -518,8 +518,8 @@ static int argmin_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
   (void)nin;
   return arg_cpu(out, in[0], a->mask, false);
 }
-const ct_opdef ct_op_argmax = {"argmax", 1, CT_OPF_NONDIFF, argmax_shape, argmax_cpu, NULL, reduce_cost};
-const ct_opdef ct_op_argmin = {"argmin", 1, CT_OPF_NONDIFF, argmin_shape, argmin_cpu, NULL, reduce_cost};
+const ct_opdef ct_op_argmax = {"argmax", 1, CT_OPF_NONDIFF, argmax_shape, argmax_cpu, NULL, reduce_cost, NULL, NULL};
+const ct_opdef ct_op_argmin = {"argmin", 1, CT_OPF_NONDIFF, argmin_shape, argmin_cpu, NULL, reduce_cost, NULL, NULL};
 
 /* ---- public entry points ------------------------------------------------------------------- */
 

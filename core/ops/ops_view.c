@@ -66,7 +66,7 @@ static void view_cost(ct_tensor *const *in, int nin, const ct_tensor *out, const
   (void)in, (void)nin, (void)out, (void)a;
   *f = *b = 0;
 }
-const ct_opdef ct_op_view = {"view", 1, CT_OPF_VIEW, view_shape, NULL, view_backward, view_cost};
+const ct_opdef ct_op_view = {"view", 1, CT_OPF_VIEW, view_shape, NULL, view_backward, view_cost, "dx = reshape g", NULL};
 
 /* ---- expand: size-1 dims broadcast with stride 0 ------------------------------------------ */
 static int expand_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
@@ -104,7 +104,7 @@ static int expand_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_met
 static int expand_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return (gin[0] = ct_sum_to_shape(g, CT_SHAPE(n->in[0]))) ? 0 : -1;
 }
-const ct_opdef ct_op_expand = {"expand", 1, CT_OPF_VIEW, expand_shape, NULL, expand_backward, view_cost};
+const ct_opdef ct_op_expand = {"expand", 1, CT_OPF_VIEW, expand_shape, NULL, expand_backward, view_cost, "dx = sum g over the expanded dims", NULL};
 
 /* ---- transpose and permute ------------------------------------------------------------------- */
 static int transpose_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
@@ -119,7 +119,7 @@ static int transpose_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_
 static int transpose_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return (gin[0] = ct_transpose(g, (int)n->attrs.i[0], (int)n->attrs.i[1])) ? 0 : -1;
 }
-const ct_opdef ct_op_transpose = {"transpose", 1, CT_OPF_VIEW, transpose_shape, NULL, transpose_backward, view_cost};
+const ct_opdef ct_op_transpose = {"transpose", 1, CT_OPF_VIEW, transpose_shape, NULL, transpose_backward, view_cost, "dx = g^T", NULL};
 
 static int permute_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
@@ -138,7 +138,7 @@ static int permute_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   for (int d = 0; d < n->attrs.ndim; d++) inv[n->attrs.shape[d]] = d;
   return (gin[0] = ct_permute(g, inv, n->attrs.ndim)) ? 0 : -1;
 }
-const ct_opdef ct_op_permute = {"permute", 1, CT_OPF_VIEW, permute_shape, NULL, permute_backward, view_cost};
+const ct_opdef ct_op_permute = {"permute", 1, CT_OPF_VIEW, permute_shape, NULL, permute_backward, view_cost, "dx = permute g back", NULL};
 
 /* ---- narrow and select; narrow_scatter is their adjoint ------------------------------------ */
 static int narrow_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
@@ -158,7 +158,7 @@ static int narrow_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   a.dtype = g->dtype;
   return (gin[0] = ct_op_run(CT_OP_narrow_scatter, &g, 1, &a)) ? 0 : -1;
 }
-const ct_opdef ct_op_narrow = {"narrow", 1, CT_OPF_VIEW, narrow_shape, NULL, narrow_backward, view_cost};
+const ct_opdef ct_op_narrow = {"narrow", 1, CT_OPF_VIEW, narrow_shape, NULL, narrow_backward, view_cost, "dx = pad g with zeros", NULL};
 
 static int select_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
@@ -186,7 +186,7 @@ static int select_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_release(u);
   return gin[0] ? 0 : -1;
 }
-const ct_opdef ct_op_select = {"select", 1, CT_OPF_VIEW, select_shape, NULL, select_backward, view_cost};
+const ct_opdef ct_op_select = {"select", 1, CT_OPF_VIEW, select_shape, NULL, select_backward, view_cost, "dx = g into a zero slice", NULL};
 
 /* narrow_scatter(g): zeros of attrs.shape with g written at [start, start+len) along dim i[0]. */
 static int narrow_scatter_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
@@ -215,7 +215,7 @@ static int narrow_scatter_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return (gin[0] = ct_narrow(g, d, n->attrs.i[1], n->in[0]->shape[d])) ? 0 : -1;
 }
 const ct_opdef ct_op_narrow_scatter = {"narrow_scatter", 1, 0, narrow_scatter_shape, narrow_scatter_cpu,
-                                       narrow_scatter_backward, NULL};
+                                       narrow_scatter_backward, NULL, NULL, NULL};
 
 /* ---- copy (clone, or transfer to attrs' device) and to_dtype -------------------------------- */
 static int copy_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
@@ -238,7 +238,7 @@ static int copy_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attr
 static int copy_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return (gin[0] = ct_to_device(g, n->in[0]->storage->device)) ? 0 : -1;
 }
-const ct_opdef ct_op_copy = {"copy", 1, 0, copy_shape, copy_cpu, copy_backward, NULL};
+const ct_opdef ct_op_copy = {"copy", 1, 0, copy_shape, copy_cpu, copy_backward, NULL, "dx = g back on the input's device", NULL};
 
 static int to_dtype_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
@@ -253,7 +253,7 @@ static int to_dtype_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_
 static int to_dtype_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return (gin[0] = ct_to_dtype(g, n->in[0]->dtype)) ? 0 : -1;
 }
-const ct_opdef ct_op_to_dtype = {"to_dtype", 1, 0, to_dtype_shape, to_dtype_cpu, to_dtype_backward, NULL};
+const ct_opdef ct_op_to_dtype = {"to_dtype", 1, 0, to_dtype_shape, to_dtype_cpu, to_dtype_backward, NULL, "dx = g in the input's dtype", NULL};
 
 /* ---- public entry points ----------------------------------------------------------------------- */
 

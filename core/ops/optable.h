@@ -1,11 +1,13 @@
 /* optable.h: the op table, one row per op (design decision 1), and what op files need to fill one.
  *
- * An op is declared once, in the file of its family (ops_elementwise.c, ops_reduce.c, ...), as a
- * `const ct_opdef ct_op_<name>` row: its shape/dtype rule, its CPU forward, its gradient rule
+ * An op is declared once, in the file of its family (ops/ops_elementwise.c, ops/ops_reduce.c, ...),
+ * as a `const ct_opdef ct_op_<name>` row: its shape/dtype rule, its CPU forward, its gradient rule
  * written with ordinary ct_* ops (so backward is itself a graph of table ops and double backward
- * works), its FLOP/byte estimate and whether it may run in place. optable.c lists the rows in the
- * order of the CT_OP enum below. A CUDA forward is registered at run time by kernels/ into
- * ct_cuda_forward[op].
+ * works), its FLOP/byte estimate, whether it may run in place, its gradient as a formula and, for
+ * elementwise ops, its expression. Elementwise ops are written once in ops/elementwise_defs.h,
+ * which expands into their rows, loops, fused code and CUDA functors. optable.c lists the rows in
+ * the order of the CT_OPS enum below. A CUDA forward is registered at run time by kernels/ into
+ * ct_cuda_forward[op]; named implementations (matmul's rungs) form the column of impls.c.
  *
  * Invariant: ct_op_run() is the only place that allocates op outputs, records autograd nodes and
  * appends op events. Op files never touch refcounts of their inputs.
@@ -14,19 +16,17 @@
 #define CHALK_OPTABLE_H
 
 #include "chalk.h"
+#include "ops/elementwise_defs.h"
 
-/* X-macro: every op of the table. Adding an op: one line here, one row in its family's file. */
+/* X-macro: every op of the table. Adding an op: one line here, one row in its family's file
+   (an elementwise op: one line in ops/elementwise_defs.h, see core/README.md). */
 #define CT_OPS(X)                                                                              \
   /* views */                                                                                  \
   X(view) X(expand) X(transpose) X(permute) X(narrow) X(select) X(narrow_scatter)             \
   /* conversions */                                                                            \
   X(copy) X(to_dtype)                                                                          \
-  /* elementwise binary */                                                                     \
-  X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(where)                                       \
-  X(eq) X(ne) X(lt) X(le) X(gt) X(ge)                                                          \
-  /* elementwise unary */                                                                      \
-  X(neg) X(exp) X(log) X(sqrt) X(abs) X(sign) X(sin) X(cos) X(tanh) X(sigmoid) X(relu)        \
-  X(gelu) X(gelu_grad) X(pow_scalar) X(add_scalar) X(mul_scalar) X(clamp)                      \
+  /* elementwise (core/ops/elementwise_defs.h), and where */                                \
+  CT_EW_OPS(X) X(where)                                                                        \
   /* reductions */                                                                             \
   X(sum) X(mean) X(max) X(min) X(argmax) X(argmin)                                             \
   /* linear algebra */                                                                         \
@@ -35,17 +35,22 @@
   X(softmax) X(log_softmax) X(nll_loss) X(one_hot) X(layer_norm)                               \
   X(index_select) X(index_add) X(gather) X(scatter_add) X(cat)                                  \
   X(im2col) X(col2im) X(conv2d) X(max_pool2d) X(max_pool2d_backward) X(dropout_mask)        \
-  /* attention (core/ops_attention.c) */ X(attention_flash) X(attention_flash_backward)        \
-  /* in place (core/capture.c): dst <- src, so captured steps see optimizer updates */         \
+  /* attention (ops/ops_attention.c) */ X(attention_flash) X(attention_flash_backward)         \
+  /* in place (graph/capture.c): dst <- src, so captured steps see optimizer updates */        \
   X(assign)                                                                                    \
-  /* a function recomputed in backward (core/pass_checkpoint.c: nn.checkpoint) */              \
+  /* a function recomputed in backward (graph/passes/checkpoint.c: nn.checkpoint) */          \
   X(checkpoint)                                                                                \
   /* fused backward rows (CPU; where a device has no kernel the rules use the ops above) */    \
-  X(relu_grad) X(conv2d_grad_input) X(conv2d_grad_weight)                                      \
+  X(conv2d_grad_input) X(conv2d_grad_weight)                                      \
   /* in place: y <- a y + b x (optimizer updates; recorded by chalk.capture like assign) */     \
   X(axpby)
 
-#define CT_OP_ENUM(name) CT_OP_##name,
+/* An X of CT_OPS takes the op's name first; elementwise rows pass their other columns too. */
+#define CT_OP_FIRST_(name, ...) name
+#define CT_OP_FIRST(...) CT_OP_FIRST_(__VA_ARGS__, _)
+#define CT_OP_PASTE_(p, name) p##name
+#define CT_OP_PASTE(p, name) CT_OP_PASTE_(p, name)
+#define CT_OP_ENUM(...) CT_OP_PASTE(CT_OP_, CT_OP_FIRST(__VA_ARGS__)),
 typedef enum { CT_OPS(CT_OP_ENUM) CT_OP_COUNT } ct_op;
 #undef CT_OP_ENUM
 
@@ -58,6 +63,7 @@ typedef struct {
   uint32_t mask; /* reduction dims as a bitmask over the input's dims */
   bool keepdim;
   ct_dtype dtype;
+  int impl; /* 0: the row's own forward; k >= 1: its k-th implementation (ct_op_impl, impls.c) */
 } ct_attrs;
 
 /* Output description produced by a shape rule. For view ops also strides and offset. */
@@ -93,15 +99,43 @@ typedef struct {
   ct_forward_fn cpu;
   ct_backward_fn backward; /* NULL: not differentiable twice (error says so) */
   ct_cost_fn cost;         /* NULL: elementwise estimate (1 flop per output, bytes in+out) */
+  const char *grad;        /* the gradient as a formula ("dx = g*y"; "da = ...; db = ..."), or NULL */
+  const char *expr;        /* elementwise ops: the C expression of elementwise_defs.h, else NULL */
 } ct_opdef;
 
-#define CT_OP_DECL(name) extern const ct_opdef ct_op_##name;
+#define CT_OP_DECL(...) extern const ct_opdef CT_OP_PASTE(ct_op_, CT_OP_FIRST(__VA_ARGS__));
 CT_OPS(CT_OP_DECL)
 #undef CT_OP_DECL
 
 extern const ct_opdef *const ct_optable[CT_OP_COUNT];
 /* CUDA forwards, filled by kernels/ when a GPU is present; NULL where not written. */
 extern ct_forward_fn ct_cuda_forward[CT_OP_COUNT];
+
+/* ---- implementations: a column of the row (impls.c) ---------------------------------------
+ * Besides its own forward per device (the default), a row may have named implementations: the
+ * rungs of matmul ("naive", "tiled", ... on the CPU; "cublas", "wmma_tf32", ... on CUDA). An op
+ * call picks one with attrs.impl and runs through ct_op_run like any other (events with cost,
+ * autograd, capture, roofline). The CPU ones are listed in impls.c; kernels/ registers CUDA ones
+ * at start-up. The default forward of each device is listed first under its own name. */
+typedef struct {
+  const char *name;
+  ct_devtype dev;
+  ct_forward_fn fn;   /* NULL: the row's own forward on dev */
+  const char *note;   /* one line for chalk.ops() and the lessons */
+  char event[48];     /* the op event's name: "matmul[tiled]" */
+} ct_opimpl;
+#define CT_MAX_IMPLS 24
+/* Adds an implementation (fn NULL: names the row's own forward on dev). 0, or -1 when full. */
+int ct_op_add_impl(ct_op op, const char *name, ct_devtype dev, ct_forward_fn fn, const char *note);
+int ct_op_impl_count(ct_op op);
+const ct_opimpl *ct_op_impl(ct_op op, int k); /* 1 <= k <= count, else NULL */
+/* The k of implementation `name` of op on dev, or -1 with an error listing the row's implementations. */
+int ct_op_impl_find(ct_op op, const char *name, ct_devtype dev);
+/* The forward an op call runs on dev: attrs.impl's, else the row's own (cpu, or ct_cuda_forward);
+   NULL with the error set when attrs.impl names an implementation of another device. */
+ct_forward_fn ct_op_forward(ct_op op, ct_devtype dev, const ct_attrs *a);
+/* The op event's name of a call: "matmul[tiled]" for an implementation, else the row's name. */
+const char *ct_op_event_name(ct_op op, const ct_attrs *a);
 
 /* Run op with inputs and attributes: shape rule, device and dtype checks, allocation, forward,
    autograd recording, events. Returns a new reference or NULL with the error set, prefixed
@@ -150,6 +184,10 @@ int ct_norm_dim(const char *op, int dim, const ct_tensor *t, int ndim, int *out)
 void ct_broadcast_strides(const ct_tensor *t, const int64_t *shape, int ndim, int64_t *stride);
 void ct_contiguous_strides(const int64_t *shape, int ndim, int64_t *stride);
 void *ct_data_ptr(const ct_tensor *t); /* storage data + offset*itemsize */
+/* Output size of a window op along one axis, or an error naming the axis (ops_conv.c). */
+int ct_conv_out_size(const char *what, int64_t in, int64_t k, int64_t s, int64_t p, int64_t *out);
+/* ct_op_run with in[0] given a batch dim of 1 when it has 3 dims, removed again after (ops_conv.c). */
+ct_tensor *ct_op_run_batched(ct_op op, ct_tensor **in, int nin, const ct_attrs *at);
 /* Convenience: a tensor's shape and ndim as the last two args of shape-taking functions. */
 #define CT_SHAPE(t) (t)->shape, (t)->ndim
 

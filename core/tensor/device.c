@@ -6,7 +6,6 @@
 #include <stdio.h>
 
 #include "ops/optable.h"
-#include "../kernels/ladder.h"
 
 #ifdef CT_WITH_CUDA
 #define CT_CUDA_HOOK
@@ -23,7 +22,6 @@ extern int ct_cuda_backend_synchronize(void) CT_CUDA_HOOK;
 extern int ct_cuda_backend_empty_cache(void) CT_CUDA_HOOK;
 extern int ct_cuda_backend_memory(int index, int64_t *allocated, int64_t *reserved) CT_CUDA_HOOK;
 extern int ct_cuda_backend_device_name(int index, char *buf, size_t n) CT_CUDA_HOOK;
-extern ct_tensor *ct_cuda_backend_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl) CT_CUDA_HOOK;
 
 static bool initialised;
 
@@ -66,19 +64,4 @@ int ct_cuda_device_name(int index, char *buf, size_t n) {
   if (!ct_cuda_available())
     return ct_errorf("cuda.device_name: CUDA is not available (%s)", ct_cuda_unavailable_reason());
   return ct_cuda_backend_device_name(index, buf, n);
-}
-
-#define CT_LADDER_NAME(x) #x,
-static const char *const ladder_names[] = {CT_LADDER_IMPLS(CT_LADDER_NAME)};
-
-const char *const *ct_cuda_matmul_impls(int *n) {
-  *n = (int)(sizeof ladder_names / sizeof *ladder_names);
-  return ladder_names;
-}
-
-ct_tensor *ct_cuda_matmul_impl(ct_tensor *a, ct_tensor *b, const char *impl) {
-  if (!ct_cuda_available())
-    return ct_errorf("cuda.matmul(impl=%s): CUDA is not available (%s)", impl ? impl : "cublas",
-                     ct_cuda_unavailable_reason()), NULL;
-  return ct_cuda_backend_matmul_impl(a, b, impl);
 }

@@ -32,6 +32,7 @@ static double ref_sign(double x) { return (x > 0) - (x < 0); }
 static double ref_sigmoid(double x) { return 1 / (1 + exp(-x)); }
 static double ref_relu(double x) { return x > 0 ? x : 0; }
 static double ref_gelu(double x) { return x * 0.5 * (1 + erf(x / sqrt(2.0))); }
+static double ref_silu(double x) { return x / (1 + exp(-x)); }
 
 /* Random shapes of 0..4 dims, forward against the C reference in f64 and f32, then gradcheck. */
 static void check_unary(const unary_spec *s) {
@@ -83,6 +84,7 @@ UNARY_TEST(tanh, ct_tanh, tanh, -2, 2, 0, true)
 UNARY_TEST(sigmoid, ct_sigmoid, ref_sigmoid, -3, 3, 0, true)
 UNARY_TEST(relu, ct_relu, ref_relu, -2, 2, 0.05, true)
 UNARY_TEST(gelu, ct_gelu, ref_gelu, -3, 3, 0, true)
+UNARY_TEST(silu, ct_silu, ref_silu, -4, 4, 0, true) /* added as core/README.md shows: one line + its rule */
 
 /* ---- ops with a scalar attribute ------------------------------------------------------------- */
 
@@ -494,7 +496,7 @@ Test(elementwise, f32_forward_matches_f64) {
   tu_rng rng;
   tu_seed(&rng, 8);
   ct_tensor *x64 = tu_rand_tensor(&rng, TU_SHAPE(5, 7), CT_F64, 0.2, 2), *x32 = ct_to_dtype(x64, CT_F32);
-  ct_tensor *(*fns[])(ct_tensor *) = {ct_exp, ct_log, ct_sqrt, ct_sin, ct_cos, ct_tanh, ct_sigmoid, ct_gelu};
+  ct_tensor *(*fns[])(ct_tensor *) = {ct_exp, ct_log, ct_sqrt, ct_sin, ct_cos, ct_tanh, ct_sigmoid, ct_gelu, ct_silu};
   for (size_t k = 0; k < sizeof fns / sizeof *fns; k++) {
     ct_tensor *a = fns[k](x64), *b = fns[k](x32);
     char msg[512];

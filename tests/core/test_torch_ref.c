@@ -202,7 +202,8 @@ static ct_tensor *run_op(const ref_case *c, ct_tensor **in) {
     ct_tensor *(*fn)(ct_tensor *);
   } unary[] = {{"neg", ct_neg},   {"exp", ct_exp},   {"log", ct_log},         {"sqrt", ct_sqrt},
                {"abs", ct_abs},   {"sin", ct_sin},   {"cos", ct_cos},         {"tanh", ct_tanh},
-               {"sigmoid", ct_sigmoid}, {"relu", ct_relu}, {"gelu", ct_gelu}};
+               {"sigmoid", ct_sigmoid}, {"relu", ct_relu}, {"gelu", ct_gelu},
+               {"silu", ct_silu}};
   struct {
     const char *name;
     ct_tensor *(*fn)(ct_tensor *, ct_tensor *);
@@ -368,6 +369,7 @@ TORCH_REF(tanh)
 TORCH_REF(sigmoid)
 TORCH_REF(relu)
 TORCH_REF(gelu)
+TORCH_REF(silu)
 TORCH_REF(clamp)
 TORCH_REF(where)
 TORCH_REF(eq)
@@ -401,7 +403,7 @@ TORCH_REF(to_bf16)
 /* Every case in the file names an op that has a test above. */
 Test(torch_ref, every_case_is_mapped) {
   static const char *known[] = {"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "sin", "cos",
-                                "tanh", "sigmoid", "relu", "gelu", "clamp", "where", "eq", "lt", "le", "gt", "ge",
+                                "tanh", "sigmoid", "relu", "gelu", "silu", "clamp", "where", "eq", "lt", "le", "gt", "ge",
                                 "sum", "mean", "max", "min", "argmax", "var", "matmul", "softmax", "log_softmax",
                                 "cross_entropy", "nll_loss", "mse_loss", "layer_norm", "embedding", "index_select",
                                 "gather", "cat", "stack", "conv2d", "max_pool2d", "to_f16", "to_bf16"};

@@ -121,7 +121,7 @@ def gen_elementwise(w):
         "neg": (torch.neg, -2, 2), "exp": (torch.exp, -2, 2), "log": (torch.log, 0.1, 3),
         "sqrt": (torch.sqrt, 0.1, 3), "abs": (torch.abs, -2, 2), "sin": (torch.sin, -3, 3),
         "cos": (torch.cos, -3, 3), "tanh": (torch.tanh, -3, 3), "sigmoid": (torch.sigmoid, -4, 4),
-        "relu": (torch.relu, -2, 2), "gelu": (F.gelu, -3, 3),
+        "relu": (torch.relu, -2, 2), "gelu": (F.gelu, -3, 3), "silu": (F.silu, -4, 4),
     }
     for op, (fn, lo, hi) in unary.items():
         for k, dt in enumerate([torch.float64, torch.float64, torch.float64, torch.float32]):

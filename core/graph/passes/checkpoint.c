@@ -157,7 +157,7 @@ static int checkpoint_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return rc;
 }
 
-const ct_opdef ct_op_checkpoint = {"checkpoint", -1, CT_OPF_VIEW, checkpoint_shape, NULL, checkpoint_backward, NULL};
+const ct_opdef ct_op_checkpoint = {"checkpoint", -1, CT_OPF_VIEW, checkpoint_shape, NULL, checkpoint_backward, NULL, "dx = backward of the function, recomputed", NULL};
 
 ct_tensor *ct_checkpoint(ct_recompute_fn run, ct_recompute_free_fn free_ud, void *ud, ct_tensor *const *in, int nin,
                          ct_tensor *const *params, int nparams) {

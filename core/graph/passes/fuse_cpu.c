@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "graph/capture.h"
+#include "cpu/ew_math.h"
 #include "cpu/iter.h"
 
 typedef struct {
@@ -27,14 +28,9 @@ typedef struct {
   int64_t es; /* element stride: 1 or 0 */
 } operand;
 
-/* gelu's Phi and phi exactly as ops_elementwise.c writes them */
-#define PHI32(x) (0.5f * (1.0f + erff((x) * 0.70710678118654752f)))
-#define PHI64(x) (0.5 * (1.0 + erf((x) * 0.70710678118654752)))
-#define DENS32(x) (0.39894228040143268f * expf(-0.5f * (x) * (x)))
-#define DENS64(x) (0.39894228040143268 * exp(-0.5 * (x) * (x)))
-
-#define LOOP1(T, OT, EXPR)                                                                         \
+#define LOOP1(TY, OT, EXPR)                                                                        \
   do {                                                                                             \
+    typedef TY T;                                                                                  \
     const T *A = (const T *)s[0].p;                                                                \
     OT *D = (OT *)dst;                                                                             \
     if (s[0].es) {                                                                                 \
@@ -49,8 +45,9 @@ typedef struct {
     }                                                                                              \
   } while (0)
 
-#define LOOP2(T, OT, EXPR)                                                                         \
+#define LOOP2(TY, OT, EXPR)                                                                        \
   do {                                                                                             \
+    typedef TY T;                                                                                  \
     const T *A = (const T *)s[0].p, *B = (const T *)s[1].p;                                        \
     OT *D = (OT *)dst;                                                                             \
     if (s[0].es && s[1].es) {                                                                      \
@@ -78,14 +75,20 @@ typedef struct {
   } while (0)
 
 /* one op in both float dtypes */
-#define FLOAT1(E32, E64)                                                                           \
-  if (f32) LOOP1(float, float, E32);                                                               \
-  else LOOP1(double, double, E64);                                                                 \
+#define FLOAT1(E)                                                                                  \
+  if (f32) LOOP1(float, float, E);                                                                 \
+  else LOOP1(double, double, E);                                                                   \
   return 0
-#define FLOAT2(E32, E64)                                                                           \
-  if (f32) LOOP2(float, float, E32);                                                               \
-  else LOOP2(double, double, E64);                                                                 \
+#define FLOAT2(E)                                                                                  \
+  if (f32) LOOP2(float, float, E);                                                                 \
+  else LOOP2(double, double, E);                                                                   \
   return 0
+/* one instruction per row of core/ops/elementwise_defs.h, with the row's own expression */
+#define A0 attr0
+#define A1 attr1
+#define CASE_BINARY(name, dts, expr, ...) case CT_OP_##name: FLOAT2(expr);
+#define CASE_COMPARE(name, expr) case CT_OP_##name: CMP2(expr);
+#define CASE_UNARY(name, dts, expr, ...) case CT_OP_##name: FLOAT1(expr);
 #define CMP2(E)                                                                                    \
   if (f32) LOOP2(float, uint8_t, E);                                                               \
   else LOOP2(double, uint8_t, E);                                                                  \
@@ -123,35 +126,10 @@ static int exec(const ct_finstr *in, int64_t n, const operand *s, char *dst) {
   (void)attr1;
   if (in->reduce) return reduce_row(in, n, s, dst);
   switch (in->op) {
-  case CT_OP_add: FLOAT2(x + y, x + y);
-  case CT_OP_sub: FLOAT2(x - y, x - y);
-  case CT_OP_mul: FLOAT2(x * y, x * y);
-  case CT_OP_div: FLOAT2(x / y, x / y);
-  case CT_OP_pow: FLOAT2(powf(x, y), pow(x, y));
-  case CT_OP_maximum: FLOAT2(x > y ? x : y, x > y ? x : y);
-  case CT_OP_eq: CMP2(x == y);
-  case CT_OP_ne: CMP2(x != y);
-  case CT_OP_lt: CMP2(x < y);
-  case CT_OP_le: CMP2(x <= y);
-  case CT_OP_gt: CMP2(x > y);
-  case CT_OP_ge: CMP2(x >= y);
-  case CT_OP_neg: FLOAT1(-x, -x);
-  case CT_OP_exp: FLOAT1(expf(x), exp(x));
-  case CT_OP_log: FLOAT1(logf(x), log(x));
-  case CT_OP_sqrt: FLOAT1(sqrtf(x), sqrt(x));
-  case CT_OP_abs: FLOAT1(x < 0 ? -x : x, x < 0 ? -x : x);
-  case CT_OP_sign: FLOAT1((x > 0) - (x < 0), (x > 0) - (x < 0));
-  case CT_OP_sin: FLOAT1(sinf(x), sin(x));
-  case CT_OP_cos: FLOAT1(cosf(x), cos(x));
-  case CT_OP_tanh: FLOAT1(tanhf(x), tanh(x));
-  case CT_OP_sigmoid: FLOAT1(1.0f / (1.0f + expf(-x)), 1.0 / (1.0 + exp(-x)));
-  case CT_OP_relu: FLOAT1(x > 0 ? x : 0, x > 0 ? x : 0);
-  case CT_OP_gelu: FLOAT1(x * PHI32(x), x * PHI64(x));
-  case CT_OP_gelu_grad: FLOAT1(PHI32(x) + x * DENS32(x), PHI64(x) + x * DENS64(x));
-  case CT_OP_pow_scalar: FLOAT1(powf(x, (float)attr0), pow(x, attr0));
-  case CT_OP_add_scalar: FLOAT1(x + attr0, x + attr0);
-  case CT_OP_mul_scalar: FLOAT1(x * attr0, x * attr0);
-  case CT_OP_clamp: FLOAT1(x < attr0 ? attr0 : x > attr1 ? attr1 : x, x < attr0 ? attr0 : x > attr1 ? attr1 : x);
+    CT_EW_BINARY(CASE_BINARY)
+    CT_EW_COMPARE(CASE_COMPARE)
+    CT_EW_UNARY(CASE_UNARY)
+    CT_EW_UNARY_INTERNAL(CASE_UNARY)
   case CT_OP_where: {
     const uint8_t *C = (const uint8_t *)s[0].p;
     if (in->dt == CT_F32) {
