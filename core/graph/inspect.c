@@ -28,7 +28,8 @@ void ct_node_inspect(const ct_node *n, ct_node_info *out) {
   out->freed = n->freed;
   out->name = n->name;
   out->backward = n->name != NULL;
-  out->grad_formula = out->op_name;
+  const char *formula = ct_op_grad_formula(out->op_name);
+  out->grad_formula = formula ? formula : out->op_name;
   out->out_ndim = n->out_ndim;
   memcpy(out->out_shape, n->out_shape, sizeof out->out_shape);
   out->out_dtype = n->out_dtype;

@@ -221,41 +221,16 @@ local receivers = {
 }
 
 -- The op table's row for an op, as a table of its columns (arity, devices, backward, flags and,
--- where the op table has it, the gradient formula). Reads chalk.op_info when the binding has it,
--- else the rows chalk.ops() lists (tables, or the printed table's fixed-width columns).
+-- the gradient formula and the implementations), as chalk.op_info gives it; nil for a non-op.
 function M.op_info(name)
-  if type(chalk.op_info) == "function" then
-    local ok, info = pcall(chalk.op_info, name)
-    if ok and type(info) == "table" then return info end
-  end
-  if type(chalk.ops) ~= "function" then return nil end
-  local list = chalk.ops()
-  for _, row in ipairs(list) do
-    if type(row) == "table" and row.name == name then return row end
-  end
-  local text = tostring(list)
-  local header = text:match("^[^\n]*")
-  local cols = {}
-  for start, word in header:gmatch("()(%S+)") do cols[#cols + 1] = { start = start, name = word:lower() } end
-  for line in text:gmatch("[^\n]+") do
-    if line:match("^(%S+)") == name then
-      local info = {}
-      for i, c in ipairs(cols) do
-        local stop = cols[i + 1] and cols[i + 1].start - 1 or #line
-        info[c.name] = line:sub(c.start, stop):match("^%s*(.-)%s*$")
-      end
-      return info
-    end
-  end
+  local ok, info = pcall(chalk.op_info, name)
+  if ok and type(info) == "table" then return info end
   return nil
 end
 
--- The gradient formula of an op row, whatever the op table names that column.
+-- The gradient formula of an op row (its grad column).
 local function gradient_of(info)
-  for _, k in ipairs { "gradient", "grad", "formula", "grad_formula", "backward_formula", "vjp" } do
-    if type(info[k]) == "string" and info[k] ~= "" then return info[k] end
-  end
-  return nil
+  return type(info.grad) == "string" and info.grad ~= "" and info.grad or nil
 end
 
 -- Function values (and class tables: nn.Linear) to names, built on first use (help(chalk.randn)).
