@@ -103,7 +103,7 @@ function Grid:frames(A, B, opts)
       end
     end
   end
-  c:legend(14, 22, { "current", "parameter", "grid" },
+  c:legend(14, 22, { "current", "parameter:tint", "grid" },
            { "busy: multiply-accumulate (the value is the partial sum it made)",
              self.dataflow == "output" and "draining a finished result" or "a stationary value shifting in",
              "passing a value on, no multiply" })
@@ -124,23 +124,30 @@ function Grid:frames(A, B, opts)
     s:rect(L, py(v) - 0.25, sw - L - 20, 0.5, "grid")
     s:text(L - 6, py(v), tostring(v), 9, "right")
   end
+  local every = #frames <= 24 and 1 or math.ceil(#frames / 12)
   for f, n in ipairs(busy) do
-    local color = frames[f].state[1] == "load" and n == 0 and "parameter" or "current"
-    if n > 0 then s:rect(L + (f - 1) * bw + 1, py(0), bw - 2, py(n) - py(0), color, "current:ink") end
-    if f == 1 or f % 2 == 0 then s:text(L + (f - 0.5) * bw, py(0) - 10, tostring(f), 8, "center") end
+    local loading = false
+    for _, st_ in ipairs(frames[f].state) do loading = loading or st_ == "load" end
+    if loading and n == 0 then s:rect(L + (f - 1) * bw + 1, py(0), bw - 2, py(R * C) - py(0), "parameter:tint") end
+    if n > 0 then s:rect(L + (f - 1) * bw + 1, py(0), bw - 2, py(n) - py(0), "current", "current:ink") end
+    if f % every == 0 or f == 1 then s:text(L + (f - 0.5) * bw, py(0) - 10, tostring(f), 8, "center") end
   end
   s:rect(L, py(R * C) - 0.75, sw - L - 20, 1.5, "mark")
   s:text(sw - 20, py(R * C) + 8, ("R x C = %d cells"):format(R * C), 9, "right", "mark")
   s:text(L, 34, ("%d cycles = 2R + C + T - 2 (R=%d, C=%d, T=%d); busy cell-cycles %d; utilisation %.3f")
     :format(#frames, R, C, st.T, st.macs, st.utilization), 9, "left", "text")
   s:text((L + sw - 20) / 2, 50 - 2, "cycle", 9, "center")
-  s:legend(L, 12, { "current", "mark" }, { "cells busy (multiply-accumulate)", "every cell busy" })
+  s:legend(L, 12, { "current", "parameter:tint", "mark" },
+           { "cells busy (multiply-accumulate)",
+             self.dataflow == "output" and "draining results" or "loading the stationary values",
+             "every cell busy" })
   local summary = opts.summary or file:gsub("%.png$", "") .. "_summary.png"
   local spath = s:render({ file = summary }, "systolic_summary.png")
   return path, spath
 end
 
--- rows: {{x = size, measured = u, law = u}, ...}: measured points on the law's curve, log2 x axis.
+-- rows: {{x = size, measured = u, law = u}, ...}: measured points on the law's curve, log2 x axis;
+-- opts.curve(x), when given, draws the law as a smooth curve.
 function M.plot_utilization(rows, opts)
   opts = opts or {}
   local W, H, L, B, Rm, T = 560, 300, 60, 56, 20, 44
@@ -156,6 +163,13 @@ function M.plot_utilization(rows, opts)
   for i, r in ipairs(rows) do
     xs[i], ys[i] = px(r.x), py(r.law)
     c:text(px(r.x), B - 12, tostring(r.x), 9, "center")
+  end
+  if opts.curve then -- the law sampled densely (a smooth line on the log axis)
+    xs, ys = {}, {}
+    for i = 0, 64 do
+      local x = 2 ^ (lx0 + (lx1 - lx0) * i / 64)
+      xs[#xs + 1], ys[#ys + 1] = px(x), py(opts.curve(x))
+    end
   end
   c:line(xs, ys, "series1", 1.6)
   for _, r in ipairs(rows) do c:point(px(r.x), py(r.measured), "series2", 7) end
