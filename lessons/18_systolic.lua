@@ -53,7 +53,8 @@ return {
         A product larger than the grid is cut into tiles ("folds"), each run as above. With weights
         stationary B (K x N) is tiled: ceil(K/R) x ceil(N/C) folds of T = M rows each; partial sums
         of the K tiles add up in accumulators. An edge tile with c < C columns ends c - C cycles
-        sooner (its last sum leaves from column c), so the formula is exact for full folds only.]],
+        sooner (its last sum leaves from column c), so the formula is exact for full folds only.
+        Folds run back to back here; a real MXU double-buffers weights, hiding the R load cycles.]],
       code = [[
         A2 = chalk.randint(-9, 10, {7, 10}); B2 = chalk.randint(-9, 10, {10, 9})
         for _, df in ipairs{"weight", "input", "output"} do
