@@ -178,12 +178,11 @@ end
 -- as captured, prologue results recomputed from them.
 local function float_env(x, ctx, random)
   local env, byv = {}, {}
-  for v, name in pairs(x.vname) do
-    local t = x.tensors[name]
+  for _, e in ipairs(x.leaf_list) do -- in leaf order, so the random draws repeat
+    local t = x.tensors[e.name]
     if t then
-      local e = x.leaves[name]
       if random and not e.constant then t = chalk.randn(table.unpack(e.shape)) end
-      byv[v] = t:to("f64")
+      byv[e.v] = t:to("f64")
     end
   end
   local function value(v)
@@ -201,7 +200,7 @@ local function float_env(x, ctx, random)
     byv[v] = ops[n.op].float(args, sem.attrs(n.op, ci.attrs(ctx.g, i)))
     return byv[v]
   end
-  for v, name in pairs(x.vname) do env[name] = value(v) end
+  for _, e in ipairs(x.leaf_list) do env[e.name] = value(e.v) end
   return env
 end
 
@@ -394,7 +393,7 @@ function Result:fn(e)
       return byv[v]
     end
     local env = {}
-    for v, name in pairs(x.vname) do env[name] = value(v) end
+    for _, e in ipairs(x.leaf_list) do env[e.name] = value(e.v) end
     return eval_float(e, env, {})
   end
 end
