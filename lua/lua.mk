@@ -8,7 +8,7 @@
 #
 # Built-in modules: every lua/chalk/**/*.lua is embedded (as bytes, by the generator lua/embed.c)
 # and put in package.preload as chalk.<path> (lua/chalk/nn.lua -> "chalk.nn"); luaopen_chalk then
-# loads chalk.core, nn, optim, data, viz, profile, capture, dist when present. Another layer adds
+# loads chalk.core, nn, optim, data, viz, profile, capture, superopt, dist, sim when present. Another layer adds
 # a module written in C by appending, in its own fragment:
 #   LUA_C_MODULES += viz                      # it defines int luaopen_chalk_viz(lua_State *L)
 #   LUA_MODULE_LIBS += $(BUILD)/libchalk_viz.a $(GV_LIBS)   # what chalk.so must link for it
@@ -18,11 +18,15 @@ LUA_SRC := $(sort $(wildcard lua/lchalk_*.c))
 LUA_SRC += lua/lcapture.c # chalk.capture and the Graph userdata (issue 8)
 LUA_SRC += $(wildcard lua/lviz*.c lua/lprofile.c) # chalk.viz, chalk.profile: the Lua surface of viz/
 LUA_SRC += lua/ldist.c    # chalk.dist_core, the C half of chalk.dist (issue 16)
+LUA_SRC += lua/lsim_systolic.c # chalk.systolic_core, the C half of sim.systolic (issue 21)
+LUA_SRC += lua/lcapture_inspect.c # chalk.capture_inspect: node attributes for the superoptimizer (issue 21)
 LUA_OBJ := $(LUA_SRC:%.c=$(BUILD)/%.o)
 LUA_MODULES := $(sort $(shell find lua/chalk -name '*.lua' 2>/dev/null))
 LUA_C_MODULES ?=
 LUA_C_MODULES += capture # lua/lcapture.c: luaopen_chalk_capture
 LUA_C_MODULES += dist_core # lua/ldist.c: luaopen_chalk_dist_core
+LUA_C_MODULES += systolic_core # lua/lsim_systolic.c: luaopen_chalk_systolic_core
+LUA_C_MODULES += capture_inspect # lua/lcapture_inspect.c: luaopen_chalk_capture_inspect
 LUA_MODULE_LIBS ?=
 LCHALK_CFLAGS = $(CFLAGS_COMMON) $(LUA_CFLAGS) -Icore -Ilua -Iviz
 LCHALK_GEN := $(BUILD)/lua/gen/lchalk_modules.c
