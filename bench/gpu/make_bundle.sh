@@ -1,5 +1,5 @@
 #!/bin/bash
-# make_bundle.sh: packs what bench/gpu/run_gpu.py needs from a build into one archive, for a GPU
+# make_bundle.sh: packs what bench/gpu/run_gpu.py and make test-gpu need from a build into one archive, for a GPU
 # machine that has PyTorch and the CUDA driver but no compiler, Lua, Graphviz or OpenBLAS (such as
 # the lent device machine): build/chalk and build/bench/gpu/gpu_bench (debug info stripped), the
 # shared libraries they load that are not glibc, libstdc++/libgcc or CUDA's own, and wrappers that
@@ -17,7 +17,10 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin" "$tmp/lib"
-for p in chalk bench/gpu/gpu_bench; do
+# The GPU tests (make test-gpu) travel too when built: the parity harness and the capture tests.
+progs="chalk bench/gpu/gpu_bench"
+for t in tests/gpu/parity tests/gpu_capture tests/graph_pool; do [ -x "$BUILD/$t" ] && progs="$progs $t"; done
+for p in $progs; do
   n=$(basename "$p")
   strip --strip-debug -o "$tmp/bin/$n.bin" "$BUILD/$p"
   cat > "$tmp/bin/$n" <<WRAP
