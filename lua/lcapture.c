@@ -234,7 +234,8 @@ static int g_explain(lua_State *L) {
   ct_graph *g = check_graph(L, 1);
   const char *pass = luaL_checkstring(L, 2);
   const char *s = ct_graph_explain(g, pass);
-  if (!s) return luaL_error(L, "explain: unknown pass \"%s\" (dce, cse, fold, algebra, fuse, checkpoint, autotune)", pass);
+  if (!s)
+    return luaL_error(L, "explain: unknown pass \"%s\" (dce, cse, fold, algebra, fuse, checkpoint, autotune)", pass);
   lua_pushstring(L, s);
   return 1;
 }
@@ -287,11 +288,13 @@ static int plan_tostring(lua_State *L) {
   lua_getfield(L, 1, "buffers");
   lua_getfield(L, 1, "inplace");
   lua_getfield(L, 1, "strategy");
-  lua_pushfstring(L, "memory plan (%s): naive sum %s, planned peak %s, live lower bound %s; %d tensors in the arena, "
-                     "%d in place; %s of outputs and gradients outside it",
+  lua_pushfstring(L,
+                  "memory plan (%s): naive sum %s, planned peak %s, live lower bound %s; %d tensors in the arena, "
+                  "%d in place; %s of outputs and gradients outside it",
                   lua_tostring(L, -1), ct_format_bytes(lua_tonumber(L, -7), a, sizeof a),
                   ct_format_bytes(lua_tonumber(L, -6), b, sizeof b), ct_format_bytes(lua_tonumber(L, -5), c, sizeof c),
-                  (int)lua_tointeger(L, -3), (int)lua_tointeger(L, -2), ct_format_bytes(lua_tonumber(L, -4), d, sizeof d));
+                  (int)lua_tointeger(L, -3), (int)lua_tointeger(L, -2),
+                  ct_format_bytes(lua_tonumber(L, -4), d, sizeof d));
   return 1;
 }
 
@@ -492,8 +495,10 @@ static int g_traffic(lua_State *L) {
     for (int k = 0; k < in.nin + in.nout; k++) {
       ct_gvalue_info vi;
       ct_graph_value(g, k < in.nin ? in.in[k] : in.out[k - in.nin], &vi);
-      if (k < in.nin && !in.inplace) rd += (double)vi.nbytes;
-      else if (k >= in.nin) wr += (double)vi.nbytes;
+      if (k < in.nin && !in.inplace)
+        rd += (double)vi.nbytes;
+      else if (k >= in.nin)
+        wr += (double)vi.nbytes;
     }
     if (in.inplace) { /* assign reads its source and writes its destination */
       ct_gvalue_info vi;
@@ -574,8 +579,10 @@ static int g_cuda_status(lua_State *L) {
   lua_pushstring(L, s > 0 ? "graph" : s < 0 ? "ops" : "pending");
   lua_pushinteger(L, launches);
   lua_pushinteger(L, compiles);
-  if (why) lua_pushstring(L, why);
-  else lua_pushnil(L);
+  if (why)
+    lua_pushstring(L, why);
+  else
+    lua_pushnil(L);
   return 4;
 }
 
@@ -786,14 +793,23 @@ static int l_checkpoint(lua_State *L) {
 /* ---- opening ------------------------------------------------------------------------------------ */
 
 int luaopen_chalk_capture(lua_State *L) {
-  static const luaL_Reg methods[] = {
-      {"replay", g_replay},           {"optimize", g_optimize}, {"explain", g_explain},
-      {"source", g_source},           {"plan_memory", g_plan_memory}, {"verify_plan", g_verify_plan},
-      {"buffers", g_buffers},         {"live", g_live},         {"nodes", g_nodes},
-      {"value", g_value},             {"totals", g_totals},     {"dot", g_dot},
-      {"autotune", g_autotune},       {"cuda_status", g_cuda_status}, {"inputs", g_inputs},
-      {"traffic", g_traffic},
-      {NULL, NULL}};
+  static const luaL_Reg methods[] = {{"replay", g_replay},
+                                     {"optimize", g_optimize},
+                                     {"explain", g_explain},
+                                     {"source", g_source},
+                                     {"plan_memory", g_plan_memory},
+                                     {"verify_plan", g_verify_plan},
+                                     {"buffers", g_buffers},
+                                     {"live", g_live},
+                                     {"nodes", g_nodes},
+                                     {"value", g_value},
+                                     {"totals", g_totals},
+                                     {"dot", g_dot},
+                                     {"autotune", g_autotune},
+                                     {"cuda_status", g_cuda_status},
+                                     {"inputs", g_inputs},
+                                     {"traffic", g_traffic},
+                                     {NULL, NULL}};
   if (luaL_newmetatable(L, LCAPTURE_GRAPH)) {
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");

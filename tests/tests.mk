@@ -24,6 +24,18 @@ TEST_SAN_REPORT := ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|S
 
 CHECKS ?=
 
+# The house rules (tests/house/README.md): include direction, the 700-line budget, clang-format on
+# tools/format_files.txt, core's call loops from nm (tools/check_layers.py), and the checks' own
+# test on planted violations. Exceptions: tools/house_allow.txt, one line and owner each.
+CHECKS += check-house
+.PHONY: check-house
+check-house: $(BUILD)/libchalk.a
+	@tests/house/house_test.sh $(CC)
+	@python3 tools/check_house.py includes
+	@python3 tools/check_house.py lines
+	@python3 tools/check_house.py format
+	@python3 tools/check_layers.py $(BUILD) --quiet
+
 # Keep the objects (they are intermediates of the pattern rules otherwise).
 .SECONDARY: $(TEST_HELPER_OBJ) $(TEST_SRC:tests/core/%.c=$(BUILD)/tests/obj/%.o)
 

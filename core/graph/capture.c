@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
 #include "cpu/iter.h"
+#include "graph/capture.h"
 #include "obs/events.h"
 #include "obs/profile.h"
 
@@ -37,7 +37,8 @@ static int assign_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_met
   if (b.ndim != dst->ndim || memcmp(b.shape, dst->shape, sizeof(int64_t) * (size_t)b.ndim)) {
     char s1[160], s2[160];
     return ct_errorf("source of shape %s does not broadcast to destination shape %s",
-                     ct_shape_str(src->shape, src->ndim, s1, sizeof s1), ct_shape_str(dst->shape, dst->ndim, s2, sizeof s2));
+                     ct_shape_str(src->shape, src->ndim, s1, sizeof s1),
+                     ct_shape_str(dst->shape, dst->ndim, s2, sizeof s2));
   }
   meta_of(dst, m);
   return 0;
@@ -54,9 +55,11 @@ static int assign_cuda(ct_tensor *out, ct_tensor *const *in, int nin, const ct_a
 static void assign_cost(ct_tensor *const *in, int nin, const ct_tensor *out, const ct_attrs *a, double *f, double *b) {
   (void)nin, (void)a;
   *f = 0;
-  *b = (double)ct_numel(out) * (double)ct_dtype_size(out->dtype) + (double)ct_numel(in[1]) * (double)ct_dtype_size(in[1]->dtype);
+  *b = (double)ct_numel(out) * (double)ct_dtype_size(out->dtype) +
+       (double)ct_numel(in[1]) * (double)ct_dtype_size(in[1]->dtype);
 }
-const ct_opdef ct_op_assign = {"assign", 2, CT_OPF_INPLACE_OUT | CT_OPF_NONDIFF, assign_shape, assign_cpu, NULL, assign_cost};
+const ct_opdef ct_op_assign = {"assign", 2,          CT_OPF_INPLACE_OUT | CT_OPF_NONDIFF, assign_shape, assign_cpu,
+                               NULL,     assign_cost};
 
 int ct_assign_(ct_tensor *dst, ct_tensor *src) {
   ct_device dd = dst->storage->device, sd = src->storage->device;
@@ -471,8 +474,10 @@ static void capture_hook(ct_op op, ct_tensor *const *in, int nin, const ct_attrs
     if (scope) n->label = strdup(scope);
     const ct_opdef *def = ct_optable[op];
     if (!(def->flags & CT_OPF_VIEW)) {
-      if (def->cost) def->cost(in, nin, out, a, &n->flops, &n->bytes);
-      else ct_graph_node_cost(g, ni);
+      if (def->cost)
+        def->cost(in, nin, out, a, &n->flops, &n->bytes);
+      else
+        ct_graph_node_cost(g, ni);
     }
     if (def->flags & CT_OPF_INPLACE_OUT) {
       /* the destination tensor now holds the new version: later reads see this node's value */
@@ -582,8 +587,10 @@ int ct_capture_end(ct_graph *g, ct_tensor *const *outputs, int noutputs) {
   if (!g->outputs) rc = ct_errorf("capture: out of memory");
   for (int i = 0; i < noutputs && !rc; i++) {
     int v = value_of(g, outputs[i]);
-    if (v < 0 || pin(g, v)) rc = -1;
-    else g->outputs[g->noutputs++] = v;
+    if (v < 0 || pin(g, v))
+      rc = -1;
+    else
+      g->outputs[g->noutputs++] = v;
   }
   /* gradients left in .grad by the step: replay writes them into the same tensors */
   int nseen = g->nseen;
@@ -714,8 +721,10 @@ int ct_graph_instantiate(ct_graph *g) {
       value_meta(x, &m);
       if (ct_gop_is_view(n->op) || ct_gop_is_inplace(n->op)) {
         ct_tensor *base = g->v[n->in[0]].rt;
-        if (!base) rc = ct_errorf("replay: internal error: value %d has no buffer", n->in[0]);
-        else if (!(x->rt = ct_tensor_alias(base, &m))) rc = -1;
+        if (!base)
+          rc = ct_errorf("replay: internal error: value %d has no buffer", n->in[0]);
+        else if (!(x->rt = ct_tensor_alias(base, &m)))
+          rc = -1;
         continue;
       }
       if (x->buffer < 0) {
@@ -785,8 +794,10 @@ static int run_nodes(ct_graph *g) {
           memcpy(&n->attrs.i[1], &seed, sizeof seed);
         }
         ct_forward_fn fwd = cpu ? def->cpu : ct_cuda_forward[n->op];
-        if (!fwd) rc = ct_errorf("replay: %s has no kernel for this device", def->name);
-        else rc = fwd(out, in, n->nin, &n->attrs);
+        if (!fwd)
+          rc = ct_errorf("replay: %s has no kernel for this device", def->name);
+        else
+          rc = fwd(out, in, n->nin, &n->attrs);
       }
     }
     if (in != small) free(in);
@@ -822,7 +833,8 @@ int ct_graph_noutputs(const ct_graph *g) { return g->noutputs; }
 ct_device ct_graph_device(const ct_graph *g) { return g->device; }
 
 ct_tensor *ct_graph_output(const ct_graph *g, int i) {
-  if (i < 0 || i >= g->noutputs) return ct_errorf("graph: output %d out of range (%d outputs)", i + 1, g->noutputs), NULL;
+  if (i < 0 || i >= g->noutputs)
+    return ct_errorf("graph: output %d out of range (%d outputs)", i + 1, g->noutputs), NULL;
   const ct_gvalue *x = &g->v[g->outputs[i]];
   if (x->rt) return ct_retain(x->rt);
   if (x->ext) return ct_retain(x->ext);
@@ -916,8 +928,10 @@ static const char *human(double x, char *buf, size_t n, const char *unit) {
 
 /* "x", "W1", or "%12" */
 const char *ct_graph_value_name(const ct_graph *g, int v, char *buf, size_t n) {
-  if (g->v[v].name) snprintf(buf, n, "%s", g->v[v].name);
-  else snprintf(buf, n, "%%%d", v);
+  if (g->v[v].name)
+    snprintf(buf, n, "%s", g->v[v].name);
+  else
+    snprintf(buf, n, "%%%d", v);
   return buf;
 }
 
@@ -937,8 +951,10 @@ size_t ct_graph_format(const ct_graph *g, char *buf, size_t n) {
   ct_text_printf(&t, "Graph on %s: %d nodes (%d kernels, %d views), %d fused kernels; %s flops, %s moved\n",
                  ct_device_str(g->device, dev, sizeof dev), nodes, kernels, nodes - kernels, g->nkernels,
                  human(flops, b1, sizeof b1, ""), ct_format_bytes(bytes, b2, sizeof b2));
-  ct_text_printf(&t, "  %d inputs, %d parameters, %d constants, %d other tensors bound by reference; %d outputs, %d "
-                 "gradients\n", g->ninputs, nparams, nconst, next - g->ninputs - nparams - nconst, g->noutputs, g->nexports);
+  ct_text_printf(&t,
+                 "  %d inputs, %d parameters, %d constants, %d other tensors bound by reference; %d outputs, %d "
+                 "gradients\n",
+                 g->ninputs, nparams, nconst, next - g->ninputs - nparams - nconst, g->noutputs, g->nexports);
   ct_text_printf(&t, "  %4s  %-14s %-34s %-20s %9s %9s\n", "#", "op", "inputs", "output", "flops", "bytes");
   int k = 0;
   for (int i = 0; i < g->nn; i++) {
@@ -947,14 +963,17 @@ size_t ct_graph_format(const ct_graph *g, char *buf, size_t n) {
     char ins[256] = "", nm[64];
     size_t w = 0;
     for (int j = 0; j < nd->nin && w < sizeof ins; j++)
-      w += (size_t)snprintf(ins + w, sizeof ins - w, "%s%s", j ? ", " : "", ct_graph_value_name(g, nd->in[j], nm, sizeof nm));
+      w += (size_t)snprintf(ins + w, sizeof ins - w, "%s%s", j ? ", " : "",
+                            ct_graph_value_name(g, nd->in[j], nm, sizeof nm));
     if (strlen(ins) > 34) strcpy(ins + 31, "...");
     const ct_gvalue *o = &g->v[nd->out[0]];
     char sh[96], outs[128], opn[40];
     ct_shape_str(o->shape, o->ndim, sh, sizeof sh);
     snprintf(outs, sizeof outs, "%s%s%s", ct_dtype_name(o->dtype), sh, nd->nout > 1 ? " +" : "");
-    if (nd->op == CT_GOP_FUSED) snprintf(opn, sizeof opn, "fused[%d ops]", nd->members);
-    else snprintf(opn, sizeof opn, "%s", ct_gop_name(nd->op));
+    if (nd->op == CT_GOP_FUSED)
+      snprintf(opn, sizeof opn, "fused[%d ops]", nd->members);
+    else
+      snprintf(opn, sizeof opn, "%s", ct_gop_name(nd->op));
     ct_text_printf(&t, "  %4d  %-14s %-34s %-20s %9s %9s", ++k, opn, ins, outs,
                    ct_gop_is_view(nd->op) ? "view" : human(nd->flops, b1, sizeof b1, ""),
                    ct_gop_is_view(nd->op) ? "-" : human(nd->bytes, b2, sizeof b2, "B"));
@@ -974,7 +993,8 @@ const char *ct_graph_source(const ct_graph *g, int i, const char *lang) {
   const ct_gnode *n = &g->n[k];
   if (n->op != CT_GOP_FUSED)
     return ct_errorf("graph: node %d is %s, not a fused kernel (run g:optimize{\"fuse\"} and pick a fused node)", i + 1,
-                     ct_gop_name(n->op)), NULL;
+                     ct_gop_name(n->op)),
+           NULL;
   return ct_fused_source((ct_graph *)g, n->kernel, lang ? lang : "c");
 }
 
@@ -992,12 +1012,18 @@ int ct_graph_optimize(ct_graph *g, const char *pass, const ct_pass_opts *o, ct_p
   ct_text why = {0};
   int changes;
   ct_graph_invalidate(g);
-  if (!strcmp(pass, "dce")) changes = ct_pass_dce(g, &why);
-  else if (!strcmp(pass, "cse")) changes = ct_pass_cse(g, &why);
-  else if (!strcmp(pass, "fold")) changes = ct_pass_fold(g, &why);
-  else if (!strcmp(pass, "algebra")) changes = ct_pass_algebra(g, &why);
-  else if (!strcmp(pass, "fuse")) changes = ct_pass_fuse(g, o, &why);
-  else if (!strcmp(pass, "checkpoint")) changes = ct_pass_checkpoint(g, o, &why);
+  if (!strcmp(pass, "dce"))
+    changes = ct_pass_dce(g, &why);
+  else if (!strcmp(pass, "cse"))
+    changes = ct_pass_cse(g, &why);
+  else if (!strcmp(pass, "fold"))
+    changes = ct_pass_fold(g, &why);
+  else if (!strcmp(pass, "algebra"))
+    changes = ct_pass_algebra(g, &why);
+  else if (!strcmp(pass, "fuse"))
+    changes = ct_pass_fuse(g, o, &why);
+  else if (!strcmp(pass, "checkpoint"))
+    changes = ct_pass_checkpoint(g, o, &why);
   else {
     free(why.s);
     return ct_errorf("optimize: unknown pass \"%s\" (passes: dce, cse, fold, algebra, fuse, checkpoint)", pass);

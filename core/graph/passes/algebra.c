@@ -123,11 +123,14 @@ static int factor(ct_graph *g, int i, int *uses, ct_text *why) {
   ct_graph_value_name(g, x, nx, sizeof nx);
   ct_graph_value_name(g, y, ny, sizeof ny);
   if (matmul && side == 0)
-    ct_text_printf(why, "  A@B + A@C -> A@(B+C)               with A = %s, B = %s, C = %s: one matmul fewer\n", ns, nx, ny);
+    ct_text_printf(why, "  A@B + A@C -> A@(B+C)               with A = %s, B = %s, C = %s: one matmul fewer\n", ns, nx,
+                   ny);
   else if (matmul)
-    ct_text_printf(why, "  B@A + C@A -> (B+C)@A               with A = %s, B = %s, C = %s: one matmul fewer\n", ns, nx, ny);
+    ct_text_printf(why, "  B@A + C@A -> (B+C)@A               with A = %s, B = %s, C = %s: one matmul fewer\n", ns, nx,
+                   ny);
   else
-    ct_text_printf(why, "  A*B + A*C -> A*(B+C)               with A = %s, B = %s, C = %s: one multiply fewer\n", ns, nx, ny);
+    ct_text_printf(why, "  A*B + A*C -> A*(B+C)               with A = %s, B = %s, C = %s: one multiply fewer\n", ns,
+                   nx, ny);
   return 1;
 }
 

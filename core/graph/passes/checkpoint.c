@@ -102,8 +102,8 @@ static int check_leaves(ct_tensor *y, ct_tensor *const *targets, int nt) {
       if (!known) {
         char d[200];
         rc = ct_errorf("checkpoint: the function uses %s%s%s, which needs a gradient but was not given: pass it "
-                       "as nn.checkpoint(fn, {params...}) (or checkpoint a module)", t->name ? t->name : "",
-                       t->name ? " " : "", ct_describe(t, d, sizeof d));
+                       "as nn.checkpoint(fn, {params...}) (or checkpoint a module)",
+                       t->name ? t->name : "", t->name ? " " : "", ct_describe(t, d, sizeof d));
       }
     }
   }
@@ -129,8 +129,10 @@ static int checkpoint_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
     ct_tensor *x = n->in[1 + i];
     if (ct_node_needs_grad(n, 1 + i)) {
       xd[i] = ct_detach(x);
-      if (!xd[i] || ct_requires_grad_(xd[i], true)) rc = -1;
-      else slot_of[nt] = 1 + i, targets[nt++] = xd[i];
+      if (!xd[i] || ct_requires_grad_(xd[i], true))
+        rc = -1;
+      else
+        slot_of[nt] = 1 + i, targets[nt++] = xd[i];
     } else {
       xd[i] = ct_retain(x);
     }
@@ -140,8 +142,10 @@ static int checkpoint_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_tensor *y = NULL;
   if (!rc && nt) {
     y = s->run(s->ud, xd, nx);
-    if (!y) rc = -1;
-    else if (!y->requires_grad) rc = ct_errorf("checkpoint: the recomputed result does not depend on anything that needs grad");
+    if (!y)
+      rc = -1;
+    else if (!y->requires_grad)
+      rc = ct_errorf("checkpoint: the recomputed result does not depend on anything that needs grad");
   }
   if (!rc && nt) rc = check_leaves(y, targets, nt);
   if (!rc && nt) rc = ct_grad(y, g, targets, nt, res, false, create);
@@ -319,7 +323,8 @@ int ct_pass_checkpoint(ct_graph *g, const ct_pass_opts *o, ct_text *why) {
         hazard = ct_graph_epoch(g, g->n[i].in[q], i) != ct_graph_epoch(g, g->n[i].in[q], ip);
     }
     if (hazard) {
-      ct_text_printf(why, "  segment %d: not recomputed (an in-place write to what it reads comes before backward)\n", s + 1);
+      ct_text_printf(why, "  segment %d: not recomputed (an in-place write to what it reads comes before backward)\n",
+                     s + 1);
       continue;
     }
     for (int v = 0; v < g->nv; v++) map[v] = v;
@@ -343,7 +348,8 @@ int ct_pass_checkpoint(ct_graph *g, const ct_pass_opts *o, ct_text *why) {
         memcpy(m.shape, x->shape, sizeof m.shape);
         memcpy(m.stride, x->stride, sizeof m.stride);
         outs[q] = ct_graph_add_value(g, &m);
-        if (outs[q] < 0) rc = -1;
+        if (outs[q] < 0)
+          rc = -1;
         else {
           int *mm = realloc(map, sizeof(int) * (size_t)(g->nv + 1));
           int *ss = realloc(seg_of, sizeof(int) * (size_t)(g->nv + 1));

@@ -124,7 +124,8 @@ static int64_t pack_bestfit(ct_plan_buffer *b, int nb, int npos) {
 }
 
 static int cmp_size_desc(const void *a, const void *b, void *ctx) {
-  const ct_plan_buffer *x = (const ct_plan_buffer *)ctx + *(const int *)a, *y = (const ct_plan_buffer *)ctx + *(const int *)b;
+  const ct_plan_buffer *x = (const ct_plan_buffer *)ctx + *(const int *)a,
+                       *y = (const ct_plan_buffer *)ctx + *(const int *)b;
   if (x->nbytes != y->nbytes) return x->nbytes > y->nbytes ? -1 : 1;
   return *(const int *)a - *(const int *)b;
 }
@@ -373,9 +374,10 @@ int ct_graph_verify_plan(const ct_graph *g) {
       for (int k = 0; k < n->nin; k++) reads |= n->in[k] == lo;
       bool ok = lastu[lo] == first[hi] && reads && a0 == b0 && inplace_allowed(n);
       if (!ok)
-        rc = ct_errorf("verify_plan: values %d (live %d..%d, bytes [%lld, %lld)) and %d (live %d..%d, bytes [%lld, %lld)) "
-                       "overlap in memory while both are live", a, first[a], lastu[a], (long long)a0, (long long)a1, b,
-                       first[b], lastu[b], (long long)b0, (long long)b1);
+        rc = ct_errorf(
+            "verify_plan: values %d (live %d..%d, bytes [%lld, %lld)) and %d (live %d..%d, bytes [%lld, %lld)) "
+            "overlap in memory while both are live",
+            a, first[a], lastu[a], (long long)a0, (long long)a1, b, first[b], lastu[b], (long long)b0, (long long)b1);
     }
   }
   free(first), free(lastu), free(own);
