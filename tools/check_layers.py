@@ -6,7 +6,7 @@ to the object that defines it, and prints the strongly connected components (fil
 each other in a loop) and every call from a lower layer to a higher one. The layer order is
 LAYERS below (lowest first). Fails when the biggest loop has more files than the budget in
 tools/house_allow.txt ("layers-max-cycle N  reason"): the budget only goes down as loops break.
-  usage: check_layers.py [BUILD_DIR] [--allow FILE] [--quiet]
+  usage: check_layers.py [BUILD_DIR] [--src SOURCE_ROOT] [--allow FILE] [--quiet]
 """
 import os, subprocess, sys
 
@@ -17,7 +17,7 @@ def layer_of(rel):
     return rel.split("/")[0]
 
 
-def objects(build):
+def objects(build, src="."):
     root = os.path.join(build, "core")
     out = []
     for layer in LAYERS:
@@ -26,7 +26,7 @@ def objects(build):
                 p = os.path.join(d, f)
                 rel = os.path.relpath(p, root)[:-2]
                 # only objects whose source still exists (a moved file leaves a stale .o)
-                if f.endswith(".o") and os.path.exists(os.path.join("core", rel + ".c")):
+                if f.endswith(".o") and os.path.exists(os.path.join(src, "core", rel + ".c")):
                     out.append((rel, p))
     return out
 
@@ -96,19 +96,21 @@ def budget(allow):
 
 
 def main(argv):
-    build, allow, quiet = "build", os.path.join(os.path.dirname(__file__), "house_allow.txt"), False
+    build, src, allow, quiet = "build", ".", os.path.join(os.path.dirname(__file__), "house_allow.txt"), False
     rest = []
     it = iter(argv)
     for a in it:
         if a == "--allow":
             allow = next(it)
+        elif a == "--src":
+            src = next(it)
         elif a == "--quiet":
             quiet = True
         else:
             rest.append(a)
     if rest:
         build = rest[0]
-    objs = objects(build)
+    objs = objects(build, src)
     if not objs:
         print(f"check_layers: no objects under {build}/core/<layer>/ (build first)")
         return 1
