@@ -15,6 +15,7 @@
 
 #include "cpu/iter.h"
 #include "graph/capture.h"
+#include "obs/debug.h"
 #include "obs/events.h"
 #include "obs/profile.h"
 
@@ -1000,6 +1001,18 @@ const char *ct_graph_source(const ct_graph *g, int i, const char *lang) {
 
 /* ==== the optimize entry point =============================================================== */
 
+/* CHALK_DEBUG=3: the generated source of every fused kernel, in the graph's device language. */
+static void debug_sources(ct_graph *g) {
+  if (ct_debug_level < 3) return;
+  for (int i = 0; i < ct_graph_nnodes(g); i++) {
+    ct_gnode_info info;
+    if (ct_graph_node(g, i, &info) || info.op != CT_GOP_FUSED) continue;
+    char name[32];
+    snprintf(name, sizeof name, "node %d", i + 1);
+    ct_debug_text(3, "source of", name, ct_graph_source(g, i, g->device.type == CT_CUDA ? "cuda" : "c"));
+  }
+}
+
 int ct_graph_optimize(ct_graph *g, const char *pass, const ct_pass_opts *o, ct_pass_report *r) {
   static const ct_pass_opts defaults;
   if (!o) o = &defaults;
@@ -1042,6 +1055,8 @@ int ct_graph_optimize(ct_graph *g, const char *pass, const ct_pass_opts *o, ct_p
                  ct_format_bytes(rep.bytes_before, b1, sizeof b1), ct_format_bytes(rep.bytes_after, b2, sizeof b2));
   if (why.s) ct_text_printf(&head, "%s", why.s);
   free(why.s);
+  ct_debug_text(3, "pass", pass, head.s);
+  if (!strcmp(pass, "fuse")) debug_sources(g);
   ct_graph_set_explain(g, pass, head.s);
   if (r) *r = rep;
   return 0;

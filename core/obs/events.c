@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "obs/debug.h"
 #include "obs/events.h"
 
 #define BLOCK 4096
@@ -19,7 +20,13 @@ static size_t nevents, nblocks, capblocks;
 static double t_origin;
 static int64_t op_seq;
 static int current_stream;
+static bool recording; /* between ct_events_start and _stop; CHALK_DEBUG alone prints, keeps nothing */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* CHALK_DEBUG turns the log on from the start (obs/debug.h). */
+__attribute__((constructor)) static void events_from_env(void) {
+  if (ct_debug_init() > 0) ct_events_enabled = true;
+}
 
 static double clock_us(void) {
   struct timespec ts;
@@ -42,10 +49,15 @@ void ct_events_clear(void) {
 void ct_events_start(void) {
   ct_events_clear();
   t_origin = clock_us();
+  recording = true;
   ct_events_enabled = true;
 }
 
-void ct_events_stop(void) { ct_events_enabled = false; }
+void ct_events_stop(void) {
+  recording = false;
+  ct_events_enabled = ct_debug_level > 0;
+}
+bool ct_events_recording(void) { return recording; }
 size_t ct_events_count(void) { return nevents; }
 const ct_event *ct_events_get(size_t i) { return i < nevents ? &blocks[i / BLOCK][i % BLOCK] : NULL; }
 
@@ -58,6 +70,15 @@ int ct_events_stream(void) { return current_stream; }
 
 void ct_event_push(const ct_event *e) {
   pthread_mutex_lock(&log_lock);
+  if (ct_debug_level > 0) {
+    ct_event shown = *e;
+    if (shown.stream == 0) shown.stream = current_stream;
+    ct_debug_event(&shown);
+    if (!recording) {
+      pthread_mutex_unlock(&log_lock);
+      return;
+    }
+  }
   if (nevents == nblocks * BLOCK) { /* the log drops events rather than failing the computation */
     if (nblocks == capblocks) {
       size_t cap = capblocks ? capblocks * 2 : 16;

@@ -30,7 +30,7 @@ ct_profile *ct_profile_start(void) {
   ct_mem_stats s;
   ct_mem_get(&s);
   memcpy(p->baseline, s.live, sizeof p->baseline);
-  if (ct_events_on()) {
+  if (ct_events_recording()) {
     p->nested = true;
     p->start_index = ct_events_count();
   } else {
