@@ -15,7 +15,7 @@
 # (then every link of libchalk_lua.a needs that library too, as build/chalk's already does).
 
 LUA_SRC := $(sort $(wildcard lua/lchalk_*.c))
-LUA_SRC += lua/lcapture.c # chalk.capture and the Graph userdata (issue 8)
+LUA_SRC += $(sort $(wildcard lua/lcapture*.c)) # chalk.capture and the Graph userdata (issue 8)
 LUA_OBJ := $(LUA_SRC:%.c=$(BUILD)/%.o)
 LUA_MODULES := $(sort $(shell find lua/chalk -name '*.lua' 2>/dev/null))
 LUA_C_MODULES ?=
