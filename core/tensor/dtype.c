@@ -1,4 +1,5 @@
-/* dtype.c: dtype names, sizes, promotion, f16/bf16 conversion; device and category names. */
+/* dtype.c: dtype names, sizes, promotion, f16/bf16 conversion; device and category names; the
+ * one-line description of a tensor ("f32[2,3] on cpu") that error messages use. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,4 +136,15 @@ int ct_category_from_name(const char *s, ct_category *out) {
   return ct_errorf("unknown memory category '%s' (expected activation, parameter, gradient, "
                    "optimizer state, temporary or input)",
                    s);
+}
+
+const char *ct_describe(const ct_tensor *t, char *buf, size_t n) {
+  char sh[128], dev[32];
+  if (!t) {
+    snprintf(buf, n, "nil");
+    return buf;
+  }
+  snprintf(buf, n, "%s%s on %s", ct_dtype_name(t->dtype), ct_shape_str(t->shape, t->ndim, sh, sizeof sh),
+           ct_device_str(t->storage->device, dev, sizeof dev));
+  return buf;
 }
