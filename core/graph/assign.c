@@ -1,7 +1,7 @@
 /* assign.c: the in-place op assign (dst <- src, output aliases dst) that lets capture see optimizer updates. */
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 #include "graph/graph_internal.h"
 
 /* ==== the assign op: dst <- src (output aliases dst) ========================================= */

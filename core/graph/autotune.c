@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 
 static double now_us(void) {
   struct timespec ts;

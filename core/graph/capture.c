@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 #include "graph/graph_internal.h"
 
 /* ==== pointer map (open addressing; keys never removed while capturing) ===================== */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 
 static const char *const kernel_fill[] = {"#fdd49e", "#c6dbef", "#c7e9c0", "#dadaeb", "#fcbba1", "#d9f0d3",
                                           "#fee391", "#d4b9da", "#ccebc5", "#fde0dd", "#bfd3e6", "#e5f5e0"};

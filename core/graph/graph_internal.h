@@ -4,7 +4,7 @@
 #ifndef CHALK_GRAPH_INTERNAL_H
 #define CHALK_GRAPH_INTERNAL_H
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 
 /* Grow *p (elements of `elem` bytes, capacity *cap) to hold `need`; 0 or -1 with the error set. */
 int ct_graph_grow(void **p, int *cap, int need, size_t elem);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 
 static bool is_constant(const ct_graph *g, int v) {
   const ct_gvalue *x = &g->v[v];
