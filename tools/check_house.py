@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """tools/check_house.py: the house rules on the C/CUDA tree: include direction, line budget, format.
 
-  check_house.py includes [ROOT]   fail on an upward #include (see RULES and CORE_ORDER)
+  check_house.py includes [ROOT]   fail on an upward #include (see RULES and CORE_ORDER), and on
+                                   a core/**/*_internal.h included from outside core/
   check_house.py lines [ROOT]      fail on a C/CUDA file over 700 lines whose first line does not
                                    say why ("generated" or "table" in that line)
   check_house.py format [ROOT]     fail when a file listed in tools/format_files.txt differs from
@@ -58,6 +59,8 @@ def where(root, src, target, quoted):
                 parts = p.split(os.sep)
                 if parts[0] in RULES:
                     sub = parts[1] if parts[0] == "core" and len(parts) > 2 else None
+                    if parts[0] == "core" and parts[-1].endswith("_internal.h"):
+                        sub = (sub, "internal")
                     return (parts[0], sub)
                 return None
     return None
@@ -80,8 +83,12 @@ def check_includes(root, allow, used):
             if w is None:
                 continue
             dst, sub = w
+            internal = isinstance(sub, tuple)
+            sub = sub[0] if internal else sub
             ok = dst == top or dst in RULES[top]
             why = f"{top} may not include {dst}"
+            if ok and internal and top != "core":
+                ok, why = False, f"{m.group(2)} is internal to core (include its public header)"
             if ok and top == "core" and dst == "core":
                 a, b = core_sub(src), sub
                 if a in CORE_ORDER and b in CORE_ORDER and CORE_ORDER.index(b) > CORE_ORDER.index(a):

@@ -42,6 +42,12 @@ tree; : > "$T/r/viz/v.h"; printf '#include "../viz/v.h"\n' > "$T/r/kernels/k.cu"
 expect 1 "includes: kernels including viz fails" $H includes "$T/r" --allow "$T/none.txt"
 said "kernels may not include viz"
 
+tree; mkdir -p "$T/r/core/graph"; : > "$T/r/core/graph/g_internal.h"; printf '#include "graph/g_internal.h"\n' > "$T/r/lua/l.c"
+expect 1 "includes: lua including a core internal header fails" $H includes "$T/r" --allow "$T/none.txt"
+said "is internal to core"
+printf '#include "graph/g_internal.h"\n' > "$T/r/core/graph/g.c"; rm "$T/r/lua/l.c"
+expect 0 "includes: core including its own internal header passes" $H includes "$T/r" --allow "$T/none.txt"
+
 # (b) line budget
 tree; i=0; while [ $i -lt 701 ]; do echo "int x$i;"; i=$((i + 1)); done > "$T/r/lua/big.c"
 expect 1 "lines: a 701-line file fails" $H lines "$T/r" --allow "$T/none.txt"
