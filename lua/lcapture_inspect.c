@@ -10,7 +10,7 @@
  *
  * Invariant: read only; the Graph userdata (lua/lcapture.c, "chalk.Graph") holds the ct_graph
  * pointer as its first field, which is all this file assumes of it. */
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 #include "lchalk_internal.h"
 
 static ct_graph *check_graph(lua_State *L, int idx) {

@@ -15,11 +15,10 @@
 # (then every link of libchalk_lua.a needs that library too, as build/chalk's already does).
 
 LUA_SRC := $(sort $(wildcard lua/lchalk_*.c))
-LUA_SRC += lua/lcapture.c # chalk.capture and the Graph userdata (issue 8)
+LUA_SRC += $(sort $(wildcard lua/lcapture*.c)) # chalk.capture and the Graph userdata (issue 8)
 LUA_SRC += $(wildcard lua/lviz*.c lua/lprofile.c) # chalk.viz, chalk.profile: the Lua surface of viz/
 LUA_SRC += lua/ldist.c    # chalk.dist_core, the C half of chalk.dist (issue 16)
 LUA_SRC += lua/lsim_systolic.c # chalk.systolic_core, the C half of sim.systolic (issue 21)
-LUA_SRC += lua/lcapture_inspect.c # chalk.capture_inspect: node attributes for the superoptimizer (issue 21)
 LUA_OBJ := $(LUA_SRC:%.c=$(BUILD)/%.o)
 LUA_MODULES := $(sort $(shell find lua/chalk -name '*.lua' 2>/dev/null))
 LUA_C_MODULES ?=

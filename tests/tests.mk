@@ -24,6 +24,19 @@ TEST_SAN_REPORT := ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|S
 
 CHECKS ?=
 
+# The house rules (tools/check_house.py, tools/check_layers.py): include direction, the 700-line budget, clang-format on
+# tools/format_files.txt, core's call loops from nm (tools/check_layers.py), and the checks' own
+# test on planted violations, and CHALK_DEBUG's levels (tests/house/debug_test.sh). Exceptions: tools/house_allow.txt, one line and owner each.
+CHECKS += check-house
+.PHONY: check-house
+check-house: $(BUILD)/libchalk.a $(BUILD)/chalk
+	@tests/house/house_test.sh $(CC)
+	@tests/house/debug_test.sh $(BUILD)/chalk
+	@python3 tools/check_house.py includes
+	@python3 tools/check_house.py lines
+	@python3 tools/check_house.py format
+	@python3 tools/check_layers.py $(BUILD) --quiet
+
 # Keep the objects (they are intermediates of the pattern rules otherwise).
 .SECONDARY: $(TEST_HELPER_OBJ) $(TEST_SRC:tests/core/%.c=$(BUILD)/tests/obj/%.o)
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h" /* the captured graph's nodes and values (to become public accessors) */
 #include "palette.h"
 #include "viz.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 
 static double now_us(void) {
   struct timespec ts;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ctx/ctx.h"
+#include "obs/debug.h"
 #include "obs/events.h"
 
 #define BLOCK 4096
@@ -19,7 +20,13 @@ bool ct_events_enabled = false;
 static ct_event **blocks;
 static size_t nevents, nblocks, capblocks;
 static int64_t op_seq;
+static bool recording; /* between ct_events_start and _stop; CHALK_DEBUG alone prints, keeps nothing */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* CHALK_DEBUG turns the log on from the start (obs/debug.h). */
+__attribute__((constructor)) static void events_from_env(void) {
+  if (ct_debug_init() > 0) ct_events_enabled = true;
+}
 
 double ct_now_us(void) { return ct_ctx_clock_us(ct_ctx_cur()); }
 
@@ -36,10 +43,15 @@ void ct_events_clear(void) {
 void ct_events_start(void) {
   ct_events_clear();
   ct_ctx_reset_wall_origin();
+  recording = true;
   ct_events_enabled = true;
 }
 
-void ct_events_stop(void) { ct_events_enabled = false; }
+void ct_events_stop(void) {
+  recording = false;
+  ct_events_enabled = ct_debug_level > 0;
+}
+bool ct_events_recording(void) { return recording; }
 size_t ct_events_count(void) { return nevents; }
 const ct_event *ct_events_get(size_t i) { return i < nevents ? &blocks[i / BLOCK][i % BLOCK] : NULL; }
 
@@ -49,6 +61,16 @@ int ct_events_stream(void) { return ct_ctx_cur()->stream; }
 void ct_event_push(const ct_event *e) {
   const ct_ctx *cx = ct_ctx_cur();
   pthread_mutex_lock(&log_lock);
+  if (ct_debug_level > 0) {
+    ct_event shown = *e;
+    if (shown.stream == 0) shown.stream = cx->stream;
+    shown.rank = cx->rank;
+    ct_debug_event(&shown);
+    if (!recording) {
+      pthread_mutex_unlock(&log_lock);
+      return;
+    }
+  }
   if (nevents == nblocks * BLOCK) { /* the log drops events rather than failing the computation */
     if (nblocks == capblocks) {
       size_t cap = capblocks ? capblocks * 2 : 16;

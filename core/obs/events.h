@@ -51,6 +51,7 @@ extern bool ct_events_enabled;
 static inline bool ct_events_on(void) { return ct_events_enabled; }
 void ct_events_start(void); /* clears and enables */
 void ct_events_stop(void);
+bool ct_events_recording(void); /* a profile is keeping events (the log may be on for CHALK_DEBUG alone) */
 void ct_events_clear(void);
 size_t ct_events_count(void);
 const ct_event *ct_events_get(size_t i);

@@ -10,7 +10,7 @@
 struct ct_profile {
   ct_event *ev;
   size_t nev;
-  double *self_us; /* [nev] */
+  double *self_us;      /* [nev] */
   unsigned char *phase; /* [nev] CT_PHASE_* */
   size_t start_index;
   bool nested, stopped;
@@ -30,7 +30,7 @@ ct_profile *ct_profile_start(void) {
   ct_mem_stats s;
   ct_mem_get(&s);
   memcpy(p->baseline, s.live, sizeof p->baseline);
-  if (ct_events_on()) {
+  if (ct_events_recording()) {
     p->nested = true;
     p->start_index = ct_events_count();
   } else {
@@ -230,8 +230,10 @@ static void alloc_label(const ct_profile *p, size_t i, char *buf, size_t n) {
     if (o->kind == CT_EV_ALLOC && o->device.type == a->device.type) last = false;
     if (!is_op_event(o)) continue;
     if (o->device.type == CT_CPU ? o->t0 <= a->t0 : last) {
-      if (o->label[0]) snprintf(buf, n, "%s: %s", o->label, o->name);
-      else snprintf(buf, n, "%s output", o->name);
+      if (o->label[0])
+        snprintf(buf, n, "%s: %s", o->label, o->name);
+      else
+        snprintf(buf, n, "%s output", o->name);
       return;
     }
     break;
@@ -341,8 +343,10 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
       lv[k].nbytes = e->nbytes;
       lv[k].category = e->category;
       int *nm = map_slot(&names, e->node_id, false);
-      if (nm) snprintf(lv[k].label, sizeof lv[k].label, "%s", p->ev[*nm].label);
-      else if (!retag) alloc_label(p, i, lv[k].label, sizeof lv[k].label);
+      if (nm)
+        snprintf(lv[k].label, sizeof lv[k].label, "%s", p->ev[*nm].label);
+      else if (!retag)
+        alloc_label(p, i, lv[k].label, sizeof lv[k].label);
     } else if (s && *s >= 0) {
       lv[*s].nbytes = -1; /* freed */
     }
@@ -373,22 +377,27 @@ const char *ct_format_bytes(double b, char *buf, size_t n) {
   int u = 0;
   double a = b < 0 ? -b : b;
   while (a >= 1024 && u < 4) a /= 1024, b /= 1024, u++;
-  if (u == 0) snprintf(buf, n, "%.0f B", b);
-  else snprintf(buf, n, a >= 100 ? "%.0f %s" : a >= 10 ? "%.1f %s" : "%.2f %s", b, unit[u]);
+  if (u == 0)
+    snprintf(buf, n, "%.0f B", b);
+  else
+    snprintf(buf, n, a >= 100 ? "%.0f %s" : a >= 10 ? "%.1f %s" : "%.2f %s", b, unit[u]);
   return buf;
 }
 
 const char *ct_format_us(double us, char *buf, size_t n) {
-  if (us < 1000) snprintf(buf, n, us < 10 ? "%.2f us" : "%.1f us", us);
-  else if (us < 1e6) snprintf(buf, n, us < 1e4 ? "%.2f ms" : "%.1f ms", us / 1e3);
-  else snprintf(buf, n, "%.2f s", us / 1e6);
+  if (us < 1000)
+    snprintf(buf, n, us < 10 ? "%.2f us" : "%.1f us", us);
+  else if (us < 1e6)
+    snprintf(buf, n, us < 1e4 ? "%.2f ms" : "%.1f ms", us / 1e3);
+  else
+    snprintf(buf, n, "%.2f s", us / 1e6);
   return buf;
 }
 
-#define APPEND(...)                                                                                  \
-  do {                                                                                               \
-    int w_ = snprintf(buf + (k < n ? k : n), k < n ? n - k : 0, __VA_ARGS__);                       \
-    if (w_ > 0) k += (size_t)w_;                                                                     \
+#define APPEND(...)                                                                                                    \
+  do {                                                                                                                 \
+    int w_ = snprintf(buf + (k < n ? k : n), k < n ? n - k : 0, __VA_ARGS__);                                          \
+    if (w_ > 0) k += (size_t)w_;                                                                                       \
   } while (0)
 
 static int cmp_span(const void *a, const void *b) {
@@ -455,14 +464,16 @@ size_t ct_profile_format(const ct_profile *p, char *buf, size_t n) {
     ct_device dv = {(ct_devtype)d, 0};
     ct_device_str(dv, dn, sizeof dn);
     if (d == CT_CUDA) snprintf(dn, sizeof dn, "cuda");
-    APPEND("memory on %s: peak %s live, during %s%s (op %d of %d)\n", dn, ct_format_bytes((double)m.peak, pk, sizeof pk),
+    APPEND("memory on %s: peak %s live, during %s%s (op %d of %d)\n", dn,
+           ct_format_bytes((double)m.peak, pk, sizeof pk),
            m.slot_op[m.peak_slot][0] ? m.slot_op[m.peak_slot] : "the end of the step",
            m.slot_phase[m.peak_slot] == CT_PHASE_BACKWARD ? " (backward)" : "", m.peak_slot + 1, m.nslots - 1);
     APPEND("  %-16s %12s %12s\n", "category", "at peak", "max");
     for (int c = 0; c < CT_NCATS; c++) {
       if (!m.max_by_cat[c]) continue;
       char x[32], y[32];
-      APPEND("  %-16s %12s %12s\n", ct_category_name((ct_category)c), ct_format_bytes((double)m.peak_by_cat[c], x, sizeof x),
+      APPEND("  %-16s %12s %12s\n", ct_category_name((ct_category)c),
+             ct_format_bytes((double)m.peak_by_cat[c], x, sizeof x),
              ct_format_bytes((double)m.max_by_cat[c], y, sizeof y));
     }
     ct_prof_memory_free(&m);

@@ -22,7 +22,7 @@ typedef struct {
   const char *name;
   bool backward;
   int64_t calls;
-  double self_us;  /* time in the op itself (ops nested inside it subtracted) */
+  double self_us; /* time in the op itself (ops nested inside it subtracted) */
   double flops, bytes;
 } ct_prof_op;
 
@@ -49,9 +49,9 @@ typedef struct {
   int peak_slot;
   double peak_t_us;
   int64_t peak_by_cat[CT_NCATS];
-  int64_t max_by_cat[CT_NCATS]; /* each category's own maximum over the window */
-  ct_prof_live *at_peak;        /* storages allocated inside the window, live at the peak, */
-  int nat_peak;                 /* largest first */
+  int64_t max_by_cat[CT_NCATS];    /* each category's own maximum over the window */
+  ct_prof_live *at_peak;           /* storages allocated inside the window, live at the peak, */
+  int nat_peak;                    /* largest first */
   int64_t before_by_cat[CT_NCATS]; /* bytes live at the peak that were allocated before the window */
 } ct_prof_memory;
 

@@ -1,4 +1,5 @@
-/* dtype.c: dtype names, sizes, promotion, f16/bf16 conversion; device and category names. */
+/* dtype.c: dtype names, sizes, promotion, f16/bf16 conversion; device and category names; the
+ * one-line description of a tensor ("f32[2,3] on cpu") that error messages use. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,8 @@ static const struct {
   size_t size;
   int rank; /* promotion order */
 } dtype_info[CT_NDTYPES] = {
-    [CT_F32] = {"f32", 4, 6}, [CT_F64] = {"f64", 8, 7}, [CT_F16] = {"f16", 2, 4},
-    [CT_BF16] = {"bf16", 2, 5}, [CT_I32] = {"i32", 4, 2}, [CT_I64] = {"i64", 8, 3},
-    [CT_I8] = {"i8", 1, 1},     [CT_BOOL] = {"bool", 1, 0},
+    [CT_F32] = {"f32", 4, 6}, [CT_F64] = {"f64", 8, 7}, [CT_F16] = {"f16", 2, 4}, [CT_BF16] = {"bf16", 2, 5},
+    [CT_I32] = {"i32", 4, 2}, [CT_I64] = {"i64", 8, 3}, [CT_I8] = {"i8", 1, 1},   [CT_BOOL] = {"bool", 1, 0},
 };
 
 const char *ct_dtype_name(ct_dtype d) { return (unsigned)d < CT_NDTYPES ? dtype_info[d].name : "?"; }
@@ -20,10 +20,13 @@ size_t ct_dtype_size(ct_dtype d) { return dtype_info[d].size; }
 bool ct_dtype_is_float(ct_dtype d) { return d == CT_F32 || d == CT_F64 || d == CT_F16 || d == CT_BF16; }
 
 int ct_dtype_from_name(const char *name, ct_dtype *out) {
-  static const struct { const char *alias; ct_dtype d; } aliases[] = {
-      {"float32", CT_F32}, {"float", CT_F32},    {"float64", CT_F64}, {"double", CT_F64},
-      {"float16", CT_F16}, {"half", CT_F16},     {"bfloat16", CT_BF16}, {"int32", CT_I32},
-      {"int", CT_I32},     {"int64", CT_I64},    {"long", CT_I64},    {"int8", CT_I8},
+  static const struct {
+    const char *alias;
+    ct_dtype d;
+  } aliases[] = {
+      {"float32", CT_F32}, {"float", CT_F32}, {"float64", CT_F64},   {"double", CT_F64},
+      {"float16", CT_F16}, {"half", CT_F16},  {"bfloat16", CT_BF16}, {"int32", CT_I32},
+      {"int", CT_I32},     {"int64", CT_I64}, {"long", CT_I64},      {"int8", CT_I8},
   };
   for (int d = 0; d < CT_NDTYPES; d++)
     if (!strcmp(name, dtype_info[d].name)) return *out = (ct_dtype)d, 0;
@@ -42,14 +45,17 @@ ct_dtype ct_promote(ct_dtype a, ct_dtype b) {
 float ct_f16_to_f32(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
   if (exp == 0) {
-    if (mant == 0) bits = sign;
+    if (mant == 0)
+      bits = sign;
     else { /* subnormal: normalise */
       exp = 127 - 15 + 1;
       while (!(mant & 0x400)) mant <<= 1, exp--;
       bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
     }
-  } else if (exp == 31) bits = sign | 0x7f800000 | (mant << 13);
-  else bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  } else if (exp == 31)
+    bits = sign | 0x7f800000 | (mant << 13);
+  else
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
   float f;
   memcpy(&f, &bits, 4);
   return f;
@@ -109,15 +115,16 @@ int ct_device_parse(const char *s, ct_device *out) {
 }
 
 const char *ct_device_str(ct_device d, char *buf, size_t n) {
-  if (d.type == CT_CPU) snprintf(buf, n, "cpu");
-  else snprintf(buf, n, "cuda:%d", d.index);
+  if (d.type == CT_CPU)
+    snprintf(buf, n, "cpu");
+  else
+    snprintf(buf, n, "cuda:%d", d.index);
   return buf;
 }
 
 static const char *const category_names[CT_NCATS] = {
-    [CT_CAT_ACTIVATION] = "activation", [CT_CAT_PARAMETER] = "parameter",
-    [CT_CAT_GRADIENT] = "gradient",     [CT_CAT_OPTIMIZER] = "optimizer state",
-    [CT_CAT_TEMPORARY] = "temporary",   [CT_CAT_INPUT] = "input",
+    [CT_CAT_ACTIVATION] = "activation",     [CT_CAT_PARAMETER] = "parameter", [CT_CAT_GRADIENT] = "gradient",
+    [CT_CAT_OPTIMIZER] = "optimizer state", [CT_CAT_TEMPORARY] = "temporary", [CT_CAT_INPUT] = "input",
 };
 
 const char *ct_category_name(ct_category c) { return (unsigned)c < CT_NCATS ? category_names[c] : "?"; }
@@ -127,5 +134,17 @@ int ct_category_from_name(const char *s, ct_category *out) {
     if (!strcmp(s, category_names[c])) return *out = (ct_category)c, 0;
   if (!strcmp(s, "optimizer")) return *out = CT_CAT_OPTIMIZER, 0;
   return ct_errorf("unknown memory category '%s' (expected activation, parameter, gradient, "
-                   "optimizer state, temporary or input)", s);
+                   "optimizer state, temporary or input)",
+                   s);
+}
+
+const char *ct_describe(const ct_tensor *t, char *buf, size_t n) {
+  char sh[128], dev[32];
+  if (!t) {
+    snprintf(buf, n, "nil");
+    return buf;
+  }
+  snprintf(buf, n, "%s%s on %s", ct_dtype_name(t->dtype), ct_shape_str(t->shape, t->ndim, sh, sizeof sh),
+           ct_device_str(t->storage->device, dev, sizeof dev));
+  return buf;
 }

@@ -1,4 +1,6 @@
-/* error.c: the thread-local error message every failing core call leaves behind. */
+/* error.c: the thread-local error message every failing core call leaves behind, and shape text.
+ * Invariants: calls nothing else in core (dtype.c, which names dtypes and devices for messages,
+ * sits above it), so errors are the floor of the tensor layer. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,16 +29,5 @@ const char *ct_shape_str(const int64_t *shape, int ndim, char *buf, size_t n) {
   for (int i = 0; i < ndim && k < n; i++)
     k += (size_t)snprintf(buf + k, n - k, i ? ",%lld" : "%lld", (long long)shape[i]);
   if (k < n) snprintf(buf + k, n - k, "]");
-  return buf;
-}
-
-const char *ct_describe(const ct_tensor *t, char *buf, size_t n) {
-  char sh[128], dev[32];
-  if (!t) {
-    snprintf(buf, n, "nil");
-    return buf;
-  }
-  snprintf(buf, n, "%s%s on %s", ct_dtype_name(t->dtype), ct_shape_str(t->shape, t->ndim, sh, sizeof sh),
-           ct_device_str(t->storage->device, dev, sizeof dev));
   return buf;
 }

@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h" /* white-box: reads graph internals */
 #include "chalk.h"
 #include "testutil.h"
 

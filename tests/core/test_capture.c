@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h" /* white-box: reads graph internals */
 #include "testutil.h"
 
 static void assert_all_freed(void) {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 
 static bool same_meta(const ct_gvalue *a, const ct_gvalue *b) {
   return a->dtype == b->dtype && a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
@@ -123,11 +123,14 @@ static int factor(ct_graph *g, int i, int *uses, ct_text *why) {
   ct_graph_value_name(g, x, nx, sizeof nx);
   ct_graph_value_name(g, y, ny, sizeof ny);
   if (matmul && side == 0)
-    ct_text_printf(why, "  A@B + A@C -> A@(B+C)               with A = %s, B = %s, C = %s: one matmul fewer\n", ns, nx, ny);
+    ct_text_printf(why, "  A@B + A@C -> A@(B+C)               with A = %s, B = %s, C = %s: one matmul fewer\n", ns, nx,
+                   ny);
   else if (matmul)
-    ct_text_printf(why, "  B@A + C@A -> (B+C)@A               with A = %s, B = %s, C = %s: one matmul fewer\n", ns, nx, ny);
+    ct_text_printf(why, "  B@A + C@A -> (B+C)@A               with A = %s, B = %s, C = %s: one matmul fewer\n", ns, nx,
+                   ny);
   else
-    ct_text_printf(why, "  A*B + A*C -> A*(B+C)               with A = %s, B = %s, C = %s: one multiply fewer\n", ns, nx, ny);
+    ct_text_printf(why, "  A*B + A*C -> A*(B+C)               with A = %s, B = %s, C = %s: one multiply fewer\n", ns,
+                   nx, ny);
   return 1;
 }
 

@@ -1,4 +1,4 @@
-/* pass_checkpoint.c: activation checkpointing, two ways.
+/* checkpoint.c: activation checkpointing, two ways.
  *  - ct_checkpoint (nn.checkpoint): the op "checkpoint" runs a function without recording, keeps
  *    only its inputs, and in backward runs it again with recording on to get the gradients.
  *  - the "checkpoint" graph pass: the forward part of a captured step is cut into segments
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 
 /* ==== the checkpoint op ===================================================================== */
 
@@ -102,8 +102,8 @@ static int check_leaves(ct_tensor *y, ct_tensor *const *targets, int nt) {
       if (!known) {
         char d[200];
         rc = ct_errorf("checkpoint: the function uses %s%s%s, which needs a gradient but was not given: pass it "
-                       "as nn.checkpoint(fn, {params...}) (or checkpoint a module)", t->name ? t->name : "",
-                       t->name ? " " : "", ct_describe(t, d, sizeof d));
+                       "as nn.checkpoint(fn, {params...}) (or checkpoint a module)",
+                       t->name ? t->name : "", t->name ? " " : "", ct_describe(t, d, sizeof d));
       }
     }
   }
@@ -129,8 +129,10 @@ static int checkpoint_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
     ct_tensor *x = n->in[1 + i];
     if (ct_node_needs_grad(n, 1 + i)) {
       xd[i] = ct_detach(x);
-      if (!xd[i] || ct_requires_grad_(xd[i], true)) rc = -1;
-      else slot_of[nt] = 1 + i, targets[nt++] = xd[i];
+      if (!xd[i] || ct_requires_grad_(xd[i], true))
+        rc = -1;
+      else
+        slot_of[nt] = 1 + i, targets[nt++] = xd[i];
     } else {
       xd[i] = ct_retain(x);
     }
@@ -140,8 +142,10 @@ static int checkpoint_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_tensor *y = NULL;
   if (!rc && nt) {
     y = s->run(s->ud, xd, nx);
-    if (!y) rc = -1;
-    else if (!y->requires_grad) rc = ct_errorf("checkpoint: the recomputed result does not depend on anything that needs grad");
+    if (!y)
+      rc = -1;
+    else if (!y->requires_grad)
+      rc = ct_errorf("checkpoint: the recomputed result does not depend on anything that needs grad");
   }
   if (!rc && nt) rc = check_leaves(y, targets, nt);
   if (!rc && nt) rc = ct_grad(y, g, targets, nt, res, false, create);
@@ -157,7 +161,11 @@ static int checkpoint_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return rc;
 }
 
-const ct_opdef ct_op_checkpoint = {"checkpoint", -1, CT_OPF_VIEW, checkpoint_shape, NULL, checkpoint_backward, NULL, "dx = backward of the function, recomputed", NULL};
+const ct_opdef ct_op_checkpoint = {"checkpoint", -1,
+                                   CT_OPF_VIEW,  checkpoint_shape,
+                                   NULL,         checkpoint_backward,
+                                   NULL,         "dx = backward of the function, recomputed",
+                                   NULL};
 
 ct_tensor *ct_checkpoint(ct_recompute_fn run, ct_recompute_free_fn free_ud, void *ud, ct_tensor *const *in, int nin,
                          ct_tensor *const *params, int nparams) {
@@ -197,218 +205,250 @@ ct_tensor *ct_checkpoint(ct_recompute_fn run, ct_recompute_free_fn free_ud, void
 
 static bool is_layer(int op) { return op == CT_OP_matmul || op == CT_OP_conv2d; }
 
-int ct_pass_checkpoint(ct_graph *g, const ct_pass_opts *o, ct_text *why) {
-  int fb = -1;
-  for (int i = 0; i < g->nn && fb < 0; i++)
-    if (!g->n[i].dead && g->n[i].backward) fb = i;
-  if (fb < 0) {
-    ct_text_printf(why, "  no backward in this graph: nothing to checkpoint\n");
-    return 0;
-  }
-  for (int i = 0; i < fb; i++)
-    if (g->n[i].segment >= 0 && !g->n[i].dead) {
-      ct_text_printf(why, "  the graph is already checkpointed\n");
-      return 0;
-    }
-  int L = 0;
-  for (int i = 0; i < fb; i++)
-    if (!g->n[i].dead && is_layer(g->n[i].op)) L++;
-  bool by_nodes = L == 0;
-  if (by_nodes)
-    for (int i = 0; i < fb; i++) L += !g->n[i].dead && !ct_gop_is_view(g->n[i].op);
-  if (L < 2) {
-    ct_text_printf(why, "  the forward has fewer than 2 layers: nothing to gain\n");
-    return 0;
-  }
-  bool full = o->full_recompute;
-  int k = full ? L : o->segments > 0 ? o->segments : (int)lround(sqrt((double)L));
-  if (k < 1) k = 1;
-  if (k > L) k = L;
-  /* segment of every forward node: by the layer it belongs to */
+/* One run of the pass: the forward's end, its segments, and the per-value tables every step reads.
+   All arrays are owned here and freed once by ckpt_free (they grow as cloned values are added). */
+typedef struct {
+  ct_graph *g;
+  ct_text *why;
+  int fb;        /* first backward node */
+  int L, k;      /* layers (or ops) in the forward; segments */
+  bool by_nodes; /* no matmul/conv: every non-view op is a layer */
+  bool full;     /* full recompute: only inputs kept */
+  int *seg_of;   /* [nv] forward segment of a value's producer, -1 */
+  char *kept;    /* [nv] kept for backward (crosses segments, pinned, output, random, in-place) */
+  int *map;      /* [nv] value -> its recomputed clone while a segment is cloned */
+  char *in_set;  /* [nn] forward node is in the current segment's recompute closure */
+  int *stack;
+  int cloned;
+  double extra_flops;
+} ckpt_run;
+
+static void ckpt_free(ckpt_run *c) { free(c->seg_of), free(c->kept), free(c->map), free(c->in_set), free(c->stack); }
+
+/* Step 1: find the forward, count its layers, choose k segments. 0: nothing to do (said why). */
+static int choose_segments(ckpt_run *c, const ct_pass_opts *o) {
+  ct_graph *g = c->g;
+  c->fb = -1;
+  for (int i = 0; i < g->nn && c->fb < 0; i++)
+    if (!g->n[i].dead && g->n[i].backward) c->fb = i;
+  if (c->fb < 0) return ct_text_printf(c->why, "  no backward in this graph: nothing to checkpoint\n"), 0;
+  for (int i = 0; i < c->fb; i++)
+    if (g->n[i].segment >= 0 && !g->n[i].dead)
+      return ct_text_printf(c->why, "  the graph is already checkpointed\n"), 0;
+  c->L = 0;
+  for (int i = 0; i < c->fb; i++)
+    if (!g->n[i].dead && is_layer(g->n[i].op)) c->L++;
+  c->by_nodes = c->L == 0;
+  if (c->by_nodes)
+    for (int i = 0; i < c->fb; i++) c->L += !g->n[i].dead && !ct_gop_is_view(g->n[i].op);
+  if (c->L < 2) return ct_text_printf(c->why, "  the forward has fewer than 2 layers: nothing to gain\n"), 0;
+  c->full = o->full_recompute;
+  int k = c->full ? c->L : o->segments > 0 ? o->segments : (int)lround(sqrt((double)c->L));
+  c->k = k < 1 ? 1 : k > c->L ? c->L : k;
+  return 1;
+}
+
+/* Step 2: the segment of every forward node, by the layer it belongs to. */
+static void assign_segments(ckpt_run *c) {
   int layer = -1;
-  for (int i = 0; i < fb; i++) {
-    ct_gnode *n = &g->n[i];
+  for (int i = 0; i < c->fb; i++) {
+    ct_gnode *n = &c->g->n[i];
     if (n->dead) continue;
-    if (by_nodes ? !ct_gop_is_view(n->op) : is_layer(n->op)) layer++;
+    if (c->by_nodes ? !ct_gop_is_view(n->op) : is_layer(n->op)) layer++;
     int l = layer < 0 ? 0 : layer;
-    n->segment = (int)((int64_t)l * k / L);
+    n->segment = (int)((int64_t)l * c->k / c->L);
   }
-  int *seg_of = malloc(sizeof(int) * (size_t)(g->nv + 1));
-  char *kept = calloc((size_t)(g->nv + 1), 1);
-  if (!seg_of || !kept) {
-    free(seg_of), free(kept);
-    return ct_errorf("checkpoint: out of memory");
-  }
+}
+
+static int64_t value_bytes(const ct_gvalue *x) {
+  int64_t b = (int64_t)ct_dtype_size(x->dtype);
+  for (int d = 0; d < x->ndim; d++) b *= x->shape[d];
+  return b;
+}
+
+/* Step 3: which forward values backward keeps (those that cross segments unless full recompute,
+   and those never recomputed); says how many and how large. */
+static int mark_kept(ckpt_run *c) {
+  ct_graph *g = c->g;
+  c->seg_of = malloc(sizeof(int) * (size_t)(g->nv + 1));
+  c->kept = calloc((size_t)(g->nv + 1), 1);
+  if (!c->seg_of || !c->kept) return ct_errorf("checkpoint: out of memory");
   for (int v = 0; v < g->nv; v++) {
     int p = g->v[v].producer;
-    seg_of[v] = p >= 0 && p < fb && !g->n[p].dead ? g->n[p].segment : -1;
-    if (seg_of[v] >= 0 && (g->v[v].pinned || ct_graph_value_is_output(g, v) || g->n[p].op == CT_OP_dropout_mask ||
-                           ct_gop_is_inplace(g->n[p].op)))
-      kept[v] = 1;
+    c->seg_of[v] = p >= 0 && p < c->fb && !g->n[p].dead ? g->n[p].segment : -1;
+    if (c->seg_of[v] >= 0 && (g->v[v].pinned || ct_graph_value_is_output(g, v) || g->n[p].op == CT_OP_dropout_mask ||
+                              ct_gop_is_inplace(g->n[p].op)))
+      c->kept[v] = 1;
   }
   int nkept = 0;
   int64_t kept_bytes = 0;
-  if (!full)
-    for (int i = 0; i < fb; i++) {
-      ct_gnode *n = &g->n[i];
-      if (n->dead) continue;
-      for (int q = 0; q < n->nin; q++) {
-        int v = n->in[q];
-        if (seg_of[v] >= 0 && seg_of[v] != n->segment && !kept[v]) {
-          kept[v] = 1;
-          nkept++;
-          if (!ct_gop_is_view(g->n[g->v[v].producer].op)) {
-            int64_t b = (int64_t)ct_dtype_size(g->v[v].dtype);
-            for (int d = 0; d < g->v[v].ndim; d++) b *= g->v[v].shape[d];
-            kept_bytes += b;
-          }
-        }
-      }
+  for (int i = 0; i < c->fb && !c->full; i++) {
+    ct_gnode *n = &g->n[i];
+    for (int q = 0; q < n->nin && !n->dead; q++) {
+      int v = n->in[q];
+      if (c->seg_of[v] < 0 || c->seg_of[v] == n->segment || c->kept[v]) continue;
+      c->kept[v] = 1;
+      nkept++;
+      if (!ct_gop_is_view(g->n[g->v[v].producer].op)) kept_bytes += value_bytes(&g->v[v]);
     }
-  char b1[32];
-  ct_text_printf(why, "  %d %s in the forward, %d segment%s%s; %d values kept across segments (%lld bytes)\n", L,
-                 by_nodes ? "ops" : "layers", k, k == 1 ? "" : "s", full ? " (full recompute: only inputs kept)" : "",
-                 nkept, (long long)kept_bytes);
-  (void)b1;
-  int changes = 0, cloned = 0;
-  double extra_flops = 0;
-  int *map = malloc(sizeof(int) * (size_t)(g->nv + 1));
-  char *in_set = calloc((size_t)(g->nn + 1), 1);
-  int *stack = malloc(sizeof(int) * (size_t)(g->nv + g->nn + 1));
-  if (!map || !in_set || !stack) {
-    free(seg_of), free(kept), free(map), free(in_set), free(stack);
-    return ct_errorf("checkpoint: out of memory");
   }
-  for (int s = k - 1; s >= 0; s--) {
-    /* values of segment s that backward reads and are not kept; where backward first needs one */
-    size_t cap = (size_t)g->nv + 16;
-    for (int i = 0; i < g->nn; i++) cap += (size_t)g->n[i].nin;
-    int *st3 = realloc(stack, sizeof(int) * cap);
-    if (!st3) {
-      free(seg_of), free(kept), free(map), free(in_set), free(stack);
-      return ct_errorf("checkpoint: out of memory");
-    }
-    stack = st3;
-    int ip = -1;
-    memset(in_set, 0, (size_t)g->nn);
-    int sp = 0;
-    for (int i = fb; i < g->nn; i++) {
-      ct_gnode *n = &g->n[i];
-      if (n->dead) continue;
-      for (int q = 0; q < n->nin; q++) {
-        int v = n->in[q];
-        if (v < g->nv && seg_of[v] == s && !kept[v] && g->v[v].producer < fb) {
-          if (ip < 0) ip = i;
-          stack[sp++] = v;
-        }
+  ct_text_printf(c->why, "  %d %s in the forward, %d segment%s%s; %d values kept across segments (%lld bytes)\n", c->L,
+                 c->by_nodes ? "ops" : "layers", c->k, c->k == 1 ? "" : "s",
+                 c->full ? " (full recompute: only inputs kept)" : "", nkept, (long long)kept_bytes);
+  c->map = malloc(sizeof(int) * (size_t)(g->nv + 1));
+  c->in_set = calloc((size_t)(g->nn + 1), 1);
+  c->stack = malloc(sizeof(int) * (size_t)(g->nv + g->nn + 1));
+  return c->map && c->in_set && c->stack ? 0 : ct_errorf("checkpoint: out of memory");
+}
+
+/* Step 4a: the forward nodes segment s must recompute (in_set) and the first backward node that
+   needs one of its dropped values (returned; -1 when backward needs none). */
+static int closure_of_segment(ckpt_run *c, int s) {
+  ct_graph *g = c->g;
+  size_t cap = (size_t)g->nv + 16;
+  for (int i = 0; i < g->nn; i++) cap += (size_t)g->n[i].nin;
+  int *st = realloc(c->stack, sizeof(int) * cap);
+  if (!st) return ct_errorf("checkpoint: out of memory"), -2;
+  c->stack = st;
+  int ip = -1, sp = 0;
+  memset(c->in_set, 0, (size_t)g->nn);
+  for (int i = c->fb; i < g->nn; i++) {
+    ct_gnode *n = &g->n[i];
+    for (int q = 0; q < n->nin && !n->dead; q++) {
+      int v = n->in[q];
+      if (v < g->nv && c->seg_of[v] == s && !c->kept[v] && g->v[v].producer < c->fb) {
+        if (ip < 0) ip = i;
+        st[sp++] = v;
       }
     }
-    if (ip < 0) continue;
-    /* the closure of producers to recompute: back to kept values, externals (or the start) */
-    while (sp) {
-      int v = stack[--sp];
-      int p = g->v[v].producer;
-      if (p < 0 || p >= fb || kept[v] || in_set[p]) continue;
-      in_set[p] = 1;
-      for (int q = 0; q < g->n[p].nin; q++) stack[sp++] = g->n[p].in[q];
-    }
-    bool hazard = false;
-    for (int i = 0; i < fb && !hazard; i++) {
-      if (!in_set[i]) continue;
-      for (int q = 0; q < g->n[i].nin && !hazard; q++)
-        hazard = ct_graph_epoch(g, g->n[i].in[q], i) != ct_graph_epoch(g, g->n[i].in[q], ip);
-    }
-    if (hazard) {
-      ct_text_printf(why, "  segment %d: not recomputed (an in-place write to what it reads comes before backward)\n", s + 1);
-      continue;
-    }
-    for (int v = 0; v < g->nv; v++) map[v] = v;
-    int at = ip, n_here = 0;
-    char first[160];
-    snprintf(first, sizeof first, "%s #%d", ct_gop_name(g->n[ip].op), ip + 1);
-    const char *flabel = g->n[ip].label;
-    char firstlab[96] = "";
-    if (flabel) snprintf(firstlab, sizeof firstlab, " (%s)", flabel);
-    for (int i = 0; i < fb; i++) {
-      if (!in_set[i]) continue;
-      ct_gnode src = g->n[i]; /* copy: the array moves on insertion */
-      int outs[16];
-      if (src.nout > 16) continue;
-      int rc = 0;
-      for (int q = 0; q < src.nout && !rc; q++) {
-        const ct_gvalue xv = g->v[src.out[q]], *x = &xv; /* g->v moves when a value is added */
-        ct_meta m;
-        memset(&m, 0, sizeof m);
-        m.dtype = x->dtype, m.ndim = x->ndim, m.offset = x->offset;
-        memcpy(m.shape, x->shape, sizeof m.shape);
-        memcpy(m.stride, x->stride, sizeof m.stride);
-        outs[q] = ct_graph_add_value(g, &m);
-        if (outs[q] < 0) rc = -1;
-        else {
-          int *mm = realloc(map, sizeof(int) * (size_t)(g->nv + 1));
-          int *ss = realloc(seg_of, sizeof(int) * (size_t)(g->nv + 1));
-          char *kk = realloc(kept, (size_t)(g->nv + 1));
-          if (!mm || !ss || !kk) rc = ct_errorf("checkpoint: out of memory");
-          if (mm) map = mm;
-          if (ss) seg_of = ss;
-          if (kk) kept = kk;
-          if (!rc) {
-            map[outs[q]] = outs[q];
-            seg_of[outs[q]] = -1;
-            kept[outs[q]] = 0;
-            map[src.out[q]] = outs[q];
-            if (x->name) {
-              char nm[96];
-              snprintf(nm, sizeof nm, "%s'", x->name);
-              g->v[outs[q]].name = strdup(nm);
-            }
-          }
-        }
-      }
-      int ins[64];
-      if (!rc && src.nin > 64) rc = ct_errorf("checkpoint: a node with %d inputs", src.nin);
-      for (int q = 0; q < src.nin && !rc; q++) ins[q] = map[src.in[q]];
-      if (!rc && ct_graph_insert_node(g, at, src.op, &src.attrs, ins, src.nin, outs, src.nout) < 0) rc = -1;
-      if (rc) {
-        free(seg_of), free(kept), free(map), free(in_set), free(stack);
-        return -1;
-      }
-      ct_gnode *c = &g->n[at];
-      c->backward = true;
-      c->segment = s;
-      c->flops = src.flops, c->bytes = src.bytes;
-      char lab[64];
-      snprintf(lab, sizeof lab, "recompute segment %d", s + 1);
-      c->label = strdup(lab);
-      extra_flops += src.flops;
-      at++;
-      n_here++;
-      /* in_set is indexed by forward position (< fb): inserting after fb leaves it valid */
-      char *grown = realloc(in_set, (size_t)(g->nn + 1));
-      if (!grown) {
-        free(seg_of), free(kept), free(map), free(in_set), free(stack);
-        return ct_errorf("checkpoint: out of memory");
-      }
-      in_set = grown;
-      in_set[g->nn - 1] = 0;
-    }
-    /* backward reads segment s's recomputed values from here on (the clones of earlier segments
-       that full recompute makes on the way are private to this chain) */
-    for (int i = at; i < g->nn; i++) {
-      ct_gnode *n = &g->n[i];
-      if (n->dead) continue;
-      for (int q = 0; q < n->nin; q++) {
-        int v = n->in[q];
-        if (v < g->nv && seg_of[v] == s && !kept[v]) n->in[q] = map[v];
-      }
-    }
-    cloned += n_here;
-    changes++;
-    ct_text_printf(why, "  segment %d: %d ops recomputed just before %s%s\n", s + 1, n_here, first, firstlab);
   }
-  char fl[32];
-  snprintf(fl, sizeof fl, "%.3g", extra_flops);
-  ct_text_printf(why, "  %d ops recomputed in all (%s extra flops)\n", cloned, fl);
-  free(seg_of), free(kept), free(map), free(in_set), free(stack);
+  while (sp) { /* back to kept values, externals (or the start) */
+    int v = st[--sp];
+    int p = g->v[v].producer;
+    if (p < 0 || p >= c->fb || c->kept[v] || c->in_set[p]) continue;
+    c->in_set[p] = 1;
+    for (int q = 0; q < g->n[p].nin; q++) st[sp++] = g->n[p].in[q];
+  }
+  return ip;
+}
+
+/* Step 4b: would the recomputed nodes read something an in-place op rewrote before node ip? */
+static bool inplace_hazard(const ckpt_run *c, int ip) {
+  const ct_graph *g = c->g;
+  for (int i = 0; i < c->fb; i++) {
+    if (!c->in_set[i]) continue;
+    for (int q = 0; q < g->n[i].nin; q++)
+      if (ct_graph_epoch(g, g->n[i].in[q], i) != ct_graph_epoch(g, g->n[i].in[q], ip)) return true;
+  }
+  return false;
+}
+
+/* A fresh value shaped like value x (a clone's output), the tables grown to cover it. */
+static int clone_value(ckpt_run *c, int x_id) {
+  ct_graph *g = c->g;
+  const ct_gvalue xv = g->v[x_id]; /* g->v moves when a value is added */
+  ct_meta m;
+  memset(&m, 0, sizeof m);
+  m.dtype = xv.dtype, m.ndim = xv.ndim, m.offset = xv.offset;
+  memcpy(m.shape, xv.shape, sizeof m.shape);
+  memcpy(m.stride, xv.stride, sizeof m.stride);
+  int y = ct_graph_add_value(g, &m);
+  if (y < 0) return -1;
+  int *mm = realloc(c->map, sizeof(int) * (size_t)(g->nv + 1));
+  if (mm) c->map = mm;
+  int *ss = realloc(c->seg_of, sizeof(int) * (size_t)(g->nv + 1));
+  if (ss) c->seg_of = ss;
+  char *kk = realloc(c->kept, (size_t)(g->nv + 1));
+  if (kk) c->kept = kk;
+  if (!mm || !ss || !kk) return ct_errorf("checkpoint: out of memory");
+  c->map[y] = y, c->seg_of[y] = -1, c->kept[y] = 0;
+  c->map[x_id] = y;
+  if (xv.name) {
+    char nm[96];
+    snprintf(nm, sizeof nm, "%s'", xv.name);
+    g->v[y].name = strdup(nm);
+  }
+  return y;
+}
+
+/* Step 4c: insert at position `at` a backward clone of forward node i (segment s). */
+static int clone_node(ckpt_run *c, int i, int s, int at) {
+  ct_graph *g = c->g;
+  ct_gnode src = g->n[i]; /* copy: the array moves on insertion */
+  int outs[16], ins[64];
+  if (src.nout > 16) return 0;
+  for (int q = 0; q < src.nout; q++)
+    if ((outs[q] = clone_value(c, src.out[q])) < 0) return -1;
+  if (src.nin > 64) return ct_errorf("checkpoint: a node with %d inputs", src.nin);
+  for (int q = 0; q < src.nin; q++) ins[q] = c->map[src.in[q]];
+  if (ct_graph_insert_node(g, at, src.op, &src.attrs, ins, src.nin, outs, src.nout) < 0) return -1;
+  ct_gnode *n = &g->n[at];
+  n->backward = true;
+  n->segment = s;
+  n->flops = src.flops, n->bytes = src.bytes;
+  char lab[64];
+  snprintf(lab, sizeof lab, "recompute segment %d", s + 1);
+  n->label = strdup(lab);
+  c->extra_flops += src.flops;
+  /* in_set is indexed by forward position (< fb): inserting after fb leaves it valid */
+  char *grown = realloc(c->in_set, (size_t)(g->nn + 1));
+  if (!grown) return ct_errorf("checkpoint: out of memory");
+  c->in_set = grown;
+  c->in_set[g->nn - 1] = 0;
+  return 1;
+}
+
+/* Step 4: recompute segment s just before backward first needs it: 1 done, 0 skipped, -1 error. */
+static int recompute_segment(ckpt_run *c, int s) {
+  ct_graph *g = c->g;
+  int ip = closure_of_segment(c, s);
+  if (ip < -1) return -1;
+  if (ip < 0) return 0;
+  if (inplace_hazard(c, ip)) {
+    ct_text_printf(c->why, "  segment %d: not recomputed (an in-place write to what it reads comes before backward)\n",
+                   s + 1);
+    return 0;
+  }
+  for (int v = 0; v < g->nv; v++) c->map[v] = v;
+  char first[160], firstlab[96] = "";
+  snprintf(first, sizeof first, "%s #%d", ct_gop_name(g->n[ip].op), ip + 1);
+  if (g->n[ip].label) snprintf(firstlab, sizeof firstlab, " (%s)", g->n[ip].label);
+  int at = ip, n_here = 0;
+  for (int i = 0; i < c->fb; i++) {
+    if (!c->in_set[i]) continue;
+    int rc = clone_node(c, i, s, at);
+    if (rc < 0) return -1;
+    at += rc, n_here += rc;
+  }
+  /* backward reads segment s's recomputed values from here on (the clones of earlier segments
+     that full recompute makes on the way are private to this chain) */
+  for (int i = at; i < g->nn; i++) {
+    ct_gnode *n = &g->n[i];
+    for (int q = 0; q < n->nin && !n->dead; q++) {
+      int v = n->in[q];
+      if (v < g->nv && c->seg_of[v] == s && !c->kept[v]) n->in[q] = c->map[v];
+    }
+  }
+  c->cloned += n_here;
+  ct_text_printf(c->why, "  segment %d: %d ops recomputed just before %s%s\n", s + 1, n_here, first, firstlab);
+  return 1;
+}
+
+int ct_pass_checkpoint(ct_graph *g, const ct_pass_opts *o, ct_text *why) {
+  ckpt_run c = {.g = g, .why = why};
+  if (!choose_segments(&c, o)) return 0;
+  assign_segments(&c);
+  int changes = 0;
+  if (mark_kept(&c)) changes = -1;
+  for (int s = c.k - 1; s >= 0 && changes >= 0; s--) {
+    int rc = recompute_segment(&c, s);
+    changes = rc < 0 ? -1 : changes + rc;
+  }
+  if (changes >= 0) {
+    char fl[32];
+    snprintf(fl, sizeof fl, "%.3g", c.extra_flops);
+    ct_text_printf(why, "  %d ops recomputed in all (%s extra flops)\n", c.cloned, fl);
+  }
+  ckpt_free(&c);
   return changes;
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 
 static bool same_attrs(const ct_attrs *a, const ct_attrs *b) {
   return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof a->shape) && !memcmp(a->i, b->i, sizeof a->i) &&

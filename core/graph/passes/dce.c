@@ -4,7 +4,7 @@
  * Invariant: in-place nodes (assign) are side effects and are never removed. */
 #include <stdlib.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 
 int ct_pass_dce(ct_graph *g, ct_text *why) {
   int *uses = ct_graph_use_counts(g);

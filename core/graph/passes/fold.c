@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 
 static bool is_constant(const ct_graph *g, int v) {
   const ct_gvalue *x = &g->v[v];
@@ -59,7 +59,8 @@ int ct_pass_fold(ct_graph *g, ct_text *why) {
         ct_item(y->ext, &d);
         w += (size_t)snprintf(args + w, sizeof args - w, "%s%g", k ? ", " : "", d);
       } else {
-        w += (size_t)snprintf(args + w, sizeof args - w, "%s%s", k ? ", " : "", ct_graph_value_name(g, n->in[k], a, sizeof a));
+        w += (size_t)snprintf(args + w, sizeof args - w, "%s%s", k ? ", " : "",
+                              ct_graph_value_name(g, n->in[k], a, sizeof a));
       }
     }
     ct_text_printf(why, "  folded %s(%s) -> constant %s%s %s", ct_gop_name(n->op), args, ct_dtype_name(x->dtype),

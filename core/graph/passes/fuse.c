@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 #include "obs/profile.h"
 
 /* ---- which ops fuse ---------------------------------------------------------------------- */

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 #include "cpu/ew_math.h"
 #include "cpu/iter.h"
 

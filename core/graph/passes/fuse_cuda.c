@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 #include "obs/events.h"
 
 struct CUstream_st;

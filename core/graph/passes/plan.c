@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/capture.h"
+#include "graph/capture_internal.h"
 
 #define CT_PLAN_ALIGN 64
 
@@ -124,7 +124,8 @@ static int64_t pack_bestfit(ct_plan_buffer *b, int nb, int npos) {
 }
 
 static int cmp_size_desc(const void *a, const void *b, void *ctx) {
-  const ct_plan_buffer *x = (const ct_plan_buffer *)ctx + *(const int *)a, *y = (const ct_plan_buffer *)ctx + *(const int *)b;
+  const ct_plan_buffer *x = (const ct_plan_buffer *)ctx + *(const int *)a,
+                       *y = (const ct_plan_buffer *)ctx + *(const int *)b;
   if (x->nbytes != y->nbytes) return x->nbytes > y->nbytes ? -1 : 1;
   return *(const int *)a - *(const int *)b;
 }
@@ -181,167 +182,178 @@ static bool same_layout(const ct_gvalue *a, const ct_gvalue *b) {
   return a->dtype == b->dtype && a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
 }
 
-static int plan_once(ct_graph *g, const ct_plan_opts *o, ct_plan_report *r);
+/* One planning run: node positions, value roots and last uses, the buffers being made. */
+typedef struct {
+  ct_graph *g;
+  const ct_plan_opts *o;
+  int *pos;  /* [nn] position among live nodes, -1 for dead ones */
+  int *root; /* [nv] the value whose storage a value lives in */
+  int *last; /* [nv] last position that reads a root (or any alias of it) */
+  ct_plan_buffer *bufs;
+  int npos, nb;
+  ct_plan_report rep;
+} plan_work;
 
-/* In-place reuse never makes the plan worse: merging a result into its dying input lengthens
-   that buffer's life, and packing the longer-lived buffers can come out larger than packing
-   them apart. So with in-place on, the plan without it is made too and the smaller one kept
-   (then ninplace is 0: no result was placed over its input). */
-int ct_graph_plan_memory(ct_graph *g, const ct_plan_opts *o, ct_plan_report *r) {
-  static const ct_plan_opts defaults;
-  if (!o) o = &defaults;
-  ct_plan_report with;
-  if (plan_once(g, o, &with)) return -1;
-  if (o->no_inplace || o->strategy == CT_PLAN_NAIVE || with.ninplace == 0) {
-    if (r) *r = with;
-    return 0;
-  }
-  ct_plan_opts plain = *o;
-  plain.no_inplace = true;
-  ct_plan_report without;
-  if (plan_once(g, &plain, &without)) return -1;
-  if (without.planned_bytes < with.planned_bytes) {
-    without.ninplace_candidates = with.ninplace_candidates;
-    g->plan = without;
-    g->plan_opts = *o;
-    if (r) *r = without;
-    return 0;
-  }
-  return plan_once(g, o, r);
-}
+static void plan_work_free(plan_work *w) { free(w->pos), free(w->root), free(w->last), free(w->bufs); }
 
-static int plan_once(ct_graph *g, const ct_plan_opts *o, ct_plan_report *r) {
-  if (g->map) return ct_errorf("plan_memory: the graph is still capturing");
-  ct_graph_invalidate(g); /* the runtime headers point into the old arena */
-
-  int npos = 0;
-  int *pos = malloc(sizeof *pos * (size_t)(g->nn + 1));
-  int *root = malloc(sizeof *root * (size_t)(g->nv + 1));
-  int *last = malloc(sizeof *last * (size_t)(g->nv + 1));
-  ct_plan_buffer *bufs = calloc((size_t)(g->nv + 1), sizeof *bufs);
-  if (!pos || !root || !last || !bufs) {
-    free(pos), free(root), free(last), free(bufs);
-    return ct_errorf("plan_memory: out of memory");
-  }
-  for (int i = 0; i < g->nn; i++) pos[i] = g->n[i].dead ? -1 : npos++;
+/* Step 1: positions, roots, and liveness: a root lives until the last node that reads it or any
+   alias of it (an alias made at a node keeps its root alive there). */
+static int plan_liveness(plan_work *w) {
+  ct_graph *g = w->g;
+  w->pos = malloc(sizeof *w->pos * (size_t)(g->nn + 1));
+  w->root = malloc(sizeof *w->root * (size_t)(g->nv + 1));
+  w->last = malloc(sizeof *w->last * (size_t)(g->nv + 1));
+  w->bufs = calloc((size_t)(g->nv + 1), sizeof *w->bufs);
+  if (!w->pos || !w->root || !w->last || !w->bufs) return ct_errorf("plan_memory: out of memory");
+  for (int i = 0; i < g->nn; i++) w->pos[i] = g->n[i].dead ? -1 : w->npos++;
   for (int v = 0; v < g->nv; v++) {
-    root[v] = ct_graph_root(g, v);
-    last[v] = -1;
+    w->root[v] = ct_graph_root(g, v);
+    w->last[v] = -1;
   }
-  /* liveness: a root lives until the last node that reads it or any alias of it */
   for (int i = 0; i < g->nn; i++) {
     const ct_gnode *n = &g->n[i];
     if (n->dead) continue;
     for (int k = 0; k < n->nin; k++)
-      if (last[root[n->in[k]]] < pos[i]) last[root[n->in[k]]] = pos[i];
-    for (int k = 0; k < n->nout; k++) /* an alias made here keeps its root alive here */
-      if (last[root[n->out[k]]] < pos[i]) last[root[n->out[k]]] = pos[i];
+      if (w->last[w->root[n->in[k]]] < w->pos[i]) w->last[w->root[n->in[k]]] = w->pos[i];
+    for (int k = 0; k < n->nout; k++)
+      if (w->last[w->root[n->out[k]]] < w->pos[i]) w->last[w->root[n->out[k]]] = w->pos[i];
   }
-  ct_plan_report rep;
-  memset(&rep, 0, sizeof rep);
-  rep.strategy = o->strategy;
-  int nb = 0;
+  return 0;
+}
+
+/* The buffer of an input of node i that output x may overwrite in place, or -1. */
+static int inplace_reuse(const plan_work *w, int i, const ct_gvalue *x) {
+  const ct_graph *g = w->g;
+  const ct_gnode *n = &g->n[i];
+  for (int j = 0; j < n->nin; j++) {
+    if (n->op != CT_GOP_FUSED && j > 0) break; /* table ops: only input 0 may be overwritten */
+    int in = n->in[j];
+    const ct_gvalue *y = &g->v[in];
+    if (w->root[in] != in || y->buffer < 0 || !same_layout(x, y)) continue;
+    if (w->bufs[y->buffer].last != w->pos[i] || w->o->keep_all) continue;
+    bool clash = false;
+    for (int m = 0; m < n->nin; m++)
+      if (m != j && w->root[n->in[m]] == in && n->in[m] != in) clash = true;
+    if (!clash) return y->buffer;
+  }
+  return -1;
+}
+
+/* Step 2: a buffer for every root value a node makes (or its input's, when it may run in place). */
+static void plan_buffers(plan_work *w) {
+  ct_graph *g = w->g;
+  const ct_plan_opts *o = w->o;
   bool inplace = !o->no_inplace && o->strategy != CT_PLAN_NAIVE;
   for (int i = 0; i < g->nn; i++) {
     ct_gnode *n = &g->n[i];
     if (n->dead || ct_gop_is_view(n->op) || ct_gop_is_inplace(n->op)) continue;
-    rep.ninplace_candidates += inplace_allowed(n);
+    w->rep.ninplace_candidates += inplace_allowed(n);
     bool can = inplace && inplace_allowed(n);
     for (int k = 0; k < n->nout; k++) {
       int v = n->out[k];
       ct_gvalue *x = &g->v[v];
-      if (x->pinned || root[v] != v) continue;
+      if (x->pinned || w->root[v] != v) continue;
       int64_t bytes = value_nbytes(x);
-      rep.naive_bytes += bytes;
-      int lv = o->keep_all ? npos - 1 : (last[v] < pos[i] ? pos[i] : last[v]);
-      int reuse = -1;
-      for (int j = 0; can && j < n->nin && reuse < 0; j++) {
-        if (n->op != CT_GOP_FUSED && j > 0) break; /* table ops: only input 0 may be overwritten */
-        int in = n->in[j];
-        ct_gvalue *y = &g->v[in];
-        if (root[in] != in || y->buffer < 0 || !same_layout(x, y)) continue;
-        if (bufs[y->buffer].last != pos[i] || o->keep_all) continue;
-        bool clash = false;
-        for (int m = 0; m < n->nin; m++)
-          if (m != j && root[n->in[m]] == in && n->in[m] != in) clash = true;
-        if (!clash) reuse = y->buffer;
-      }
+      w->rep.naive_bytes += bytes;
+      int lv = o->keep_all ? w->npos - 1 : (w->last[v] < w->pos[i] ? w->pos[i] : w->last[v]);
+      int reuse = can ? inplace_reuse(w, i, x) : -1;
       if (reuse >= 0) {
         x->buffer = reuse;
-        bufs[reuse].last = lv;
-        bufs[reuse].nvalues++;
-        rep.ninplace++;
+        w->bufs[reuse].last = lv;
+        w->bufs[reuse].nvalues++;
+        w->rep.ninplace++;
         continue;
       }
-      x->buffer = nb;
-      bufs[nb] = (ct_plan_buffer){.offset = 0, .nbytes = bytes, .first = pos[i], .last = lv, .value = v, .nvalues = 1};
-      nb++;
+      x->buffer = w->nb;
+      w->bufs[w->nb++] =
+          (ct_plan_buffer){.offset = 0, .nbytes = bytes, .first = w->pos[i], .last = lv, .value = v, .nvalues = 1};
     }
   }
-  int64_t top;
-  if (o->strategy == CT_PLAN_NAIVE) {
-    top = 0;
-    for (int i = 0; i < nb; i++) {
-      bufs[i].offset = top;
-      top += align_up(bufs[i].nbytes ? bufs[i].nbytes : 1);
-    }
-  } else if (o->strategy == CT_PLAN_GREEDY_SIZE) {
-    top = pack_greedy(bufs, nb);
-  } else {
-    top = pack_bestfit(bufs, nb, npos);
+}
+
+/* Step 3: offsets in the arena by the chosen strategy; the arena's size, or -1. */
+static int64_t plan_pack(plan_work *w) {
+  if (w->o->strategy == CT_PLAN_GREEDY_SIZE) return pack_greedy(w->bufs, w->nb);
+  if (w->o->strategy != CT_PLAN_NAIVE) return pack_bestfit(w->bufs, w->nb, w->npos);
+  int64_t top = 0;
+  for (int i = 0; i < w->nb; i++) {
+    w->bufs[i].offset = top;
+    top += align_up(w->bufs[i].nbytes ? w->bufs[i].nbytes : 1);
   }
-  if (top < 0) {
-    free(pos), free(root), free(last), free(bufs);
-    for (int v = 0; v < g->nv; v++) g->v[v].buffer = -1;
-    return ct_errorf("plan_memory: out of memory");
-  }
-  rep.planned_bytes = top;
-  rep.nbuffers = nb;
-  /* activations: buffers made by forward nodes (before backward starts) or by recomputation */
-  char *act = calloc((size_t)(nb + 1), 1);
+  return top;
+}
+
+/* Step 4: the lower bound (most bytes live at once) and the activation peak; activations are
+   buffers made by forward nodes (before backward starts) or by recomputation. */
+static void plan_peaks(plan_work *w) {
+  const ct_graph *g = w->g;
+  char *act = calloc((size_t)(w->nb + 1), 1);
   int first_back = -1;
   for (int i = 0; i < g->nn && first_back < 0; i++)
-    if (!g->n[i].dead && g->n[i].backward) first_back = pos[i];
+    if (!g->n[i].dead && g->n[i].backward) first_back = w->pos[i];
   for (int i = 0; act && i < g->nn; i++) {
     const ct_gnode *n = &g->n[i];
     if (n->dead) continue;
-    bool forward = !n->backward && (first_back < 0 || pos[i] < first_back);
+    bool forward = !n->backward && (first_back < 0 || w->pos[i] < first_back);
     bool recompute = n->backward && n->segment >= 0;
     for (int k = 0; k < n->nout; k++) {
       int b = g->v[n->out[k]].buffer;
-      if (b >= 0 && bufs[b].value == n->out[k] && (forward || recompute)) act[b] = 1;
+      if (b >= 0 && w->bufs[b].value == n->out[k] && (forward || recompute)) act[b] = 1;
     }
   }
-  for (int p = 0; p < npos; p++) {
+  for (int p = 0; p < w->npos; p++) {
     int64_t live = 0, alive = 0;
-    for (int i = 0; i < nb; i++)
-      if (bufs[i].first <= p && p <= bufs[i].last) {
-        live += bufs[i].nbytes;
-        if (act && act[i]) alive += bufs[i].nbytes;
+    for (int i = 0; i < w->nb; i++)
+      if (w->bufs[i].first <= p && p <= w->bufs[i].last) {
+        live += w->bufs[i].nbytes;
+        if (act && act[i]) alive += w->bufs[i].nbytes;
       }
-    if (live > rep.lower_bound) rep.lower_bound = live;
-    if (alive > rep.activation_peak) rep.activation_peak = alive;
+    if (live > w->rep.lower_bound) w->rep.lower_bound = live;
+    if (alive > w->rep.activation_peak) w->rep.activation_peak = alive;
   }
   free(act);
-  /* bytes outside the arena */
+}
+
+/* Step 5: bytes outside the arena: pinned values and external storages (each counted once). */
+static void plan_outside(plan_work *w) {
+  const ct_graph *g = w->g;
   for (int v = 0; v < g->nv; v++) {
     const ct_gvalue *x = &g->v[v];
-    if (x->pinned) rep.pinned_bytes += value_nbytes(x);
+    if (x->pinned) w->rep.pinned_bytes += value_nbytes(x);
     if (x->producer == -1 && x->ext) {
       bool dup = false;
       for (int u = 0; u < v && !dup; u++)
         dup = g->v[u].producer == -1 && g->v[u].ext && g->v[u].ext->storage == x->ext->storage;
-      if (!dup) rep.external_bytes += (int64_t)x->ext->storage->nbytes;
+      if (!dup) w->rep.external_bytes += (int64_t)x->ext->storage->nbytes;
     }
   }
-  g->buffers = bufs;
-  g->nbuffers = nb;
-  g->pos_of_node = pos;
-  g->plan = rep;
+}
+
+/* One plan with the options as given: liveness, buffers, packing, peaks. */
+static int plan_once(ct_graph *g, const ct_plan_opts *o, ct_plan_report *r) {
+  if (g->map) return ct_errorf("plan_memory: the graph is still capturing");
+  ct_graph_invalidate(g); /* the runtime headers point into the old arena */
+  plan_work w = {.g = g, .o = o, .rep = {.strategy = o->strategy}};
+  if (plan_liveness(&w)) return plan_work_free(&w), -1;
+  plan_buffers(&w);
+  int64_t top = plan_pack(&w);
+  if (top < 0) {
+    plan_work_free(&w);
+    for (int v = 0; v < g->nv; v++) g->v[v].buffer = -1;
+    return ct_errorf("plan_memory: out of memory");
+  }
+  w.rep.planned_bytes = top;
+  w.rep.nbuffers = w.nb;
+  plan_peaks(&w);
+  plan_outside(&w);
+  g->buffers = w.bufs;
+  g->nbuffers = w.nb;
+  g->pos_of_node = w.pos;
+  g->plan = w.rep;
   g->plan_opts = *o;
   g->planned = true;
-  free(root), free(last);
-  if (r) *r = rep;
+  free(w.root), free(w.last);
+  if (r) *r = w.rep;
   return 0;
 }
 
@@ -400,11 +412,39 @@ int ct_graph_verify_plan(const ct_graph *g) {
       for (int k = 0; k < n->nin; k++) reads |= n->in[k] == lo;
       bool ok = lastu[lo] == first[hi] && reads && a0 == b0 && inplace_allowed(n);
       if (!ok)
-        rc = ct_errorf("verify_plan: values %d (live %d..%d, bytes [%lld, %lld)) and %d (live %d..%d, bytes [%lld, %lld)) "
-                       "overlap in memory while both are live", a, first[a], lastu[a], (long long)a0, (long long)a1, b,
-                       first[b], lastu[b], (long long)b0, (long long)b1);
+        rc = ct_errorf(
+            "verify_plan: values %d (live %d..%d, bytes [%lld, %lld)) and %d (live %d..%d, bytes [%lld, %lld)) "
+            "overlap in memory while both are live",
+            a, first[a], lastu[a], (long long)a0, (long long)a1, b, first[b], lastu[b], (long long)b0, (long long)b1);
     }
   }
   free(first), free(lastu), free(own);
   return rc;
+}
+
+/* In-place reuse never makes the plan worse: merging a result into its dying input lengthens
+   that buffer's life, and packing the longer-lived buffers can come out larger than packing
+   them apart. So with in-place on, the plan without it is made too and the smaller one kept
+   (then ninplace is 0: no result was placed over its input). */
+int ct_graph_plan_memory(ct_graph *g, const ct_plan_opts *o, ct_plan_report *r) {
+  static const ct_plan_opts defaults;
+  if (!o) o = &defaults;
+  ct_plan_report with;
+  if (plan_once(g, o, &with)) return -1;
+  if (o->no_inplace || o->strategy == CT_PLAN_NAIVE || with.ninplace == 0) {
+    if (r) *r = with;
+    return 0;
+  }
+  ct_plan_opts plain = *o;
+  plain.no_inplace = true;
+  ct_plan_report without;
+  if (plan_once(g, &plain, &without)) return -1;
+  if (without.planned_bytes < with.planned_bytes) {
+    without.ninplace_candidates = with.ninplace_candidates;
+    g->plan = without;
+    g->plan_opts = *o;
+    if (r) *r = without;
+    return 0;
+  }
+  return plan_once(g, o, r);
 }

@@ -1,0 +1,34 @@
+/* lcapture.h: what lua/lcapture*.c share: the Graph userdata and the functions luaopen_chalk_capture
+ * registers from the split files (passes, plan, tune, checkpoint). Internal to lua/. */
+#ifndef LCAPTURE_H
+#define LCAPTURE_H
+
+#include "graph/capture.h"
+#include "lchalk_internal.h"
+
+#define LCAPTURE_GRAPH "chalk.Graph"
+
+typedef struct {
+  ct_graph *g;
+} graph_box;
+
+/* The open graph at stack index idx (raises on a closed one or a non-Graph). */
+ct_graph *lcap_check_graph(lua_State *L, int idx);
+
+int lcap_report_tostring(lua_State *L);
+int lcap_reports_tostring(lua_State *L);
+int lcap_g_optimize(lua_State *L);
+int lcap_g_explain(lua_State *L);
+int lcap_g_source(lua_State *L);
+int lcap_plan_tostring(lua_State *L);
+int lcap_g_plan_memory(lua_State *L);
+int lcap_g_verify_plan(lua_State *L);
+int lcap_g_buffers(lua_State *L);
+int lcap_g_live(lua_State *L);
+int lcap_g_autotune(lua_State *L);
+int lcap_l_autotune_matmul(lua_State *L);
+int lcap_l_autotune_cached(lua_State *L);
+int lcap_l_matmul_tiled(lua_State *L);
+int lcap_l_checkpoint(lua_State *L);
+
+#endif
