@@ -78,7 +78,7 @@ local n = tonumber(os.getenv("OMPI_COMM_WORLD_SIZE") or "") or 4
 local ref = M.reference()
 local results = dist.run(n, function(world)
   local r = M.ddp(world)
-  print(("rank %d of %d (%s): batch %d of %d, loss %.6f, max weight difference to one worker at batch %d: %.2e")
+  print(("rank %d/%d (%s): batch %d of %d, loss %.6f, weights vs 1 worker at batch %d: max diff %.2e")
     :format(world.rank, world.size, world.backend, M.batch // world.size, M.batch, r.loss, M.batch,
             M.worst(r.weights, ref)))
   return r

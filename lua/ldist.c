@@ -173,7 +173,8 @@ static int exec_gc(lua_State *L) {
   return 0;
 }
 
-/* g:start(coll, algo, op, tensor_or_nil, root) */
+/* g:start(coll, algo, op, tensor_or_nil, root [, count]): with no tensor and a count, a timing-only
+   collective on sim (the schedule runs, messages carry only their sizes: times and byte counts) */
 static int l_start(lua_State *L) {
   group_box *g = check_group(L, 1);
   ct_dist_coll coll = (ct_dist_coll)luaL_checkoption(L, 2, NULL, coll_opts);
@@ -187,6 +188,12 @@ static int l_start(lua_State *L) {
   void *data = NULL;
   int64_t count = 0;
   ct_dtype dt = CT_F32;
+  if (!t && !lua_isnoneornil(L, 7)) { /* timing only: count elements of f32, no data (sim) */
+    if (strcmp(g->tr->name, "sim"))
+      return luaL_error(L, "%s: a timing-only collective (no tensor) runs on sim only", name);
+    count = luaL_checkinteger(L, 7);
+    luaL_argcheck(L, count >= 0, 7, "element count must not be negative");
+  }
   if (t) {
     char d[160];
     if (t->storage->device.type != CT_CPU)

@@ -79,8 +79,8 @@ local function compute_waits(self)
   end
 end
 
-local function start(self, coll, algo, op, t, root)
-  local ok, x = pcall(self._g.start, self._g, coll, algo, op, t, root)
+local function start(self, coll, algo, op, t, root, count)
+  local ok, x = pcall(self._g.start, self._g, coll, algo, op, t, root, count)
   if not ok then raise(x) end
   return x
 end
@@ -149,11 +149,11 @@ function dist.Handle.__index.wait(h)
 end
 function dist.Handle.__index.is_done(h) return h.done or false end
 
-function World:_run(coll, algo, op, t, root)
+function World:_run(coll, algo, op, t, root, count)
   self:_wait_all() -- one stream: a blocking collective runs after the queued ones
   local ctx = self._stream.ctx
   if ctx then stream_at(self, ctx:clock()) end
-  local x = start(self, coll, algo, op, t, root)
+  local x = start(self, coll, algo, op, t, root, count)
   if self.backend ~= "sim" then
     local fine, err = pcall(x.run, x)
     if not fine then raise(err) end
@@ -179,6 +179,17 @@ end
 
 -- {async = true} returns a handle h (h:wait() -> t) instead of waiting: the collective runs on the
 -- worker's communication stream while the caller computes.
+-- world:simulate(coll, bytes, {algo=}): on sim, the collective's schedule on S = bytes (f32
+-- elements, bytes // 4) with no data: messages carry only their sizes, so times and byte counts
+-- of any size (1 GiB too) cost no memory. Returns the call's simulated time in seconds.
+function World:simulate(coll, bytes, o)
+  o = opts_of(o, "simulate")
+  if self.backend ~= "sim" then error("simulate: timing-only collectives run on sim", 2) end
+  local t0 = self:clock()
+  self:_run(coll, o.algo or "ring", "sum", nil, 0, bytes // 4)
+  return self:clock() - t0
+end
+
 function World:all_reduce(t, o)
   o = opts_of(o, "all_reduce")
   if o.async then return self:_launch("all_reduce", o.algo or "ring", o.op or "sum", t) end
@@ -387,6 +398,13 @@ function dist.run(n, fn, o)
 end
 
 dist.World = World
+
+-- viz.comm(prof, {kind = "lanes" | "ring"}): lua/chalk/comm_charts.lua
+if chalk.viz then
+  chalk.viz.comm = function(prof, o) return require("chalk.comm_charts").comm(prof, o) end
+  -- viz.comm_crossover(rows, opts): time against message size per algorithm, log-log
+  chalk.viz.comm_crossover = function(rows, o) return require("chalk.comm_charts").crossover(rows, o) end
+end
 
 -- dist.DDP(model, world, {bucket_mb = 25, algo = "ring"}): lua/chalk/ddp.lua
 function dist.DDP(model, world, o) return require("chalk.ddp").new(dist, model, world, o) end

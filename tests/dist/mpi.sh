@@ -19,7 +19,7 @@ done
 # DDP on 2 processes ends with one worker's weights at the whole batch (1e-6)
 out=$(CHALK_DIST_TIMEOUT=30 timeout 300 "$CHALK" --nproc 2 examples/ddp.lua 2>&1)
 rc=$?
-worst=$(echo "$out" | sed -n 's/.*max weight difference to one worker at batch [0-9]*: //p' | sort -g | tail -n 1)
+worst=$(echo "$out" | sed -n 's/.*weights vs 1 worker at batch [0-9]*: max diff //p' | sort -g | tail -n 1)
 if [ $rc != 0 ] || [ "$(echo "$out" | grep -c '(mpi): batch 16 of 32')" != 2 ] ||
    ! awk -v w="$worst" 'BEGIN { exit !(w != "" && w + 0 <= 1e-6) }'; then
   echo "check-dist: FAILED: chalk --nproc 2 examples/ddp.lua (rc $rc, worst $worst)"; echo "$out" | tail -20; fail=1
