@@ -49,7 +49,8 @@ function M.reference(steps)
   return flat(model)
 end
 
--- The SPMD body: what every rank runs. Returns this rank's weights, last loss and bucket count.
+-- The SPMD body: what every rank runs. Returns this rank's weights, last loss, bucket count and
+-- the clock when training started (after the model was built and broadcast).
 function M.ddp(world, o)
   o = o or {}
   local model = M.model()
@@ -58,7 +59,7 @@ function M.ddp(world, o)
   local x, y = M.data()
   local b = M.batch // world.size
   x, y = x:narrow(1, (world.rank - 1) * b + 1, b), y:narrow(1, (world.rank - 1) * b + 1, b)
-  local loss
+  local loss, start = nil, chalk.context.current():clock() -- training starts (us; virtual on sim)
   for _ = 1, o.steps or M.steps do
     opt:zero_grad()
     loss = (ddp(x) - y):pow(2):mean()
@@ -66,7 +67,7 @@ function M.ddp(world, o)
     ddp:wait()      -- every .grad is now the mean over ranks
     opt:step()
   end
-  return {weights = flat(model), loss = loss:item(), buckets = #ddp.buckets}
+  return {weights = flat(model), loss = loss:item(), buckets = #ddp.buckets, start = start}
 end
 
 function M.worst(a, b) return (a - b):abs():max():item() end

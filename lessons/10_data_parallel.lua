@@ -191,11 +191,9 @@ return {
         ddp:wait() before opt:step() waits for the rest. Each op costs flops / 1 GFLOP/s.]],
       code = [[
         prof2 = chalk.profile(function()
-          starts = dist.run(4, function(w)
-            local t0 = chalk.context.current():clock(); ex.ddp(w, {steps = 2}); return t0
-          end, net)
+          two = dist.run(4, function(w) return ex.ddp(w, {steps = 2}) end, net)
         end)
-        viz.comm(prof2, {file = "10_ddp_lanes.png", from = starts[1]})
+        viz.comm(prof2, {file = "10_ddp_lanes.png", from = two[1].start})   -- from training's start
         total, hidden = overlap(prof2, 1)
         print(("rank 1, two steps: bucket all_reduces %.3f ms, under backward %.3f ms, exposed %.3f ms")
           :format(total / 1e3, hidden / 1e3, (total - hidden) / 1e3))]],
