@@ -81,6 +81,32 @@ describe("simulated workers under their own contexts", function()
   end)
 end)
 
+describe("timing-only collectives (world:simulate)", function()
+  it("take the time and bytes of the real collective, for every algorithm", function()
+    for _, algo in ipairs {"ring", "tree", "halving_doubling", "ps"} do
+      for _, n in ipairs {3, 4} do
+        local o = {alpha = 2e-6, bandwidth = 1e9}
+        local dry = dist.run(n, function(w)
+          return {t = w:simulate("all_reduce", 4 * 1001, {algo = algo}), sent = w:stats().by.all_reduce[algo].sent}
+        end, o)
+        local real = dist.run(n, function(w)
+          w:all_reduce(chalk.ones(1001), {algo = algo})
+          return {t = w:clock(), sent = w:stats().by.all_reduce[algo].sent}
+        end, o)
+        for r = 1, n do
+          assert.is_true(math.abs(dry[r].t - real[r].t) < 1e-12, algo .. " time on rank " .. r)
+          assert.are.equal(real[r].sent, dry[r].sent)
+        end
+      end
+    end
+  end)
+
+  it("is refused on a world that is not simulated", function()
+    local w = setmetatable({backend = "mpi"}, dist.World)
+    assert.has_error(function() w:simulate("all_reduce", 8) end, "simulate: timing-only collectives run on sim")
+  end)
+end)
+
 describe("dist.DDP", function()
   local ref = T.reference()
   for _, n in ipairs {1, 2, 4} do
