@@ -103,7 +103,7 @@ return {
       text = [[
         One frame per step, drawn from the message events of that run: the number in a chunk
         is how many ranks' gradients it holds. Reduce-scatter darkens one chunk per rank;
-        after N-1 steps rank r owns the complete chunk r+1; all-gather passes them on.]],
+        after N-1 steps rank r owns the complete chunk r; all-gather passes them on.]],
       code = [[
         summary, frames = viz.comm(prof, {kind = "ring", file = "10_ring.png"})
         print(("%d frames (10_ring_1.png .. 10_ring_%d.png) and the summary"):format(#frames, #frames))]],

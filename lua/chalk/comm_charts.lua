@@ -96,8 +96,8 @@ local function draw_frame(c, ring, states, s, ox, oy, size)
     local dx, dy = b[1] - a[1], b[2] - a[2]
     local len = math.sqrt(dx * dx + dy * dy)
     local ux, uy = dx / len, dy / len
-    local x0, y0 = a[1] + ux * 38, a[2] + uy * 26
-    local x1, y1 = b[1] - ux * 38, b[2] - uy * 26
+    local x0, y0 = a[1] + ux * 40, a[2] + uy * 36
+    local x1, y1 = b[1] - ux * 40, b[2] - uy * 36
     c:line({x0, x1}, {y0, y1}, "collective", 2)
     -- arrow head: two short strokes
     local hx, hy = -ux * 8, -uy * 8
@@ -110,12 +110,14 @@ local function draw_frame(c, ring, states, s, ox, oy, size)
     local x0 = pos[r][1] - n * CW / 2
     local y0 = pos[r][2] - CH / 2
     c:text(pos[r][1], y0 + CH + 4, "rank " .. r, 10, "center", "text", true)
+    -- chunk names under the cells
     for k = 1, n do
       local v = st[r][k] / n
       local sent = false
       for _, m in ipairs(ring.steps[s] or {}) do if m.to == r and m.chunk == k then sent = true end end
       c:rect(x0 + (k - 1) * CW, y0, CW, CH, ("heat:%.3f"):format(0.15 + 0.85 * v), sent and "current:ink" or "grid:ink")
       c:text(x0 + (k - 1) * CW + CW / 2, y0 + 5, st[r][k], 9, "center", v > 0.55 and "paper" or "text")
+      c:text(x0 + (k - 1) * CW + CW / 2, y0 - 10, "c" .. k, 7, "center", "muted")
     end
   end
 end
