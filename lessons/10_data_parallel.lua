@@ -38,13 +38,32 @@ return {
     end]],
   steps = {
     {
-      title = "One SPMD script, four simulated workers",
+      title = "The script",
       text = [[
-        examples/ddp.lua is one program that every rank runs (SPMD): build the same MLP, take
-        rows (rank-1)*b/N+1 .. rank*b/N of the global batch b = 32, and train with dist.DDP,
-        which averages gradients across ranks during backward. dist.run runs it on N workers
-        in this process: coroutines, each under its own context (rank, RNG stream, grad mode,
-        memory) with a virtual clock: links of 5 us latency and 1 GB/s, devices of 1 GFLOP/s.]],
+        The heart of examples/ddp.lua, the function every rank runs with its world. Nothing in
+        it says how many ranks there are or how they talk: world.rank and world.size pick the
+        rows, dist.DDP does the communication. `chalk examples/ddp.lua` runs the whole file.]],
+      code = [[
+        show_lines(example, "function M.ddp", "return {weights")]],
+      -- show_lines(file, from, to): prints the lines of file from the one containing `from`
+      -- to the one containing `to`
+      setup = [[
+        function show_lines(file, from, to)
+          local on = false
+          for l in io.lines(file) do
+            on = on or l:find(from, 1, true) ~= nil
+            if on then print(l) end
+            if on and l:find(to, 1, true) then break end
+          end
+        end]],
+    },
+    {
+      title = "Four simulated workers",
+      text = [[
+        Every rank builds the same MLP, takes rows (rank-1)*b/N+1 .. rank*b/N of the global
+        batch b = 32 and trains with dist.DDP. dist.run runs it on N workers in this process:
+        coroutines, each under its own context (rank, RNG stream, grad mode, memory) with a
+        virtual clock: links of 5 us latency and 1 GB/s, devices of 1 GFLOP/s.]],
       code = [[
         results = dist.run(4, ex.ddp, net)
         for r, res in ipairs(results) do
