@@ -8,6 +8,9 @@
  *   st, peer, step = x:step()               -- "done", or "blocked" on global rank peer (0-based)
  *   x:run()                                 -- to completion, with the transport's watchdog
  *   x:info()  g:stats()  tr:progress()  tr:clock(rank)  tr:advance(rank, t)
+ *   id = core.compute_clock(flops_per_s)     -- op hook on the current context: its virtual clock
+ *                                           -- moves by each op's flops / flops_per_s (sim compute)
+ *   core.tensor_id(t)                        -- the core's tensor id (a leaf's identity in hooks)
  *
  * Invariants: a group anchors its transport, an exec its group and tensor (uservalues), so the
  * memory the executor points into outlives it; every core error is raised as a Lua error after
@@ -15,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctx/ctx.h"
 #include "dist/dist.h"
 #include "lchalk_internal.h"
+#include "ops/optable.h"
 
 #define LDIST_TR "chalk.dist.Transport"
 #define LDIST_GROUP "chalk.dist.Group"
@@ -80,6 +85,7 @@ static int l_mpi(lua_State *L) {
   int rank = 0;
   ct_dist_transport *t = ct_dist_mpi_world(&rank);
   if (!t) return lchalk_error(L);
+  ct_ctx_default()->rank = rank + 1; /* ctx rank = the global rank as Lua counts it (world.rank) */
   tr_box *b = lua_newuserdatauv(L, sizeof *b, 0);
   *b = (tr_box){t, false};
   luaL_setmetatable(L, LDIST_TR);
@@ -167,7 +173,8 @@ static int exec_gc(lua_State *L) {
   return 0;
 }
 
-/* g:start(coll, algo, op, tensor_or_nil, root) */
+/* g:start(coll, algo, op, tensor_or_nil, root [, count]): with no tensor and a count, a timing-only
+   collective on sim (the schedule runs, messages carry only their sizes: times and byte counts) */
 static int l_start(lua_State *L) {
   group_box *g = check_group(L, 1);
   ct_dist_coll coll = (ct_dist_coll)luaL_checkoption(L, 2, NULL, coll_opts);
@@ -181,6 +188,12 @@ static int l_start(lua_State *L) {
   void *data = NULL;
   int64_t count = 0;
   ct_dtype dt = CT_F32;
+  if (!t && !lua_isnoneornil(L, 7)) { /* timing only: count elements of f32, no data (sim) */
+    if (strcmp(g->tr->name, "sim"))
+      return luaL_error(L, "%s: a timing-only collective (no tensor) runs on sim only", name);
+    count = luaL_checkinteger(L, 7);
+    luaL_argcheck(L, count >= 0, 7, "element count must not be negative");
+  }
   if (t) {
     char d[160];
     if (t->storage->device.type != CT_CPU)
@@ -303,6 +316,33 @@ static int l_reset_stats(lua_State *L) {
   return 0;
 }
 
+/* The compute model of simulated workers: an op hook that moves the current context's virtual clock
+   by the op's flops (the op table's cost rule; 1 per output element without one; views 0) at a
+   stated rate. It runs between the op's start and end stamps, so the op event lasts that long. The
+   rate (FLOP/s, an integer) travels in the hook's user data. */
+static void compute_hook(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a, ct_tensor *out, void *ud) {
+  ct_ctx *c = ct_ctx_cur();
+  const ct_opdef *d = ct_optable[op];
+  if (!c->virtual_clock || (d->flags & CT_OPF_VIEW) || !out) return;
+  double flops = (double)ct_numel(out), bytes = 0;
+  if (d->cost) d->cost(in, nin, out, a, &flops, &bytes);
+  c->clock_us += flops / (double)(uintptr_t)ud * 1e6;
+}
+
+static int l_compute_clock(lua_State *L) {
+  lua_Number rate = luaL_checknumber(L, 1);
+  luaL_argcheck(L, rate >= 1 && rate < 1e18, 1, "flops per second in 1 .. 1e18");
+  int id = ct_ctx_add_op_hook(ct_ctx_current(), compute_hook, (void *)(uintptr_t)rate);
+  if (id < 0) return lchalk_error(L);
+  lua_pushinteger(L, id);
+  return 1;
+}
+
+static int l_tensor_id(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lchalk_checktensor(L, 1)->id);
+  return 1;
+}
+
 int luaopen_chalk_dist_core(lua_State *L);
 int luaopen_chalk_dist_core(lua_State *L) {
   static const luaL_Reg tr_methods[] = {{"progress", l_progress}, {"clock", l_clock}, {"advance", l_advance},
@@ -325,7 +365,8 @@ int luaopen_chalk_dist_core(lua_State *L) {
     lua_pop(L, 1);
   }
   static const luaL_Reg fns[] = {{"sim", l_sim}, {"mpi", l_mpi}, {"mpi_available", l_mpi_available},
-                                 {"group", l_group}, {NULL, NULL}};
+                                 {"group", l_group}, {"compute_clock", l_compute_clock},
+                                 {"tensor_id", l_tensor_id}, {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

@@ -194,7 +194,9 @@ static int profile_summary(lua_State *L) {
   return 1;
 }
 
-/* prof:events() -> list of {kind, name, label, t0, t1 (us from the start), device, stream, rank, bytes, ...} */
+/* prof:events() -> list of {kind, name, label, t0, t1 (us from the start), device, stream, rank, bytes, ...};
+   messages and collectives add comm = {rank, peer, step, chunk, seq, group, size, algo, coll, recv},
+   ranks, steps and chunks 1-based (0: none), rank == the event's rank on a dist worker */
 static int profile_events(lua_State *L) {
   ct_profile *p = lviz_checkprofile(L, 1);
   size_t n = ct_profile_nevents(p);
@@ -225,6 +227,23 @@ static int profile_events(lua_State *L) {
     } else if (e->kind == CT_EV_OP) {
       set_num(L, "flops", e->flops);
       set_num(L, "bytes", e->bytes);
+    } else if (e->kind == CT_EV_MESSAGE || e->kind == CT_EV_COLLECTIVE) { /* core/dist; ranks 1-based here */
+      set_num(L, "bytes", e->bytes);
+      lua_createtable(L, 0, 10);
+      set_int(L, "rank", e->comm.rank + 1);
+      set_int(L, "peer", e->comm.peer + 1);
+      set_int(L, "step", e->comm.step + 1);
+      set_int(L, "chunk", e->comm.chunk + 1);
+      set_int(L, "seq", e->comm.seq);
+      set_int(L, "group", e->comm.group);
+      set_int(L, "size", e->comm.group_size);
+      lua_pushstring(L, e->comm.algo ? e->comm.algo : "");
+      lua_setfield(L, -2, "algo");
+      lua_pushstring(L, e->comm.coll ? e->comm.coll : "");
+      lua_setfield(L, -2, "coll");
+      lua_pushboolean(L, e->comm.recv);
+      lua_setfield(L, -2, "recv");
+      lua_setfield(L, -2, "comm");
     }
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }

@@ -140,8 +140,9 @@ int ct_dist_exec_begin(ct_dist_exec *x, ct_dist_transport *tr, const int *member
   for (int i = 0; i < x->sched.nsteps; i++)
     if (x->sched.steps[i].action == CT_STEP_RECV_REDUCE || x->sched.steps[i].action == CT_STEP_SENDRECV_REDUCE)
       most = x->sched.steps[i].recv_len > most ? x->sched.steps[i].recv_len : most;
+  if (!buf) most = 0; /* timing only (sim): messages carry sizes, no data */
   if ((most && !(x->scratch = scratch_get((size_t)most * es))) ||
-      (x->sched.send_from_snapshot && count && !(x->snapshot = scratch_get((size_t)count * es)))) {
+      (buf && x->sched.send_from_snapshot && count && !(x->snapshot = scratch_get((size_t)count * es)))) {
     ct_dist_exec_end(x);
     return ct_errorf("%s: out of memory for %lld elements of scratch", ct_dist_coll_name(coll), (long long)count);
   }
@@ -178,7 +179,7 @@ static void message_event(const ct_dist_exec *x, const ct_dist_step *s, bool rec
 
 static void finish(ct_dist_exec *x) {
   size_t es = ct_dtype_size(x->dtype);
-  if (x->op == CT_DIST_MEAN && reduces(x->coll) && x->size > 1) {
+  if (x->buf && x->op == CT_DIST_MEAN && reduces(x->coll) && x->size > 1) {
     int64_t off = 0, len = x->count;
     if (x->coll == CT_COLL_REDUCE_SCATTER) {
       off = ct_dist_chunk_off(x->count, x->size, x->rank);
@@ -227,11 +228,11 @@ ct_exec_status ct_dist_exec_step(ct_dist_exec *x) {
       ct_dist_hdr h = {x->group_id, x->seq, wire, x->algo, x->op, x->dtype, x->count, s->step};
       x->t_step = tr->now(tr, me);
       if (s->send_peer >= 0) {
-        const char *src = (x->sched.send_from_snapshot ? x->snapshot : x->buf) + s->send_off * (int64_t)es;
+        const char *src = !x->buf ? NULL : (x->sched.send_from_snapshot ? x->snapshot : x->buf) + s->send_off * (int64_t)es;
         if (tr->post_send(tr, me, x->members[s->send_peer], &h, src, (size_t)s->send_len * es)) return CT_EXEC_ERROR;
       }
       if (s->recv_peer >= 0) {
-        char *dst = reduce ? x->scratch : x->buf + s->recv_off * (int64_t)es;
+        char *dst = !x->buf ? NULL : reduce ? x->scratch : x->buf + s->recv_off * (int64_t)es;
         if (tr->post_recv(tr, me, x->members[s->recv_peer], &h, dst, (size_t)s->recv_len * es)) return CT_EXEC_ERROR;
       }
       x->posted = true;
@@ -239,7 +240,7 @@ ct_exec_status ct_dist_exec_step(ct_dist_exec *x) {
     int r = tr->test(tr, me);
     if (r < 0) return CT_EXEC_ERROR;
     if (r == 0) return CT_EXEC_BLOCKED;
-    if (reduce && ct_dist_reduce(x->buf + s->recv_off * (int64_t)es, x->scratch, s->recv_len, x->dtype, x->op))
+    if (reduce && x->buf && ct_dist_reduce(x->buf + s->recv_off * (int64_t)es, x->scratch, s->recv_len, x->dtype, x->op))
       return CT_EXEC_ERROR;
     double t1 = tr->now(tr, me);
     if (x->stats) {

@@ -17,6 +17,7 @@ typedef struct msg {
   ct_dist_hdr h;
   size_t nbytes;
   double sent, arrive; /* left the sender's NIC; fully arrived (before the receiver's ingress) */
+  bool dry;            /* sent without data (a timing-only collective) */
   char data[];
 } msg;
 
@@ -42,10 +43,10 @@ static double cost(const sim *s, size_t b) { return s->bw > 0 ? (double)b / s->b
 
 static int sim_post_send(ct_dist_transport *t, int src, int dst, const ct_dist_hdr *h, const void *buf, size_t nbytes) {
   sim *s = (sim *)t;
-  msg *m = malloc(sizeof *m + nbytes);
+  msg *m = malloc(sizeof *m + (buf ? nbytes : 0)); /* buf NULL: timing only, the size travels alone */
   if (!m) return ct_errorf("dist sim: out of memory for a message of %zu bytes", nbytes);
-  *m = (msg){.h = *h, .nbytes = nbytes};
-  if (nbytes) memcpy(m->data, buf, nbytes);
+  *m = (msg){.h = *h, .nbytes = nbytes, .dry = !buf};
+  if (nbytes && buf) memcpy(m->data, buf, nbytes);
   double start = s->clock[src] > s->egress[src] ? s->clock[src] : s->egress[src];
   s->egress[src] = start + cost(s, nbytes);
   s->clock[src] = s->egress[src]; /* a blocking send returns once its bytes are on the wire */
@@ -89,7 +90,9 @@ static int sim_test(ct_dist_transport *t, int rank) {
                      : a->count != b->count || a->dtype != b->dtype ? " (tensors differ across ranks)"
                                                                     : "");
   }
-  if (m->nbytes) memcpy(p->buf, m->data, m->nbytes);
+  if (m->nbytes && m->dry != !p->buf)
+    return ct_errorf("dist mismatch: rank %d and rank %d disagree on a timing-only collective", p->src + 1, rank + 1);
+  if (m->nbytes && p->buf) memcpy(p->buf, m->data, m->nbytes);
   double done = s->ingress[rank] + cost(s, m->nbytes);
   if (m->arrive > done) done = m->arrive;
   s->ingress[rank] = done;

@@ -18,6 +18,25 @@
 -- "rank R: ...". Calling a collective from inside your own coroutine is not supported on sim.
 -- Virtual clocks: a message of b bytes costs alpha + b/bandwidth (full duplex; one message at a
 -- time per sender and per receiver; reductions free), see core/dist/dist.h.
+--
+-- Contexts (design decision 11): each simulated worker runs under its own chalk.context, switched
+-- in around every resume: rank = world.rank (the global rank, 1-based as Lua counts; the default
+-- context, rank 0, is the main thread), its own RNG stream seeded base + rank - 1 (base: opts.seed,
+-- else the caller's stream's seed), its own grad mode and memory statistics, and a virtual clock.
+-- Every event a worker pushes carries its rank (ops, allocations, messages, collectives); a message
+-- or collective event's comm.rank is the same global rank, 0-based in C (ct_event_comm) and
+-- 1-based in prof:events(). Under MPI the process's default context takes rank = world.rank.
+--
+-- Two clocks per simulated worker, one time base (microseconds in events, seconds in stats):
+-- the compute clock (the context's) and the communication stream (the transport's, core/dist/sim.c).
+-- With opts.compute = R (FLOP/s), every op moves the compute clock by its flops / R (the op
+-- table's count, 1 per output element without a rule), so op events have virtual durations; without
+-- it compute is free. A blocking collective starts on the stream at max(compute, stream) and the
+-- compute clock waits for its end. An asynchronous one (world:all_reduce(t, {async = true}), and
+-- DDP's buckets) is queued at the compute clock's time and runs on the stream, in launch order (one
+-- stream, as NCCL), while compute goes on; h:wait() (or any blocking collective) moves the compute
+-- clock to the stream's end. So the trace shows communication overlapping backward honestly: the
+-- overlap is exactly the compute done between a bucket's launch and its wait.
 local chalk = require "chalk"
 local core = require "chalk.dist_core"
 
@@ -26,9 +45,10 @@ local World = {}
 World.__index = World
 local WAIT = {} -- the token a blocked collective yields to the scheduler
 
-local function new_world(tr, members, grank, gid, backend)
+-- stream: the worker's communication queue, shared by the world and its splits
+local function new_world(tr, members, grank, gid, backend, stream)
   local w = setmetatable({rank = grank + 1, size = #members, backend = backend, _tr = tr, _members = members,
-                          _gid = gid, _splits = 0}, World)
+                          _gid = gid, _splits = 0, _stream = stream}, World)
   w._g = core.group(tr, members, grank, gid)
   return w
 end
@@ -43,9 +63,97 @@ local function raise(msg)
   error((tostring(msg):gsub("^[^:]*dist%.lua:%d+: ", "")), 3)
 end
 
-function World:_run(coll, algo, op, t, root)
-  local ok, x = pcall(self._g.start, self._g, coll, algo, op, t, root)
+-- The worker's context (sim) and global rank, 0-based.
+local function me(self) return self._members[self.rank] end
+
+-- Compute clock -> stream: the stream cannot start before the caller got there.
+local function stream_at(self, t_us)
+  if self._stream.ctx then self._tr:advance(me(self), t_us / 1e6) end
+end
+-- Stream -> compute clock: the caller waited for the stream.
+local function compute_waits(self)
+  local ctx = self._stream.ctx
+  if ctx then
+    local t = self._tr:clock(me(self)) * 1e6
+    if t > ctx:clock() then ctx:set_clock(t) end
+  end
+end
+
+local function start(self, coll, algo, op, t, root, count)
+  local ok, x = pcall(self._g.start, self._g, coll, algo, op, t, root, count)
   if not ok then raise(x) end
+  return x
+end
+
+-- Runs the queued asynchronous collectives of this worker's stream, in launch order, as far as
+-- they go without waiting. Returns the exec that waits (and its peer, step), or nil when all are
+-- done. Never yields: hooks inside backward call it.
+function World:_progress()
+  local s = self._stream
+  while s.head <= s.tail do
+    local h = s.queue[s.head]
+    if not h.x then
+      stream_at(h.world, h.launch)
+      h.x = start(h.world, h.coll, h.algo, h.op, h.t, 0)
+    end
+    local fine, st, peer, step = pcall(h.x.step, h.x)
+    if not fine then raise(st) end
+    if st ~= "done" then return h.x, peer, step end
+    h.done, s.queue[s.head], s.head = true, nil, s.head + 1
+  end
+end
+
+-- Waits for every queued asynchronous collective (sim: yields to the scheduler while blocked).
+function World:_wait_all()
+  local s = self._stream
+  if s.head > s.tail then return end
+  while true do
+    local x, peer, step = self:_progress()
+    if not x then break end
+    if self.backend == "sim" then
+      coroutine.yield(WAIT, x, peer, step)
+    else
+      local fine, err = pcall(x.run, x)
+      if not fine then raise(err) end
+    end
+  end
+  compute_waits(self)
+end
+
+-- Queues an asynchronous collective at the compute clock's time; returns its handle.
+function World:_launch(coll, algo, op, t)
+  local s = self._stream
+  local h = setmetatable({world = self, coll = coll, algo = algo, op = op, t = t,
+                          launch = s.ctx and s.ctx:clock() or 0}, dist.Handle)
+  s.tail = s.tail + 1
+  s.queue[s.tail] = h
+  self:_progress()
+  return h
+end
+
+dist.Handle = {__index = {}}
+-- h:wait(): this collective and every one launched before it are done; returns the tensor.
+function dist.Handle.__index.wait(h)
+  while not h.done do
+    local x, peer, step = h.world:_progress()
+    if not x then break end
+    if h.world.backend == "sim" then
+      coroutine.yield(WAIT, x, peer, step)
+    else
+      local fine, err = pcall(x.run, x)
+      if not fine then raise(err) end
+    end
+  end
+  compute_waits(h.world)
+  return h.t
+end
+function dist.Handle.__index.is_done(h) return h.done or false end
+
+function World:_run(coll, algo, op, t, root, count)
+  self:_wait_all() -- one stream: a blocking collective runs after the queued ones
+  local ctx = self._stream.ctx
+  if ctx then stream_at(self, ctx:clock()) end
+  local x = start(self, coll, algo, op, t, root, count)
   if self.backend ~= "sim" then
     local fine, err = pcall(x.run, x)
     if not fine then raise(err) end
@@ -54,7 +162,10 @@ function World:_run(coll, algo, op, t, root)
   while true do
     local fine, st, peer, step = pcall(x.step, x)
     if not fine then raise(st) end
-    if st == "done" then return t end
+    if st == "done" then
+      compute_waits(self)
+      return t
+    end
     coroutine.yield(WAIT, x, peer, step)
   end
 end
@@ -66,8 +177,22 @@ local function check_rank(self, r, what)
   return r - 1
 end
 
+-- {async = true} returns a handle h (h:wait() -> t) instead of waiting: the collective runs on the
+-- worker's communication stream while the caller computes.
+-- world:simulate(coll, bytes, {algo=}): on sim, the collective's schedule on S = bytes (f32
+-- elements, bytes // 4) with no data: messages carry only their sizes, so times and byte counts
+-- of any size (1 GiB too) cost no memory. Returns the call's simulated time in seconds.
+function World:simulate(coll, bytes, o)
+  o = opts_of(o, "simulate")
+  if self.backend ~= "sim" then error("simulate: timing-only collectives run on sim", 2) end
+  local t0 = self:clock()
+  self:_run(coll, o.algo or "ring", "sum", nil, 0, bytes // 4)
+  return self:clock() - t0
+end
+
 function World:all_reduce(t, o)
   o = opts_of(o, "all_reduce")
+  if o.async then return self:_launch("all_reduce", o.algo or "ring", o.op or "sum", t) end
   return self:_run("all_reduce", o.algo or "ring", o.op or "sum", t, 0)
 end
 function World:reduce_scatter(t, o)
@@ -126,7 +251,7 @@ function World:split(color, key)
   end
   -- the same id on every member: parent id, split number and color, folded into 31 bits
   local gid = ((self._gid * 1000003 + self._splits * 8191 + color) % 2147483629) + 1
-  return new_world(self._tr, members, me, gid, self.backend)
+  return new_world(self._tr, members, me, gid, self.backend, self._stream)
 end
 
 -- Bytes sent and received by this rank, per collective and algorithm, with nccl-tests' algbw
@@ -143,8 +268,13 @@ function World:stats()
 end
 function World:reset_stats() self._g:reset_stats() end
 
--- The rank's clock in seconds: virtual on sim, wall (the event log's) on mpi.
-function World:clock() return self._tr:clock(self._members[self.rank]) end
+-- The rank's clock in seconds: virtual on sim (the compute clock, which a blocking collective moves
+-- to its end), wall (the event log's) on mpi.
+function World:clock()
+  local ctx = self._stream.ctx
+  if ctx then return math.max(ctx:clock() / 1e6, 0) end
+  return self._tr:clock(me(self))
+end
 
 function World:__tostring()
   return string.format("World(rank %d of %d, %s)", self.rank, self.size, self.backend)
@@ -160,12 +290,25 @@ end
 
 local function run_sim(n, fn, o)
   local tr = core.sim(n, o.alpha or 0, o.bandwidth or 0)
+  if o.compute ~= nil and not (type(o.compute) == "number" and o.compute >= 1) then
+    error("dist.run: compute is the simulated device's rate in FLOP/s (e.g. 1e12)", 3)
+  end
   local members = {}
   for r = 1, n do members[r] = r - 1 end
+  local base = o.seed or chalk.context.current():initial_seed()
   local workers, results = {}, {}
   for r = 1, n do
-    local world = new_world(tr, members, r - 1, 0, "sim")
-    workers[r] = {rank = r, world = world, co = coroutine.create(fn), state = "new"}
+    local ctx = chalk.context.new(r)
+    ctx:manual_seed(base + r - 1)
+    ctx:set_clock(0)
+    if o.compute then ctx:run(core.compute_clock, o.compute) end
+    local world = new_world(tr, members, r - 1, 0, "sim", {queue = {}, head = 1, tail = 0, ctx = ctx})
+    local co = coroutine.create(function(w)
+      local res = fn(w)
+      w:_wait_all() -- a worker's queued collectives finish before it does
+      return res
+    end)
+    workers[r] = {rank = r, world = world, ctx = ctx, co = co, state = "new"}
   end
   local left = n
   while left > 0 do
@@ -175,9 +318,9 @@ local function run_sim(n, fn, o)
         local ok, a, b, c, d
         if w.state == "new" then
           w.state = "running"
-          ok, a, b, c, d = coroutine.resume(w.co, w.world)
+          ok, a, b, c, d = chalk.context.resume(w.ctx, w.co, w.world)
         else
-          ok, a, b, c, d = coroutine.resume(w.co)
+          ok, a, b, c, d = chalk.context.resume(w.ctx, w.co)
         end
         if not ok then
           error(string.format("dist.run: rank %d: %s", w.rank, tostring(a)), 0)
@@ -228,7 +371,9 @@ function dist.init()
   if not tr then error("dist.init: " .. rank, 2) end
   local members = {}
   for r = 1, size do members[r] = r - 1 end
-  mpi_world = new_world(tr, members, rank, 0, "mpi")
+  mpi_world = new_world(tr, members, rank, 0, "mpi", {queue = {}, head = 1, tail = 0})
+  -- as a simulated worker starts: the stream seeded base + rank - 1 (core.mpi set the context's rank)
+  chalk.manual_seed(chalk.context.current():initial_seed() + rank)
   return mpi_world
 end
 
@@ -248,8 +393,20 @@ function dist.run(n, fn, o)
   end
   local results, worlds = {}, {}
   results[w.rank], worlds[w.rank] = fn(w), w
+  w:_wait_all()
   return results, worlds
 end
 
 dist.World = World
+
+-- viz.comm(prof, {kind = "lanes" | "ring"}): lua/chalk/comm_charts.lua
+if chalk.viz then
+  chalk.viz.comm = function(prof, o) return require("chalk.comm_charts").comm(prof, o) end
+  -- viz.comm_crossover(rows, opts): time against message size per algorithm, log-log
+  chalk.viz.comm_crossover = function(rows, o) return require("chalk.comm_charts").crossover(rows, o) end
+end
+
+-- dist.DDP(model, world, {bucket_mb = 25, algo = "ring"}): lua/chalk/ddp.lua
+function dist.DDP(model, world, o) return require("chalk.ddp").new(dist, model, world, o) end
+
 return dist

@@ -21,7 +21,7 @@ typedef struct {
   ct_dist_transport base;
   int rank;
   MPI_Request req[MAX_REQ];
-  int nreq, recv_src;
+  int nreq, recv_src, recv_req; /* recv_req: index of the posted receive in req[], -1 if none */
   size_t recv_bytes;
   int tag_ub;
 } mpi_tr;
@@ -60,6 +60,7 @@ static int mpi_post_recv(ct_dist_transport *t, int dst, int src, const ct_dist_h
   if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Irecv");
   m->recv_src = src;
   m->recv_bytes = nbytes;
+  m->recv_req = m->nreq;
   m->nreq++;
   return 0;
 }
@@ -83,11 +84,12 @@ static int mpi_test(ct_dist_transport *t, int rank) {
   for (int i = 0; i < m->nreq; i++) {
     int got = 0;
     MPI_Get_count(&st[i], MPI_BYTE, &got);
-    if (st[i].MPI_SOURCE == m->recv_src && (size_t)got != m->recv_bytes)
+    if (i == m->recv_req && (size_t)got != m->recv_bytes) /* a send's status has no meaningful source */
       return ct_errorf("dist mismatch: rank %d sent %d bytes, but rank %d expects %zu (tensors differ across ranks)",
                        m->recv_src + 1, got, m->rank + 1, m->recv_bytes);
   }
   m->nreq = 0;
+  m->recv_req = -1;
   return 1;
 }
 
@@ -127,6 +129,7 @@ ct_dist_transport *ct_dist_mpi_world(int *rank) {
       return ct_errorf("dist.init: MPI_Init failed (run the script with chalk --nproc N, or under mpirun)"), NULL;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
+    world.recv_req = -1;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     void *ub = NULL;
     int found = 0;
