@@ -38,4 +38,11 @@ describe("size overflow", function()
     S.error_matching(function() return chalk.max_pool2d(x, 2^32 + 2) end, "max_pool2d", "kernel", "out of range")
     assert.equal(4, chalk.conv2d(x, w, nil, 1, 1):size(3))
   end)
+
+  it("i64 sums wrap as in PyTorch/NumPy (unsigned arithmetic, no signed overflow under UBSan)", function()
+    local m = math.maxinteger
+    assert.equal(math.mininteger, chalk.tensor({ m, 1 }, { dtype = "i64" }):sum():item())
+    assert.equal(math.mininteger, chalk.tensor({ { m }, { 1 } }, { dtype = "i64" }):sum(1):totable()[1])
+    assert.equal(7, chalk.tensor({ 3, 4 }, { dtype = "i32" }):sum():item())
+  end)
 end)
