@@ -4,9 +4,16 @@
  * Invariant: every conversion from Lua's 1-based, negative-from-the-end convention to the C API's
  * 0-based one happens here, with range errors worded in the user's (1-based) terms.
  */
+#include <limits.h>
 #include <string.h>
 
 #include "lchalk_internal.h"
+
+int lchalk_int_arg(lua_State *L, lua_Integer v, const char *op, const char *what) {
+  if (v < INT_MIN || v > INT_MAX)
+    return luaL_error(L, "%s: %s %I is out of range (at most %d in magnitude)", op, what, v, INT_MAX);
+  return (int)v;
+}
 
 int lchalk_dim_from_lua(lua_State *L, lua_Integer d, int ndim, const char *op) {
   int n = ndim ? ndim : 1; /* a 0-d tensor accepts dim 1 / -1, as torch does */

@@ -58,6 +58,8 @@ int lchalk_checkdim(lua_State *L, int arg, int ndim, const char *op);
 int lchalk_optdim(lua_State *L, int arg, int ndim, const char *op, int def);
 /* Convert a Lua dim value (not a stack slot) the same way. */
 int lchalk_dim_from_lua(lua_State *L, lua_Integer d, int ndim, const char *op);
+/* v as an int, or a Lua error "op: what V is out of range" (never a silent truncation). */
+int lchalk_int_arg(lua_State *L, lua_Integer v, const char *op, const char *what);
 /* A Lua element index (1-based, negative from the end) into a dim of size n, as 0-based. */
 int64_t lchalk_index_from_lua(lua_State *L, lua_Integer i, int64_t n, int dim, const char *op);
 /* A shape given as integers from stack index first on, or as one table there. Stops at the first

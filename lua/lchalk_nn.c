@@ -107,11 +107,11 @@ static int l_one_hot(lua_State *L) {
 static int opt_int(lua_State *L, int arg, const char *field, int def) {
   if (lua_istable(L, arg)) {
     int v = def;
-    if (lua_getfield(L, arg, field) != LUA_TNIL) v = (int)luaL_checkinteger(L, -1);
+    if (lua_getfield(L, arg, field) != LUA_TNIL) v = lchalk_int_arg(L, luaL_checkinteger(L, -1), "conv2d", field);
     lua_pop(L, 1);
     return v;
   }
-  return (int)luaL_optinteger(L, arg, def);
+  return lchalk_int_arg(L, luaL_optinteger(L, arg, def), "conv2d", field);
 }
 
 /* chalk.conv2d(x, w [, b [, stride [, padding]]]) or conv2d(x, w, b, {stride=, padding=}) */
@@ -119,15 +119,15 @@ static int l_conv2d(lua_State *L) {
   ct_tensor *x = lchalk_checktensor(L, 1), *w = lchalk_checktensor(L, 2);
   ct_tensor *b = lua_isnoneornil(L, 3) ? NULL : lchalk_checktensor(L, 3);
   int stride = opt_int(L, 4, "stride", 1);
-  int padding = lua_istable(L, 4) ? opt_int(L, 4, "padding", 0) : (int)luaL_optinteger(L, 5, 0);
+  int padding = lua_istable(L, 4) ? opt_int(L, 4, "padding", 0) : lchalk_int_arg(L, luaL_optinteger(L, 5, 0), "conv2d", "padding");
   LCHALK_RETURN(L, ct_conv2d(x, w, b, stride, padding));
 }
 
 /* chalk.max_pool2d(x, kernel [, stride]): stride defaults to kernel. */
 static int l_max_pool2d(lua_State *L) {
   ct_tensor *x = lchalk_checktensor(L, 1);
-  int k = (int)luaL_checkinteger(L, 2);
-  int s = (int)luaL_optinteger(L, 3, k);
+  int k = lchalk_int_arg(L, luaL_checkinteger(L, 2), "max_pool2d", "kernel");
+  int s = lchalk_int_arg(L, luaL_optinteger(L, 3, k), "max_pool2d", "stride");
   LCHALK_RETURN(L, ct_max_pool2d(x, k, s));
 }
 

@@ -14,6 +14,7 @@
 
 #include "cpu/iter.h"
 #include "ops/optable.h"
+#include "tensor/checked.h"
 
 /* IDX element types (third magic byte) and their sizes in bytes. */
 static int idx_type_size(int code) {
@@ -101,17 +102,17 @@ ct_tensor *ct_idx_read(const char *path, ct_dtype dt, double scale, double shift
   }
   if (read_exact(f, path, dims, 4 * (size_t)ndim, "dimension sizes") < 0) goto done;
   int64_t shape[CT_MAX_DIMS];
-  uint64_t numel = 1;
+  int64_t inumel = 1; /* checked: 2^36 * a 32-bit dim would wrap a plain product */
   for (int d = 0; d < ndim; d++) {
     shape[d] = (int64_t)be_uint(dims + 4 * d, 4);
-    numel *= (uint64_t)shape[d];
-    if (numel > ((uint64_t)1 << 36)) {
+    if (!ct_size_mul(inumel, shape[d], &inumel) || inumel > ((int64_t)1 << 36)) {
       ct_errorf("read_idx: %s declares an implausible size %s", path,
                 ct_shape_str(shape, d + 1, shbuf, sizeof shbuf));
       goto done;
     }
   }
-  size_t nbytes = (size_t)numel * (size_t)esize;
+  size_t numel = (size_t)inumel;
+  size_t nbytes = numel * (size_t)esize;
   raw = malloc(nbytes ? nbytes : 1);
   if (!raw) {
     ct_errorf("read_idx: out of memory reading %zu bytes from %s", nbytes, path);

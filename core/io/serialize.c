@@ -28,6 +28,7 @@
 #include <zlib.h>
 
 #include "ops/optable.h"
+#include "tensor/checked.h"
 
 static const char SAVE_MAGIC[8] = {'C', 'H', 'A', 'L', 'K', 'S', 'V', '1'};
 static const char SAVE_END[8] = {'C', 'H', 'A', 'L', 'K', 'E', 'N', 'D'};
@@ -324,12 +325,14 @@ int ct_load_next(ct_loader *l, ct_saved_value *v) {
     if (take(l, shape, 8 * (size_t)ndim) < 0 || take(l, &flags, 1) < 0 || take(l, &nlen, 2) < 0) return -1;
     const char *name = (const char *)l->buf + l->pos;
     if (take(l, NULL, nlen) < 0 || take(l, &nbytes, 8) < 0) return -1;
-    uint64_t numel = 1;
-    for (int d = 0; d < ndim; d++) {
+    int64_t numel, want;
+    for (int d = 0; d < ndim; d++)
       if (shape[d] < 0) return ct_errorf("load: %s is corrupt: negative size in a tensor's shape", l->path);
-      numel *= (uint64_t)shape[d];
+    if (!ct_shape_numel(shape, ndim, &numel) || !ct_size_mul(numel, (int64_t)ct_dtype_size(dt), &want)) {
+      char sb[160];
+      return ct_errorf("load: %s is corrupt: size too large: a tensor of shape %s", l->path, ct_shape_str(shape, ndim, sb, sizeof sb));
     }
-    if (numel * ct_dtype_size(dt) != nbytes || nbytes > l->end - l->pos)
+    if ((uint64_t)want != nbytes || nbytes > l->end - l->pos)
       return ct_errorf("load: %s is corrupt: a tensor's data size does not match its shape", l->path);
     ct_tensor *t = ct_from_data(l->buf + l->pos, shape, ndim, dt, ct_cpu());
     if (!t) return -1;
@@ -493,8 +496,13 @@ ct_tensor *ct_npy_load(const char *path) {
               path, descr);
     goto done;
   }
-  uint64_t numel = 1;
-  for (int d = 0; d < ndim; d++) numel *= (uint64_t)shape[d];
+  int64_t inumel, ibytes;
+  if (!ct_shape_numel(shape, ndim, &inumel) || !ct_size_mul(inumel, size, &ibytes)) {
+    char sb[160];
+    ct_errorf("load_npy: %s is corrupt: size too large: shape %s of '%s'", path, ct_shape_str(shape, ndim, sb, sizeof sb), descr);
+    goto done;
+  }
+  uint64_t numel = (uint64_t)inumel;
   size_t dstart = hstart + hlen;
   if (numel * (uint64_t)size != n - dstart) {
     char sb[160];

@@ -174,43 +174,46 @@ RUN_SUM_FLOAT(run_sum_f32, float, load2_f32)
 RUN_SUM_FLOAT(run_sum_f64, double, load2_f64)
 #define RUN_SUM_INT(name, T)                                                                       \
   static int64_t name(const T *x, int64_t n) {                                                     \
-    int64_t s = 0;                                                                                 \
-    for (int64_t i = 0; i < n; i++) s += x[i];                                                     \
-    return s;                                                                                      \
+    uint64_t s = 0; /* wraps as PyTorch/NumPy do (tensor/checked.h), never signed overflow */    \
+    for (int64_t i = 0; i < n; i++) s += (uint64_t)(int64_t)x[i];                                  \
+    return (int64_t)s;                                                                             \
   }
 RUN_SUM_INT(run_sum_i32, int32_t)
 RUN_SUM_INT(run_sum_i64, int64_t)
 RUN_SUM_INT(run_sum_i8, int8_t)
 RUN_SUM_INT(run_sum_bool, uint8_t)
 
-/* SUM_LOOP(name, T, A, RUN): acc (type A) += input (type T); RUN sums a contiguous run. Reducing
+/* SUM_LOOP(name, T, A, U, RUN): acc (type A) += input (type T), added in type U (double for floats,
+   uint64_t for integers: wrapping, defined, as PyTorch/NumPy); RUN sums a contiguous run. Reducing
    an outer dim arrives here as acc[i] += x[i] over a row (vectorised by the compiler). */
-#define SUM_LOOP(name, T, A, RUN)                                                                  \
+#define ACC(A, U, acc, v) ((acc) = (A)((U)(acc) + (U)(A)(v)))
+#define SUM_LOOP(name, T, A, U, RUN)                                                               \
   static void name(char **p, const int64_t *s, int64_t n, void *ctx) {                             \
     (void)ctx;                                                                                     \
     if (s[0] == 0 && s[1] == (int64_t)sizeof(T)) {                                                 \
-      *(A *)p[0] += RUN((const T *)p[1], n);                                                       \
+      ACC(A, U, *(A *)p[0], RUN((const T *)p[1], n));                                              \
     } else if (s[0] == 0) {                                                                        \
       A a0 = 0, a1 = 0;                                                                            \
       int64_t i = 0;                                                                               \
       for (; i + 2 <= n; i += 2)                                                                   \
-        a0 += (A) * (const T *)(p[1] + i * s[1]), a1 += (A) * (const T *)(p[1] + (i + 1) * s[1]);  \
-      if (i < n) a0 += (A) * (const T *)(p[1] + i * s[1]);                                         \
-      *(A *)p[0] += a0 + a1;                                                                       \
+        ACC(A, U, a0, *(const T *)(p[1] + i * s[1])), ACC(A, U, a1, *(const T *)(p[1] + (i + 1) * s[1])); \
+      if (i < n) ACC(A, U, a0, *(const T *)(p[1] + i * s[1]));                                     \
+      ACC(A, U, a0, a1);                                                                           \
+      ACC(A, U, *(A *)p[0], a0);                                                                   \
     } else if (s[0] == (int64_t)sizeof(A) && s[1] == (int64_t)sizeof(T)) {                        \
       A *o = (A *)p[0];                                                                            \
       const T *x = (const T *)p[1];                                                                \
-      for (int64_t i = 0; i < n; i++) o[i] += (A)x[i];                                             \
+      for (int64_t i = 0; i < n; i++) ACC(A, U, o[i], x[i]);                                       \
     } else {                                                                                       \
-      for (int64_t i = 0; i < n; i++) *(A *)(p[0] + i * s[0]) += (A) * (const T *)(p[1] + i * s[1]); \
+      for (int64_t i = 0; i < n; i++) ACC(A, U, *(A *)(p[0] + i * s[0]), *(const T *)(p[1] + i * s[1])); \
     }                                                                                              \
   }
-SUM_LOOP(sum_f32, float, double, run_sum_f32)
-SUM_LOOP(sum_f64, double, double, run_sum_f64)
-SUM_LOOP(sum_i32, int32_t, int64_t, run_sum_i32)
-SUM_LOOP(sum_i64, int64_t, int64_t, run_sum_i64)
-SUM_LOOP(sum_i8, int8_t, int64_t, run_sum_i8)
-SUM_LOOP(sum_bool, uint8_t, int64_t, run_sum_bool)
+SUM_LOOP(sum_f32, float, double, double, run_sum_f32)
+SUM_LOOP(sum_f64, double, double, double, run_sum_f64)
+SUM_LOOP(sum_i32, int32_t, int64_t, uint64_t, run_sum_i32)
+SUM_LOOP(sum_i64, int64_t, int64_t, uint64_t, run_sum_i64)
+SUM_LOOP(sum_i8, int8_t, int64_t, uint64_t, run_sum_i8)
+SUM_LOOP(sum_bool, uint8_t, int64_t, uint64_t, run_sum_bool)
 
 /* Sums x over the dims in mask into out, divided by div (1 for sum, the count for mean). */
 static int sum_into(ct_tensor *out, ct_tensor *x, uint32_t mask, double div) {

@@ -6,6 +6,7 @@
 
 #include "cpu/iter.h"
 #include "ops/optable.h"
+#include "tensor/checked.h"
 
 static void meta_of(const ct_tensor *t, ct_meta *m) {
   m->ndim = t->ndim;
@@ -99,6 +100,10 @@ static int expand_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_met
                        ct_shape_str(t->shape, t->ndim, s2, sizeof s2), ct_shape_str(a->shape, a->ndim, s1, sizeof s1));
     }
   }
+  int64_t n;
+  if (!ct_shape_numel(m->shape, m->ndim, &n))
+    return ct_errorf("expand: size too large or negative: target %s of input %s", ct_shape_str(a->shape, a->ndim, s1, sizeof s1),
+                     ct_shape_str(t->shape, t->ndim, s2, sizeof s2));
   return 0;
 }
 static int expand_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cpu/iter.h"
+#include "tensor/checked.h"
 #include "obs/events.h"
 #include "ops/optable.h"
 
@@ -42,7 +43,7 @@ void ct_contiguous_strides(const int64_t *shape, int ndim, int64_t *stride) {
   int64_t s = 1;
   for (int d = ndim - 1; d >= 0; d--) {
     stride[d] = s;
-    s *= shape[d];
+    s = ct_wrap_mul(s, shape[d]); /* callers checked the numel; a 0 dim may follow huge ones */
   }
 }
 
@@ -64,11 +65,15 @@ static ct_tensor *tensor_header(const ct_meta *m, ct_storage *s) {
 
 ct_tensor *ct_tensor_new_meta(const ct_meta *m, ct_device dev) {
   ct_meta c = *m;
-  int64_t n = 1;
-  for (int d = 0; d < c.ndim; d++) n *= c.shape[d];
+  int64_t n, nbytes;
+  if (!ct_shape_numel(c.shape, c.ndim, &n) || !ct_size_mul(n, (int64_t)ct_dtype_size(c.dtype), &nbytes)) {
+    char sh[160];
+    return ct_errorf("size too large: shape %s of %s needs more than 2^63 bytes",
+                     ct_shape_str(c.shape, c.ndim, sh, sizeof sh), ct_dtype_name(c.dtype)), NULL;
+  }
   ct_contiguous_strides(c.shape, c.ndim, c.stride);
   c.offset = 0;
-  ct_storage *s = ct_storage_new((size_t)n * ct_dtype_size(c.dtype), dev);
+  ct_storage *s = ct_storage_new((size_t)nbytes, dev);
   if (!s) return NULL;
   ct_tensor *t = tensor_header(&c, s);
   if (!t) ct_storage_release(s);
@@ -82,18 +87,24 @@ ct_tensor *ct_tensor_alias(ct_tensor *base, const ct_meta *m) {
   return t;
 }
 
-static int check_shape(const char *op, const int64_t *shape, int ndim) {
+static int check_shape(const char *op, const int64_t *shape, int ndim, ct_dtype dt) {
   if (ndim < 0 || ndim > CT_MAX_DIMS) return ct_errorf("%s: %d dims requested, at most %d supported", op, ndim, CT_MAX_DIMS);
   for (int d = 0; d < ndim; d++)
     if (shape[d] < 0) {
       char sh[160];
       return ct_errorf("%s: negative size in shape %s", op, ct_shape_str(shape, ndim, sh, sizeof sh));
     }
+  int64_t n, nbytes;
+  if (!ct_shape_numel(shape, ndim, &n) || !ct_size_mul(n, (int64_t)ct_dtype_size(dt), &nbytes)) {
+    char sh[160];
+    return ct_errorf("%s: size too large: shape %s of %s needs more than 2^63 bytes", op,
+                     ct_shape_str(shape, ndim, sh, sizeof sh), ct_dtype_name(dt));
+  }
   return 0;
 }
 
 ct_tensor *ct_empty(const int64_t *shape, int ndim, ct_dtype dt, ct_device dev) {
-  if (check_shape("empty", shape, ndim)) return NULL;
+  if (check_shape("empty", shape, ndim, dt)) return NULL;
   ct_meta m = {.ndim = ndim, .dtype = dt};
   if (ndim) memcpy(m.shape, shape, sizeof(int64_t) * (size_t)ndim);
   return ct_tensor_new_meta(&m, dev);
@@ -187,8 +198,8 @@ ct_tensor *ct_linspace(double start, double end, int64_t n, ct_dtype dt, ct_devi
 }
 
 int64_t ct_numel(const ct_tensor *t) {
-  int64_t n = 1;
-  for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+  int64_t n = 1; /* every constructor and view checked this product (tensor/checked.h) */
+  for (int d = 0; d < t->ndim; d++) n = ct_wrap_mul(n, t->shape[d]);
   return n;
 }
 

@@ -137,6 +137,13 @@ end
 function M.loader(X, Y, opts)
   if opts == nil and type(Y) == "table" and getmetatable(Y) == nil then Y, opts = nil, Y end
   opts = opts or {}
+  if not chalk.is_tensor(X) or X:dim() < 1 then
+    error("data.loader: argument X must be a tensor with at least 1 dim, got " .. (chalk.is_tensor(X) and "a 0-d tensor" or type(X)), 2)
+  end
+  if Y ~= nil and (not chalk.is_tensor(Y) or Y:dim() < 1) then
+    error("data.loader: argument Y must be a tensor with at least 1 dim (or nil), got " .. (chalk.is_tensor(Y) and "a 0-d tensor" or type(Y)), 2)
+  end
+  if type(opts) ~= "table" then error("data.loader: argument opts must be a table, got " .. type(opts), 2) end
   local n = X.shape[1]
   if Y and Y.shape[1] ~= n then
     error(("data.loader: X has %d rows but Y has %d"):format(n, Y.shape[1]), 2)

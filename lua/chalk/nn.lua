@@ -423,8 +423,12 @@ nn.Linear = Linear
 -- nn.Linear(in, out [, {bias=true}]): y = x W^T + b, W [out,in] and b uniform in +-1/sqrt(in).
 function Linear:__init(in_features, out_features, opts)
   opts = opts or {}
-  assert(math.type(in_features) == "integer" and math.type(out_features) == "integer",
-    "nn.Linear(in_features, out_features): sizes must be integers")
+  for _, a in ipairs { { "in_features", in_features }, { "out_features", out_features } } do
+    if math.type(a[2]) ~= "integer" or a[2] < 0 then
+      error(("nn.Linear: argument %s must be a non-negative integer, got %s"):format(a[1], tostring(a[2])), 3)
+    end
+  end
+  if type(opts) ~= "table" then error("nn.Linear: argument opts must be a table, got " .. type(opts), 3) end
   self.in_features, self.out_features = in_features, out_features
   local bound = 1 / math.sqrt(in_features)
   self.weight = uniform_param({ out_features, in_features }, bound)

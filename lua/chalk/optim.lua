@@ -40,7 +40,10 @@ optim.Optimizer = Optimizer
 -- params: a list of tensors, or a list of groups { {params = {...}, lr = ...}, ... } whose
 -- settings override the defaults.
 local function make_groups(params, defaults, opts, name)
-  assert(type(params) == "table", name .. ": expects a list of parameters (model:parameters())")
+  if type(params) ~= "table" then
+    error(("%s: argument params must be a list of parameters (model:parameters()), got %s"):format(name, type(params)), 3)
+  end
+  if type(opts) ~= "table" then error(("%s: argument opts must be a table, got %s"):format(name, type(opts)), 3) end
   local groups = {}
   local first = params[1]
   if first ~= nil and type(first) == "table" and getmetatable(first) == nil and first.params then
@@ -54,8 +57,15 @@ local function make_groups(params, defaults, opts, name)
         if opts[k] ~= nil then g[k] = opts[k] else g[k] = v end
       end
     end
+    if type(g.params) ~= "table" then error(("%s: a parameter group's params must be a list, got %s"):format(name, type(g.params)), 3) end
     if #g.params == 0 then error(name .. ": got an empty parameter list", 3) end
+    for k, v in pairs(defaults) do
+      if type(v) == "number" and type(g[k]) ~= "number" then
+        error(("%s: option %s must be a number, got %s"):format(name, k, type(g[k])), 3)
+      end
+    end
     for i, p in ipairs(g.params) do
+      if not chalk.is_tensor(p) then error(("%s: parameter %d is a %s, not a tensor"):format(name, i, type(p)), 3) end
       if not p.requires_grad then
         error(("%s: parameter %d (%s) does not require grad"):format(name, i, tostring(p.name)), 3)
       end

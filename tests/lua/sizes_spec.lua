@@ -1,0 +1,48 @@
+-- sizes_spec.lua: shape products that overflow int64 (elements or bytes) are refused with
+-- "size too large" naming the op and the shape, never wrapped to a small or zero size (issue 14).
+local chalk = require "chalk"
+local S = require "support"
+
+describe("size overflow", function()
+  it("zeros whose byte count overflows is refused, not a segfault on fill_", function()
+    S.error_matching(function() return chalk.zeros(2^31, 2^31):fill_(1) end,
+      "size too large", "[2147483648,2147483648]", "f32")
+  end)
+
+  it("zeros(2^62) is refused rather than aliasing other memory", function()
+    S.error_matching(function() return chalk.zeros(2^62) end, "size too large", "[4611686018427387904]")
+  end)
+
+  it("zeros(2^32, 2^32) is refused rather than having numel 0", function()
+    S.error_matching(function() return chalk.zeros(2^32, 2^32) end, "empty", "size too large", "[4294967296,4294967296]")
+  end)
+
+  it("i64 and f64 shapes are checked in bytes, not only elements", function()
+    S.error_matching(function() return chalk.zeros(2^61, { dtype = "i64" }) end, "size too large", "i64")
+  end)
+
+  it("expand to more than 2^63 elements is refused rather than numel 0", function()
+    S.error_matching(function() return chalk.ones(4):expand(2^62, 4):numel() end,
+      "expand", "size too large", "[4611686018427387904,4]", "[4]")
+  end)
+
+  it("ordinary and empty shapes still work", function()
+    assert.equal(12, chalk.ones(1, 4):expand(3, 4):numel())
+    assert.equal(0, chalk.zeros(0, 2^40):numel())
+  end)
+
+  it("integer arguments past int range are refused, not truncated (padding 2^40 was 0)", function()
+    local x, w = chalk.ones(1, 1, 4, 4), chalk.ones(1, 1, 3, 3)
+    S.error_matching(function() return chalk.conv2d(x, w, nil, 1, 2^40) end, "conv2d", "padding", "1099511627776", "out of range")
+    S.error_matching(function() return chalk.conv2d(x, w, nil, { stride = 2^33 }) end, "conv2d", "stride", "out of range")
+    S.error_matching(function() return chalk.max_pool2d(x, 2^32 + 2) end, "max_pool2d", "kernel", "out of range")
+    assert.equal(4, chalk.conv2d(x, w, nil, 1, 1):size(3))
+  end)
+
+  it("i64 sums wrap as in PyTorch/NumPy (unsigned arithmetic, no signed overflow under UBSan)", function()
+    local m = math.maxinteger
+    assert.equal(math.mininteger, chalk.tensor({ m, 1 }, { dtype = "i64" }):sum():item())
+    assert.equal(math.mininteger, chalk.tensor({ { m }, { 1 } }, { dtype = "i64" }):sum(1):totable()[1])
+    assert.equal(7, chalk.tensor({ 3, 4 }, { dtype = "i32" }):sum():item())
+  end)
+end)
