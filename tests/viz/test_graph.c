@@ -158,6 +158,30 @@ Test(graph, fold_repeats_and_node_limit) {
   ct_release(loss);
 }
 
+Test(graph, big_graphs_fold_by_themselves) {
+  ct_tensor *small = vt_mlp(6, 4, 3, 8, 2), *big = vt_mlp(12, 4, 3, 8, 2); /* 38 and 74 nodes */
+  char *dot = vt_graph_dot(small, NULL);
+  cr_assert(dot);
+  cr_expect_eq(vt_count(dot, "<B>matmul</B>"), 6, "38 nodes (under VIZ_AUTO_FOLD=%d) are drawn whole", VIZ_AUTO_FOLD);
+  free(dot);
+  dot = vt_graph_dot(big, NULL);
+  cr_assert(dot);
+  cr_expect(strstr(dot, "more like layers."), "74 nodes fold their repeated layers:\n%s", dot);
+  cr_expect_lt(vt_count(dot, "<B>matmul</B>"), 12);
+  free(dot);
+  viz_graph_opts bwd = {.backward = true};
+  dot = vt_graph_dot(small, &bwd);
+  cr_assert(dot);
+  cr_expect(strstr(dot, "more like layers."), "with the backward twins 38 nodes fold too");
+  free(dot);
+  viz_graph_opts none = {.collapse = -1};
+  dot = vt_graph_dot(big, &none);
+  cr_assert(dot);
+  cr_expect_eq(vt_count(dot, "<B>matmul</B>"), 12, "collapse=false draws every layer");
+  free(dot);
+  ct_release(small), ct_release(big);
+}
+
 Test(graph, step_frames) {
   ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
   viz_graph *g = viz_graph_build(f, NULL);
