@@ -381,7 +381,7 @@ bool ct_op_impl_info(const char *name, int k, const char **impl, const char **de
 /* ---- autograd graph inspection (for viz and capture) ------------------------------------------- */
 int ct_node_op(const ct_node *n);
 int ct_node_ninputs(const ct_node *n);
-ct_tensor *ct_node_input(const ct_node *n, int i); /* borrowed; NULL once the graph is freed */
+ct_tensor *ct_node_input(const ct_node *n, int i); /* borrowed; once freed: a shell (shape, name, grad_fn, no values) */
 ct_tensor *ct_node_output(const ct_node *n);       /* borrowed weak pointer */
 uint64_t ct_node_id(const ct_node *n);
 const char *ct_node_name(const ct_node *n);        /* e.g. "grad of h1" for backward nodes */

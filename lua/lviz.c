@@ -159,6 +159,7 @@ static void graph_opts(lua_State *L, int idx, viz_graph_opts *o) {
 /* viz.graph(x [, opts]) for a value that is not a tensor but draws itself: x:dot(opts) returns
    DOT text (a captured Graph does), rendered like every other picture. */
 static int graph_of_drawable(lua_State *L) {
+  lua_settop(L, 2); /* opts stay at index 2 (nil when absent) while x:dot() is called */
   if (lua_getfield(L, 1, "dot") != LUA_TFUNCTION)
     return luaL_typeerror(L, 1, "chalk tensor (or a value with a :dot() method, such as a captured Graph)");
   lua_pushvalue(L, 1);

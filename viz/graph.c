@@ -69,6 +69,7 @@ static int add_vnode(viz_graph *g, ct_tensor *t, int *ins, int nin) {
   }
   viz_vnode *v = &g->v[g->n];
   memset(v, 0, sizeof *v);
+  if (t->grad_fn && ct_node_output(t->grad_fn)) t = ct_node_output(t->grad_fn); /* live values over a shell */
   v->t = ct_retain(t);
   v->in = ins;
   v->nin = nin;
@@ -429,6 +430,36 @@ static void memo_store(const viz_graph *g, ct_tensor *root) {
   memo.root = ct_retain(root);
 }
 
+/* A walk is incomplete when an edge could not be followed (a freed input lost to out of memory,
+   or a graph freed before backward kept its structure). */
+static bool walk_incomplete(const viz_graph *g) {
+  for (int k = 0; k < g->n; k++)
+    for (int i = 0; i < g->v[k].nin; i++)
+      if (g->v[k].in[i] < 0) return true;
+  return false;
+}
+
+/* After backward, a freed node's inputs are shells (shape, name, grad_fn; no values): a tensor
+   read only by freed nodes has lost its values, unless it is a leaf that requires grad (a
+   parameter, kept) or the walk reached the op's live output. */
+static void mark_freed_values(viz_graph *g) {
+  bool *live = calloc(viz_count(g->n), 1);
+  if (!live) return;
+  live[g->n - 1] = true; /* the root is the caller's tensor */
+  for (int k = 0; k < g->n; k++) {
+    const viz_vnode *v = &g->v[k];
+    for (int i = 0; i < v->nin; i++)
+      if (v->in[i] >= 0 && !v->freed) live[v->in[i]] = true;
+  }
+  for (int k = 0; k < g->n; k++) {
+    viz_vnode *v = &g->v[k];
+    bool kept = v->role == ROLE_OP ? ct_node_output(v->node) == v->t : v->t->requires_grad;
+    v->value_freed = !live[k] && !kept;
+    g->nvalue_freed += v->value_freed;
+  }
+  free(live);
+}
+
 /* Replace a walk that found a freed graph by the remembered one; 1 when there is none. */
 static int memo_restore(viz_graph *g, ct_tensor *root) {
   if (!memo.root || memo.root != root) return 1;
@@ -457,12 +488,13 @@ viz_graph *viz_graph_build(ct_tensor *root, const viz_graph_opts *o) {
   if (o) g->o = *o;
   if (g->o.max_nodes <= 0) g->o.max_nodes = 150;
   if (g->o.max_values <= 0) g->o.max_values = 6;
-  if (walk(g, root) || (g->nfreed && memo_restore(g, root) < 0)) {
+  if (walk(g, root) || (walk_incomplete(g) && memo_restore(g, root) < 0)) {
     viz_graph_free(g);
     return NULL;
   }
   if (!g->remembered) memo_store(g, root);
   g->root = g->n - 1;
+  mark_freed_values(g);
   infer_scopes(g);
   compute_depths(g);
   if (!g->o.rankdir) { /* side by side reads best top-down; short chains read best left to right */
@@ -485,7 +517,10 @@ viz_graph *viz_graph_build(ct_tensor *root, const viz_graph_opts *o) {
   /* with backward drawn, each shown node has a gradient twin: halve the budget */
   int limit = g->o.backward ? g->o.max_nodes / 2 : g->o.max_nodes;
   if (limit < 3) limit = 3;
-  bool fold = g->o.collapse > 0 || (g->o.collapse == 0 && g->n > limit);
+  /* big graphs fold their repeated modules unless {collapse=false}: past VIZ_AUTO_FOLD nodes a
+     projected picture stops being legible (halved with the backward twins drawn) */
+  int auto_fold = g->o.backward ? VIZ_AUTO_FOLD / 2 : VIZ_AUTO_FOLD;
+  bool fold = g->o.collapse > 0 || (g->o.collapse == 0 && g->n > auto_fold);
   if ((fold && fold_repeats(g)) || apply_limit(g, limit)) {
     viz_graph_free(g);
     return NULL;

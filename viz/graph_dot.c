@@ -20,6 +20,7 @@
 #define C_NOW viz_hex(VIZ_CURRENT), viz_ink(VIZ_CURRENT)
 #define C_DIM viz_tint(VIZ_FAINT), viz_ink(VIZ_FAINT)
 #define C_SUM viz_tint(VIZ_SUMMARY), viz_hex(VIZ_SUMMARY)
+#define C_FREED viz_tint(VIZ_FREED), viz_hex(VIZ_FREED)
 #define FG_DIM viz_hex(VIZ_FAINT)
 #define FG_SUB viz_ink(VIZ_MUTED)
 #define FG_TEXT viz_ink(VIZ_TITLE)
@@ -147,6 +148,7 @@ static void emit_forward_node(viz_buf *b, const viz_graph *g, int k, const viz_s
   if (k == g->root) L.pen = 2.6;
   bool known = !sv || sv->value_known[k];
   bool now = sv && sv->current == k && sv->phase == 1;
+  if (v->value_freed && !sv) L.border = viz_hex(VIZ_FREED), L.style = "filled,dashed";
   if (!known) L = look(C_DIM), L.fg = FG_DIM;
   if (now) L = look(C_NOW), L.pen = 3;
   const char *sub = known ? FG_SUB : FG_DIM;
@@ -183,13 +185,13 @@ static void emit_forward_node(viz_buf *b, const viz_graph *g, int k, const viz_s
   meta_html(b, t);
   if (v->role == ROLE_OP && v->is_view) viz_buf_puts(b, " (view)");
   row_close(b);
-  if (v->freed) {
-    row_open(b, sub, 10);
-    viz_buf_puts(b, "<I>inputs freed by backward</I>");
+  if (v->value_freed) {
+    row_open(b, viz_ink(VIZ_FREED), 10);
+    viz_buf_puts(b, "<I>saved tensor freed</I>");
     row_close(b);
   }
   /* values */
-  if (ct_numel(t) <= g->o.max_values && ct_numel(t) > 0) {
+  if (ct_numel(t) <= g->o.max_values && ct_numel(t) > 0 && !v->value_freed) {
     row_open(b, known ? FG_TEXT : FG_DIM, 11);
     viz_buf_puts(b, "data ");
     if (!known) viz_buf_puts(b, "?");
@@ -316,6 +318,7 @@ static void emit_legend(viz_buf *b, const viz_graph *g, const viz_step_view *sv)
   if (g->o.backward || sv) legend_swatch(b, C_GRAD, "backward: gradient", false);
   if (sv) legend_swatch(b, C_NOW, "this step", false);
   if (g->ns) legend_swatch(b, C_SUM, "summary", false);
+  if (g->nvalue_freed) legend_swatch(b, C_FREED, "saved tensor freed by backward", true);
   viz_buf_printf(b, "</TD></TR><TR><TD ALIGN=\"LEFT\"><FONT POINT-SIZE=\"10\" COLOR=\"%s\">"
                     "arrows: data flows from inputs to ops; thick border: the output", FG_SUB);
   if (g->o.backward || sv)
@@ -327,8 +330,8 @@ static void emit_legend(viz_buf *b, const viz_graph *g, const viz_step_view *sv)
     note = "backward freed this graph: drawn as viz remembered it from the last picture; leaves hold .grad, "
            "intermediate gradients show only where retained (x:retain_grad())";
   else if (g->nfreed)
-    note = "backward freed this graph: to draw it after backward, call backward{retain_graph=true}, or "
-           "chalk.set_retain_all_grads(true) before the forward pass (it keeps every gradient too)";
+    note = "after backward: the saved tensors are freed (grey, dashed), the structure stays; leaves hold .grad, "
+           "intermediate gradients show only where retained (x:retain_grad())";
   else if (!g->backward_ran)
     note = "gradients are not computed yet: call backward() and draw again";
   else {

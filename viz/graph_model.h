@@ -21,6 +21,7 @@ typedef struct {
   int nin;
   bool freed;          /* backward freed this node's saved inputs: its inputs are unknown */
   bool is_view;
+  bool value_freed;    /* backward freed this tensor (a saved input): shape and name only, no values */
   char scope[80];      /* nn module scope ("layers.1"), "" at top level */
   int depth;           /* edges from the root */
   int nconsumers;
@@ -51,6 +52,7 @@ struct viz_graph {
   int n, cap;
   int root;
   int nops, nleaves, nfreed;
+  int nvalue_freed;   /* vnodes whose values backward freed */
   viz_summary *s;
   int ns;
   int nshown;         /* vnodes drawn as themselves */

@@ -21,6 +21,7 @@
   X(COLLECTIVE, "collective", "#9c755f", "#eadfd8", "#6b4a36", "collectives between workers")                     \
   X(CURRENT, "current", "#ffe066", "#fff5c2", "#b8860b", "what happens in this step (stepping, the chosen row)")  \
   X(MARK, "mark", "#c51b7d", "#f6d3e6", "#8e0152", "a level to compare with: peak, limit, best configuration")   \
+  X(FREED, "freed", "#a3a3a3", "#f4f4f4", "#6b6b6b", "saved tensor freed by backward (the graph's structure is kept)") \
   X(SUMMARY, "summary", "#9fb3c8", "#eef3f8", "#5b6f85", "a summary of several nodes (folded layers)")           \
   X(SERIES1, "series1", "#2c7fb8", "#d0e4f2", "#1a4f73", "first line of a chart (see its legend)")               \
   X(SERIES2, "series2", "#d95f0e", "#fbe0cc", "#8a3b08", "second line of a chart (see its legend)")              \

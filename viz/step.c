@@ -2,7 +2,8 @@
  * pass (values filled in as they are computed), once per op of the backward pass in reverse
  * topological order (gradients filled in), and once at the end with the leaves' gradients.
  * Invariants: every gradient is computed up front with ct_grad (retain_graph, so the user's graph
- * and the leaves' .grad are untouched); a frame only reveals what the pass has computed by then;
+ * and the leaves' .grad are untouched); after backward freed the saved tensors, the frames show
+ * the kept structure and the leaves' .grad (intermediate gradients were not kept); a frame only reveals what the pass has computed by then;
  * every frame has the same nodes and edges, so the layout barely moves between frames. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,10 +17,18 @@ int viz_graph_step_prepare(viz_graph *g) {
     return ct_errorf("viz.step: the graph has %d nodes, more than max_nodes=%d: stepping through it would not be "
                      "legible (pass {max_nodes=%d} to step anyway)",
                      g->n, g->o.max_nodes, g->n * 2);
-  if (g->nfreed || g->remembered)
-    return ct_errorf("viz.step: backward already freed this graph's saved tensors; run the forward pass again (or "
-                     "call backward{retain_graph=true}) and step before backward");
   ct_tensor *root = g->v[g->root].t;
+  if (g->nfreed || g->remembered) { /* after backward: the structure, and the leaves' .grad as computed */
+    g->step_nops = 0;
+    g->step_ops = malloc(sizeof *g->step_ops * viz_count(g->n));
+    if (!g->step_ops) return ct_errorf("viz.step: out of memory");
+    for (int k = 0; k < g->n; k++) {
+      if (g->v[k].role == ROLE_OP) g->step_ops[g->step_nops++] = k;
+      else if (g->v[k].t->requires_grad && g->v[k].t->grad) g->v[k].sgrad = ct_retain(g->v[k].t->grad);
+    }
+    g->step_ready = true;
+    return 0;
+  }
   if (!root->requires_grad)
     return ct_errorf("viz.step: the tensor does not require grad, so there is no backward pass to step through");
   int n = 0;

@@ -53,12 +53,15 @@ viz_color viz_category_color(int category);
 void viz_legend_node(viz_buf *b, const char *id, const viz_color *colors, const char *const *labels, int n);
 #define VIZ_FONT "DejaVu Sans"
 #define VIZ_MONO "DejaVu Sans Mono"
+/* viz.graph folds repeated modules past this many nodes (half that with {backward=true}), the
+   most a projected picture keeps legible; {collapse=false} draws every node. */
+#define VIZ_AUTO_FOLD 60
 
 /* ---- graphs of autograd nodes (graph.c) ---------------------------------------------------- */
 typedef struct {
   bool backward;       /* draw the backward graph beside the forward one */
   int max_nodes;       /* picture summarises past this many nodes (0: 150) */
-  int collapse;        /* repeated layers: 0 fold when over max_nodes, 1 always, -1 never */
+  int collapse;        /* repeated layers: 0 fold past VIZ_AUTO_FOLD nodes, 1 always, -1 never */
   int max_values;      /* tensors with at most this many elements show their values (0: 6) */
   const char *rankdir; /* "LR" or "TB"; NULL: TB with backward or for deep graphs, else LR */
   const char *title;   /* NULL: "forward graph of <name>" */

@@ -163,6 +163,46 @@ static int accumulate_leaf(ct_tensor *leaf, ct_tensor *g, bool create_graph) {
   return rc;
 }
 
+/* ---- what a freed node keeps ---------------------------------------------------------------
+   Backward frees a node's saved inputs but not the graph's structure (pictures after backward):
+   each input becomes a shell with its shape, dtype, name and grad_fn whose elements all read one
+   zero (stride 0) from a shared 8-byte storage; a leaf that requires grad stays itself (it lives
+   on as a parameter and carries .grad). One pass shares one base and one shell per leaf. */
+static ct_tensor *shell_base;
+static struct shell_memo { uint64_t id; ct_tensor *shell; } *shell_memo;
+static size_t nshell_memo, capshell_memo;
+
+static ct_tensor *shell_of(ct_tensor *t) {
+  if (!t->grad_fn && t->requires_grad) return ct_retain(t);
+  for (size_t k = 0; !t->grad_fn && k < nshell_memo; k++)
+    if (shell_memo[k].id == t->id) return ct_retain(shell_memo[k].shell);
+  int64_t one = 1;
+  if (!shell_base && !(shell_base = ct_zeros(&one, 1, CT_F64, ct_cpu()))) return NULL;
+  ct_meta m = {.ndim = t->ndim, .dtype = t->dtype};
+  memcpy(m.shape, t->shape, sizeof m.shape);
+  ct_tensor *s = ct_tensor_alias(shell_base, &m);
+  if (!s) return NULL;
+  s->grad_fn = t->grad_fn;
+  if (s->grad_fn) ct_node_retain(s->grad_fn);
+  s->requires_grad = t->requires_grad;
+  s->name = t->name ? strdup(t->name) : NULL;
+  if (!t->grad_fn && nshell_memo == capshell_memo) { /* no room: this leaf may get a second shell */
+    size_t cap = capshell_memo ? capshell_memo * 2 : 32;
+    struct shell_memo *p = realloc(shell_memo, cap * sizeof *p);
+    if (p) shell_memo = p, capshell_memo = cap;
+  }
+  if (!t->grad_fn && nshell_memo < capshell_memo) shell_memo[nshell_memo++] = (struct shell_memo){t->id, s};
+  return s;
+}
+
+static void node_shell_inputs(ct_node *n) {
+  for (int i = 0; n->in && i < n->nin; i++) {
+    ct_tensor *t = n->in[i];
+    n->in[i] = shell_of(t); /* NULL (out of memory) only loses the edge from pictures */
+    ct_release(t);
+  }
+}
+
 /* After n's rule ran: drop n's saved inputs. An input that is the output of a node still waiting
    for its gradient may be needed by that node's rule (exp, tanh, softmax read their output), so
    that node holds it until it has run. */
@@ -173,7 +213,7 @@ static void release_saved(ct_node *n) {
     if (p && p->mark == 1 && p->out == t && !p->out_hold) p->out_hold = ct_retain(t);
   }
   n->freed = true;
-  node_drop_inputs(n);
+  node_shell_inputs(n);
   ct_tensor *hold = n->out_hold;
   n->out_hold = NULL;
   ct_release(hold); /* may free n's output: ct_release clears n->out then */
@@ -351,9 +391,12 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
     ct_release(hold);
     if (!retain_graph && !rc && !ct_retain_all_grads()) { /* pictures mode keeps the graph to draw */
       n->freed = true;
-      node_drop_inputs(n);
+      node_shell_inputs(n);
     }
   }
+  ct_release(shell_base);
+  shell_base = NULL;
+  nshell_memo = 0;
   for (size_t k = 0; k < all.n; k++) ct_node_release(all.v[k]);
   ct_event_mark("backward end", NULL);
   if (!rc && !inputs) rc = fire_backward_end(cx, root);

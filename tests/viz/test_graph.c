@@ -64,18 +64,24 @@ Test(graph, not_computed_before_backward_values_after) {
   ct_release(f), ct_release(x1), ct_release(x2);
 }
 
-Test(graph, freed_graph_says_how_to_keep_it) {
-  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+Test(graph, after_backward_the_structure_stays_and_saved_tensors_read_freed) {
+  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2); /* not drawn before: viz's memory would hold a..d */
   cr_assert_eq(ct_backward(f, NULL, false, false), 0);
   char *dot = vt_graph_dot(f, NULL);
   cr_assert(dot);
-  cr_expect(strstr(dot, "inputs freed by backward"));
-  cr_expect(strstr(dot, "retain_graph=true"));
+  cr_expect_eq(vt_count(dot, "[id=\"n"), 7, "every node is still drawn (2 leaves, 5 ops):\n%s", dot);
+  cr_expect_eq(vt_count(dot, "saved tensor freed</I>"), 4, "a, b, c and their sum lost their values");
+  cr_expect_eq(vt_count(dot, "<B>x1</B>"), 1, "the whole graph, not just its root");
+  cr_expect(strstr(dot, "grad 5.5") && strstr(dot, "grad 1.716"), "the leaves' gradients");
+  cr_expect(strstr(dot, "saved tensor freed by backward"), "the freed style is in the legend");
+  cr_expect(strstr(dot, "the saved tensors are freed"));
+  cr_expect_neq(ct_backward(f, NULL, false, false), 0, "a second backward without retain_graph still fails");
+  cr_expect(strstr(ct_last_error(), "retain_graph=true"), "%s", ct_last_error());
   free(dot);
   ct_release(f), ct_release(x1), ct_release(x2);
 }
 
-Test(graph, draw_backward_draw_again_remembers_the_graph) {
+Test(graph, after_backward_backward_picture_and_step_draw_the_whole_graph) {
   ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
   char *before = vt_graph_dot(f, NULL);
   cr_assert(before);
@@ -83,12 +89,13 @@ Test(graph, draw_backward_draw_again_remembers_the_graph) {
   viz_graph_opts o = {.backward = true};
   char *after = vt_graph_dot(f, &o);
   cr_assert(after);
-  cr_expect(strstr(after, "remembered it from the last picture"), "%s", after);
-  cr_expect(strstr(after, "grad 5.5") && strstr(after, "grad 1.716"), "leaf gradients on the remembered graph");
+  cr_expect(strstr(after, "grad 5.5") && strstr(after, "grad 1.716"), "leaf gradients after backward");
   cr_expect_eq(vt_count(after, "<B>x1</B>"), 1, "the whole graph, not just its root");
-  cr_expect_null(strstr(after, "inputs freed by backward"));
+  cr_expect(strstr(after, "grad of"), "the backward twins are drawn");
   viz_graph *g = viz_graph_build(f, NULL);
-  cr_expect_neq(viz_graph_step_prepare(g), 0, "stepping needs the live graph");
+  cr_assert(g);
+  cr_expect_eq(viz_graph_step_prepare(g), 0, "stepping after backward: %s", ct_last_error());
+  cr_expect_eq(viz_graph_step_count(g), 2 * 5 + 1, "one forward and one backward frame per op, and the end");
   viz_graph_free(g);
   free(before), free(after);
   ct_release(f), ct_release(x1), ct_release(x2);
@@ -151,6 +158,30 @@ Test(graph, fold_repeats_and_node_limit) {
   ct_release(loss);
 }
 
+Test(graph, big_graphs_fold_by_themselves) {
+  ct_tensor *small = vt_mlp(6, 4, 3, 8, 2), *big = vt_mlp(12, 4, 3, 8, 2); /* 38 and 74 nodes */
+  char *dot = vt_graph_dot(small, NULL);
+  cr_assert(dot);
+  cr_expect_eq(vt_count(dot, "<B>matmul</B>"), 6, "38 nodes (under VIZ_AUTO_FOLD=%d) are drawn whole", VIZ_AUTO_FOLD);
+  free(dot);
+  dot = vt_graph_dot(big, NULL);
+  cr_assert(dot);
+  cr_expect(strstr(dot, "more like layers."), "74 nodes fold their repeated layers:\n%s", dot);
+  cr_expect_lt(vt_count(dot, "<B>matmul</B>"), 12);
+  free(dot);
+  viz_graph_opts bwd = {.backward = true};
+  dot = vt_graph_dot(small, &bwd);
+  cr_assert(dot);
+  cr_expect(strstr(dot, "more like layers."), "with the backward twins 38 nodes fold too");
+  free(dot);
+  viz_graph_opts none = {.collapse = -1};
+  dot = vt_graph_dot(big, &none);
+  cr_assert(dot);
+  cr_expect_eq(vt_count(dot, "<B>matmul</B>"), 12, "collapse=false draws every layer");
+  free(dot);
+  ct_release(small), ct_release(big);
+}
+
 Test(graph, step_frames) {
   ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
   viz_graph *g = viz_graph_build(f, NULL);
@@ -180,13 +211,17 @@ Test(graph, step_frames) {
   ct_release(f), ct_release(x1), ct_release(x2);
 }
 
-Test(graph, step_refuses_freed_graph) {
+Test(graph, step_after_backward_shows_the_leaves_gradients) {
   ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
   cr_assert_eq(ct_backward(f, NULL, false, false), 0);
   viz_graph *g = viz_graph_build(f, NULL);
   cr_assert(g);
-  cr_expect_neq(viz_graph_step_prepare(g), 0);
-  cr_expect(strstr(ct_last_error(), "retain_graph=true"), "%s", ct_last_error());
+  viz_buf b = {0};
+  char cap[320];
+  cr_assert_eq(viz_graph_step_dot(g, 2 * 5, &b, cap, sizeof cap), 0, "%s", ct_last_error());
+  cr_expect(strstr(cap, "done"), "%s", cap);
+  cr_expect(strstr(b.s, "grad 5.5") && strstr(b.s, "grad 1.716"), "the last frame shows the leaves' .grad");
+  viz_buf_free(&b);
   viz_graph_free(g);
   ct_release(f), ct_release(x1), ct_release(x2);
 }
