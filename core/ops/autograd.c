@@ -32,6 +32,7 @@ static void node_destroy(ct_node *n) {
   node_drop_inputs(n);
   ct_release(n->gacc);
   free(n->needs);
+  free(n->ver);
   free(n->name);
   free(n);
   ct_mem_count_node(-1);
@@ -73,6 +74,60 @@ bool ct_node_freed(const ct_node *n) { return n->freed; }
 static _Thread_local char scope_buf[96];
 static _Thread_local const char *scope;
 const char *ct_backward_scope(void) { return scope; }
+
+/* ---- saved-tensor versions ------------------------------------------------------------------ */
+
+uint32_t ct_version(const ct_tensor *t) { return t->storage->version; }
+void ct_bump_version(ct_tensor *t) { t->storage->version++; }
+
+/* Whether n's gradient rule reads the values of input i (i == nin: its output). Rules that use
+   only shapes (views, add, sum, ...) or only the other operand's values (mul, matmul: x's
+   gradient reads w) save nothing that an in-place write could make stale. */
+static bool saves(const ct_node *n, int i) {
+  if (i == n->nin) {
+    switch (n->op) {
+    case CT_OP_exp: case CT_OP_sqrt: case CT_OP_tanh: case CT_OP_sigmoid: case CT_OP_softmax:
+    case CT_OP_log_softmax: case CT_OP_div: case CT_OP_pow: case CT_OP_max: case CT_OP_min:
+    case CT_OP_attention_flash: return true;
+    default: return false;
+    }
+  }
+  switch (n->op) {
+  case CT_OP_view: case CT_OP_expand: case CT_OP_transpose: case CT_OP_permute: case CT_OP_narrow:
+  case CT_OP_select: case CT_OP_narrow_scatter: case CT_OP_copy: case CT_OP_to_dtype: case CT_OP_add:
+  case CT_OP_sub: case CT_OP_neg: case CT_OP_add_scalar: case CT_OP_mul_scalar: case CT_OP_sum:
+  case CT_OP_mean: case CT_OP_cat: case CT_OP_exp: case CT_OP_sqrt: case CT_OP_tanh: case CT_OP_sigmoid:
+  case CT_OP_softmax: case CT_OP_log_softmax: return false;
+  case CT_OP_div: return i == 1;
+  case CT_OP_index_select: case CT_OP_gather: case CT_OP_index_add: case CT_OP_scatter_add: return i == 1;
+  case CT_OP_mul: case CT_OP_matmul: return n->nin == 2 && n->needs[1 - i];
+  default: return true;
+  }
+}
+
+/* PyTorch's error when a tensor n's rule reads was written in place after n was recorded. */
+static int check_versions(const ct_node *n) {
+  for (int i = 0; i <= n->nin; i++) {
+    const ct_tensor *t = i < n->nin ? n->in[i] : n->out;
+    if (!t || !n->ver || t->storage->version == n->ver[i] || !saves(n, i)) continue;
+    char sh[CT_MAX_DIMS * 24 + 4] = "[";
+    size_t k = 1;
+    for (int d = 0; d < t->ndim && k < sizeof sh; d++)
+      k += (size_t)snprintf(sh + k, sizeof sh - k, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+    if (k < sizeof sh) snprintf(sh + k, sizeof sh - k, "]");
+    char nm[96] = "";
+    if (t->name) snprintf(nm, sizeof nm, ", named '%s'", t->name);
+    char which[32] = "its output";
+    if (i < n->nin) snprintf(which, sizeof which, "input %d", i + 1);
+    return ct_errorf("backward: one of the variables needed for gradient computation has been modified by an "
+                     "inplace operation: [%s %s] (saved by %s), is at version %u; expected version %u instead "
+                     "(%s of %s%s). Hint: make the in-place change (an optimizer step, fill_, copy_, x[i] = v) "
+                     "after backward, or on a clone()",
+                     ct_dtype_name(t->dtype), sh, ct_optable[n->op]->name, (unsigned)t->storage->version,
+                     (unsigned)n->ver[i], which, ct_optable[n->op]->name, nm);
+  }
+  return 0;
+}
 
 /* ---- the engine -------------------------------------------------------------------------- */
 
@@ -286,6 +341,10 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
   }
   ct_event_mark("backward", NULL);
   while (!rc && ready.n) {
+    if (ct_interrupt_pending()) { /* Ctrl-C: stop between nodes; cleanup below as for any error */
+      rc = ct_interrupt_error("backward");
+      break;
+    }
     ct_node *n = ready.v[--ready.n];
     ct_tensor *g = n->gacc;
     n->gacc = NULL;
@@ -304,6 +363,7 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
       rc = ct_errorf("backward: op %s has no gradient rule (it is not differentiable%s)", def->name,
                      n->name ? ", so double backward through it is not supported" : "");
     }
+    if (!rc) rc = check_versions(n);
     if (!rc) {
       const char *what = out && out->name ? out->name : (n->name ? n->name : def->name);
       snprintf(scope_buf, sizeof scope_buf, "grad of %s", what);

@@ -76,8 +76,9 @@ static int record_node(const ct_ctx *cx, ct_op op, const ct_opdef *def, ct_tenso
   ct_node *n = calloc(1, sizeof *n);
   ct_tensor **ins = malloc(sizeof *ins * (size_t)nin);
   bool *needs = malloc(sizeof *needs * (size_t)nin);
-  if (!n || !ins || !needs) {
-    free(n), free(ins), free(needs);
+  uint32_t *ver = malloc(sizeof *ver * (size_t)(nin + 1));
+  if (!n || !ins || !needs || !ver) {
+    free(n), free(ins), free(needs), free(ver);
     return ct_errorf("%s: out of memory recording the autograd node", def->name);
   }
   n->refcount = 1;
@@ -86,7 +87,10 @@ static int record_node(const ct_ctx *cx, ct_op op, const ct_opdef *def, ct_tenso
   n->nin = nin;
   n->in = ins;
   n->needs = needs;
+  n->ver = ver;
+  ver[nin] = out->storage->version;
   for (int i = 0; i < nin; i++) {
+    ver[i] = in[i]->storage->version;
     ins[i] = ct_retain(in[i]);
     needs[i] = in[i]->requires_grad && !(i > 0 && (def->flags & CT_OPF_NONDIFF_IN1));
   }
@@ -158,6 +162,7 @@ ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a)
       ct_release(out);
       return NULL;
     }
+    if (def->flags & CT_OPF_INPLACE_OUT) out->storage->version++; /* saved copies of in[0] are stale */
   }
   ct_ctx *cx = ct_ctx_cur();
   if (cx->grad_enabled && !(def->flags & CT_OPF_NONDIFF) && ct_dtype_is_float(out->dtype)) {

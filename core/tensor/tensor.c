@@ -114,6 +114,7 @@ ct_tensor *ct_full(const int64_t *shape, int ndim, double v, ct_dtype dt, ct_dev
     ct_release(t);
     return NULL;
   }
+  if (t) t->storage->version = 0; /* a new tensor: no in-place write yet */
   return t;
 }
 
@@ -298,6 +299,7 @@ int ct_set(ct_tensor *t, const int64_t *idx, double v) {
   char buf[8];
   ct_store_from_double(t->dtype, buf, v);
   ct_device dev = t->storage->device;
+  t->storage->version++;
   return ct_devops[dev.type].copy_h2d((char *)t->storage->data + o * (int64_t)isz, buf, isz, dev.index);
 }
 
@@ -371,6 +373,7 @@ int ct_copy_(ct_tensor *dst, const ct_tensor *src) {
     return ct_errorf("copy_: source of shape %s does not broadcast to destination shape %s",
                      ct_shape_str(src->shape, src->ndim, a, sizeof a), ct_shape_str(dst->shape, dst->ndim, b, sizeof b));
   }
+  dst->storage->version++;
   ct_device dd = dst->storage->device, sd = src->storage->device;
   if (dd.type == CT_CPU && sd.type == CT_CPU) return ct_copy_cpu(dst, src);
   if (dd.type != CT_CPU && sd.type == dd.type && dd.index == sd.index && ct_cuda_forward[CT_OP_copy]) {
@@ -405,8 +408,8 @@ int ct_fill_(ct_tensor *t, double v) {
   if (!s) return -1;
   ct_store_from_double(t->dtype, s->storage->data, v);
   int rc;
-  if (t->storage->device.type == CT_CPU) rc = ct_copy_cpu(t, s);
-  else rc = ct_copy_(t, s);
+  if (t->storage->device.type == CT_CPU) rc = (t->storage->version++, ct_copy_cpu(t, s));
+  else rc = ct_copy_(t, s); /* bumps the version */
   ct_release(s);
   return rc;
 }
