@@ -129,6 +129,44 @@ static int check_versions(const ct_node *n) {
   return 0;
 }
 
+/* ---- reference cycles through .grad -------------------------------------------------------- */
+
+/* backward(create_graph=true) and x.grad = f(x) give a leaf a gradient whose graph holds the leaf:
+   x -> x.grad -> node -> x, a cycle that refcounts never free. ct_release calls this when a
+   reference to t goes and t->grad has a graph: if every reference left to t comes from that graph
+   (at most CYCLE_MAX_NODES nodes are searched), nothing else can reach t, and t->grad is dropped,
+   which frees the cycle. Returns true when t may have been freed (the caller must not touch it). */
+#define CYCLE_MAX_NODES 4096
+bool ct_grad_cycle_release(ct_tensor *t) {
+  enum { CAP = 2 * CYCLE_MAX_NODES };
+  const ct_node **seen = calloc(CAP, sizeof *seen);
+  const ct_node **stack = malloc(CYCLE_MAX_NODES * sizeof *stack);
+  int refs = 0, nstack = 0, nseen = 0;
+  bool too_big = !seen || !stack;
+  if (!too_big) stack[nstack++] = t->grad->grad_fn;
+  while (!too_big && nstack && refs < t->refcount) {
+    const ct_node *n = stack[--nstack];
+    for (int i = 0; n->in && i < n->nin && !too_big; i++) {
+      const ct_tensor *u = n->in[i];
+      if (u == t) refs++;
+      const ct_node *p = u == t ? NULL : u->grad_fn;
+      if (!p) continue;
+      size_t h = (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull) & (CAP - 1);
+      while (seen[h] && seen[h] != p) h = (h + 1) & (CAP - 1);
+      if (seen[h]) continue;
+      if (++nseen >= CYCLE_MAX_NODES) too_big = true;
+      else seen[h] = stack[nstack++] = p;
+    }
+  }
+  free(seen);
+  free(stack);
+  if (too_big || refs != t->refcount) return false;
+  ct_tensor *g = t->grad;
+  t->grad = NULL;
+  ct_release(g); /* frees the graph, and with it t */
+  return true;
+}
+
 /* ---- the engine -------------------------------------------------------------------------- */
 
 typedef struct {

@@ -139,6 +139,8 @@ struct ct_node {
 };
 
 bool ct_node_needs_grad(const ct_node *n, int i);
+/* Frees t's .grad when its graph holds the only references left to t (a cycle); see autograd.c. */
+bool ct_grad_cycle_release(ct_tensor *t);
 /* Name given to nodes created while a backward rule runs ("grad of h1"); NULL outside. */
 const char *ct_backward_scope(void);
 

@@ -17,7 +17,11 @@ ct_tensor *ct_retain(ct_tensor *t) {
 }
 
 void ct_release(ct_tensor *t) {
-  if (!t || --t->refcount > 0) return;
+  if (!t) return;
+  if (--t->refcount > 0) {
+    if (t->grad && t->grad->grad_fn) ct_grad_cycle_release(t); /* x.grad's graph holding x */
+    return;
+  }
   ct_release(t->grad);
   if (t->grad_fn) {
     if (t->grad_fn->out == t) t->grad_fn->out = NULL; /* the node's weak pointer must not dangle */
