@@ -37,8 +37,16 @@ static volatile sig_atomic_t sigwinch_pending;
 
 /* ---- running code ------------------------------------------------------------------------- */
 
+static int msghandler(lua_State *L);
+
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
+  if ((ar->event == LUA_HOOKCALL || ar->event == LUA_HOOKRET) && lua_getinfo(L, "f", ar)) {
+    /* a C op answered the interrupt with its own error ("backward: interrupted"): let that
+       error reach the message handler; the hook stays armed for code after a pcall */
+    bool handler = lua_tocfunction(L, -1) == msghandler;
+    lua_pop(L, 1);
+    if (handler) return;
+  }
   lua_sethook(L, NULL, 0, 0);
   unanswered = 0;
   luaL_error(L, "interrupted!");

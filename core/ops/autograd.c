@@ -330,6 +330,11 @@ static int fire_backward_end(const ct_ctx *cx, ct_tensor *root) {
   return 0;
 }
 
+static int interrupted(void) {
+  return ct_errorf("backward: interrupted (the .grad of leaves may hold part of this pass's gradient: "
+                   "zero them before a step)");
+}
+
 /* Hooks run with the pass's grad mode (off unless create_graph), as the gradient rules do. */
 static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *inputs, int ninputs, ct_tensor **results,
                       bool retain_graph, bool create_graph) {
@@ -380,7 +385,7 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
   ct_event_mark("backward", NULL);
   while (!rc && ready.n) {
     if (ct_interrupt_pending()) { /* Ctrl-C: stop between nodes; cleanup below as for any error */
-      rc = ct_interrupt_error("backward");
+      rc = interrupted();
       break;
     }
     ct_node *n = ready.v[--ready.n];
@@ -408,6 +413,7 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
       scope = scope_buf;
       rc = def->backward(n, g, gin);
       scope = NULL;
+      if (rc && ct_interrupt_pending()) rc = interrupted(); /* a rule's op saw it first */
     }
     /* g is done with: let it go before the gradients are stored, so a leaf's gradient that is a
        view of g's storage (a transpose's, as nn.Linear's weight gets) is not shared any more and

@@ -42,7 +42,7 @@ Test(interrupt, backward_stops_and_state_stays_consistent) {
   cr_assert(y, "%s", ct_last_error());
   ct_interrupt_request();
   cr_assert_eq(ct_backward(y, NULL, true, false), -1);
-  cr_assert_str_eq(ct_last_error(), "backward: interrupted");
+  cr_assert(!strncmp(ct_last_error(), "backward: interrupted", 21), "%s", ct_last_error());
   cr_assert(ct_grad_enabled(), "grad mode restored after the interrupted backward");
   cr_assert_null(x->grad, "no partial gradient reached the leaf");
   ct_interrupt_clear();

@@ -113,3 +113,26 @@ describe("reference cycles through .grad", function()
     assert.are.same({ 3, 6 }, g:totable())
   end)
 end)
+
+describe("temporary save files of a killed writer", function()
+  it("are removed by the next save to the same path; a live writer's are kept", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p '" .. dir .. "'"))
+    local p = io.popen("sh -c 'echo $$'") -- a process that has exited: its pid is free
+    local dead = p:read("n")
+    p:close()
+    local target = dir .. "/model.chalk"
+    local function touch(name) io.open(dir .. "/" .. name, "w"):close() end
+    touch(("model.chalk.tmp.%d.AbC123"):format(dead)) -- left by a killed writer
+    touch("model.chalk.tmp.1.XyZ789")                 -- pid 1 is alive: kept
+    touch(("other.chalk.tmp.%d.AbC123"):format(dead)) -- another target's: kept
+    chalk.save({ w = chalk.ones(3) }, target)
+    local names = {}
+    for n in io.popen("ls '" .. dir .. "'"):lines() do names[#names + 1] = n end
+    table.sort(names)
+    assert.are.same({ "model.chalk", "model.chalk.tmp.1.XyZ789", ("other.chalk.tmp.%d.AbC123"):format(dead) }, names)
+    assert.are.same({ 1, 1, 1 }, chalk.load(target).w:totable())
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+end)
