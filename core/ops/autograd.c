@@ -31,8 +31,7 @@ static void node_drop_inputs(ct_node *n) {
 static void node_destroy(ct_node *n) {
   node_drop_inputs(n);
   ct_release(n->gacc);
-  free(n->needs);
-  free(n->ver);
+  free(n->ver); /* needs lives in the same block (dispatch.c) */
   free(n->name);
   free(n);
   ct_mem_count_node(-1);

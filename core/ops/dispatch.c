@@ -75,10 +75,11 @@ static int record_node(const ct_ctx *cx, ct_op op, const ct_opdef *def, ct_tenso
   if (!any) return 0;
   ct_node *n = calloc(1, sizeof *n);
   ct_tensor **ins = malloc(sizeof *ins * (size_t)nin);
-  bool *needs = malloc(sizeof *needs * (size_t)nin);
-  uint32_t *ver = malloc(sizeof *ver * (size_t)(nin + 1));
-  if (!n || !ins || !needs || !ver) {
-    free(n), free(ins), free(needs), free(ver);
+  /* one block: the saved versions, then needs (autograd.c frees it as n->ver) */
+  uint32_t *ver = malloc(sizeof *ver * (size_t)(nin + 1) + sizeof(bool) * (size_t)nin);
+  bool *needs = ver ? (bool *)(ver + nin + 1) : NULL;
+  if (!n || !ins || !ver) {
+    free(n), free(ins), free(ver);
     return ct_errorf("%s: out of memory recording the autograd node", def->name);
   }
   n->refcount = 1;

@@ -124,7 +124,8 @@ struct ct_node {
   int nin;
   ct_tensor **in;        /* strong refs to the inputs; NULL once freed */
   bool *needs;           /* needs[i]: input i takes a gradient */
-  uint32_t *ver;         /* ver[i]: input i's storage version when recorded; ver[nin]: the output's */
+  uint32_t *ver;         /* ver[i]: input i's storage version when recorded; ver[nin]: the output's
+                            (one allocation with needs, freed as ver) */
   ct_tensor *out;        /* weak: the output owns this node */
   int64_t out_shape[CT_MAX_DIMS];
   int out_ndim;
