@@ -51,6 +51,7 @@ typedef struct ct_storage {
   ct_device device;
   uint64_t id;
   ct_ctx *ctx; /* the context its bytes are charged to (current when allocated) */
+  uint32_t version; /* bumped by every in-place write, so shared by views and detach() (autograd.c) */
 } ct_storage;
 
 typedef struct ct_node ct_node;
@@ -288,6 +289,21 @@ int ct_zero_grad(ct_tensor *t);
    backward also keeps the graph (as retain_graph) so that it can still be drawn afterwards. */
 void ct_set_retain_all_grads(bool on);
 bool ct_retain_all_grads(void);
+/* In-place writes (fill_, copy_, set, assign, axpby, index assignment) bump the storage's version;
+   a node records the versions of the tensors its rule reads, and backward fails with PyTorch's
+   "modified by an inplace operation" error when one has changed since. */
+uint32_t ct_version(const ct_tensor *t);
+void ct_bump_version(ct_tensor *t);
+
+/* ---- interrupts (core/tensor/interrupt.c): Ctrl-C during long C work ---------------------------
+ * A signal handler calls ct_interrupt_request (async-signal-safe: one atomic store). Long loops
+ * (backward, big op loops between chunks, capture replay, rendering) poll ct_interrupt_pending and
+ * fail with ct_interrupt_error ("<op>: interrupted"), leaving state consistent; whoever answers
+ * the interrupt (the REPL before each line) calls ct_interrupt_clear. */
+void ct_interrupt_request(void);
+bool ct_interrupt_pending(void);
+void ct_interrupt_clear(void);
+int ct_interrupt_error(const char *op); /* sets "<op>: interrupted", returns -1 */
 
 /* ---- memory accounting ------------------------------------------------------------------------- */
 typedef struct {

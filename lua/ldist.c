@@ -202,7 +202,10 @@ static int l_start(lua_State *L) {
     if (!ct_is_contiguous(t))
       return luaL_error(L, "%s: %s is not contiguous (collectives work in place; call :contiguous() first)", name,
                         ct_describe(t, d, sizeof d));
-    if (coll != CT_COLL_SEND) lchalk_check_inplace(L, t, name);
+    if (coll != CT_COLL_SEND) {
+      lchalk_check_inplace(L, t, name);
+      ct_bump_version(t); /* the collective writes it in place: saved copies go stale */
+    }
     data = (char *)t->storage->data + t->offset * (int64_t)ct_dtype_size(t->dtype);
     count = ct_numel(t);
     dt = t->dtype;

@@ -2,7 +2,9 @@
 /*
  * Invariants. Ctrl-C has one handler for the whole process: while Lua code runs (docall depth
  * above zero) it arms a hook that raises "interrupted!" in that code, as lua.c does; at the
- * prompt it sets a flag that read_line() answers by discarding the line. Readline is used
+ * prompt it sets a flag that read_line() answers by discarding the line. It also raises the core's
+ * interrupt flag, which long C loops poll (they fail with "interrupted"); repeated presses never
+ * end chalk. Readline is used
  * through its callback interface with its own signal handling off, so no longjmp crosses it
  * and a signal can never arrive half-way through its redisplay.
  */
@@ -25,7 +27,7 @@
 
 #define HISTORY_FILE ".chalk_history"
 #define HISTORY_MAX 1000
-#define INTERRUPTS_BEFORE_KILL 3 /* unanswered Ctrl-Cs (say, in a long C op) that end chalk */
+#define INTERRUPTS_BEFORE_NOTE 3 /* unanswered Ctrl-Cs (say, in a long C op) that print a note */
 
 static lua_State *globalL;
 static volatile sig_atomic_t running;    /* depth of repl_docall */
@@ -35,19 +37,30 @@ static volatile sig_atomic_t sigwinch_pending;
 
 /* ---- running code ------------------------------------------------------------------------- */
 
+static int msghandler(lua_State *L);
+
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
+  if ((ar->event == LUA_HOOKCALL || ar->event == LUA_HOOKRET) && lua_getinfo(L, "f", ar)) {
+    /* a C op answered the interrupt with its own error ("backward: interrupted"): let that
+       error reach the message handler; the hook stays armed for code after a pcall */
+    bool handler = lua_tocfunction(L, -1) == msghandler;
+    lua_pop(L, 1);
+    if (handler) return;
+  }
   lua_sethook(L, NULL, 0, 0);
   unanswered = 0;
   luaL_error(L, "interrupted!");
 }
 
 static void on_sigint(int sig) {
+  (void)sig;
   if (running > 0) {
-    if (++unanswered >= INTERRUPTS_BEFORE_KILL) { /* stuck outside Lua: let the user out */
-      signal(sig, SIG_DFL);
-      raise(sig);
-      return;
+    ct_interrupt_request(); /* long C loops (backward, matmul batches, replay, render) poll it */
+    if (++unanswered == INTERRUPTS_BEFORE_NOTE) { /* never kill: a session is worth more */
+      static const char note[] = "\n(chalk: still inside C code; it stops at its next check. "
+                                 "Ctrl-\\ quits chalk)\n";
+      ssize_t w = write(STDERR_FILENO, note, sizeof note - 1);
+      (void)w;
     }
     /* lua_sethook is safe to call from a signal handler (see lua.c) */
     lua_sethook(globalL, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
@@ -90,10 +103,12 @@ int repl_docall(lua_State *L, int narg, int nres) {
   int base = lua_gettop(L) - narg;
   lua_pushcfunction(L, msghandler);
   lua_insert(L, base);
+  if (running == 0) ct_interrupt_clear();
   running++;
   int status = lua_pcall(L, narg, nres, base);
   running--;
   if (running == 0) {
+    ct_interrupt_clear(); /* answered: the next chunk starts afresh */
     unanswered = 0;
     if (lua_gethook(L) == interrupt_hook) lua_sethook(L, NULL, 0, 0); /* a late Ctrl-C */
   }

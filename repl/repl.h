@@ -14,6 +14,10 @@
 /* The Lua binding (lua/, linked from libchalk_lua.a) opens the chalk table with this. */
 int luaopen_chalk(lua_State *L);
 
+/* The core's interrupt flag (core/tensor/interrupt.c; standalone.c stands in for it). */
+void ct_interrupt_request(void);
+void ct_interrupt_clear(void);
+
 /* Settings from the command line that several files consult. */
 typedef struct {
   const char *progname; /* argv[0], for messages */

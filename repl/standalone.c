@@ -114,4 +114,8 @@ int luaopen_chalk(lua_State *L) {
   lua_setfield(L, -2, "viz");
   return 1;
 }
+
+/* stand-ins for the core's interrupt flag (no C loops here to poll it) */
+void ct_interrupt_request(void) {}
+void ct_interrupt_clear(void) {}
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <gvc.h>
+#include <unistd.h>
 
 #include "viz.h"
 
@@ -37,6 +38,19 @@ static const char *const install_hint =
 
 bool viz_format_known(const char *f) {
   return f && (!strcmp(f, "png") || !strcmp(f, "svg") || !strcmp(f, "pdf") || !strcmp(f, "dot"));
+}
+
+/* Pictures go to a temporary file beside path that is renamed over it once complete, so an
+   interrupted or failed render never truncates an earlier picture. */
+static void temp_name(char *buf, size_t n, const char *path) {
+  snprintf(buf, n, "%s.part%ld", path, (long)getpid());
+}
+
+static int publish(const char *tmp, const char *path) {
+  if (rename(tmp, path) == 0) return 0;
+  int e = errno;
+  remove(tmp);
+  return ct_errorf("viz: cannot write %s: %s", path, strerror(e));
 }
 
 static int write_text(const char *path, const char *text) {
@@ -89,36 +103,49 @@ static int render_locked(const char *dot, const char *engine, const char *format
   }
   gv_msg[0] = '\0';
   agreseterrors();
+  char tmp[4096];
+  if (strlen(path) + 32 > sizeof tmp) return ct_errorf("viz: path too long: %.64s...", path);
+  temp_name(tmp, sizeof tmp, path);
+  if (ct_interrupt_pending()) return ct_interrupt_error("viz");
   Agraph_t *g = agmemread(dot);
   if (!g) return ct_errorf("viz: Graphviz could not parse the DOT text: %s", gv_message("syntax error"));
   if (!strcmp(format, "dot")) {
     agclose(g);
-    return write_text(path, dot);
+    return write_text(tmp, dot) ? (remove(tmp), -1) : publish(tmp, path);
   }
-  FILE *probe = fopen(path, "wb");
+  FILE *probe = fopen(tmp, "wb");
   if (!probe) {
     agclose(g);
     return ct_errorf("viz: cannot write %s: %s", path, strerror(errno));
   }
   fclose(probe);
-  if (gvLayout(gvc, g, engine) != 0) {
+  /* the phases (parse, layout, drawing) each run to the end inside Graphviz: Ctrl-C is answered
+     between them, and the earlier picture at path stays whole */
+  if (ct_interrupt_pending() || gvLayout(gvc, g, engine) != 0) {
     agclose(g);
+    remove(tmp);
+    if (ct_interrupt_pending()) return ct_interrupt_error("viz");
     return ct_errorf("viz: Graphviz cannot lay out with '%s' (%s): the layout plugin is missing; %s", engine,
                      gv_message("no layout engine"), install_hint);
   }
   if (!strcmp(format, "png")) agsafeset(g, "dpi", "110", "");
   if (!strcmp(format, "png")) png_cap_pixels(g);
-  int rc = gvRenderFilename(gvc, g, format, path);
+  bool stop = ct_interrupt_pending();
+  int rc = stop ? 0 : gvRenderFilename(gvc, g, format, tmp);
   gvFreeLayout(gvc, g);
   agclose(g);
+  if (stop || ct_interrupt_pending()) {
+    remove(tmp);
+    return ct_interrupt_error("viz");
+  }
   if (rc != 0) {
     char have[256];
     list_devices(have, sizeof have);
-    remove(path);
+    remove(tmp);
     return ct_errorf("viz: Graphviz cannot render %s (%s); formats available here: %s; %s", format,
                      gv_message("no renderer"), have[0] ? have : "none", install_hint);
   }
-  return 0;
+  return publish(tmp, path);
 }
 
 /* Size of an HTML-like label as Graphviz will draw it: lay out a graph of that one node and

@@ -143,6 +143,10 @@ int ct_cpu_matmul_blas(ct_tensor *out, ct_tensor *const *in, int nin, const ct_a
   int64_t idx[CT_MAX_DIMS] = {0};
   char *c = out->storage->data;
   for (int64_t bi = 0; bi < nbatch; bi++) {
+    if (ct_interrupt_pending()) { /* Ctrl-C between the batch's GEMMs */
+      free(a.scratch), free(b.scratch);
+      return ct_interrupt_error("matmul");
+    }
     int64_t oa = 0, ob = 0;
     for (int d = 0; d < nb; d++) oa += idx[d] * a.bst[d], ob += idx[d] * b.bst[d];
     const void *pa = mm_matrix(&a, a.base + oa * (int64_t)isz, dt);

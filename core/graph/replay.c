@@ -145,6 +145,7 @@ static int run_nodes(ct_graph *g) {
   for (int i = 0; i < g->nn; i++) {
     ct_gnode *n = &g->n[i];
     if (n->dead || n->op == CT_GOP_ALIAS) continue;
+    if (ct_interrupt_pending()) return ct_interrupt_error("replay");
     bool log = ct_events_on();
     double t0 = log ? ct_now_us() : 0;
     ct_tensor *small[16], **in = n->nin <= 16 ? small : malloc(sizeof *in * (size_t)n->nin);

@@ -4,7 +4,8 @@
  *  - Every file is written atomically: into a temporary file in the destination's directory,
  *    flushed, fsync'd, renamed over the destination, and the directory fsync'd. A crash or a kill
  *    at any moment leaves either the old file or the new one, never a mixture; a killed writer
- *    leaves at most a stray "<name>.tmp.XXXXXX" beside it.
+ *    leaves at most a stray "<name>.tmp.<pid>.XXXXXX" beside it, which the next save to <name>
+ *    removes (io/tmpfiles.c).
  *  - A save file ends with a trailer holding the payload length and its CRC32 (zlib); load checks
  *    both before it trusts a byte, and bounds-checks every record while parsing.
  *  - Numbers in both formats are little-endian, as on every machine chalk runs on (x86-64, arm64).
@@ -27,6 +28,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/tmpfiles.h"
 #include "ops/optable.h"
 #include "tensor/checked.h"
 
@@ -49,13 +51,13 @@ static int atomic_open(atomic_file *a, const char *path, const char *op) {
   memset(a, 0, sizeof *a);
   a->op = op;
   a->path = strdup(path);
-  size_t n = strlen(path) + 16;
+  size_t n = strlen(path) + 40;
   a->tmp = malloc(n);
-  if (!a->path || !a->tmp) {
+  if (!a->path || !a->tmp || ct_tmp_template(a->tmp, n, path)) {
     free(a->path), free(a->tmp);
     return ct_errorf("%s: out of memory", op);
   }
-  snprintf(a->tmp, n, "%s.tmp.XXXXXX", path);
+  ct_tmp_clean_stale(path); /* temporaries of writers killed before their rename */
   int fd = mkstemp(a->tmp);
   if (fd < 0) {
     int e = errno;

@@ -31,7 +31,7 @@ static void node_drop_inputs(ct_node *n) {
 static void node_destroy(ct_node *n) {
   node_drop_inputs(n);
   ct_release(n->gacc);
-  free(n->needs);
+  free(n->ver); /* needs lives in the same block (dispatch.c) */
   free(n->name);
   free(n);
   ct_mem_count_node(-1);
@@ -73,6 +73,98 @@ bool ct_node_freed(const ct_node *n) { return n->freed; }
 static _Thread_local char scope_buf[96];
 static _Thread_local const char *scope;
 const char *ct_backward_scope(void) { return scope; }
+
+/* ---- saved-tensor versions ------------------------------------------------------------------ */
+
+uint32_t ct_version(const ct_tensor *t) { return t->storage->version; }
+void ct_bump_version(ct_tensor *t) { t->storage->version++; }
+
+/* Whether n's gradient rule reads the values of input i (i == nin: its output). Rules that use
+   only shapes (views, add, sum, ...) or only the other operand's values (mul, matmul: x's
+   gradient reads w) save nothing that an in-place write could make stale. */
+static bool saves(const ct_node *n, int i) {
+  if (i == n->nin) {
+    switch (n->op) {
+    case CT_OP_exp: case CT_OP_sqrt: case CT_OP_tanh: case CT_OP_sigmoid: case CT_OP_softmax:
+    case CT_OP_log_softmax: case CT_OP_div: case CT_OP_pow: case CT_OP_max: case CT_OP_min:
+    case CT_OP_attention_flash: return true;
+    default: return false;
+    }
+  }
+  switch (n->op) {
+  case CT_OP_view: case CT_OP_expand: case CT_OP_transpose: case CT_OP_permute: case CT_OP_narrow:
+  case CT_OP_select: case CT_OP_narrow_scatter: case CT_OP_copy: case CT_OP_to_dtype: case CT_OP_add:
+  case CT_OP_sub: case CT_OP_neg: case CT_OP_add_scalar: case CT_OP_mul_scalar: case CT_OP_sum:
+  case CT_OP_mean: case CT_OP_cat: case CT_OP_exp: case CT_OP_sqrt: case CT_OP_tanh: case CT_OP_sigmoid:
+  case CT_OP_softmax: case CT_OP_log_softmax: return false;
+  case CT_OP_div: return i == 1;
+  case CT_OP_index_select: case CT_OP_gather: case CT_OP_index_add: case CT_OP_scatter_add: return i == 1;
+  case CT_OP_mul: case CT_OP_matmul: return n->nin == 2 && n->needs[1 - i];
+  default: return true;
+  }
+}
+
+/* PyTorch's error when a tensor n's rule reads was written in place after n was recorded. */
+static int check_versions(const ct_node *n) {
+  for (int i = 0; i <= n->nin; i++) {
+    const ct_tensor *t = i < n->nin ? n->in[i] : n->out;
+    if (!t || !n->ver || t->storage->version == n->ver[i] || !saves(n, i)) continue;
+    char sh[CT_MAX_DIMS * 24 + 4] = "[";
+    size_t k = 1;
+    for (int d = 0; d < t->ndim && k < sizeof sh; d++)
+      k += (size_t)snprintf(sh + k, sizeof sh - k, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+    if (k < sizeof sh) snprintf(sh + k, sizeof sh - k, "]");
+    char nm[96] = "";
+    if (t->name) snprintf(nm, sizeof nm, ", named '%s'", t->name);
+    char which[32] = "its output";
+    if (i < n->nin) snprintf(which, sizeof which, "input %d", i + 1);
+    return ct_errorf("backward: one of the variables needed for gradient computation has been modified by an "
+                     "inplace operation: [%s %s] (saved by %s), is at version %u; expected version %u instead "
+                     "(%s of %s%s). Hint: make the in-place change (an optimizer step, fill_, copy_, x[i] = v) "
+                     "after backward, or on a clone()",
+                     ct_dtype_name(t->dtype), sh, ct_optable[n->op]->name, (unsigned)t->storage->version,
+                     (unsigned)n->ver[i], which, ct_optable[n->op]->name, nm);
+  }
+  return 0;
+}
+
+/* ---- reference cycles through .grad -------------------------------------------------------- */
+
+/* backward(create_graph=true) and x.grad = f(x) give a leaf a gradient whose graph holds the leaf:
+   x -> x.grad -> node -> x, a cycle that refcounts never free. ct_release calls this when a
+   reference to t goes and t->grad has a graph: if every reference left to t comes from that graph
+   (at most CYCLE_MAX_NODES nodes are searched), nothing else can reach t, and t->grad is dropped,
+   which frees the cycle. Returns true when t may have been freed (the caller must not touch it). */
+#define CYCLE_MAX_NODES 4096
+bool ct_grad_cycle_release(ct_tensor *t) {
+  enum { CAP = 2 * CYCLE_MAX_NODES };
+  const ct_node **seen = calloc(CAP, sizeof *seen);
+  const ct_node **stack = malloc(CYCLE_MAX_NODES * sizeof *stack);
+  int refs = 0, nstack = 0, nseen = 0;
+  bool too_big = !seen || !stack;
+  if (!too_big) stack[nstack++] = t->grad->grad_fn;
+  while (!too_big && nstack && refs < t->refcount) {
+    const ct_node *n = stack[--nstack];
+    for (int i = 0; n->in && i < n->nin && !too_big; i++) {
+      const ct_tensor *u = n->in[i];
+      if (u == t) refs++;
+      const ct_node *p = u == t ? NULL : u->grad_fn;
+      if (!p) continue;
+      size_t h = (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull) & (CAP - 1);
+      while (seen[h] && seen[h] != p) h = (h + 1) & (CAP - 1);
+      if (seen[h]) continue;
+      if (++nseen >= CYCLE_MAX_NODES) too_big = true;
+      else seen[h] = stack[nstack++] = p;
+    }
+  }
+  free(seen);
+  free(stack);
+  if (too_big || refs != t->refcount) return false;
+  ct_tensor *g = t->grad;
+  t->grad = NULL;
+  ct_release(g); /* frees the graph, and with it t */
+  return true;
+}
 
 /* ---- the engine -------------------------------------------------------------------------- */
 
@@ -277,6 +369,11 @@ static int fire_backward_end(const ct_ctx *cx, ct_tensor *root) {
   return 0;
 }
 
+static int interrupted(void) {
+  return ct_errorf("backward: interrupted (the .grad of leaves may hold part of this pass's gradient: "
+                   "zero them before a step)");
+}
+
 /* Hooks run with the pass's grad mode (off unless create_graph), as the gradient rules do. */
 static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *inputs, int ninputs, ct_tensor **results,
                       bool retain_graph, bool create_graph) {
@@ -326,6 +423,10 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
   }
   ct_event_mark("backward", NULL);
   while (!rc && ready.n) {
+    if (ct_interrupt_pending()) { /* Ctrl-C: stop between nodes; cleanup below as for any error */
+      rc = interrupted();
+      break;
+    }
     ct_node *n = ready.v[--ready.n];
     ct_tensor *g = n->gacc;
     n->gacc = NULL;
@@ -344,12 +445,14 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
       rc = ct_errorf("backward: op %s has no gradient rule (it is not differentiable%s)", def->name,
                      n->name ? ", so double backward through it is not supported" : "");
     }
+    if (!rc) rc = check_versions(n);
     if (!rc) {
       const char *what = out && out->name ? out->name : (n->name ? n->name : def->name);
       snprintf(scope_buf, sizeof scope_buf, "grad of %s", what);
       scope = scope_buf;
       rc = def->backward(n, g, gin);
       scope = NULL;
+      if (rc && ct_interrupt_pending()) rc = interrupted(); /* a rule's op saw it first */
     }
     /* g is done with: let it go before the gradients are stored, so a leaf's gradient that is a
        view of g's storage (a transpose's, as nn.Linear's weight gets) is not shared any more and

@@ -75,9 +75,11 @@ static int record_node(const ct_ctx *cx, ct_op op, const ct_opdef *def, ct_tenso
   if (!any) return 0;
   ct_node *n = calloc(1, sizeof *n);
   ct_tensor **ins = malloc(sizeof *ins * (size_t)nin);
-  bool *needs = malloc(sizeof *needs * (size_t)nin);
-  if (!n || !ins || !needs) {
-    free(n), free(ins), free(needs);
+  /* one block: the saved versions, then needs (autograd.c frees it as n->ver) */
+  uint32_t *ver = malloc(sizeof *ver * (size_t)(nin + 1) + sizeof(bool) * (size_t)nin);
+  bool *needs = ver ? (bool *)(ver + nin + 1) : NULL;
+  if (!n || !ins || !ver) {
+    free(n), free(ins), free(ver);
     return ct_errorf("%s: out of memory recording the autograd node", def->name);
   }
   n->refcount = 1;
@@ -86,7 +88,10 @@ static int record_node(const ct_ctx *cx, ct_op op, const ct_opdef *def, ct_tenso
   n->nin = nin;
   n->in = ins;
   n->needs = needs;
+  n->ver = ver;
+  ver[nin] = out->storage->version;
   for (int i = 0; i < nin; i++) {
+    ver[i] = in[i]->storage->version;
     ins[i] = ct_retain(in[i]);
     needs[i] = in[i]->requires_grad && !(i > 0 && (def->flags & CT_OPF_NONDIFF_IN1));
   }
@@ -160,6 +165,7 @@ ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a)
       ct_release(out);
       return NULL;
     }
+    if (def->flags & CT_OPF_INPLACE_OUT) out->storage->version++; /* saved copies of in[0] are stale */
   }
   ct_ctx *cx = ct_ctx_cur();
   if (cx->grad_enabled && !(def->flags & CT_OPF_NONDIFF) && ct_dtype_is_float(out->dtype)) {

@@ -158,6 +158,8 @@ struct ct_node {
   int nin;
   ct_tensor **in;        /* strong refs to the inputs; NULL once freed */
   bool *needs;           /* needs[i]: input i takes a gradient */
+  uint32_t *ver;         /* ver[i]: input i's storage version when recorded; ver[nin]: the output's
+                            (one allocation with needs, freed as ver) */
   ct_tensor *out;        /* weak: the output owns this node */
   int64_t out_shape[CT_MAX_DIMS];
   int out_ndim;
@@ -172,6 +174,8 @@ struct ct_node {
 };
 
 bool ct_node_needs_grad(const ct_node *n, int i);
+/* Frees t's .grad when its graph holds the only references left to t (a cycle); see autograd.c. */
+bool ct_grad_cycle_release(ct_tensor *t);
 /* Name given to nodes created while a backward rule runs ("grad of h1"); NULL outside. */
 const char *ct_backward_scope(void);
 

@@ -181,6 +181,7 @@ ct_storage *ct_storage_new(size_t nbytes, ct_device dev) {
   s->ctx = cx;
   s->category = cx->default_category;
   s->id = next_storage_id++;
+  s->version = 0;
   cx->live_storages++;
   ct_ctx_mem_account(cx, dev, s->category, (int64_t)nbytes, true);
   allocated_total += (int64_t)nbytes;

@@ -18,7 +18,11 @@ ct_tensor *ct_retain(ct_tensor *t) {
 }
 
 void ct_release(ct_tensor *t) {
-  if (!t || --t->refcount > 0) return;
+  if (!t) return;
+  if (--t->refcount > 0) {
+    if (t->grad && t->grad->grad_fn) ct_grad_cycle_release(t); /* x.grad's graph holding x */
+    return;
+  }
   ct_release(t->grad);
   if (t->grad_fn) {
     if (t->grad_fn->out == t) t->grad_fn->out = NULL; /* the node's weak pointer must not dangle */
@@ -125,6 +129,7 @@ ct_tensor *ct_full(const int64_t *shape, int ndim, double v, ct_dtype dt, ct_dev
     ct_release(t);
     return NULL;
   }
+  if (t) t->storage->version = 0; /* a new tensor: no in-place write yet */
   return t;
 }
 
@@ -309,6 +314,7 @@ int ct_set(ct_tensor *t, const int64_t *idx, double v) {
   char buf[8];
   ct_store_from_double(t->dtype, buf, v);
   ct_device dev = t->storage->device;
+  t->storage->version++;
   return ct_devops[dev.type].copy_h2d((char *)t->storage->data + o * (int64_t)isz, buf, isz, dev.index);
 }
 
@@ -382,6 +388,7 @@ int ct_copy_(ct_tensor *dst, const ct_tensor *src) {
     return ct_errorf("copy_: source of shape %s does not broadcast to destination shape %s",
                      ct_shape_str(src->shape, src->ndim, a, sizeof a), ct_shape_str(dst->shape, dst->ndim, b, sizeof b));
   }
+  dst->storage->version++;
   ct_device dd = dst->storage->device, sd = src->storage->device;
   if (dd.type == CT_CPU && sd.type == CT_CPU) return ct_copy_cpu(dst, src);
   if (dd.type != CT_CPU && sd.type == dd.type && dd.index == sd.index && ct_cuda_forward[CT_OP_copy]) {
@@ -416,8 +423,8 @@ int ct_fill_(ct_tensor *t, double v) {
   if (!s) return -1;
   ct_store_from_double(t->dtype, s->storage->data, v);
   int rc;
-  if (t->storage->device.type == CT_CPU) rc = ct_copy_cpu(t, s);
-  else rc = ct_copy_(t, s);
+  if (t->storage->device.type == CT_CPU) rc = (t->storage->version++, ct_copy_cpu(t, s));
+  else rc = ct_copy_(t, s); /* bumps the version */
   ct_release(s);
   return rc;
 }
