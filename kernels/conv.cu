@@ -231,7 +231,7 @@ static int max_pool2d_backward_fwd(ct_tensor *out, ct_tensor *const *in, int nin
   (void)nin;
   int dev = ct_cu_index(out);
   cudaStream_t s = ct_cu_stream(dev);
-  if (ct_cu_check(cudaMemsetAsync(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype), s), "max_pool2d_backward"))
+  if (ct_cu_zero(out, s, "max_pool2d_backward"))
     return -1;
   ct_tensor *g = ct_contiguous(in[0]), *x = g ? ct_contiguous(in[1]) : NULL;
   if (!x) {
@@ -256,10 +256,5 @@ static int max_pool2d_backward_fwd(ct_tensor *out, ct_tensor *const *in, int nin
 }
 CT_CU_FORWARD(max_pool2d_backward, max_pool2d_backward_fwd)
 
-extern "C" void ct_cu_register_conv(void) {
-  ct_cuda_forward[CT_OP_im2col] = im2col_cuda;
-  ct_cuda_forward[CT_OP_col2im] = col2im_cuda;
-  ct_cuda_forward[CT_OP_conv2d] = conv2d_cuda;
-  ct_cuda_forward[CT_OP_max_pool2d] = max_pool2d_cuda;
-  ct_cuda_forward[CT_OP_max_pool2d_backward] = max_pool2d_backward_cuda;
-}
+#define CONV_OPS(X) X(im2col) X(col2im) X(conv2d) X(max_pool2d) X(max_pool2d_backward)
+extern "C" void ct_cu_register_conv(void) { CONV_OPS(CT_CU_REGISTER) }

@@ -249,8 +249,5 @@ static int narrow_scatter_impl(ct_tensor *out, ct_tensor *const *in, int nin, co
 }
 CT_CU_FORWARD(narrow_scatter, narrow_scatter_impl)
 
-extern "C" void ct_cu_register_convert(void) {
-  ct_cuda_forward[CT_OP_copy] = copy_cuda;
-  ct_cuda_forward[CT_OP_to_dtype] = to_dtype_cuda;
-  ct_cuda_forward[CT_OP_narrow_scatter] = narrow_scatter_cuda;
-}
+#define CONVERT_OPS(X) X(copy) X(to_dtype) X(narrow_scatter)
+extern "C" void ct_cu_register_convert(void) { CONVERT_OPS(CT_CU_REGISTER) }

@@ -157,7 +157,7 @@ static int index_add_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct
   cudaStream_t s = ct_cu_stream(dev);
   int dim = (int)a->i[0];
   int64_t K = ct_numel(in[1]), D = out->shape[dim];
-  if (ct_cu_check(cudaMemsetAsync(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype), s), "index_add"))
+  if (ct_cu_zero(out, s, "index_add"))
     return -1;
   int64_t *pos = positions_or_error("index_add", in[1], dim, D);
   if (!pos) return -1;
@@ -256,7 +256,7 @@ static int scatter_add_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const 
   int dev = ct_cu_index(out);
   cudaStream_t s = ct_cu_stream(dev);
   int dim = (int)a->i[0];
-  if (ct_cu_check(cudaMemsetAsync(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype), s), "scatter_add"))
+  if (ct_cu_zero(out, s, "scatter_add"))
     return -1;
   int64_t *pos = positions_or_error("scatter_add", in[1], dim, out->shape[dim]);
   if (!pos) return -1;
@@ -306,10 +306,5 @@ static int cat_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs
 }
 CT_CU_FORWARD(cat, cat_fwd)
 
-extern "C" void ct_cu_register_index(void) {
-  ct_cuda_forward[CT_OP_index_select] = index_select_cuda;
-  ct_cuda_forward[CT_OP_index_add] = index_add_cuda;
-  ct_cuda_forward[CT_OP_gather] = gather_cuda;
-  ct_cuda_forward[CT_OP_scatter_add] = scatter_add_cuda;
-  ct_cuda_forward[CT_OP_cat] = cat_cuda;
-}
+#define INDEX_OPS(X) X(index_select) X(index_add) X(gather) X(scatter_add) X(cat)
+extern "C" void ct_cu_register_index(void) { INDEX_OPS(CT_CU_REGISTER) }
