@@ -152,11 +152,6 @@ void lchalk_open_nn(lua_State *L, int chalk, int methods, int meta) {
                                  {"dropout", l_dropout},             {NULL, NULL}};
   lua_pushvalue(L, chalk);
   luaL_setfuncs(L, fns, 0);
-  lua_pushboolean(L, 0);
-  lua_pushcclosure(L, l_cat_stack, 1);
-  lua_setfield(L, -2, "cat");
-  lua_pushboolean(L, 1);
-  lua_pushcclosure(L, l_cat_stack, 1);
-  lua_setfield(L, -2, "stack");
+  lchalk_set_flagged(L, l_cat_stack, "cat", "stack");
   lua_pop(L, 1);
 }
