@@ -125,13 +125,19 @@ static int index_select_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const
   free(pos);
   return 0;
 }
-/* d/da = index_add of g into zeros of a's shape */
-static int index_select_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+/* gin[0] = the adjoint op (index_add, scatter_add) of g into zeros of a's shape, at the forward's
+   indices (input 1) and attrs. */
+static int adjoint_into_zeros(ct_op adjoint, ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_attrs at = n->attrs;
   at.ndim = n->in[0]->ndim;
   memcpy(at.shape, n->in[0]->shape, sizeof at.shape);
   ct_tensor *in[2] = {g, n->in[1]};
-  return (gin[0] = ct_op_run(CT_OP_index_add, in, 2, &at)) ? 0 : -1;
+  return (gin[0] = ct_op_run(adjoint, in, 2, &at)) ? 0 : -1;
+}
+
+/* d/da = index_add of g into zeros of a's shape */
+static int index_select_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  return adjoint_into_zeros(CT_OP_index_add, n, g, gin);
 }
 const ct_opdef ct_op_index_select = {"index_select", 2, CT_OPF_NONDIFF_IN1, index_select_shape, index_select_cpu,
                                      index_select_backward, gather_cost, "dx = index_add(zeros, idx, g)", NULL};
@@ -272,11 +278,7 @@ static int gather_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
 }
 /* d/da = scatter_add of g into zeros of a's shape */
 static int gather_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  ct_attrs at = n->attrs;
-  at.ndim = n->in[0]->ndim;
-  memcpy(at.shape, n->in[0]->shape, sizeof at.shape);
-  ct_tensor *in[2] = {g, n->in[1]};
-  return (gin[0] = ct_op_run(CT_OP_scatter_add, in, 2, &at)) ? 0 : -1;
+  return adjoint_into_zeros(CT_OP_scatter_add, n, g, gin);
 }
 const ct_opdef ct_op_gather = {"gather", 2, CT_OPF_NONDIFF_IN1, gather_shape, gather_cpu, gather_backward,
                                gather_cost, "dx = scatter_add(zeros, idx, g)", NULL};
