@@ -149,11 +149,7 @@ typedef struct {
   int bq, bk;
 } flash_spec;
 
-static ct_tensor *flash_call(ct_tensor *const *in, int nin, void *ctx) {
-  (void)nin;
-  const flash_spec *s = ctx;
-  return attn(in[0], in[1], in[2], s->causal, true, s->bq, s->bk);
-}
+GC_SPEC_FN(flash_call, flash_spec, attn(in[0], in[1], in[2], s->causal, true, s->bq, s->bk))
 
 Test(attention, flash_gradients_finite_differences) {
   for (int causal = 0; causal < 2; causal++) {
