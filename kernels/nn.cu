@@ -293,10 +293,7 @@ __global__ void k_one_hot(int64_t n, int64_t C, const int64_t *__restrict__ pos,
   }
 }
 
-static int one_hot_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  int dev = ct_cu_index(out);
-  cudaStream_t s = ct_cu_stream(dev);
+static int one_hot_fwd(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, int dev, cudaStream_t s) {
   int64_t n = ct_numel(in[0]), C = a->i[0];
   size_t osz = ct_dtype_size(out->dtype);
   if (ct_cu_zero(out, s, "one_hot")) return -1;
@@ -326,7 +323,7 @@ static int one_hot_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_a
   ct_cu_free(pos, 0, dev);
   return rc;
 }
-CT_CU_FORWARD(one_hot, one_hot_fwd)
+CT_CU_FORWARD_ON(one_hot, one_hot_fwd)
 
 #define NN_OPS(X) X(softmax) X(log_softmax) X(layer_norm) X(nll_loss) X(one_hot)
 extern "C" void ct_cu_register_nn(void) { NN_OPS(CT_CU_REGISTER) }
