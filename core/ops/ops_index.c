@@ -361,8 +361,8 @@ static int cat_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *
   m->dtype = t0->dtype;
   return 0;
 }
-static int cat_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  int dim = (int)a->i[0];
+int ct_cat_into(ct_tensor *out, ct_tensor *const *in, int nin, int dim,
+                int (*copy)(ct_tensor *dst, const ct_tensor *src)) {
   ct_meta m = {.ndim = out->ndim, .dtype = out->dtype};
   memcpy(m.shape, out->shape, sizeof m.shape);
   memcpy(m.stride, out->stride, sizeof m.stride);
@@ -370,14 +370,18 @@ static int cat_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs
   for (int i = 0; i < nin; i++) {
     m.shape[dim] = in[i]->shape[dim];
     m.offset = out->offset + start * out->stride[dim];
+    start += in[i]->shape[dim];
+    if (!m.shape[dim]) continue;
     ct_tensor *win = ct_tensor_alias(out, &m);
     if (!win) return -1;
-    int rc = ct_copy_cpu(win, in[i]);
+    int rc = copy(win, in[i]);
     ct_release(win);
     if (rc) return rc;
-    start += in[i]->shape[dim];
   }
   return 0;
+}
+static int cat_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  return ct_cat_into(out, in, nin, (int)a->i[0], ct_copy_cpu);
 }
 /* d/dt_i = the slice of g where t_i landed */
 static int cat_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {

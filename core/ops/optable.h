@@ -233,5 +233,9 @@ void ct_mem_count_node(int delta);
 /* Copy a tensor's elements to a host buffer (contiguous, its dtype): works for any device. */
 int ct_read_host(const ct_tensor *t, void *dst);
 int ct_copy_cpu(ct_tensor *dst, const ct_tensor *src); /* broadcast + dtype conversion on the CPU */
+/* cat's forward on any device: each in[i] copied by `copy` (ct_copy_cpu, ct_cu_copy_into) into its
+   window of out along dim (empty windows skipped). ops_index.c. */
+int ct_cat_into(ct_tensor *out, ct_tensor *const *in, int nin, int dim,
+                int (*copy)(ct_tensor *dst, const ct_tensor *src));
 
 #endif
