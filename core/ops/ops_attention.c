@@ -287,58 +287,60 @@ static void flash_end(flash_job *j) {
   ct_release(j->sram);
 }
 
-static int flash_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
+/* Batch b of the forward: o_b = flash attention of q_b, k_b, v_b; returns the bytes it moved. */
+static int64_t flash_forward_batch(const flash_job *j, int64_t b, char *o, const ct_attrs *a) {
+  const attn_dims g = j->g;
+  size_t isz = j->isz;
+  const char *q = j->p[0] + (size_t)(b * g.nq * g.d) * isz, *k = j->p[1] + (size_t)(b * g.nk * g.d) * isz;
+  const char *v = j->p[2] + (size_t)(b * g.nk * g.dv) * isz;
+  char *ob = o + (size_t)(b * g.nq * g.dv) * isz;
+  if (j->f32)
+    return flash_forward_f32((const float *)q, (const float *)k, (const float *)v, (float *)ob, g.nq, g.nk, g.d, g.dv,
+                             j->br, j->bc, j->causal, (float)a->f[CT_ATTN_SCALE], ct_data_ptr(j->sram));
+  return flash_forward_f64((const double *)q, (const double *)k, (const double *)v, (double *)ob, g.nq, g.nk, g.d, g.dv,
+                           j->br, j->bc, j->causal, a->f[CT_ATTN_SCALE], ct_data_ptr(j->sram));
+}
+
+/* Batch b of the backward: dq_b, dk_b, dv_b (packed per batch in o) from q, k, v, o and g. */
+static int64_t flash_backward_batch(const flash_job *j, int64_t b, char *o, const ct_attrs *a) {
+  const attn_dims g = j->g;
+  size_t isz = j->isz;
+  int64_t per = g.nq * g.d + g.nk * g.d + g.nk * g.dv;
+  const char *q = j->p[0] + (size_t)(b * g.nq * g.d) * isz, *k = j->p[1] + (size_t)(b * g.nk * g.d) * isz;
+  const char *v = j->p[2] + (size_t)(b * g.nk * g.dv) * isz, *ob = j->p[3] + (size_t)(b * g.nq * g.dv) * isz;
+  const char *gb = j->p[4] + (size_t)(b * g.nq * g.dv) * isz;
+  char *dq = o + (size_t)(b * per) * isz, *dk = dq + (size_t)(g.nq * g.d) * isz, *dv = dk + (size_t)(g.nk * g.d) * isz;
+  if (j->f32)
+    return flash_backward_f32((const float *)q, (const float *)k, (const float *)v, (const float *)ob, (const float *)gb,
+                              (float *)dq, (float *)dk, (float *)dv, g.nq, g.nk, g.d, g.dv, j->br, j->bc, j->causal,
+                              (float)a->f[CT_ATTN_SCALE], ct_data_ptr(j->sram));
+  return flash_backward_f64((const double *)q, (const double *)k, (const double *)v, (const double *)ob,
+                            (const double *)gb, (double *)dq, (double *)dk, (double *)dv, g.nq, g.nk, g.d, g.dv, j->br,
+                            j->bc, j->causal, a->f[CT_ATTN_SCALE], ct_data_ptr(j->sram));
+}
+
+/* The flash forward (inputs q, k, v) or backward (q, k, v, o, g; the output packs dq, dk, dv per
+   batch and starts zeroed), one batch after another; the bytes moved go to cpu_bytes_counted. */
+static int flash_run(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, bool backward) {
   flash_job j;
-  int rc = flash_begin(&j, out, in, 3, a);
-  const attn_dims g = j.g;
-  size_t isz = j.isz;
-  double moved = 0;
+  int rc = flash_begin(&j, out, in, backward ? 5 : 3, a);
   char *o = ct_data_ptr(out);
-  for (int64_t b = 0; !rc && b < g.batch; b++) {
-    const char *q = j.p[0] + (size_t)(b * g.nq * g.d) * isz, *k = j.p[1] + (size_t)(b * g.nk * g.d) * isz;
-    const char *v = j.p[2] + (size_t)(b * g.nk * g.dv) * isz;
-    char *ob = o + (size_t)(b * g.nq * g.dv) * isz;
-    if (j.f32)
-      moved += (double)flash_forward_f32((const float *)q, (const float *)k, (const float *)v, (float *)ob, g.nq, g.nk,
-                                         g.d, g.dv, j.br, j.bc, j.causal, (float)a->f[CT_ATTN_SCALE], ct_data_ptr(j.sram));
-    else
-      moved += (double)flash_forward_f64((const double *)q, (const double *)k, (const double *)v, (double *)ob, g.nq,
-                                         g.nk, g.d, g.dv, j.br, j.bc, j.causal, a->f[CT_ATTN_SCALE], ct_data_ptr(j.sram));
-  }
+  int64_t per = j.g.nq * j.g.d + j.g.nk * j.g.d + j.g.nk * j.g.dv;
+  if (!rc && backward) memset(o, 0, (size_t)(per * j.g.batch) * j.isz);
+  double moved = 0;
+  for (int64_t b = 0; !rc && b < j.g.batch; b++)
+    moved += (double)(backward ? flash_backward_batch : flash_forward_batch)(&j, b, o, a);
   cpu_bytes_counted = moved;
   flash_end(&j);
   return rc;
 }
-
+static int flash_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  (void)nin;
+  return flash_run(out, in, a, false);
+}
 static int flash_backward_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
-  flash_job j;
-  int rc = flash_begin(&j, out, in, 5, a);
-  const attn_dims g = j.g;
-  size_t isz = j.isz;
-  double moved = 0;
-  int64_t per = g.nq * g.d + g.nk * g.d + g.nk * g.dv;
-  char *o = ct_data_ptr(out);
-  if (!rc) memset(o, 0, (size_t)(per * g.batch) * isz);
-  for (int64_t b = 0; !rc && b < g.batch; b++) {
-    const char *q = j.p[0] + (size_t)(b * g.nq * g.d) * isz, *k = j.p[1] + (size_t)(b * g.nk * g.d) * isz;
-    const char *v = j.p[2] + (size_t)(b * g.nk * g.dv) * isz, *ob = j.p[3] + (size_t)(b * g.nq * g.dv) * isz;
-    const char *gb = j.p[4] + (size_t)(b * g.nq * g.dv) * isz;
-    char *dq = o + (size_t)(b * per) * isz, *dk = dq + (size_t)(g.nq * g.d) * isz, *dv = dk + (size_t)(g.nk * g.d) * isz;
-    if (j.f32)
-      moved += (double)flash_backward_f32((const float *)q, (const float *)k, (const float *)v, (const float *)ob,
-                                          (const float *)gb, (float *)dq, (float *)dk, (float *)dv, g.nq, g.nk, g.d,
-                                          g.dv, j.br, j.bc, j.causal, (float)a->f[CT_ATTN_SCALE], ct_data_ptr(j.sram));
-    else
-      moved += (double)flash_backward_f64((const double *)q, (const double *)k, (const double *)v,
-                                          (const double *)ob, (const double *)gb, (double *)dq, (double *)dk,
-                                          (double *)dv, g.nq, g.nk, g.d, g.dv, j.br, j.bc, j.causal, a->f[CT_ATTN_SCALE],
-                                          ct_data_ptr(j.sram));
-  }
-  cpu_bytes_counted = moved;
-  flash_end(&j);
-  return rc;
+  return flash_run(out, in, a, true);
 }
 
 /* ---- gradient rule --------------------------------------------------------------------------- */
