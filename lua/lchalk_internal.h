@@ -24,6 +24,8 @@
 #define LCHALK_DECLARE_OPEN(NAME) void lchalk_open_##NAME(lua_State *L, int chalk, int methods, int meta);
 LCHALK_PARTS(LCHALK_DECLARE_OPEN)
 #undef LCHALK_DECLARE_OPEN
+/* luaL_setfuncs of fns into the table at absolute index t (lchalk_module.c). */
+void lchalk_register(lua_State *L, int t, const luaL_Reg *fns);
 /* One C function serving two Lua functions that differ in a flag: sets t[off] and t[on] of the
  * table on the stack top to closures of f whose upvalue is false and true (lchalk_module.c). */
 void lchalk_set_flagged(lua_State *L, lua_CFunction f, const char *off, const char *on);

@@ -85,6 +85,12 @@ static int l_is_tensor(lua_State *L) {
   return 1;
 }
 
+void lchalk_register(lua_State *L, int t, const luaL_Reg *fns) {
+  lua_pushvalue(L, t);
+  luaL_setfuncs(L, fns, 0);
+  lua_pop(L, 1);
+}
+
 void lchalk_set_flagged(lua_State *L, lua_CFunction f, const char *off, const char *on) {
   lua_pushboolean(L, 0);
   lua_pushcclosure(L, f, 1);
