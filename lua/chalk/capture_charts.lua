@@ -11,6 +11,7 @@
 -- picture function returns the path viz wrote; the phases are the palette's forward, backward,
 -- recompute and optimizer colours, the same in every chalk picture, with a legend.
 local chalk = require "chalk"
+local chart = require "chalk.chart"
 
 local M = {}
 
@@ -30,8 +31,8 @@ local function canvas()
   function c.rect(x, y, w, h, fill, border, tip) v:rect(x, y, w, h, fill, border, tip) end
   function c.text(x, y, s, size, anchor, color, bold) v:text(x, y, s, size, anchor, color, bold) end
   function c.legend(x, y, colors, labels) return v:legend(x, y, colors, labels) end
-  function c.dot() return v:dot() end
-  function c.render(opts, name) return v:render(opts, name) end
+  function c:dot() return v:dot() end
+  function c:render(opts, name) return v:render(opts, name) end
   return c
 end
 
@@ -102,12 +103,7 @@ local function gantt_canvas(g, opts)
   return c
 end
 
-function M.gantt_dot(g, opts) return gantt_canvas(g, opts).dot() end
-
-function M.gantt(g, opts)
-  opts = opts or {}
-  return gantt_canvas(g, opts).render(opts, "gantt.png")
-end
+chart.export(M, "gantt", 1, gantt_canvas, "gantt.png")
 
 local function arena_canvas(g, opts)
   opts = opts or {}
@@ -155,12 +151,7 @@ local function arena_canvas(g, opts)
   return c
 end
 
-function M.arena_dot(g, opts) return arena_canvas(g, opts).dot() end
-
-function M.arena(g, opts)
-  opts = opts or {}
-  return arena_canvas(g, opts).render(opts, "arena.png")
-end
+chart.export(M, "arena", 1, arena_canvas, "arena.png")
 
 -- ---- memory timelines side by side ------------------------------------------------------------
 
@@ -207,12 +198,7 @@ local function curves_canvas(series, opts)
   return c
 end
 
-function M.curves_dot(series, opts) return curves_canvas(series, opts).dot() end
-
-function M.curves(series, opts)
-  opts = opts or {}
-  return curves_canvas(series, opts).render(opts, "memory_curves.png")
-end
+chart.export(M, "curves", 1, curves_canvas, "memory_curves.png")
 
 -- ---- autotuning heatmap ------------------------------------------------------------------------
 
@@ -252,12 +238,7 @@ local function heatmap_canvas(res, opts)
   return c
 end
 
-function M.heatmap_dot(res, opts) return heatmap_canvas(res, opts).dot() end
-
-function M.heatmap(res, opts)
-  opts = opts or {}
-  return heatmap_canvas(res, opts).render(opts, "autotune.png")
-end
+chart.export(M, "heatmap", 1, heatmap_canvas, "autotune.png")
 
 -- the Graph methods and chalk.autotune.heatmap
 local Graph = chalk.Graph

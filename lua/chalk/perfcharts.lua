@@ -16,6 +16,7 @@
 -- text); every drawing function renders through viz's canvas and returns the path written;
 -- a relative file name lands in chalk.out_dir like every other picture.
 local chalk = require "chalk"
+local chart = require "chalk.chart"
 
 local M = {}
 
@@ -53,8 +54,8 @@ local function canvas()
   function c.point(x, y, color, size) v:point(x, y, color, size) end
   function c.line(x0, y0, x1, y1, color, width, dashed) v:line({ x0, x1 }, { y0, y1 }, color, width, dashed) end
   function c.legend(x, y, colors, labels, size) return v:legend(x, y, colors, labels, size) end
-  function c.dot() return v:dot() end
-  function c.render(opts, name) return v:render(opts, name) end
+  function c:dot() return v:dot() end
+  function c:render(opts, name) return v:render(opts, name) end
   return c
 end
 
@@ -152,12 +153,7 @@ local function loglog_canvas(series, opts)
   return c
 end
 
-function M.loglog_dot(series, opts) return loglog_canvas(series, opts).dot() end
-
-function M.loglog(series, opts)
-  opts = opts or {}
-  return loglog_canvas(series, opts).render(opts, "loglog.png")
-end
+chart.export(M, "loglog", 1, loglog_canvas, "loglog.png")
 
 -- ---- roofline ------------------------------------------------------------------------------------------
 
@@ -243,11 +239,7 @@ local function roofline_canvas(opts)
   return c
 end
 
-function M.roofline_dot(opts) return roofline_canvas(opts).dot() end
-
-function M.roofline(opts)
-  return roofline_canvas(opts).render(opts, "roofline.png")
-end
+chart.export(M, "roofline", 0, roofline_canvas, "roofline.png")
 
 -- ---- FlashAttention's tile sweep ------------------------------------------------------------------
 
@@ -298,11 +290,7 @@ local function tile_sweep_canvas(opts)
   return c
 end
 
-function M.tile_sweep_dot(opts) return tile_sweep_canvas(opts).dot() end
-
-function M.tile_sweep(opts)
-  return tile_sweep_canvas(opts).render(opts, "tile_sweep.png")
-end
+chart.export(M, "tile_sweep", 0, tile_sweep_canvas, "tile_sweep.png")
 
 -- ---- two memory timelines on one scale --------------------------------------------------------------
 
@@ -380,12 +368,7 @@ local function memory_pair_canvas(a, b, opts)
   return c
 end
 
-function M.memory_pair_dot(a, b, opts) return memory_pair_canvas(a, b, opts).dot() end
-
-function M.memory_pair(a, b, opts)
-  opts = opts or {}
-  return memory_pair_canvas(a, b, opts).render(opts, "memory_pair.png")
-end
+chart.export(M, "memory_pair", 2, memory_pair_canvas, "memory_pair.png")
 
 M.live_series = live_series
 return M
