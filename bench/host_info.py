@@ -1,5 +1,5 @@
-"""host_info.py: facts about the machine a benchmark ran on, for the headers of bench/results
-(imported by bench/cpu/run_cpu.py and bench/gpu/run_gpu.py)."""
+"""host_info.py: what the benchmark runners share (imported by bench/cpu/run_cpu.py and
+bench/gpu/run_gpu.py): facts about the machine for the headers of bench/results, and times as text."""
 import platform
 
 
@@ -11,3 +11,12 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor()
+
+
+def fmt_seconds(sec, us_digits=2, ms_digits=2):
+    """sec in us, ms or s, whichever reads best."""
+    if sec < 1e-3:
+        return "%.*f us" % (us_digits, sec * 1e6)
+    if sec < 1:
+        return "%.*f ms" % (ms_digits, sec * 1e3)
+    return "%.2f s" % sec

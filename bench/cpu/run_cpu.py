@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from host_info import cpu_model  # noqa: E402
+from host_info import cpu_model, fmt_seconds  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.join(ROOT, "bench", "cpu")
@@ -81,11 +81,7 @@ def first_prompt(env, rounds):
 
 
 def fmt(sec):
-    if sec < 1e-3:
-        return "%.2f us" % (sec * 1e6)
-    if sec < 1:
-        return "%.2f ms" % (sec * 1e3)
-    return "%.2f s" % sec
+    return fmt_seconds(sec)
 
 
 def thread_counts():
