@@ -132,24 +132,34 @@ static int im2col_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_met
   m->dtype = x->dtype;
   return 0;
 }
-static int im2col_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  const ct_tensor *x = in[0];
+/* im2col (images [N,C,H,W] -> columns [N, C*kh*kw, OH*OW]) or col2im (columns -> images, the
+   overlapping windows summed into a zeroed output), image by image. */
+static int fold_cpu(ct_tensor *out, const ct_tensor *src, const ct_attrs *a, bool to_image) {
   kernel_geom g = geom_of(a);
-  int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+  const int64_t *img = to_image ? out->shape : src->shape, *cols = to_image ? src->shape : out->shape;
+  int64_t N = img[0], C = img[1], H = img[2], W = img[3];
   int64_t OH = (H + 2 * g.ph - g.kh) / g.sh + 1, OW = (W + 2 * g.pw - g.kw) / g.sw + 1;
-  int64_t per_in = C * H * W, per_out = out->shape[1] * out->shape[2];
+  int64_t per_img = C * H * W, per_cols = cols[1] * cols[2];
   ct_tensor *tmp;
-  const void *xp = ct_cpu_contig_data(x, &tmp);
-  if (!xp) return -1;
+  const void *sp = ct_cpu_contig_data(src, &tmp);
+  if (!sp) return -1;
+  if (to_image) memset(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype));
   for (int64_t n = 0; n < N; n++) {
-    if (x->dtype == CT_F32)
-      im2col_f32((const float *)xp + n * per_in, (float *)ct_data_ptr(out) + n * per_out, C, H, W, g, OH, OW);
+    if (out->dtype == CT_F32 && to_image)
+      col2im_f32((const float *)sp + n * per_cols, (float *)ct_data_ptr(out) + n * per_img, C, H, W, g, OH, OW);
+    else if (to_image)
+      col2im_f64((const double *)sp + n * per_cols, (double *)ct_data_ptr(out) + n * per_img, C, H, W, g, OH, OW);
+    else if (out->dtype == CT_F32)
+      im2col_f32((const float *)sp + n * per_img, (float *)ct_data_ptr(out) + n * per_cols, C, H, W, g, OH, OW);
     else
-      im2col_f64((const double *)xp + n * per_in, (double *)ct_data_ptr(out) + n * per_out, C, H, W, g, OH, OW);
+      im2col_f64((const double *)sp + n * per_img, (double *)ct_data_ptr(out) + n * per_cols, C, H, W, g, OH, OW);
   }
   ct_release(tmp);
   return 0;
+}
+static int im2col_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  (void)nin;
+  return fold_cpu(out, in[0], a, false);
 }
 static int im2col_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_attrs at = n->attrs;
@@ -184,22 +194,7 @@ static int col2im_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_met
 }
 static int col2im_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
-  kernel_geom g = geom_of(a);
-  int64_t N = out->shape[0], C = out->shape[1], H = out->shape[2], W = out->shape[3];
-  int64_t OH = (H + 2 * g.ph - g.kh) / g.sh + 1, OW = (W + 2 * g.pw - g.kw) / g.sw + 1;
-  int64_t per_out = C * H * W, per_in = in[0]->shape[1] * in[0]->shape[2];
-  ct_tensor *tmp;
-  const void *cp = ct_cpu_contig_data(in[0], &tmp);
-  if (!cp) return -1;
-  memset(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype));
-  for (int64_t n = 0; n < N; n++) {
-    if (out->dtype == CT_F32)
-      col2im_f32((const float *)cp + n * per_in, (float *)ct_data_ptr(out) + n * per_out, C, H, W, g, OH, OW);
-    else
-      col2im_f64((const double *)cp + n * per_in, (double *)ct_data_ptr(out) + n * per_out, C, H, W, g, OH, OW);
-  }
-  ct_release(tmp);
-  return 0;
+  return fold_cpu(out, in[0], a, true);
 }
 static int col2im_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return (gin[0] = ct_op_run(CT_OP_im2col, &g, 1, &n->attrs)) ? 0 : -1;
