@@ -64,7 +64,6 @@ end
 -- ---- lifetimes (Gantt) and the packed arena ------------------------------------------------------
 
 local function gantt_canvas(g, opts)
-  opts = opts or {}
   local bufs = g:buffers()
   assert(#bufs > 0 or #g > 0, "gantt: plan the graph first (g:plan_memory())")
   local ph = phases(g)
@@ -106,7 +105,6 @@ end
 chart.export(M, "gantt", 1, gantt_canvas, "gantt.png")
 
 local function arena_canvas(g, opts)
-  opts = opts or {}
   local bufs = g:buffers()
   local ph = phases(g)
   local npos = #g
@@ -158,7 +156,6 @@ chart.export(M, "arena", 1, arena_canvas, "arena.png")
 -- series: list of {name=, y = {live bytes per node position}}; each drawn in its own panel, on one
 -- shared y scale, so heights compare directly.
 local function curves_canvas(series, opts)
-  opts = opts or {}
   local n = #series
   local PW, PH = opts.panel_width or 300, opts.height or 260
   local L, B, T, gap = 70, 44, 50, 16
@@ -205,7 +202,6 @@ chart.export(M, "curves", 1, curves_canvas, "memory_curves.png")
 local function heat(t) return ("heat:%.3f"):format(t) end -- the palette's scale, heat_lo .. heat_hi
 
 local function heatmap_canvas(res, opts)
-  opts = opts or {}
   local bms, bns = res.bm, res.bn
   local cell = opts.cell or 54
   local L, B, T = 90, 60, 60

@@ -30,7 +30,8 @@ end
 
 -- Defines mod.NAME_dot(args..., opts) (the chart as DOT text) and mod.NAME(args..., opts) (the chart
 -- rendered, to opts.file or `file`) from build(args..., opts), which returns a canvas with :dot() and
--- :render(opts, file); nargs is how many arguments come before opts (nil opts are {}).
+-- :render(opts, file); nargs is how many arguments come before opts (build always gets a table:
+-- nil opts are {}).
 function M.export(mod, name, nargs, build, file)
   local function canvas_of(...)
     local args = table.pack(...)
@@ -72,7 +73,6 @@ end
 -- series: a list of numbers, or a table {name = list, ...} / list of {name=, y=, x=} for several
 -- lines. opts: title, xlabel, ylabel, width, height (points), logy.
 local function line_canvas(series, opts)
-  opts = opts or {}
   local lines = {}
   if type(series[1]) == "number" then
     lines[1] = { name = opts.name, y = series }

@@ -123,7 +123,6 @@ end
 -- series: list of {name=, x={...}, y={...}, dashed=bool, labels={...}}; opts: title, xlabel,
 -- ylabel, width, height, xticks (the x values to label; default 1, 2, 5 times powers of ten).
 local function loglog_canvas(series, opts)
-  opts = opts or {}
   local c = canvas()
   local xs, ys = {}, {}
   for _, s in ipairs(series) do
@@ -327,7 +326,6 @@ end
 -- block counts as "N x N"), mark (a level to draw dashed, e.g. one N x N matrix) and mark_label,
 -- title, width, height.
 local function memory_pair_canvas(a, b, opts)
-  opts = opts or {}
   local c = canvas()
   local sa, pa = live_series(a.events, a.device, opts.big)
   local sb, pb = live_series(b.events, b.device, opts.big)
