@@ -414,6 +414,16 @@ void *ct_cu_alloc(size_t nbytes, int index) {
   return b->ptr;
 }
 
+/* b takes over its neighbour after it (same segment, out of every pool): sizes add, the
+   neighbour's header is freed. */
+static void absorb_next(block *b) {
+  block *c = b->next;
+  b->size += c->size;
+  b->next = c->next;
+  if (c->next) c->next->prev = b;
+  free(c);
+}
+
 void ct_cu_free(void *ptr, size_t nbytes, int index) {
   (void)nbytes;
   if (!ptr || index < 0 || index >= CT_CUDA_MAX_DEVICES) return;
@@ -443,19 +453,12 @@ void ct_cu_free(void *ptr, size_t nbytes, int index) {
   if (b->prev && b->prev->free) { /* merge into the free block before */
     block *a = b->prev;
     pool_remove(p, a);
-    a->size += b->size;
-    a->next = b->next;
-    if (b->next) b->next->prev = a;
-    free(b);
+    absorb_next(a);
     b = a;
   }
   if (b->next && b->next->free) { /* absorb the free block after */
-    block *c = b->next;
-    pool_remove(p, c);
-    b->size += c->size;
-    b->next = c->next;
-    if (c->next) c->next->prev = b;
-    free(c);
+    pool_remove(p, b->next);
+    absorb_next(b);
   }
   if (pool_insert(p, b)) { /* cannot cache it: give a whole segment back, else leak the block */
     if ((!gp || gp->released) && !b->prev && !b->next && cudaFree(b->ptr) == cudaSuccess) {

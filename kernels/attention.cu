@@ -630,8 +630,7 @@ static int flash_backward_impl(ct_tensor *out, ct_tensor *const *in, int nin, co
   int64_t rows = g.batch * g.nq;
   if (!rc && !rows) { /* no queries: every gradient is zero (and no kernel has a grid) */
     for (int i = 0; i < 5; i++) ct_release(tmp[i]);
-    return ct_cu_check(cudaMemsetAsync(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype), s),
-                       "attention_flash_backward");
+    return ct_cu_zero(out, s, "attention_flash_backward");
   }
   ct_tensor *L = rc ? NULL : temp_f32(rows > 0 ? rows : 1, out->storage->device);
   ct_tensor *D = L ? temp_f32(rows > 0 ? rows : 1, out->storage->device) : NULL;

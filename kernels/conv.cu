@@ -69,10 +69,7 @@ static void launch_im2col(cudaStream_t s, int dev, conv_geom g, int64_t n0, int6
   if (total) k_im2col<T><<<ct_cu_blocks(total, dev), CT_CU_THREADS, 0, s>>>(total, g, n0, (const T *)x, (T *)col);
 }
 
-static int im2col_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  int dev = ct_cu_index(out);
-  cudaStream_t s = ct_cu_stream(dev);
+static int im2col_fwd(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, int dev, cudaStream_t s) {
   ct_tensor *x = ct_contiguous(in[0]);
   if (!x) return -1;
   conv_geom g = geom_make(x->shape, a);
@@ -82,12 +79,9 @@ static int im2col_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
   ct_release(x);
   return rc;
 }
-CT_CU_FORWARD(im2col, im2col_fwd)
+CT_CU_FORWARD_ON(im2col, im2col_fwd)
 
-static int col2im_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  int dev = ct_cu_index(out);
-  cudaStream_t s = ct_cu_stream(dev);
+static int col2im_fwd(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, int dev, cudaStream_t s) {
   ct_tensor *c = ct_contiguous(in[0]);
   if (!c) return -1;
   conv_geom g = geom_make(out->shape, a);
@@ -104,7 +98,7 @@ static int col2im_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
   ct_release(c);
   return rc;
 }
-CT_CU_FORWARD(col2im, col2im_fwd)
+CT_CU_FORWARD_ON(col2im, col2im_fwd)
 
 /* ---- conv2d -------------------------------------------------------------------------------------- */
 template <typename T>
@@ -205,10 +199,7 @@ __global__ void k_pool(int64_t total, int64_t H, int64_t W, int64_t OH, int64_t 
   }
 }
 
-static int max_pool2d_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  int dev = ct_cu_index(out);
-  cudaStream_t s = ct_cu_stream(dev);
+static int max_pool2d_fwd(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, int dev, cudaStream_t s) {
   ct_tensor *x = ct_contiguous(in[0]);
   if (!x) return -1;
   int64_t total = ct_numel(out), H = x->shape[2], W = x->shape[3], OH = out->shape[2], OW = out->shape[3];
@@ -225,13 +216,10 @@ static int max_pool2d_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const c
   ct_release(x);
   return rc;
 }
-CT_CU_FORWARD(max_pool2d, max_pool2d_fwd)
+CT_CU_FORWARD_ON(max_pool2d, max_pool2d_fwd)
 
-static int max_pool2d_backward_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  int dev = ct_cu_index(out);
-  cudaStream_t s = ct_cu_stream(dev);
-  if (ct_cu_check(cudaMemsetAsync(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype), s), "max_pool2d_backward"))
+static int max_pool2d_backward_fwd(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, int dev, cudaStream_t s) {
+  if (ct_cu_zero(out, s, "max_pool2d_backward"))
     return -1;
   ct_tensor *g = ct_contiguous(in[0]), *x = g ? ct_contiguous(in[1]) : NULL;
   if (!x) {
@@ -254,12 +242,7 @@ static int max_pool2d_backward_fwd(ct_tensor *out, ct_tensor *const *in, int nin
   ct_release(g), ct_release(x);
   return rc;
 }
-CT_CU_FORWARD(max_pool2d_backward, max_pool2d_backward_fwd)
+CT_CU_FORWARD_ON(max_pool2d_backward, max_pool2d_backward_fwd)
 
-extern "C" void ct_cu_register_conv(void) {
-  ct_cuda_forward[CT_OP_im2col] = im2col_cuda;
-  ct_cuda_forward[CT_OP_col2im] = col2im_cuda;
-  ct_cuda_forward[CT_OP_conv2d] = conv2d_cuda;
-  ct_cuda_forward[CT_OP_max_pool2d] = max_pool2d_cuda;
-  ct_cuda_forward[CT_OP_max_pool2d_backward] = max_pool2d_backward_cuda;
-}
+#define CONV_OPS(X) X(im2col) X(col2im) X(conv2d) X(max_pool2d) X(max_pool2d_backward)
+extern "C" void ct_cu_register_conv(void) { CONV_OPS(CT_CU_REGISTER) }

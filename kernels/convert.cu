@@ -228,17 +228,11 @@ static int to_dtype_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct
 CT_CU_FORWARD(to_dtype, to_dtype_impl)
 
 /* narrow_scatter(g): zeros of attrs.shape with g written at [i[1], i[1]+len) along dim i[0]. */
-static int narrow_scatter_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  int dev = ct_cu_index(out);
-  cudaStream_t s = ct_cu_stream(dev);
+static int narrow_scatter_impl(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, int dev, cudaStream_t s) {
   if (ct_cu_check(cudaMemsetAsync(out->storage->data, 0, out->storage->nbytes, s), "narrow_scatter")) return -1;
   int d = (int)a->i[0];
   ct_meta m;
-  m.ndim = out->ndim;
-  memcpy(m.shape, out->shape, sizeof m.shape);
-  memcpy(m.stride, out->stride, sizeof m.stride);
-  m.dtype = out->dtype;
+  ct_meta_of(out, &m);
   m.shape[d] = in[0]->shape[d];
   m.offset = out->offset + a->i[1] * out->stride[d];
   ct_tensor *win = ct_tensor_alias(out, &m);
@@ -247,10 +241,7 @@ static int narrow_scatter_impl(ct_tensor *out, ct_tensor *const *in, int nin, co
   ct_release(win);
   return rc;
 }
-CT_CU_FORWARD(narrow_scatter, narrow_scatter_impl)
+CT_CU_FORWARD_ON(narrow_scatter, narrow_scatter_impl)
 
-extern "C" void ct_cu_register_convert(void) {
-  ct_cuda_forward[CT_OP_copy] = copy_cuda;
-  ct_cuda_forward[CT_OP_to_dtype] = to_dtype_cuda;
-  ct_cuda_forward[CT_OP_narrow_scatter] = narrow_scatter_cuda;
-}
+#define CONVERT_OPS(X) X(copy) X(to_dtype) X(narrow_scatter)
+extern "C" void ct_cu_register_convert(void) { CONVERT_OPS(CT_CU_REGISTER) }

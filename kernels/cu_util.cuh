@@ -70,5 +70,23 @@ static inline bool ct_cu_aligned(const void *p, size_t a) { return ((uintptr_t)p
     int rc_ = IMPL(out, in, nin, a);                                                               \
     return ct_cu_op_end(out, dev_, rc_, #NAME);                                                    \
   }
+/* CT_CU_FORWARD for an IMPL(out, in, a, dev, s) that launches on the output's device dev and its
+   stream s (the forwards that do not need nin). */
+#define CT_CU_FORWARD_ON(NAME, IMPL)                                                              \
+  static int NAME##_on_stream(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {  \
+    (void)nin;                                                                                     \
+    int dev = ct_cu_index(out);                                                                    \
+    return IMPL(out, in, a, dev, ct_cu_stream(dev));                                               \
+  }                                                                                                \
+  CT_CU_FORWARD(NAME, NAME##_on_stream)
+/* Installs NAME_cuda (from CT_CU_FORWARD) as the CUDA forward of op NAME; a family file lists its
+   ops once, `#define FAMILY_OPS(X) X(a) X(b)`, and registers them with FAMILY_OPS(CT_CU_REGISTER). */
+#define CT_CU_REGISTER(NAME) ct_cuda_forward[CT_OP_##NAME] = NAME##_cuda;
+
+/* Zeroes the output on stream s before a scatter-style kernel adds into it: 0, or -1 (error set,
+   naming `what`). */
+static inline int ct_cu_zero(ct_tensor *out, cudaStream_t s, const char *what) {
+  return ct_cu_check(cudaMemsetAsync(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype), s), what);
+}
 
 #endif

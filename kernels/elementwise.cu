@@ -59,6 +59,7 @@ __device__ __forceinline__ double m_pow(double x, double y) { return pow(x, y); 
     template <typename T> __device__ __forceinline__ T operator()(T x) const { return (T)(EXPR); } \
   };
 CT_EW_BINARY(BINARY_FUNCTOR)
+CT_EW_BINARY_INTERNAL(BINARY_FUNCTOR)
 CT_EW_COMPARE(COMPARE_FUNCTOR)
 CT_EW_UNARY(UNARY_FUNCTOR)
 CT_EW_UNARY_INTERNAL(UNARY_FUNCTOR)
@@ -269,6 +270,7 @@ static int run_where(ct_tensor *out, ct_tensor *const *in) {
 #define ROW_COMPARE(OP, EXPR) DEF_COMPARE(OP, f_##OP)
 #define ROW_UNARY(OP, DTS, ...) DEF_UNARY(OP, f_##OP, CT_CU_DISPATCH_##DTS)
 CT_EW_BINARY(ROW_BINARY)
+CT_EW_BINARY_INTERNAL(ROW_BINARY)
 CT_EW_COMPARE(ROW_COMPARE)
 CT_EW_UNARY(ROW_UNARY)
 CT_EW_UNARY_INTERNAL(ROW_UNARY)

@@ -118,20 +118,21 @@ __global__ void k_index_add(int64_t total, int64_t K, int64_t D, int64_t inner, 
   }
 }
 
-static int index_select_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  int dev = ct_cu_index(out);
-  cudaStream_t s = ct_cu_stream(dev);
+/* x made contiguous; NULL (error set) after giving the index positions pos back to the cache. */
+static ct_tensor *contiguous_or_free(ct_tensor *x, int64_t *pos, int dev) {
+  ct_tensor *c = ct_contiguous(x);
+  if (!c) ct_cu_free(pos, 0, dev);
+  return c;
+}
+
+static int index_select_fwd(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, int dev, cudaStream_t s) {
   int dim = (int)a->i[0];
   ct_tensor *t = in[0];
   int64_t K = ct_numel(in[1]), D = t->shape[dim];
   int64_t *pos = positions_or_error("index_select", in[1], dim, D);
   if (!pos) return -1;
-  ct_tensor *c = ct_contiguous(t);
-  if (!c) {
-    ct_cu_free(pos, 0, dev);
-    return -1;
-  }
+  ct_tensor *c = contiguous_or_free(t, pos, dev);
+  if (!c) return -1;
   int64_t inner = prod(t->shape, dim + 1, t->ndim), total = ct_numel(out);
   if (total) {
     unsigned blocks = ct_cu_blocks(total, dev);
@@ -149,23 +150,17 @@ static int index_select_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const
   ct_release(c);
   return rc;
 }
-CT_CU_FORWARD(index_select, index_select_fwd)
+CT_CU_FORWARD_ON(index_select, index_select_fwd)
 
-static int index_add_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  int dev = ct_cu_index(out);
-  cudaStream_t s = ct_cu_stream(dev);
+static int index_add_fwd(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, int dev, cudaStream_t s) {
   int dim = (int)a->i[0];
   int64_t K = ct_numel(in[1]), D = out->shape[dim];
-  if (ct_cu_check(cudaMemsetAsync(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype), s), "index_add"))
+  if (ct_cu_zero(out, s, "index_add"))
     return -1;
   int64_t *pos = positions_or_error("index_add", in[1], dim, D);
   if (!pos) return -1;
-  ct_tensor *c = ct_contiguous(in[0]);
-  if (!c) {
-    ct_cu_free(pos, 0, dev);
-    return -1;
-  }
+  ct_tensor *c = contiguous_or_free(in[0], pos, dev);
+  if (!c) return -1;
   int64_t inner = prod(out->shape, dim + 1, out->ndim), total = ct_numel(c);
   if (total) {
     unsigned blocks = ct_cu_blocks(total, dev);
@@ -181,7 +176,7 @@ static int index_add_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct
   ct_release(c);
   return rc;
 }
-CT_CU_FORWARD(index_add, index_add_fwd)
+CT_CU_FORWARD_ON(index_add, index_add_fwd)
 
 /* ---- gather / scatter_add -------------------------------------------------------------------------- */
 typedef struct {
@@ -224,10 +219,7 @@ static gather_geom geom_of(const ct_tensor *idx, const ct_tensor *t, int dim) {
   return g;
 }
 
-static int gather_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  int dev = ct_cu_index(out);
-  cudaStream_t s = ct_cu_stream(dev);
+static int gather_fwd(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, int dev, cudaStream_t s) {
   const ct_tensor *t = in[0];
   int dim = (int)a->i[0];
   int64_t *pos = positions_or_error("gather", in[1], dim, t->shape[dim]);
@@ -249,22 +241,16 @@ static int gather_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
   ct_cu_free(pos, 0, dev);
   return rc;
 }
-CT_CU_FORWARD(gather, gather_fwd)
+CT_CU_FORWARD_ON(gather, gather_fwd)
 
-static int scatter_add_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  int dev = ct_cu_index(out);
-  cudaStream_t s = ct_cu_stream(dev);
+static int scatter_add_fwd(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, int dev, cudaStream_t s) {
   int dim = (int)a->i[0];
-  if (ct_cu_check(cudaMemsetAsync(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype), s), "scatter_add"))
+  if (ct_cu_zero(out, s, "scatter_add"))
     return -1;
   int64_t *pos = positions_or_error("scatter_add", in[1], dim, out->shape[dim]);
   if (!pos) return -1;
-  ct_tensor *c = ct_contiguous(in[0]);
-  if (!c) {
-    ct_cu_free(pos, 0, dev);
-    return -1;
-  }
+  ct_tensor *c = contiguous_or_free(in[0], pos, dev);
+  if (!c) return -1;
   int64_t n = ct_numel(in[1]);
   if (n) {
     gather_geom g = geom_of(in[1], out, dim);
@@ -279,37 +265,13 @@ static int scatter_add_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const 
   ct_release(c);
   return rc;
 }
-CT_CU_FORWARD(scatter_add, scatter_add_fwd)
+CT_CU_FORWARD_ON(scatter_add, scatter_add_fwd)
 
 /* ---- cat: each input copied into its window of the output ------------------------------------------- */
 static int cat_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  int dim = (int)a->i[0];
-  ct_meta m;
-  memset(&m, 0, sizeof m);
-  m.ndim = out->ndim;
-  m.dtype = out->dtype;
-  memcpy(m.shape, out->shape, sizeof m.shape);
-  memcpy(m.stride, out->stride, sizeof m.stride);
-  int64_t start = 0;
-  for (int i = 0; i < nin; i++) {
-    m.shape[dim] = in[i]->shape[dim];
-    m.offset = out->offset + start * out->stride[dim];
-    start += in[i]->shape[dim];
-    if (!m.shape[dim]) continue;
-    ct_tensor *win = ct_tensor_alias(out, &m);
-    if (!win) return -1;
-    int rc = ct_cu_copy_into(win, in[i]);
-    ct_release(win);
-    if (rc) return rc;
-  }
-  return 0;
+  return ct_cat_into(out, in, nin, (int)a->i[0], ct_cu_copy_into);
 }
 CT_CU_FORWARD(cat, cat_fwd)
 
-extern "C" void ct_cu_register_index(void) {
-  ct_cuda_forward[CT_OP_index_select] = index_select_cuda;
-  ct_cuda_forward[CT_OP_index_add] = index_add_cuda;
-  ct_cuda_forward[CT_OP_gather] = gather_cuda;
-  ct_cuda_forward[CT_OP_scatter_add] = scatter_add_cuda;
-  ct_cuda_forward[CT_OP_cat] = cat_cuda;
-}
+#define INDEX_OPS(X) X(index_select) X(index_add) X(gather) X(scatter_add) X(cat)
+extern "C" void ct_cu_register_index(void) { INDEX_OPS(CT_CU_REGISTER) }

@@ -42,30 +42,29 @@ $(BUILD)/kernels/%.o: kernels/%.c
 $(BUILD)/core/tensor/device.o: CFLAGS_COMMON += -DCT_WITH_CUDA
 $(BUILD)/core/tensor/device.o: kernels/kernels.mk
 
-# ---- tests/gpu: the parity harness -------------------------------------------------------------
+# ---- GPU programs: one per folder, linked from its .c files and libchalk ---------------------
+# $(call gpu_program,DIR,BINARY): compile rule for DIR/*.c (with the CUDA flags) and the link.
+define gpu_program
+$$(BUILD)/$(1)/%.o: $(1)/%.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS_COMMON) $$(CUDA_CFLAGS) -Icore -Ikernels -c $$< -o $$@
+
+$(2): $$(patsubst %.c,$$(BUILD)/%.o,$$(wildcard $(1)/*.c)) $$(BUILD)/libchalk.a
+	$$(CC) $$(CFLAGS_COMMON) -o $$@ $$(filter %.o,$$^) $$(BUILD)/libchalk.a $$(CORE_LIBS)
+endef
+
+# tests/gpu: the parity harness
 GPU_TEST_SRC := $(wildcard tests/gpu/*.c)
 GPU_TEST_BIN := $(BUILD)/tests/gpu/parity
-
-$(BUILD)/tests/gpu/%.o: tests/gpu/%.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(CUDA_CFLAGS) -Icore -Ikernels -c $< -o $@
-
-$(GPU_TEST_BIN): $(GPU_TEST_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libchalk.a
-	$(CC) $(CFLAGS_COMMON) -o $@ $(filter %.o,$^) $(BUILD)/libchalk.a $(CORE_LIBS)
+$(eval $(call gpu_program,tests/gpu,$(GPU_TEST_BIN)))
 
 test-gpu: $(GPU_TEST_BIN)
 	$(GPU_TEST_BIN)
 
-# ---- bench/gpu: the matmul ladder and bandwidth ------------------------------------------------
+# bench/gpu: the matmul ladder and bandwidth
 GPU_BENCH_SRC := $(wildcard bench/gpu/*.c)
 GPU_BENCH_BIN := $(BUILD)/bench/gpu/gpu_bench
-
-$(BUILD)/bench/gpu/%.o: bench/gpu/%.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(CUDA_CFLAGS) -Icore -Ikernels -c $< -o $@
-
-$(GPU_BENCH_BIN): $(GPU_BENCH_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libchalk.a
-	$(CC) $(CFLAGS_COMMON) -o $@ $(filter %.o,$^) $(BUILD)/libchalk.a $(CORE_LIBS)
+$(eval $(call gpu_program,bench/gpu,$(GPU_BENCH_BIN)))
 
 bench-gpu-kernels: $(GPU_BENCH_BIN)
 	$(GPU_BENCH_BIN) --out bench/results

@@ -28,27 +28,22 @@ __device__ __forceinline__ T warp_max(T v) {
   }
   return __shfl_sync(0xffffffffu, v, 0);
 }
-/* Whole-block versions (blockDim.x a multiple of 32, at most 1024); every thread gets the result. */
+/* Whole-block versions (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+   Lanes past the last warp's partial pad with the identity: 0 for the sum, warp 0's max for max. */
+template <bool MAX, typename T>
+__device__ T block_reduce(T v, T *sh) {
+  int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  v = MAX ? warp_max(v) : warp_sum(v);
+  __syncthreads();
+  if (lane == 0) sh[w] = v;
+  __syncthreads();
+  T t = lane < nw ? sh[lane] : MAX ? sh[0] : (T)0;
+  return MAX ? warp_max(t) : warp_sum(t);
+}
 template <typename A>
-__device__ A block_sum(A v, A *sh) {
-  int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  v = warp_sum(v);
-  __syncthreads();
-  if (lane == 0) sh[w] = v;
-  __syncthreads();
-  A t = lane < nw ? sh[lane] : (A)0;
-  return warp_sum(t);
-}
+__device__ A block_sum(A v, A *sh) { return block_reduce<false>(v, sh); }
 template <typename T>
-__device__ T block_max(T v, T *sh) {
-  int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  v = warp_max(v);
-  __syncthreads();
-  if (lane == 0) sh[w] = v;
-  __syncthreads();
-  T t = lane < nw ? sh[lane] : sh[0];
-  return warp_max(t);
-}
+__device__ T block_max(T v, T *sh) { return block_reduce<true>(v, sh); }
 
 __device__ __forceinline__ float m_exp(float x) { return expf(x); }
 __device__ __forceinline__ double m_exp(double x) { return exp(x); }
@@ -298,13 +293,10 @@ __global__ void k_one_hot(int64_t n, int64_t C, const int64_t *__restrict__ pos,
   }
 }
 
-static int one_hot_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  int dev = ct_cu_index(out);
-  cudaStream_t s = ct_cu_stream(dev);
+static int one_hot_fwd(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, int dev, cudaStream_t s) {
   int64_t n = ct_numel(in[0]), C = a->i[0];
   size_t osz = ct_dtype_size(out->dtype);
-  if (ct_cu_check(cudaMemsetAsync(ct_data_ptr(out), 0, (size_t)ct_numel(out) * osz, s), "one_hot")) return -1;
+  if (ct_cu_zero(out, s, "one_hot")) return -1;
   if (!n) return 0;
   int64_t *pos, bad_at, bad_v;
   if (ct_cu_index_positions(in[0], C, &pos, &bad_at, &bad_v)) return -1;
@@ -331,14 +323,9 @@ static int one_hot_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_a
   ct_cu_free(pos, 0, dev);
   return rc;
 }
-CT_CU_FORWARD(one_hot, one_hot_fwd)
+CT_CU_FORWARD_ON(one_hot, one_hot_fwd)
 
-extern "C" void ct_cu_register_nn(void) {
-  ct_cuda_forward[CT_OP_softmax] = softmax_cuda;
-  ct_cuda_forward[CT_OP_log_softmax] = log_softmax_cuda;
-  ct_cuda_forward[CT_OP_layer_norm] = layer_norm_cuda;
-  ct_cuda_forward[CT_OP_nll_loss] = nll_loss_cuda;
-  ct_cuda_forward[CT_OP_one_hot] = one_hot_cuda;
-}
+#define NN_OPS(X) X(softmax) X(log_softmax) X(layer_norm) X(nll_loss) X(one_hot)
+extern "C" void ct_cu_register_nn(void) { NN_OPS(CT_CU_REGISTER) }
 
 extern "C" void ct_cu_register_random(void) { ct_cuda_forward[CT_OP_dropout_mask] = dropout_mask_cuda; }

@@ -14,6 +14,7 @@
  * smallest value, the first NaN winning), so results equal the CPU's sequential scan. */
 #include <math.h>
 #include <string.h>
+#include <type_traits>
 
 #include "cu_util.cuh"
 
@@ -26,25 +27,19 @@ typedef struct {
   int64_t nout, R;
 } red_plan;
 
-__device__ __forceinline__ int64_t plan_koff(const red_plan &p, int64_t o) {
+/* Element offset of row-major position i over n dims of the given shape and strides. */
+__device__ __forceinline__ int64_t unravel_off(int n, const int64_t *shape, const int64_t *st, int64_t i) {
   int64_t off = 0;
-  for (int d = p.nk - 1; d >= 0; d--) {
-    int64_t q = o / p.kshape[d];
-    off += (o - q * p.kshape[d]) * p.kst[d];
-    o = q;
+  for (int d = n - 1; d >= 0; d--) {
+    int64_t q = i / shape[d];
+    off += (i - q * shape[d]) * st[d];
+    i = q;
   }
   return off;
 }
-
+__device__ __forceinline__ int64_t plan_koff(const red_plan &p, int64_t o) { return unravel_off(p.nk, p.kshape, p.kst, o); }
 __device__ __forceinline__ int64_t plan_roff(const red_plan &p, int64_t r) {
-  if (p.nr == 1) return r * p.rst[0];
-  int64_t off = 0;
-  for (int d = p.nr - 1; d >= 0; d--) {
-    int64_t q = r / p.rshape[d];
-    off += (r - q * p.rshape[d]) * p.rst[d];
-    r = q;
-  }
-  return off;
+  return p.nr == 1 ? r * p.rst[0] : unravel_off(p.nr, p.rshape, p.rst, r);
 }
 
 /* ---- reducers: identity, lift an element, combine, finish ---------------------------------- */
@@ -262,9 +257,14 @@ static int64_t reduced_count(const ct_tensor *t, uint32_t mask) {
   return n;
 }
 
-static int sum_like(ct_tensor *out, const ct_tensor *x, uint32_t mask, bool mean) {
-  double div = mean ? (double)reduced_count(x, mask) : 1.0;
-  const char *what = mean ? "mean" : "sum";
+/* The forwards: x = in[0] reduced over the dims of a->mask. */
+template <bool MEAN>
+static int sum_like(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  (void)nin;
+  const ct_tensor *x = in[0];
+  uint32_t mask = a->mask;
+  double div = MEAN ? (double)reduced_count(x, mask) : 1.0;
+  const char *what = MEAN ? "mean" : "sum";
   switch (x->dtype) {
   case CT_F32: return run_reduce(out, x, mask, r_sum<float, double, float>{div}, what);
   case CT_F64: return run_reduce(out, x, mask, r_sum<double, double, double>{div}, what);
@@ -276,70 +276,31 @@ static int sum_like(ct_tensor *out, const ct_tensor *x, uint32_t mask, bool mean
   }
 }
 
-template <bool MAX>
-static int maxmin(ct_tensor *out, const ct_tensor *x, uint32_t mask) {
-  const char *what = MAX ? "max" : "min";
+/* max/min (R = r_maxmin) and argmax/argmin (R = r_arg): the same seeds, the dtype's extremes. */
+template <template <typename, bool> class R, bool MAX>
+static int extremum(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  (void)nin;
+  const ct_tensor *x = in[0];
+  uint32_t mask = a->mask;
+  const bool arg = !std::is_same<R<float, MAX>, r_maxmin<float, MAX>>::value;
+  const char *what = arg ? (MAX ? "argmax" : "argmin") : (MAX ? "max" : "min");
   switch (x->dtype) {
-  case CT_F32: return run_reduce(out, x, mask, r_maxmin<float, MAX>{MAX ? -INFINITY : INFINITY}, what);
-  case CT_F64: return run_reduce(out, x, mask, r_maxmin<double, MAX>{MAX ? -(double)INFINITY : (double)INFINITY}, what);
-  case CT_I32: return run_reduce(out, x, mask, r_maxmin<int32_t, MAX>{MAX ? INT32_MIN : INT32_MAX}, what);
-  case CT_I64: return run_reduce(out, x, mask, r_maxmin<int64_t, MAX>{MAX ? INT64_MIN : INT64_MAX}, what);
-  case CT_I8: return run_reduce(out, x, mask, r_maxmin<int8_t, MAX>{(int8_t)(MAX ? INT8_MIN : INT8_MAX)}, what);
-  case CT_BOOL: return run_reduce(out, x, mask, r_maxmin<uint8_t, MAX>{(uint8_t)(MAX ? 0 : 1)}, what);
+  case CT_F32: return run_reduce(out, x, mask, R<float, MAX>{MAX ? -INFINITY : INFINITY}, what);
+  case CT_F64: return run_reduce(out, x, mask, R<double, MAX>{MAX ? -(double)INFINITY : (double)INFINITY}, what);
+  case CT_I32: return run_reduce(out, x, mask, R<int32_t, MAX>{MAX ? INT32_MIN : INT32_MAX}, what);
+  case CT_I64: return run_reduce(out, x, mask, R<int64_t, MAX>{MAX ? INT64_MIN : INT64_MAX}, what);
+  case CT_I8: return run_reduce(out, x, mask, R<int8_t, MAX>{(int8_t)(MAX ? INT8_MIN : INT8_MAX)}, what);
+  case CT_BOOL: return run_reduce(out, x, mask, R<uint8_t, MAX>{(uint8_t)(MAX ? 0 : 1)}, what);
   default: return ct_errorf("%s: no CUDA kernel for dtype %s", what, ct_dtype_name(x->dtype));
   }
 }
 
-template <bool MAX>
-static int argmaxmin(ct_tensor *out, const ct_tensor *x, uint32_t mask) {
-  const char *what = MAX ? "argmax" : "argmin";
-  switch (x->dtype) {
-  case CT_F32: return run_reduce(out, x, mask, r_arg<float, MAX>{MAX ? -INFINITY : INFINITY}, what);
-  case CT_F64: return run_reduce(out, x, mask, r_arg<double, MAX>{MAX ? -(double)INFINITY : (double)INFINITY}, what);
-  case CT_I32: return run_reduce(out, x, mask, r_arg<int32_t, MAX>{MAX ? INT32_MIN : INT32_MAX}, what);
-  case CT_I64: return run_reduce(out, x, mask, r_arg<int64_t, MAX>{MAX ? INT64_MIN : INT64_MAX}, what);
-  case CT_I8: return run_reduce(out, x, mask, r_arg<int8_t, MAX>{(int8_t)(MAX ? INT8_MIN : INT8_MAX)}, what);
-  case CT_BOOL: return run_reduce(out, x, mask, r_arg<uint8_t, MAX>{(uint8_t)(MAX ? 0 : 1)}, what);
-  default: return ct_errorf("%s: no CUDA kernel for dtype %s", what, ct_dtype_name(x->dtype));
-  }
-}
+CT_CU_FORWARD(sum, sum_like<false>)
+CT_CU_FORWARD(mean, sum_like<true>)
+CT_CU_FORWARD(max, (extremum<r_maxmin, true>))
+CT_CU_FORWARD(min, (extremum<r_maxmin, false>))
+CT_CU_FORWARD(argmax, (extremum<r_arg, true>))
+CT_CU_FORWARD(argmin, (extremum<r_arg, false>))
 
-static int sum_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  return sum_like(out, in[0], a->mask, false);
-}
-static int mean_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  return sum_like(out, in[0], a->mask, true);
-}
-static int max_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  return maxmin<true>(out, in[0], a->mask);
-}
-static int min_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  return maxmin<false>(out, in[0], a->mask);
-}
-static int argmax_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  return argmaxmin<true>(out, in[0], a->mask);
-}
-static int argmin_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  return argmaxmin<false>(out, in[0], a->mask);
-}
-CT_CU_FORWARD(sum, sum_impl)
-CT_CU_FORWARD(mean, mean_impl)
-CT_CU_FORWARD(max, max_impl)
-CT_CU_FORWARD(min, min_impl)
-CT_CU_FORWARD(argmax, argmax_impl)
-CT_CU_FORWARD(argmin, argmin_impl)
-
-extern "C" void ct_cu_register_reduce(void) {
-  ct_cuda_forward[CT_OP_sum] = sum_cuda;
-  ct_cuda_forward[CT_OP_mean] = mean_cuda;
-  ct_cuda_forward[CT_OP_max] = max_cuda;
-  ct_cuda_forward[CT_OP_min] = min_cuda;
-  ct_cuda_forward[CT_OP_argmax] = argmax_cuda;
-  ct_cuda_forward[CT_OP_argmin] = argmin_cuda;
-}
+#define REDUCE_OPS(X) X(sum) X(mean) X(max) X(min) X(argmax) X(argmin)
+extern "C" void ct_cu_register_reduce(void) { REDUCE_OPS(CT_CU_REGISTER) }

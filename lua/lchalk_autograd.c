@@ -130,15 +130,11 @@ void lchalk_open_autograd(lua_State *L, int chalk, int methods, int meta) {
                                 {"requires_grad_", m_requires_grad_},
                                 {"retain_grad", m_retain_grad},
                                 {NULL, NULL}};
-  lua_pushvalue(L, methods);
-  luaL_setfuncs(L, ms, 0);
-  lua_pop(L, 1);
+  lchalk_register(L, methods, ms);
   static const luaL_Reg fns[] = {{"grad", l_grad},
                                  {"set_grad_enabled", l_set_grad_enabled},
                                  {"is_grad_enabled", l_is_grad_enabled},
                                  {"set_retain_all_grads", l_set_retain_all_grads},
                                  {NULL, NULL}};
-  lua_pushvalue(L, chalk);
-  luaL_setfuncs(L, fns, 0);
-  lua_pop(L, 1);
+  lchalk_register(L, chalk, fns);
 }

@@ -350,12 +350,9 @@ void lchalk_open_context(lua_State *L, int chalk, int methods, int meta) {
   lua_pushvalue(L, mt);
   lua_pushcclosure(L, m_index, 1);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, m_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, m_close);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, m_tostring);
-  lua_setfield(L, -2, "__tostring");
+  static const luaL_Reg metamethods[] = {
+      {"__gc", m_gc}, {"__close", m_close}, {"__tostring", m_tostring}, {NULL, NULL}};
+  luaL_setfuncs(L, metamethods, 0);
   lua_pop(L, 1);
 
   static const luaL_Reg fns[] = {

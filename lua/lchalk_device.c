@@ -153,11 +153,6 @@ void lchalk_open_device(lua_State *L, int chalk, int methods, int meta) {
                                   {"get_device_name", l_get_device_name},
                                   {NULL, NULL}};
   luaL_newlib(L, cuda);
-  lua_pushboolean(L, 0);
-  lua_pushcclosure(L, l_memory, 1);
-  lua_setfield(L, -2, "memory_allocated");
-  lua_pushboolean(L, 1);
-  lua_pushcclosure(L, l_memory, 1);
-  lua_setfield(L, -2, "memory_reserved");
+  lchalk_set_flagged(L, l_memory, "memory_allocated", "memory_reserved");
   lua_setfield(L, chalk, "cuda");
 }

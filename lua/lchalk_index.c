@@ -199,7 +199,5 @@ void lchalk_open_index(lua_State *L, int chalk, int methods, int meta) {
   (void)chalk, (void)meta;
   static const luaL_Reg ms[] = {{"copy_", m_copy_}, {"axpby_", m_axpby_}, {"fill_", m_fill_},
                                 {"zero_", m_zero_}, {NULL, NULL}};
-  lua_pushvalue(L, methods);
-  luaL_setfuncs(L, ms, 0);
-  lua_pop(L, 1);
+  lchalk_register(L, methods, ms);
 }

@@ -15,23 +15,20 @@
 
 /* Each file registers its functions into the chalk table (index chalk), its methods into the
  * Tensor method table (index methods) and, where it has any, metamethods into the tensor
- * metatable (index meta). The indices are absolute. */
-void lchalk_open_tensor(lua_State *L, int chalk, int methods, int meta);
-void lchalk_open_index(lua_State *L, int chalk, int methods, int meta);
-void lchalk_open_print(lua_State *L, int chalk, int methods, int meta);
-void lchalk_open_create(lua_State *L, int chalk, int methods, int meta);
-void lchalk_open_view(lua_State *L, int chalk, int methods, int meta);
-void lchalk_open_math(lua_State *L, int chalk, int methods, int meta);
-void lchalk_open_reduce(lua_State *L, int chalk, int methods, int meta);
-void lchalk_open_nn(lua_State *L, int chalk, int methods, int meta);
-void lchalk_open_autograd(lua_State *L, int chalk, int methods, int meta);
-void lchalk_open_device(lua_State *L, int chalk, int methods, int meta);
-void lchalk_open_memory(lua_State *L, int chalk, int methods, int meta);
-void lchalk_open_ops(lua_State *L, int chalk, int methods, int meta);
-void lchalk_open_io(lua_State *L, int chalk, int methods, int meta); /* lchalk_io.c: save/load, .npy, IDX */
-void lchalk_open_attention(lua_State *L, int chalk, int methods, int meta); /* lchalk_attention.c */
-void lchalk_open_ladder(lua_State *L, int chalk, int methods, int meta);    /* lchalk_ladder.c: chalk.cuda.matmul */
-void lchalk_open_context(lua_State *L, int chalk, int methods, int meta);   /* lchalk_context.c: chalk.context */
+ * metatable (index meta). The indices are absolute. The parts, in the order lchalk_module.c
+ * opens them; part NAME is lua/lchalk_NAME.c (io: save/load, .npy, IDX; ladder:
+ * chalk.cuda.matmul; context: chalk.context). */
+#define LCHALK_PARTS(X)                                                                            \
+  X(tensor) X(index) X(print) X(create) X(view) X(math) X(reduce) X(nn) X(autograd) X(device)     \
+  X(memory) X(ops) X(io) X(attention) X(ladder) X(context)
+#define LCHALK_DECLARE_OPEN(NAME) void lchalk_open_##NAME(lua_State *L, int chalk, int methods, int meta);
+LCHALK_PARTS(LCHALK_DECLARE_OPEN)
+#undef LCHALK_DECLARE_OPEN
+/* luaL_setfuncs of fns into the table at absolute index t (lchalk_module.c). */
+void lchalk_register(lua_State *L, int t, const luaL_Reg *fns);
+/* One C function serving two Lua functions that differ in a flag: sets t[off] and t[on] of the
+ * table on the stack top to closures of f whose upvalue is false and true (lchalk_module.c). */
+void lchalk_set_flagged(lua_State *L, lua_CFunction f, const char *off, const char *on);
 /* Pushes c's memory statistics as chalk.memory_stats() returns them (lchalk_memory.c). */
 void lchalk_push_memory_stats(lua_State *L, ct_ctx *c);
 /* The Lua thread that context hooks run on while x:backward() runs (lchalk_context.c); returns the

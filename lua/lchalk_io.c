@@ -271,7 +271,5 @@ void lchalk_open_io(lua_State *L, int chalk, int methods, int meta) {
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
-  lua_pushvalue(L, chalk);
-  luaL_setfuncs(L, lio_functions, 0);
-  lua_pop(L, 1);
+  lchalk_register(L, chalk, lio_functions);
 }

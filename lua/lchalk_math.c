@@ -196,9 +196,7 @@ void lchalk_open_math(lua_State *L, int chalk, int methods, int meta) {
   static const luaL_Reg metamethods[] = {{"__add", l_add}, {"__sub", l_sub}, {"__mul", l_mul},
                                          {"__div", l_div}, {"__pow", l_pow}, {"__unm", l_unm},
                                          {"__lt", l_compare_error}, {"__le", l_compare_error}, {NULL, NULL}};
-  lua_pushvalue(L, meta);
-  luaL_setfuncs(L, metamethods, 0);
-  lua_pop(L, 1);
+  lchalk_register(L, meta, metamethods);
   static const luaL_Reg fns[] = {{"add", l_add},     {"sub", l_sub},         {"mul", l_mul},
                                  {"div", l_div},     {"pow", m_pow},         {"clamp", m_clamp},
                                  {"matmul", l_matmul}, {"minimum", l_minimum}, {NULL, NULL}};

@@ -222,11 +222,7 @@ void lchalk_open_memory(lua_State *L, int chalk, int methods, int meta) {
                                  {"tag", l_tag},
                                  {"set_default_category", l_set_default_category},
                                  {NULL, NULL}};
-  lua_pushvalue(L, chalk);
-  luaL_setfuncs(L, fns, 0);
-  lua_pop(L, 1);
+  lchalk_register(L, chalk, fns);
   static const luaL_Reg ms[] = {{"tag", l_tag}, {"category", m_category}, {NULL, NULL}};
-  lua_pushvalue(L, methods);
-  luaL_setfuncs(L, ms, 0);
-  lua_pop(L, 1);
+  lchalk_register(L, methods, ms);
 }

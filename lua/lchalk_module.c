@@ -85,6 +85,21 @@ static int l_is_tensor(lua_State *L) {
   return 1;
 }
 
+void lchalk_register(lua_State *L, int t, const luaL_Reg *fns) {
+  lua_pushvalue(L, t);
+  luaL_setfuncs(L, fns, 0);
+  lua_pop(L, 1);
+}
+
+void lchalk_set_flagged(lua_State *L, lua_CFunction f, const char *off, const char *on) {
+  lua_pushboolean(L, 0);
+  lua_pushcclosure(L, f, 1);
+  lua_setfield(L, -2, off);
+  lua_pushboolean(L, 1);
+  lua_pushcclosure(L, f, 1);
+  lua_setfield(L, -2, on);
+}
+
 int luaopen_chalk(lua_State *L) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, REGISTRY_KEY) == LUA_TTABLE) return 1;
   lua_pop(L, 1);
@@ -97,22 +112,9 @@ int luaopen_chalk(lua_State *L) {
   luaL_newmetatable(L, LCHALK_TENSOR);
   int meta = lua_gettop(L);
 
-  lchalk_open_tensor(L, chalk, methods, meta);
-  lchalk_open_index(L, chalk, methods, meta);
-  lchalk_open_print(L, chalk, methods, meta);
-  lchalk_open_create(L, chalk, methods, meta);
-  lchalk_open_view(L, chalk, methods, meta);
-  lchalk_open_math(L, chalk, methods, meta);
-  lchalk_open_reduce(L, chalk, methods, meta);
-  lchalk_open_nn(L, chalk, methods, meta);
-  lchalk_open_autograd(L, chalk, methods, meta);
-  lchalk_open_device(L, chalk, methods, meta);
-  lchalk_open_memory(L, chalk, methods, meta);
-  lchalk_open_ops(L, chalk, methods, meta);
-  lchalk_open_io(L, chalk, methods, meta);
-  lchalk_open_attention(L, chalk, methods, meta);
-  lchalk_open_ladder(L, chalk, methods, meta);
-  lchalk_open_context(L, chalk, methods, meta);
+#define OPEN(NAME) lchalk_open_##NAME(L, chalk, methods, meta);
+  LCHALK_PARTS(OPEN)
+#undef OPEN
 
   for (int i = 0; function_aliases[i]; i++) {
     lua_getfield(L, methods, function_aliases[i]);

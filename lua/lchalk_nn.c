@@ -142,9 +142,7 @@ static int l_dropout(lua_State *L) {
 void lchalk_open_nn(lua_State *L, int chalk, int methods, int meta) {
   (void)meta;
   static const luaL_Reg ms[] = {{"gather", m_gather}, {"index_select", m_index_select}, {NULL, NULL}};
-  lua_pushvalue(L, methods);
-  luaL_setfuncs(L, ms, 0);
-  lua_pop(L, 1);
+  lchalk_register(L, methods, ms);
   static const luaL_Reg fns[] = {{"cross_entropy", l_cross_entropy}, {"nll_loss", l_nll_loss},
                                  {"mse_loss", l_mse_loss},           {"layer_norm", l_layer_norm},
                                  {"embedding", l_embedding},         {"one_hot", l_one_hot},
@@ -152,11 +150,6 @@ void lchalk_open_nn(lua_State *L, int chalk, int methods, int meta) {
                                  {"dropout", l_dropout},             {NULL, NULL}};
   lua_pushvalue(L, chalk);
   luaL_setfuncs(L, fns, 0);
-  lua_pushboolean(L, 0);
-  lua_pushcclosure(L, l_cat_stack, 1);
-  lua_setfield(L, -2, "cat");
-  lua_pushboolean(L, 1);
-  lua_pushcclosure(L, l_cat_stack, 1);
-  lua_setfield(L, -2, "stack");
+  lchalk_set_flagged(L, l_cat_stack, "cat", "stack");
   lua_pop(L, 1);
 }

@@ -40,28 +40,28 @@ static int l_ops(lua_State *L) {
   return 1;
 }
 
+/* t[key] = s (nil when s is NULL) for the table on the stack top. */
+static void set_string(lua_State *L, const char *key, const char *s) {
+  lua_pushstring(L, s);
+  lua_setfield(L, -2, key);
+}
+
 static int l_op_info(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   int op = 0, n = ct_op_count();
   while (op < n && strcmp(ct_op_name(op), name)) op++;
   if (op == n) return luaL_error(L, "op_info: no op named '%s' (chalk.ops() lists them)", name);
   lua_createtable(L, 0, 4);
-  lua_pushstring(L, name);
-  lua_setfield(L, -2, "name");
-  lua_pushstring(L, ct_op_grad_formula(name)); /* nil when the op has none */
-  lua_setfield(L, -2, "grad");
-  lua_pushstring(L, ct_op_expr(name));
-  lua_setfield(L, -2, "expr");
+  set_string(L, "name", name);
+  set_string(L, "grad", ct_op_grad_formula(name)); /* nil when the op has none */
+  set_string(L, "expr", ct_op_expr(name));
   lua_newtable(L);
   const char *impl, *dev, *note;
   for (int k = 1; ct_op_impl_info(name, k, &impl, &dev, &note); k++) {
     lua_createtable(L, 0, 3);
-    lua_pushstring(L, impl);
-    lua_setfield(L, -2, "name");
-    lua_pushstring(L, dev);
-    lua_setfield(L, -2, "device");
-    lua_pushstring(L, note);
-    lua_setfield(L, -2, "note");
+    set_string(L, "name", impl);
+    set_string(L, "device", dev);
+    set_string(L, "note", note);
     lua_rawseti(L, -2, k);
   }
   lua_setfield(L, -2, "impls");

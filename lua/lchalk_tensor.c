@@ -238,9 +238,7 @@ void lchalk_open_tensor(lua_State *L, int chalk, int methods, int meta) {
   lua_setfield(L, meta, "__index");
   static const luaL_Reg metamethods[] = {
       {"__newindex", tensor_newindex}, {"__gc", tensor_gc}, {"__close", tensor_gc}, {"__len", tensor_len}, {NULL, NULL}};
-  lua_pushvalue(L, meta);
-  luaL_setfuncs(L, metamethods, 0);
-  lua_pop(L, 1);
+  lchalk_register(L, meta, metamethods);
   lua_pushvalue(L, methods);
   lua_setfield(L, meta, "__methods");
   lua_newtable(L);

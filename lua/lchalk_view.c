@@ -216,7 +216,5 @@ void lchalk_open_view(lua_State *L, int chalk, int methods, int meta) {
       {"squeeze", m_squeeze},     {"flatten", m_flatten},
       {"contiguous", m_contiguous}, {"clone", m_clone},
       {"detach", m_detach},       {NULL, NULL}};
-  lua_pushvalue(L, methods);
-  luaL_setfuncs(L, fns, 0);
-  lua_pop(L, 1);
+  lchalk_register(L, methods, fns);
 }

@@ -106,13 +106,9 @@ void lesson_init(lua_State *L, const char *argv0) {
   int top = lua_gettop(L);
   int status = luaL_loadbuffer(L, (const char *)lesson_lua, lesson_lua_len, "=lesson.lua");
   if (status == LUA_OK) {
-    lua_newtable(L);
-    lua_pushcfunction(L, host_run);
-    lua_setfield(L, -2, "run");
-    lua_pushcfunction(L, host_capture);
-    lua_setfield(L, -2, "capture");
-    lua_pushcfunction(L, host_listdir);
-    lua_setfield(L, -2, "listdir");
+    static const luaL_Reg host[] = {
+        {"run", host_run}, {"capture", host_capture}, {"listdir", host_listdir}, {NULL, NULL}};
+    luaL_newlib(L, host);
     push_exe_dir(L, argv0);
     lua_setfield(L, -2, "exe_dir");
     lua_pushboolean(L, color_ok());

@@ -11,7 +11,9 @@ typedef struct {
   const char *name;
   const char *args;
   const char *help;
-  int (*run)(lua_State *L, const char *arg);
+  int (*run)(lua_State *L, const char *arg); /* NULL for a lesson command */
+  const char *lesson; /* a lesson command: the runner's function (repl/lesson.lua) it calls */
+  const char *usage;  /* a lesson command with args: printed when they are missing */
 } meta_command;
 
 /* ---- :help ---------------------------------------------------------------------------------- */
@@ -37,39 +39,14 @@ static int cmd_help(lua_State *L, const char *arg) {
 
 /* ---- lessons -------------------------------------------------------------------------------- */
 
-static int cmd_lessons(lua_State *L, const char *arg) {
-  (void)arg;
-  lesson_call(L, "list", NULL, NULL);
-  return META_OK;
-}
-
-static int cmd_lesson(lua_State *L, const char *arg) {
-  if (*arg == '\0') {
-    printf("usage: :lesson NAME   (:lessons lists them)\n");
+/* :lessons, :lesson NAME, :next, :back, :step N: the lesson runner's function of that name, given
+   the argument when the command takes one. */
+static int run_lesson_command(lua_State *L, const meta_command *c, const char *arg) {
+  if (c->usage && *arg == '\0') {
+    printf("usage: %s\n", c->usage);
     return META_OK;
   }
-  lesson_call(L, "start", arg, NULL);
-  return META_OK;
-}
-
-static int cmd_next(lua_State *L, const char *arg) {
-  (void)arg;
-  lesson_call(L, "next", NULL, NULL);
-  return META_OK;
-}
-
-static int cmd_back(lua_State *L, const char *arg) {
-  (void)arg;
-  lesson_call(L, "back", NULL, NULL);
-  return META_OK;
-}
-
-static int cmd_step(lua_State *L, const char *arg) {
-  if (*arg == '\0') {
-    printf("usage: :step N\n");
-    return META_OK;
-  }
-  lesson_call(L, "step", arg, NULL);
+  lesson_call(L, c->lesson, c->usage ? arg : NULL, NULL);
   return META_OK;
 }
 
@@ -254,16 +231,16 @@ static int cmd_quit(lua_State *L, const char *arg) {
 }
 
 static const meta_command commands[] = {
-    {"help", "[NAME]", "this list; with NAME (chalk.randn, viz.step, matmul, ops) what it does", cmd_help},
-    {"lessons", "", "list the lessons", cmd_lessons},
-    {"lesson", "NAME", "start a lesson (from lessons/NAME.lua)", cmd_lesson},
-    {"next", "", "the lesson's next step (Enter on an empty line does the same)", cmd_next},
-    {"back", "", "the previous step again (steps before it replayed quietly from the start)", cmd_back},
-    {"step", "N", "go to step N, in the state after steps 1..N-1 (run quietly)", cmd_step},
-    {"show", "", "show the last picture again", cmd_show},
-    {"mem", "", "live tensor bytes by device and category", cmd_mem},
-    {"quit", "", "leave chalk (as does Ctrl-D)", cmd_quit},
-    {NULL, NULL, NULL, NULL},
+    {"help", "[NAME]", "this list; with NAME (chalk.randn, viz.step, matmul, ops) what it does", cmd_help, NULL, NULL},
+    {"lessons", "", "list the lessons", NULL, "list", NULL},
+    {"lesson", "NAME", "start a lesson (from lessons/NAME.lua)", NULL, "start", ":lesson NAME   (:lessons lists them)"},
+    {"next", "", "the lesson's next step (Enter on an empty line does the same)", NULL, "next", NULL},
+    {"back", "", "the previous step again (steps before it replayed quietly from the start)", NULL, "back", NULL},
+    {"step", "N", "go to step N, in the state after steps 1..N-1 (run quietly)", NULL, "step", ":step N"},
+    {"show", "", "show the last picture again", cmd_show, NULL, NULL},
+    {"mem", "", "live tensor bytes by device and category", cmd_mem, NULL, NULL},
+    {"quit", "", "leave chalk (as does Ctrl-D)", cmd_quit, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 void meta_print_help(void) {
@@ -323,7 +300,7 @@ int meta_run(lua_State *L, const char *line) {
     printf("%s command :%.*s (:help lists them)\n", match ? "ambiguous" : "unknown", (int)len, name);
     return META_OK;
   }
-  int r = match->run(L, arg);
+  int r = match->lesson ? run_lesson_command(L, match, arg) : match->run(L, arg);
   fflush(stdout);
   return r;
 }

@@ -80,22 +80,16 @@ static int fake_picture(lua_State *L) {
 }
 
 int luaopen_chalk(lua_State *L) {
+  static const luaL_Reg meta[] = {{"__index", fake_index}, {"__tostring", fake_tostring}, {NULL, NULL}};
+  static const luaL_Reg methods[] = {{"sum", fake_tensor},
+                                     {"sub", fake_tensor},
+                                     {"item", fake_item},
+                                     {"transpose", fake_tensor},
+                                     {"is_contiguous", fake_is_contiguous},
+                                     {NULL, NULL}};
   luaL_newmetatable(L, FAKE_TENSOR);
-  lua_pushcfunction(L, fake_index);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, fake_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_newtable(L);
-  lua_pushcfunction(L, fake_tensor);
-  lua_setfield(L, -2, "sum");
-  lua_pushcfunction(L, fake_tensor);
-  lua_setfield(L, -2, "sub");
-  lua_pushcfunction(L, fake_item);
-  lua_setfield(L, -2, "item");
-  lua_pushcfunction(L, fake_tensor);
-  lua_setfield(L, -2, "transpose");
-  lua_pushcfunction(L, fake_is_contiguous);
-  lua_setfield(L, -2, "is_contiguous");
+  luaL_setfuncs(L, meta, 0);
+  luaL_newlib(L, methods);
   lua_setfield(L, -2, "__methods");
   lua_createtable(L, 1, 0);
   lua_pushstring(L, "shape");
@@ -103,14 +97,10 @@ int luaopen_chalk(lua_State *L) {
   lua_setfield(L, -2, "__fields");
   lua_pop(L, 1);
 
-  lua_newtable(L);
-  lua_pushcfunction(L, fake_tensor);
-  lua_setfield(L, -2, "tensor");
-  lua_pushcfunction(L, fake_memory_stats);
-  lua_setfield(L, -2, "memory_stats");
-  lua_newtable(L);
-  lua_pushcfunction(L, fake_picture);
-  lua_setfield(L, -2, "picture");
+  static const luaL_Reg chalk[] = {{"tensor", fake_tensor}, {"memory_stats", fake_memory_stats}, {NULL, NULL}};
+  static const luaL_Reg viz[] = {{"picture", fake_picture}, {NULL, NULL}};
+  luaL_newlib(L, chalk);
+  luaL_newlib(L, viz);
   lua_setfield(L, -2, "viz");
   return 1;
 }

@@ -73,7 +73,7 @@ check: check-c $(CHECKS)
 
 # Capture on a GPU (tests/capture/gpu_capture.c: a step replayed as NVRTC kernels and a CUDA Graph,
 # against the same eager steps on the CPU); part of `make test-gpu`, skips without a GPU.
-$(BUILD)/tests/gpu_capture: tests/capture/gpu_capture.c $(BUILD)/libchalk.a
+$(BUILD)/tests/gpu_capture: tests/capture/gpu_capture.c tests/capture/gpu_test.h $(BUILD)/libchalk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -Icore $< $(BUILD)/libchalk.a $(CORE_LIBS) -o $@
 .PHONY: test-gpu-capture
@@ -83,7 +83,7 @@ test-gpu: test-gpu-capture
 
 # The private memory pool of CUDA Graphs (tests/capture/graph_pool.c: scratch taken while a graph
 # is recorded is never handed to another tensor); part of `make test-gpu`, skips without a GPU.
-$(BUILD)/tests/graph_pool: tests/capture/graph_pool.c $(BUILD)/libchalk.a
+$(BUILD)/tests/graph_pool: tests/capture/graph_pool.c tests/capture/gpu_test.h $(BUILD)/libchalk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -Icore $< $(BUILD)/libchalk.a $(CORE_LIBS) -o $@
 .PHONY: test-gpu-graph-pool

@@ -7,10 +7,5 @@ local model = nn.Sequential{
   nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10) }
 local opt = optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
 local x, y = chalk.randn(64, 1, 28, 28), chalk.randint(1, 11, {64})
-local function step()
-  opt:zero_grad()
-  local loss = nn.functional.cross_entropy(model(x), y)
-  loss:backward()
-  opt:step()
-end
+local step = B.train_step(model, opt, x, y)
 B.report("conv_step", B.median_time(step, 3, 7, 2))

@@ -4,10 +4,5 @@ chalk.manual_seed(0)
 local model = nn.Sequential{ nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10) }
 local opt = optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
 local x, y = chalk.randn(128, 784), chalk.randint(1, 11, {128})
-local function step()
-  opt:zero_grad()
-  local loss = nn.functional.cross_entropy(model(x), y)
-  loss:backward()
-  opt:step()
-end
+local step = B.train_step(model, opt, x, y)
 B.report("mlp_step", B.median_time(step, 10, 7, 5))

@@ -17,6 +17,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from host_info import cpu_model, fmt_seconds  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.join(ROOT, "bench", "cpu")
 CHALK = os.path.join(ROOT, "build", "chalk")
@@ -78,11 +81,7 @@ def first_prompt(env, rounds):
 
 
 def fmt(sec):
-    if sec < 1e-3:
-        return "%.2f us" % (sec * 1e6)
-    if sec < 1:
-        return "%.2f ms" % (sec * 1e3)
-    return "%.2f s" % sec
+    return fmt_seconds(sec)
 
 
 def thread_counts():
@@ -191,16 +190,6 @@ def ref_version():
         return torch.__version__
     except Exception:
         return ""
-
-
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

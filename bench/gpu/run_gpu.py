@@ -28,6 +28,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from host_info import cpu_model, fmt_seconds  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.join(ROOT, "bench", "gpu")
 
@@ -90,11 +93,7 @@ def result_of(out):
 
 
 def fmt(sec):
-    if sec < 1e-3:
-        return "%.1f us" % (sec * 1e6)
-    if sec < 1:
-        return "%.3f ms" % (sec * 1e3)
-    return "%.2f s" % sec
+    return fmt_seconds(sec, us_digits=1, ms_digits=3)
 
 
 # ---- workloads 6 and 8: the C benchmark ----------------------------------------------------------
@@ -235,16 +234,6 @@ def gpu_facts():
     except (OSError, subprocess.TimeoutExpired):
         pass
     return "no GPU visible (nvidia-smi absent or failed)"
-
-
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main():

@@ -74,15 +74,17 @@ static inline int ct_ew_run_typed(ct_tensor *out, ct_tensor *const *in, int nin,
 }
 
 /* <op>_cpu, the CPU forward of one row, for its dtypes (NUM: f32 f64 i32 i64; FLOAT: f32 f64) */
-#define CT_EW_CPU_BINARY_NUM(op, EXPR)                                                             \
-  CT_EW_BINARY_LOOP(op##_f32, float, float, EXPR)                                                  \
-  CT_EW_BINARY_LOOP(op##_f64, double, double, EXPR)                                                \
-  CT_EW_BINARY_LOOP(op##_i32, int32_t, int32_t, EXPR)                                              \
-  CT_EW_BINARY_LOOP(op##_i64, int64_t, int64_t, EXPR)                                              \
+/* The four number dtypes in, the result types given (a comparison's are all uint8_t) */
+#define CT_EW_CPU_BINARY_4(op, OF32, OF64, OI32, OI64, EXPR)                                       \
+  CT_EW_BINARY_LOOP(op##_f32, float, OF32, EXPR)                                                   \
+  CT_EW_BINARY_LOOP(op##_f64, double, OF64, EXPR)                                                  \
+  CT_EW_BINARY_LOOP(op##_i32, int32_t, OI32, EXPR)                                                 \
+  CT_EW_BINARY_LOOP(op##_i64, int64_t, OI64, EXPR)                                                 \
   static int op##_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {          \
     (void)a;                                                                                       \
     return ct_ew_run_typed(out, in, nin, in[0]->dtype, op##_f32, op##_f64, op##_i32, op##_i64, NULL); \
   }
+#define CT_EW_CPU_BINARY_NUM(op, EXPR) CT_EW_CPU_BINARY_4(op, float, double, int32_t, int64_t, EXPR)
 #define CT_EW_CPU_BINARY_FLOAT(op, EXPR)                                                           \
   CT_EW_BINARY_LOOP(op##_f32, float, float, EXPR)                                                  \
   CT_EW_BINARY_LOOP(op##_f64, double, double, EXPR)                                                \
@@ -90,15 +92,7 @@ static inline int ct_ew_run_typed(ct_tensor *out, ct_tensor *const *in, int nin,
     (void)a;                                                                                       \
     return ct_ew_run_typed(out, in, nin, in[0]->dtype, op##_f32, op##_f64, NULL, NULL, NULL);      \
   }
-#define CT_EW_CPU_COMPARE(op, EXPR)                                                                \
-  CT_EW_BINARY_LOOP(op##_f32, float, uint8_t, EXPR)                                                \
-  CT_EW_BINARY_LOOP(op##_f64, double, uint8_t, EXPR)                                               \
-  CT_EW_BINARY_LOOP(op##_i32, int32_t, uint8_t, EXPR)                                              \
-  CT_EW_BINARY_LOOP(op##_i64, int64_t, uint8_t, EXPR)                                              \
-  static int op##_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {          \
-    (void)a;                                                                                       \
-    return ct_ew_run_typed(out, in, nin, in[0]->dtype, op##_f32, op##_f64, op##_i32, op##_i64, NULL); \
-  }
+#define CT_EW_CPU_COMPARE(op, EXPR) CT_EW_CPU_BINARY_4(op, uint8_t, uint8_t, uint8_t, uint8_t, EXPR)
 #define CT_EW_CPU_UNARY_NUM(op, EXPR)                                                              \
   CT_EW_UNARY_LOOP(op##_f32, float, EXPR)                                                          \
   CT_EW_UNARY_LOOP(op##_f64, double, EXPR)                                                         \

@@ -23,16 +23,19 @@
 #ifndef CHALK_ELEMENTWISE_DEFS_H
 #define CHALK_ELEMENTWISE_DEFS_H
 
-/* X(name, dtypes, expression over x and y, gradient formula for inputs a and b, extra flags) */
+/* X(name, dtypes, expression over x and y, gradient formula for inputs a and b, extra flags): each
+   has a public ct_<name>(a, b) */
 #define CT_EW_BINARY(X)                                                                            \
   X(add, NUM, x + y, "da = g; db = g", 0)                                                          \
   X(sub, NUM, x - y, "da = g; db = -g", 0)                                                         \
   X(mul, NUM, x * y, "da = g*b; db = g*a", 0)                                                      \
   X(div, FLOAT, x / y, "da = g/b; db = -g*a/b^2", 0)                                               \
   X(pow, FLOAT, POW(x, y), "da = g*b*a^(b-1); db = g*a^b*ln a", 0)                                 \
-  X(maximum, NUM, x > y ? x : y, "da = g*[a>=b]; db = g*[b>a]", 0)                                 \
-  /* relu's backward in one pass: relu_grad(g, x) = x > 0 ? g : 0 (x takes no gradient) */        \
-  X(relu_grad, FLOAT, y > 0 ? x : 0, "dg = g*[x>0]", CT_OPF_NONDIFF_IN1)
+  X(maximum, NUM, x > y ? x : y, "da = g*[a>=b]; db = g*[b>a]", 0)
+
+/* The same columns, reached through their own entry points (relu's backward in one pass:
+   relu_grad(g, x) = x > 0 ? g : 0, x takes no gradient) */
+#define CT_EW_BINARY_INTERNAL(X) X(relu_grad, FLOAT, y > 0 ? x : 0, "dg = g*[x>0]", CT_OPF_NONDIFF_IN1)
 
 /* X(name, expression): comparisons, bool results, no gradient */
 #define CT_EW_COMPARE(X)                                                                           \
@@ -66,6 +69,6 @@
   X(clamp, NUM, x < A0 ? A0 : x > A1 ? A1 : x, "dx = g*[lo<=x<=hi]")
 
 /* Every elementwise op's name, for the op table (X takes the name first; other args vary). */
-#define CT_EW_OPS(X) CT_EW_BINARY(X) CT_EW_COMPARE(X) CT_EW_UNARY(X) CT_EW_UNARY_INTERNAL(X)
+#define CT_EW_OPS(X) CT_EW_BINARY(X) CT_EW_BINARY_INTERNAL(X) CT_EW_COMPARE(X) CT_EW_UNARY(X) CT_EW_UNARY_INTERNAL(X)
 
 #endif

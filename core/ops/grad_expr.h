@@ -27,6 +27,12 @@
     ct_release(a);                                                                                 \
     return r;                                                                                      \
   }
+#define CT_O_SHAPE(NAME, FN)                                                                       \
+  static inline ct_tensor *NAME(ct_tensor *a, const int64_t *shape, int ndim) {                    \
+    ct_tensor *r = a ? FN(a, shape, ndim) : NULL;                                                  \
+    ct_release(a);                                                                                 \
+    return r;                                                                                      \
+  }
 
 CT_O_BINARY(O_ADD, ct_add)
 CT_O_BINARY(O_SUB, ct_sub)
@@ -52,20 +58,8 @@ static inline ct_tensor *O_SUM(ct_tensor *a, const int *dims, int n, bool keepdi
   ct_release(a);
   return r;
 }
-static inline ct_tensor *O_SUM_TO(ct_tensor *a, const int64_t *shape, int ndim) {
-  ct_tensor *r = a ? ct_sum_to_shape(a, shape, ndim) : NULL;
-  ct_release(a);
-  return r;
-}
-static inline ct_tensor *O_EXPAND(ct_tensor *a, const int64_t *shape, int ndim) {
-  ct_tensor *r = a ? ct_expand(a, shape, ndim) : NULL;
-  ct_release(a);
-  return r;
-}
-static inline ct_tensor *O_RESHAPE(ct_tensor *a, const int64_t *shape, int ndim) {
-  ct_tensor *r = a ? ct_reshape(a, shape, ndim) : NULL;
-  ct_release(a);
-  return r;
-}
+CT_O_SHAPE(O_SUM_TO, ct_sum_to_shape)
+CT_O_SHAPE(O_EXPAND, ct_expand)
+CT_O_SHAPE(O_RESHAPE, ct_reshape)
 
 #endif

@@ -255,78 +255,92 @@ static int need_cpu_dtype(ct_dtype dt) {
   return ct_errorf("dtype %s has no CPU kernel (f32, f64): convert with :to(\"f32\")", ct_dtype_name(dt));
 }
 
-static int flash_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  if (need_cpu_dtype(out->dtype)) return -1;
+/* What the flash forward and backward share: the dims, the tile sizes, contiguous data of the n
+   inputs (q, k, v; the backward also o and g) and the on-chip scratch ("SRAM") for the tiles.
+   flash_begin returns 0 or -1 (error set); flash_end releases in either case. */
+typedef struct {
   attn_dims g;
-  dims_of(in, &g);
-  int64_t br = block_or(a->i[CT_ATTN_BLOCK_Q], CT_ATTN_CPU_BLOCK), bc = block_or(a->i[CT_ATTN_BLOCK_K], CT_ATTN_CPU_BLOCK);
-  bool causal = a->i[CT_ATTN_CAUSAL] != 0, f32 = out->dtype == CT_F32;
-  ct_tensor *tmp[3] = {NULL, NULL, NULL}, *sram = NULL;
-  const char *p[3];
+  int64_t br, bc;
+  bool causal, f32;
+  int n;
+  ct_tensor *tmp[5], *sram;
+  const char *p[5];
+  size_t isz;
+} flash_job;
+static int flash_begin(flash_job *j, const ct_tensor *out, ct_tensor *const *in, int n, const ct_attrs *a) {
+  *j = (flash_job){.n = n};
+  if (need_cpu_dtype(out->dtype)) return -1;
+  dims_of(in, &j->g);
+  j->br = block_or(a->i[CT_ATTN_BLOCK_Q], CT_ATTN_CPU_BLOCK);
+  j->bc = block_or(a->i[CT_ATTN_BLOCK_K], CT_ATTN_CPU_BLOCK);
+  j->causal = a->i[CT_ATTN_CAUSAL] != 0, j->f32 = out->dtype == CT_F32;
+  j->isz = ct_dtype_size(out->dtype);
   int rc = 0;
-  for (int i = 0; i < 3; i++)
-    if (!(p[i] = ct_cpu_contig_data(in[i], &tmp[i]))) rc = -1;
-  int64_t need = f32 ? flash_scratch_f32(br, bc, g.d, g.dv) : flash_scratch_f64(br, bc, g.d, g.dv);
-  if (!rc && !(sram = scratch(need, out->dtype))) rc = -1;
-  double moved = 0;
-  size_t isz = ct_dtype_size(out->dtype);
-  char *o = ct_data_ptr(out);
-  for (int64_t b = 0; !rc && b < g.batch; b++) {
-    const char *q = p[0] + (size_t)(b * g.nq * g.d) * isz, *k = p[1] + (size_t)(b * g.nk * g.d) * isz;
-    const char *v = p[2] + (size_t)(b * g.nk * g.dv) * isz;
-    char *ob = o + (size_t)(b * g.nq * g.dv) * isz;
-    if (f32)
-      moved += (double)flash_forward_f32((const float *)q, (const float *)k, (const float *)v, (float *)ob, g.nq, g.nk,
-                                         g.d, g.dv, br, bc, causal, (float)a->f[CT_ATTN_SCALE], ct_data_ptr(sram));
-    else
-      moved += (double)flash_forward_f64((const double *)q, (const double *)k, (const double *)v, (double *)ob, g.nq,
-                                         g.nk, g.d, g.dv, br, bc, causal, a->f[CT_ATTN_SCALE], ct_data_ptr(sram));
-  }
-  cpu_bytes_counted = moved;
-  for (int i = 0; i < 3; i++) ct_release(tmp[i]);
-  ct_release(sram);
+  for (int i = 0; i < n; i++)
+    if (!(j->p[i] = ct_cpu_contig_data(in[i], &j->tmp[i]))) rc = -1;
+  int64_t need = (j->f32 ? flash_scratch_f32 : flash_scratch_f64)(j->br, j->bc, j->g.d, j->g.dv);
+  if (!rc && !(j->sram = scratch(need, out->dtype))) rc = -1;
   return rc;
 }
+static void flash_end(flash_job *j) {
+  for (int i = 0; i < j->n; i++) ct_release(j->tmp[i]);
+  ct_release(j->sram);
+}
 
+/* Batch b of the forward: o_b = flash attention of q_b, k_b, v_b; returns the bytes it moved. */
+static int64_t flash_forward_batch(const flash_job *j, int64_t b, char *o, const ct_attrs *a) {
+  const attn_dims g = j->g;
+  size_t isz = j->isz;
+  const char *q = j->p[0] + (size_t)(b * g.nq * g.d) * isz, *k = j->p[1] + (size_t)(b * g.nk * g.d) * isz;
+  const char *v = j->p[2] + (size_t)(b * g.nk * g.dv) * isz;
+  char *ob = o + (size_t)(b * g.nq * g.dv) * isz;
+  if (j->f32)
+    return flash_forward_f32((const float *)q, (const float *)k, (const float *)v, (float *)ob, g.nq, g.nk, g.d, g.dv,
+                             j->br, j->bc, j->causal, (float)a->f[CT_ATTN_SCALE], ct_data_ptr(j->sram));
+  return flash_forward_f64((const double *)q, (const double *)k, (const double *)v, (double *)ob, g.nq, g.nk, g.d, g.dv,
+                           j->br, j->bc, j->causal, a->f[CT_ATTN_SCALE], ct_data_ptr(j->sram));
+}
+
+/* Batch b of the backward: dq_b, dk_b, dv_b (packed per batch in o) from q, k, v, o and g. */
+static int64_t flash_backward_batch(const flash_job *j, int64_t b, char *o, const ct_attrs *a) {
+  const attn_dims g = j->g;
+  size_t isz = j->isz;
+  int64_t per = g.nq * g.d + g.nk * g.d + g.nk * g.dv;
+  const char *q = j->p[0] + (size_t)(b * g.nq * g.d) * isz, *k = j->p[1] + (size_t)(b * g.nk * g.d) * isz;
+  const char *v = j->p[2] + (size_t)(b * g.nk * g.dv) * isz, *ob = j->p[3] + (size_t)(b * g.nq * g.dv) * isz;
+  const char *gb = j->p[4] + (size_t)(b * g.nq * g.dv) * isz;
+  char *dq = o + (size_t)(b * per) * isz, *dk = dq + (size_t)(g.nq * g.d) * isz, *dv = dk + (size_t)(g.nk * g.d) * isz;
+  if (j->f32)
+    return flash_backward_f32((const float *)q, (const float *)k, (const float *)v, (const float *)ob, (const float *)gb,
+                              (float *)dq, (float *)dk, (float *)dv, g.nq, g.nk, g.d, g.dv, j->br, j->bc, j->causal,
+                              (float)a->f[CT_ATTN_SCALE], ct_data_ptr(j->sram));
+  return flash_backward_f64((const double *)q, (const double *)k, (const double *)v, (const double *)ob,
+                            (const double *)gb, (double *)dq, (double *)dk, (double *)dv, g.nq, g.nk, g.d, g.dv, j->br,
+                            j->bc, j->causal, a->f[CT_ATTN_SCALE], ct_data_ptr(j->sram));
+}
+
+/* The flash forward (inputs q, k, v) or backward (q, k, v, o, g; the output packs dq, dk, dv per
+   batch and starts zeroed), one batch after another; the bytes moved go to cpu_bytes_counted. */
+static int flash_run(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, bool backward) {
+  flash_job j;
+  int rc = flash_begin(&j, out, in, backward ? 5 : 3, a);
+  char *o = ct_data_ptr(out);
+  int64_t per = j.g.nq * j.g.d + j.g.nk * j.g.d + j.g.nk * j.g.dv;
+  if (!rc && backward) memset(o, 0, (size_t)(per * j.g.batch) * j.isz);
+  double moved = 0;
+  for (int64_t b = 0; !rc && b < j.g.batch; b++)
+    moved += (double)(backward ? flash_backward_batch : flash_forward_batch)(&j, b, o, a);
+  cpu_bytes_counted = moved;
+  flash_end(&j);
+  return rc;
+}
+static int flash_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  (void)nin;
+  return flash_run(out, in, a, false);
+}
 static int flash_backward_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
-  if (need_cpu_dtype(out->dtype)) return -1;
-  attn_dims g;
-  dims_of(in, &g);
-  int64_t br = block_or(a->i[CT_ATTN_BLOCK_Q], CT_ATTN_CPU_BLOCK), bc = block_or(a->i[CT_ATTN_BLOCK_K], CT_ATTN_CPU_BLOCK);
-  bool causal = a->i[CT_ATTN_CAUSAL] != 0, f32 = out->dtype == CT_F32;
-  ct_tensor *tmp[5] = {NULL, NULL, NULL, NULL, NULL}, *sram = NULL;
-  const char *p[5];
-  int rc = 0;
-  for (int i = 0; i < 5; i++)
-    if (!(p[i] = ct_cpu_contig_data(in[i], &tmp[i]))) rc = -1;
-  int64_t need = f32 ? flash_scratch_f32(br, bc, g.d, g.dv) : flash_scratch_f64(br, bc, g.d, g.dv);
-  if (!rc && !(sram = scratch(need, out->dtype))) rc = -1;
-  double moved = 0;
-  size_t isz = ct_dtype_size(out->dtype);
-  int64_t per = g.nq * g.d + g.nk * g.d + g.nk * g.dv;
-  char *o = ct_data_ptr(out);
-  if (!rc) memset(o, 0, (size_t)(per * g.batch) * isz);
-  for (int64_t b = 0; !rc && b < g.batch; b++) {
-    const char *q = p[0] + (size_t)(b * g.nq * g.d) * isz, *k = p[1] + (size_t)(b * g.nk * g.d) * isz;
-    const char *v = p[2] + (size_t)(b * g.nk * g.dv) * isz, *ob = p[3] + (size_t)(b * g.nq * g.dv) * isz;
-    const char *gb = p[4] + (size_t)(b * g.nq * g.dv) * isz;
-    char *dq = o + (size_t)(b * per) * isz, *dk = dq + (size_t)(g.nq * g.d) * isz, *dv = dk + (size_t)(g.nk * g.d) * isz;
-    if (f32)
-      moved += (double)flash_backward_f32((const float *)q, (const float *)k, (const float *)v, (const float *)ob,
-                                          (const float *)gb, (float *)dq, (float *)dk, (float *)dv, g.nq, g.nk, g.d,
-                                          g.dv, br, bc, causal, (float)a->f[CT_ATTN_SCALE], ct_data_ptr(sram));
-    else
-      moved += (double)flash_backward_f64((const double *)q, (const double *)k, (const double *)v,
-                                          (const double *)ob, (const double *)gb, (double *)dq, (double *)dk,
-                                          (double *)dv, g.nq, g.nk, g.d, g.dv, br, bc, causal, a->f[CT_ATTN_SCALE],
-                                          ct_data_ptr(sram));
-  }
-  cpu_bytes_counted = moved;
-  for (int i = 0; i < 5; i++) ct_release(tmp[i]);
-  ct_release(sram);
-  return rc;
+  return flash_run(out, in, a, true);
 }
 
 /* ---- gradient rule --------------------------------------------------------------------------- */

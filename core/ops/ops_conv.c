@@ -132,24 +132,34 @@ static int im2col_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_met
   m->dtype = x->dtype;
   return 0;
 }
-static int im2col_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  const ct_tensor *x = in[0];
+/* im2col (images [N,C,H,W] -> columns [N, C*kh*kw, OH*OW]) or col2im (columns -> images, the
+   overlapping windows summed into a zeroed output), image by image. */
+static int fold_cpu(ct_tensor *out, const ct_tensor *src, const ct_attrs *a, bool to_image) {
   kernel_geom g = geom_of(a);
-  int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+  const int64_t *img = to_image ? out->shape : src->shape, *cols = to_image ? src->shape : out->shape;
+  int64_t N = img[0], C = img[1], H = img[2], W = img[3];
   int64_t OH = (H + 2 * g.ph - g.kh) / g.sh + 1, OW = (W + 2 * g.pw - g.kw) / g.sw + 1;
-  int64_t per_in = C * H * W, per_out = out->shape[1] * out->shape[2];
+  int64_t per_img = C * H * W, per_cols = cols[1] * cols[2];
   ct_tensor *tmp;
-  const void *xp = ct_cpu_contig_data(x, &tmp);
-  if (!xp) return -1;
+  const void *sp = ct_cpu_contig_data(src, &tmp);
+  if (!sp) return -1;
+  if (to_image) memset(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype));
   for (int64_t n = 0; n < N; n++) {
-    if (x->dtype == CT_F32)
-      im2col_f32((const float *)xp + n * per_in, (float *)ct_data_ptr(out) + n * per_out, C, H, W, g, OH, OW);
+    if (out->dtype == CT_F32 && to_image)
+      col2im_f32((const float *)sp + n * per_cols, (float *)ct_data_ptr(out) + n * per_img, C, H, W, g, OH, OW);
+    else if (to_image)
+      col2im_f64((const double *)sp + n * per_cols, (double *)ct_data_ptr(out) + n * per_img, C, H, W, g, OH, OW);
+    else if (out->dtype == CT_F32)
+      im2col_f32((const float *)sp + n * per_img, (float *)ct_data_ptr(out) + n * per_cols, C, H, W, g, OH, OW);
     else
-      im2col_f64((const double *)xp + n * per_in, (double *)ct_data_ptr(out) + n * per_out, C, H, W, g, OH, OW);
+      im2col_f64((const double *)sp + n * per_img, (double *)ct_data_ptr(out) + n * per_cols, C, H, W, g, OH, OW);
   }
   ct_release(tmp);
   return 0;
+}
+static int im2col_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  (void)nin;
+  return fold_cpu(out, in[0], a, false);
 }
 static int im2col_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_attrs at = n->attrs;
@@ -180,29 +190,11 @@ static int col2im_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_met
     return ct_errorf("columns %s do not match image %s with a %lldx%lld kernel (expected [%lld,%lld,%lld])",
                      ct_shape_str(CT_SHAPE(c), s1, sizeof s1), ct_shape_str(a->shape, 4, s2, sizeof s2), (long long)g.kh,
                      (long long)g.kw, (long long)a->shape[0], (long long)(a->shape[1] * g.kh * g.kw), (long long)(OH * OW));
-  m->ndim = 4;
-  memcpy(m->shape, a->shape, sizeof(int64_t) * 4);
-  m->dtype = c->dtype;
-  return 0;
+  return ct_meta_shape(m, a->shape, 4, c->dtype);
 }
 static int col2im_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
-  kernel_geom g = geom_of(a);
-  int64_t N = out->shape[0], C = out->shape[1], H = out->shape[2], W = out->shape[3];
-  int64_t OH = (H + 2 * g.ph - g.kh) / g.sh + 1, OW = (W + 2 * g.pw - g.kw) / g.sw + 1;
-  int64_t per_out = C * H * W, per_in = in[0]->shape[1] * in[0]->shape[2];
-  ct_tensor *tmp;
-  const void *cp = ct_cpu_contig_data(in[0], &tmp);
-  if (!cp) return -1;
-  memset(ct_data_ptr(out), 0, (size_t)ct_numel(out) * ct_dtype_size(out->dtype));
-  for (int64_t n = 0; n < N; n++) {
-    if (out->dtype == CT_F32)
-      col2im_f32((const float *)cp + n * per_in, (float *)ct_data_ptr(out) + n * per_out, C, H, W, g, OH, OW);
-    else
-      col2im_f64((const double *)cp + n * per_in, (double *)ct_data_ptr(out) + n * per_out, C, H, W, g, OH, OW);
-  }
-  ct_release(tmp);
-  return 0;
+  return fold_cpu(out, in[0], a, true);
 }
 static int col2im_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   return (gin[0] = ct_op_run(CT_OP_im2col, &g, 1, &n->attrs)) ? 0 : -1;
@@ -329,18 +321,12 @@ static int conv_grad_geom(const int64_t *xs, const int64_t *ws, const ct_tensor 
 static int conv2d_grad_input_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
   if (conv_grad_check(in[0], in[1], a, "weight") || conv_grad_geom(a->shape, in[1]->shape, in[0], a)) return -1;
-  m->ndim = 4;
-  memcpy(m->shape, a->shape, sizeof(int64_t) * 4);
-  m->dtype = in[0]->dtype;
-  return 0;
+  return ct_meta_shape(m, a->shape, 4, in[0]->dtype);
 }
 static int conv2d_grad_weight_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
   if (conv_grad_check(in[0], in[1], a, "input") || conv_grad_geom(in[1]->shape, a->shape, in[0], a)) return -1;
-  m->ndim = 4;
-  memcpy(m->shape, a->shape, sizeof(int64_t) * 4);
-  m->dtype = in[0]->dtype;
-  return 0;
+  return ct_meta_shape(m, a->shape, 4, in[0]->dtype);
 }
 static void conv_gemm(bool f32, bool ta, bool tb, int64_t M, int64_t Nn, int64_t K, const void *A, int64_t lda,
                       const void *B, int64_t ldb, double beta, void *C, int64_t ldc) {
@@ -350,49 +336,67 @@ static void conv_gemm(bool f32, bool ta, bool tb, int64_t M, int64_t Nn, int64_t
   else
     cblas_dgemm(CblasRowMajor, a, b, (int)M, (int)Nn, (int)K, 1.0, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
+/* What both conv2d gradients work with: the geometry (x of shape [N, C, H, W], O filters, g of
+   [N, O, OH, OW], L = OH*OW output positions, K = C*kh*kw rows of a column), contiguous data of g and
+   of the other operand (the weight for grad_input, the input for grad_weight) and a [K, L] column
+   buffer. conv_grad_begin returns 0 or -1 (error set); conv_grad_end frees in either case. */
+typedef struct {
+  kernel_geom k;
+  int64_t N, C, H, W, O, OH, OW, L, K;
+  bool f32;
+  size_t isz;
+  ct_tensor *tg, *tother;
+  const char *gp, *other;
+  char *col;
+} conv_grad_job;
+static int conv_grad_begin(conv_grad_job *j, const ct_tensor *g, const ct_tensor *other, const int64_t *xshape,
+                           int64_t O, const ct_attrs *a) {
+  j->k = geom_of(a);
+  j->N = xshape[0], j->C = xshape[1], j->H = xshape[2], j->W = xshape[3], j->O = O;
+  j->OH = g->shape[2], j->OW = g->shape[3], j->L = j->OH * j->OW, j->K = j->C * j->k.kh * j->k.kw;
+  j->f32 = g->dtype == CT_F32;
+  j->isz = ct_dtype_size(g->dtype);
+  j->gp = ct_cpu_contig_data(g, &j->tg);
+  j->other = j->gp ? ct_cpu_contig_data(other, &j->tother) : (j->tother = NULL, NULL);
+  j->col = malloc((size_t)(j->K * j->L) * j->isz + 1);
+  return !j->gp || !j->other ? -1
+         : !j->col ? ct_errorf("out of memory for the %lldx%lld column buffer", (long long)j->K, (long long)j->L)
+                   : 0;
+}
+static void conv_grad_end(conv_grad_job *j) {
+  free(j->col);
+  ct_release(j->tg), ct_release(j->tother);
+}
 static int conv2d_grad_input_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
-  kernel_geom k = geom_of(a);
-  const ct_tensor *g = in[0], *w = in[1];
-  int64_t N = out->shape[0], C = out->shape[1], H = out->shape[2], W = out->shape[3], O = w->shape[0];
-  int64_t OH = g->shape[2], OW = g->shape[3], L = OH * OW, K = C * k.kh * k.kw;
-  bool f32 = g->dtype == CT_F32;
-  size_t isz = ct_dtype_size(g->dtype);
-  ct_tensor *tg, *tw;
-  const char *gp = ct_cpu_contig_data(g, &tg), *wp = gp ? ct_cpu_contig_data(w, &tw) : (tw = NULL, NULL);
-  char *col = malloc((size_t)(K * L) * isz + 1), *dx = ct_data_ptr(out);
-  int rc = !gp || !wp ? -1 : !col ? ct_errorf("out of memory for the %lldx%lld column buffer", (long long)K, (long long)L) : 0;
+  conv_grad_job j;
+  int rc = conv_grad_begin(&j, in[0], in[1], out->shape, in[1]->shape[0], a);
+  char *dx = ct_data_ptr(out);
+  size_t isz = j.isz;
   if (!rc) memset(dx, 0, (size_t)ct_numel(out) * isz);
-  for (int64_t n = 0; n < N && !rc; n++) { /* col [K, L] = W2^T [K, O] @ g_n [O, L]; dx_n += col2im(col) */
-    conv_gemm(f32, true, false, K, L, O, wp, K, gp + (size_t)(n * O * L) * isz, L, 0, col, L);
-    if (f32) col2im_f32((const float *)col, (float *)(dx + (size_t)(n * C * H * W) * isz), C, H, W, k, OH, OW);
-    else col2im_f64((const double *)col, (double *)(dx + (size_t)(n * C * H * W) * isz), C, H, W, k, OH, OW);
+  for (int64_t n = 0; n < j.N && !rc; n++) { /* col [K, L] = W2^T [K, O] @ g_n [O, L]; dx_n += col2im(col) */
+    conv_gemm(j.f32, true, false, j.K, j.L, j.O, j.other, j.K, j.gp + (size_t)(n * j.O * j.L) * isz, j.L, 0, j.col, j.L);
+    char *dxn = dx + (size_t)(n * j.C * j.H * j.W) * isz;
+    if (j.f32) col2im_f32((const float *)j.col, (float *)dxn, j.C, j.H, j.W, j.k, j.OH, j.OW);
+    else col2im_f64((const double *)j.col, (double *)dxn, j.C, j.H, j.W, j.k, j.OH, j.OW);
   }
-  free(col);
-  ct_release(tg), ct_release(tw);
+  conv_grad_end(&j);
   return rc;
 }
 static int conv2d_grad_weight_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
-  kernel_geom k = geom_of(a);
-  const ct_tensor *g = in[0], *x = in[1];
-  int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], O = out->shape[0];
-  int64_t OH = g->shape[2], OW = g->shape[3], L = OH * OW, K = C * k.kh * k.kw;
-  bool f32 = g->dtype == CT_F32;
-  size_t isz = ct_dtype_size(g->dtype);
-  ct_tensor *tg, *tx;
-  const char *gp = ct_cpu_contig_data(g, &tg), *xp = gp ? ct_cpu_contig_data(x, &tx) : (tx = NULL, NULL);
-  char *col = malloc((size_t)(K * L) * isz + 1), *dw = ct_data_ptr(out);
-  int rc = !gp || !xp ? -1 : !col ? ct_errorf("out of memory for the %lldx%lld column buffer", (long long)K, (long long)L) : 0;
-  if (!rc && N == 0) memset(dw, 0, (size_t)ct_numel(out) * isz);
-  for (int64_t n = 0; n < N && !rc; n++) { /* dw [O, K] (+)= g_n [O, L] @ cols_n^T [L, K] */
-    const char *xn = xp + (size_t)(n * C * H * W) * isz;
-    if (f32) im2col_f32((const float *)xn, (float *)col, C, H, W, k, OH, OW);
-    else im2col_f64((const double *)xn, (double *)col, C, H, W, k, OH, OW);
-    conv_gemm(f32, false, true, O, K, L, gp + (size_t)(n * O * L) * isz, L, col, L, n ? 1 : 0, dw, K);
+  conv_grad_job j;
+  int rc = conv_grad_begin(&j, in[0], in[1], in[1]->shape, out->shape[0], a);
+  char *dw = ct_data_ptr(out);
+  size_t isz = j.isz;
+  if (!rc && j.N == 0) memset(dw, 0, (size_t)ct_numel(out) * isz);
+  for (int64_t n = 0; n < j.N && !rc; n++) { /* dw [O, K] (+)= g_n [O, L] @ cols_n^T [L, K] */
+    const char *xn = j.other + (size_t)(n * j.C * j.H * j.W) * isz;
+    if (j.f32) im2col_f32((const float *)xn, (float *)j.col, j.C, j.H, j.W, j.k, j.OH, j.OW);
+    else im2col_f64((const double *)xn, (double *)j.col, j.C, j.H, j.W, j.k, j.OH, j.OW);
+    conv_gemm(j.f32, false, true, j.O, j.K, j.L, j.gp + (size_t)(n * j.O * j.L) * isz, j.L, j.col, j.L, n ? 1 : 0, dw, j.K);
   }
-  free(col);
-  ct_release(tg), ct_release(tx);
+  conv_grad_end(&j);
   return rc;
 }
 static ct_tensor *conv_grad_run(ct_op op, ct_tensor *g, ct_tensor *other, const ct_attrs *conv, const int64_t *shape) {

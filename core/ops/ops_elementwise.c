@@ -42,6 +42,7 @@ static int check_compute_dtype(ct_dtype dt, bool ints_ok);
   CT_EW_CPU_UNARY_##dts(name, expr)                                                                \
   const ct_opdef ct_op_##name = {#name, 1, EW, SHAPE_UNARY_##dts, name##_cpu, name##_backward, NULL, grad, #expr};
 CT_EW_BINARY(BINARY_ROW)
+CT_EW_BINARY_INTERNAL(BINARY_ROW)
 CT_EW_COMPARE(COMPARE_ROW)
 CT_EW_UNARY(UNARY_ROW)
 CT_EW_UNARY_INTERNAL(UNARY_ROW)
@@ -310,18 +311,15 @@ static ct_dtype float_dtype(ct_tensor *a, ct_tensor *b) {
   ct_dtype dt = arith_dtype(a, b);
   return ct_dtype_is_float(dt) ? dt : CT_F32;
 }
-ct_tensor *ct_add(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_add, a, b, arith_dtype(a, b)); }
-ct_tensor *ct_sub(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_sub, a, b, arith_dtype(a, b)); }
-ct_tensor *ct_mul(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_mul, a, b, arith_dtype(a, b)); }
-ct_tensor *ct_div(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_div, a, b, float_dtype(a, b)); }
-ct_tensor *ct_pow(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_pow, a, b, float_dtype(a, b)); }
-ct_tensor *ct_maximum(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_maximum, a, b, arith_dtype(a, b)); }
-ct_tensor *ct_eq(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_eq, a, b, arith_dtype(a, b)); }
-ct_tensor *ct_ne(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_ne, a, b, arith_dtype(a, b)); }
-ct_tensor *ct_lt(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_lt, a, b, arith_dtype(a, b)); }
-ct_tensor *ct_le(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_le, a, b, arith_dtype(a, b)); }
-ct_tensor *ct_gt(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_gt, a, b, arith_dtype(a, b)); }
-ct_tensor *ct_ge(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_ge, a, b, arith_dtype(a, b)); }
+/* The public binary entry points: NUM ops compute in the promoted dtype (arith_dtype), FLOAT ops
+   in a float one (float_dtype); comparisons compare in the promoted dtype. */
+#define DTYPE_RULE_NUM arith_dtype
+#define DTYPE_RULE_FLOAT float_dtype
+#define BINARY_PUBLIC(name, dts, ...)                                                              \
+  ct_tensor *ct_##name(ct_tensor *a, ct_tensor *b) { return binary_as(CT_OP_##name, a, b, DTYPE_RULE_##dts(a, b)); }
+#define COMPARE_PUBLIC(name, expr) BINARY_PUBLIC(name, NUM)
+CT_EW_BINARY(BINARY_PUBLIC)
+CT_EW_COMPARE(COMPARE_PUBLIC)
 
 ct_tensor *ct_where(ct_tensor *c, ct_tensor *a, ct_tensor *b) {
   ct_dtype dt = arith_dtype(a, b);
@@ -350,11 +348,7 @@ static int axpby_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta
     return ct_errorf("x of shape %s does not broadcast to y's shape %s", ct_shape_str(in[1]->shape, in[1]->ndim, s1, sizeof s1),
                      ct_shape_str(y->shape, y->ndim, s2, sizeof s2));
   }
-  m->ndim = y->ndim;
-  memcpy(m->shape, y->shape, sizeof m->shape);
-  memcpy(m->stride, y->stride, sizeof m->stride);
-  m->offset = y->offset;
-  m->dtype = y->dtype;
+  ct_meta_of(y, m);
   return 0;
 }
 #define AXPBY_LOOP(name, T)                                                                        \

@@ -125,13 +125,19 @@ static int index_select_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const
   free(pos);
   return 0;
 }
-/* d/da = index_add of g into zeros of a's shape */
-static int index_select_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+/* gin[0] = the adjoint op (index_add, scatter_add) of g into zeros of a's shape, at the forward's
+   indices (input 1) and attrs. */
+static int adjoint_into_zeros(ct_op adjoint, ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_attrs at = n->attrs;
   at.ndim = n->in[0]->ndim;
   memcpy(at.shape, n->in[0]->shape, sizeof at.shape);
   ct_tensor *in[2] = {g, n->in[1]};
-  return (gin[0] = ct_op_run(CT_OP_index_add, in, 2, &at)) ? 0 : -1;
+  return (gin[0] = ct_op_run(adjoint, in, 2, &at)) ? 0 : -1;
+}
+
+/* d/da = index_add of g into zeros of a's shape */
+static int index_select_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  return adjoint_into_zeros(CT_OP_index_add, n, g, gin);
 }
 const ct_opdef ct_op_index_select = {"index_select", 2, CT_OPF_NONDIFF_IN1, index_select_shape, index_select_cpu,
                                      index_select_backward, gather_cost, "dx = index_add(zeros, idx, g)", NULL};
@@ -272,11 +278,7 @@ static int gather_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
 }
 /* d/da = scatter_add of g into zeros of a's shape */
 static int gather_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  ct_attrs at = n->attrs;
-  at.ndim = n->in[0]->ndim;
-  memcpy(at.shape, n->in[0]->shape, sizeof at.shape);
-  ct_tensor *in[2] = {g, n->in[1]};
-  return (gin[0] = ct_op_run(CT_OP_scatter_add, in, 2, &at)) ? 0 : -1;
+  return adjoint_into_zeros(CT_OP_scatter_add, n, g, gin);
 }
 const ct_opdef ct_op_gather = {"gather", 2, CT_OPF_NONDIFF_IN1, gather_shape, gather_cpu, gather_backward,
                                gather_cost, "dx = scatter_add(zeros, idx, g)", NULL};
@@ -359,8 +361,8 @@ static int cat_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *
   m->dtype = t0->dtype;
   return 0;
 }
-static int cat_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  int dim = (int)a->i[0];
+int ct_cat_into(ct_tensor *out, ct_tensor *const *in, int nin, int dim,
+                int (*copy)(ct_tensor *dst, const ct_tensor *src)) {
   ct_meta m = {.ndim = out->ndim, .dtype = out->dtype};
   memcpy(m.shape, out->shape, sizeof m.shape);
   memcpy(m.stride, out->stride, sizeof m.stride);
@@ -368,14 +370,18 @@ static int cat_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs
   for (int i = 0; i < nin; i++) {
     m.shape[dim] = in[i]->shape[dim];
     m.offset = out->offset + start * out->stride[dim];
+    start += in[i]->shape[dim];
+    if (!m.shape[dim]) continue;
     ct_tensor *win = ct_tensor_alias(out, &m);
     if (!win) return -1;
-    int rc = ct_copy_cpu(win, in[i]);
+    int rc = copy(win, in[i]);
     ct_release(win);
     if (rc) return rc;
-    start += in[i]->shape[dim];
   }
   return 0;
+}
+static int cat_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
+  return ct_cat_into(out, in, nin, (int)a->i[0], ct_copy_cpu);
 }
 /* d/dt_i = the slice of g where t_i landed */
 static int cat_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {

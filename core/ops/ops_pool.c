@@ -164,10 +164,7 @@ static int max_pool2d_backward_shape(ct_tensor *const *in, int nin, const ct_att
       g->shape[2] != OH || g->shape[3] != OW)
     return ct_errorf("gradient %s %s does not match the pooled output of input %s", ct_dtype_name(g->dtype),
                      ct_shape_str(CT_SHAPE(g), s1, sizeof s1), ct_shape_str(CT_SHAPE(x), s2, sizeof s2));
-  m->ndim = 4;
-  memcpy(m->shape, x->shape, sizeof(int64_t) * 4);
-  m->dtype = x->dtype;
-  return 0;
+  return ct_meta_shape(m, x->shape, 4, x->dtype);
 }
 static int max_pool2d_backward_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;

@@ -372,14 +372,14 @@ static int maxmin_cpu(ct_tensor *out, ct_tensor *x, uint32_t mask, bool is_max) 
   reduce_walk(x, mask, o, isz, fn, NULL);
   return 0;
 }
-static int max_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  return maxmin_cpu(out, in[0], a->mask, true);
-}
-static int min_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  return maxmin_cpu(out, in[0], a->mask, false);
-}
+/* NAME_cpu, the forward of max/min (FN = maxmin_cpu) or argmax/argmin (FN = arg_cpu). */
+#define EXTREMUM_FORWARD(NAME, FN, IS_MAX)                                                         \
+  static int NAME##_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {        \
+    (void)nin;                                                                                     \
+    return FN(out, in[0], a->mask, IS_MAX);                                                        \
+  }
+EXTREMUM_FORWARD(max, maxmin_cpu, true)
+EXTREMUM_FORWARD(min, maxmin_cpu, false)
 /* The gradient goes to the elements equal to the result, split evenly among ties (torch.amax):
    gin = (x == y) * (g / count(x == y)), all in keepdim shape broadcast against x. */
 static int maxmin_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
@@ -513,14 +513,8 @@ static int arg_cpu(ct_tensor *out, ct_tensor *x, uint32_t mask, bool is_max) {
   k(ct_data_ptr(x), out->storage->data, &p);
   return 0;
 }
-static int argmax_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  return arg_cpu(out, in[0], a->mask, true);
-}
-static int argmin_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
-  (void)nin;
-  return arg_cpu(out, in[0], a->mask, false);
-}
+EXTREMUM_FORWARD(argmax, arg_cpu, true)
+EXTREMUM_FORWARD(argmin, arg_cpu, false)
 const ct_opdef ct_op_argmax = {"argmax", 1, CT_OPF_NONDIFF, argmax_shape, argmax_cpu, NULL, reduce_cost, NULL, NULL};
 const ct_opdef ct_op_argmin = {"argmin", 1, CT_OPF_NONDIFF, argmin_shape, argmin_cpu, NULL, reduce_cost, NULL, NULL};
 

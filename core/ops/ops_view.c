@@ -8,14 +8,6 @@
 #include "ops/optable.h"
 #include "tensor/checked.h"
 
-static void meta_of(const ct_tensor *t, ct_meta *m) {
-  m->ndim = t->ndim;
-  memcpy(m->shape, t->shape, sizeof m->shape);
-  memcpy(m->stride, t->stride, sizeof m->stride);
-  m->offset = t->offset;
-  m->dtype = t->dtype;
-}
-
 /* ---- view: new shape over the same elements, strides computed as torch's computeStride ---- */
 static int view_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
@@ -114,7 +106,7 @@ const ct_opdef ct_op_expand = {"expand", 1, CT_OPF_VIEW, expand_shape, NULL, exp
 /* ---- transpose and permute ------------------------------------------------------------------- */
 static int transpose_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
-  meta_of(in[0], m);
+  ct_meta_of(in[0], m);
   int d0 = (int)a->i[0], d1 = (int)a->i[1];
   int64_t s = m->shape[d0], st = m->stride[d0];
   m->shape[d0] = m->shape[d1], m->stride[d0] = m->stride[d1];
@@ -148,7 +140,7 @@ const ct_opdef ct_op_permute = {"permute", 1, CT_OPF_VIEW, permute_shape, NULL, 
 /* ---- narrow and select; narrow_scatter is their adjoint ------------------------------------ */
 static int narrow_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
-  meta_of(in[0], m);
+  ct_meta_of(in[0], m);
   int d = (int)a->i[0];
   m->shape[d] = a->i[2];
   m->offset += a->i[1] * m->stride[d];
@@ -205,7 +197,7 @@ static int narrow_scatter_cpu(ct_tensor *out, ct_tensor *const *in, int nin, con
   (void)nin;
   memset(out->storage->data, 0, out->storage->nbytes);
   ct_meta m;
-  meta_of(out, &m);
+  ct_meta_of(out, &m);
   int d = (int)a->i[0];
   m.shape[d] = in[0]->shape[d];
   m.offset += a->i[1] * m.stride[d];
@@ -225,7 +217,7 @@ const ct_opdef ct_op_narrow_scatter = {"narrow_scatter", 1, 0, narrow_scatter_sh
 /* ---- copy (clone, or transfer to attrs' device) and to_dtype -------------------------------- */
 static int copy_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin, (void)a;
-  meta_of(in[0], m);
+  ct_meta_of(in[0], m);
   return 0;
 }
 static int copy_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
@@ -247,7 +239,7 @@ const ct_opdef ct_op_copy = {"copy", 1, 0, copy_shape, copy_cpu, copy_backward, 
 
 static int to_dtype_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
-  meta_of(in[0], m);
+  ct_meta_of(in[0], m);
   m->dtype = a->dtype;
   return 0;
 }

@@ -15,6 +15,8 @@
 #ifndef CHALK_OPTABLE_H
 #define CHALK_OPTABLE_H
 
+#include <string.h>
+
 #include "chalk.h"
 #include "ops/elementwise_defs.h"
 
@@ -74,6 +76,21 @@ typedef struct {
   int64_t offset;
   ct_dtype dtype;
 } ct_meta;
+/* A contiguous output of the given shape and dtype: a shape rule's usual last step (returns 0). */
+static inline int ct_meta_shape(ct_meta *m, const int64_t *shape, int ndim, ct_dtype dtype) {
+  m->ndim = ndim;
+  memcpy(m->shape, shape, sizeof(int64_t) * (size_t)ndim);
+  m->dtype = dtype;
+  return 0;
+}
+/* t's own description (shape, strides, offset, dtype): a view rule's starting point. */
+static inline void ct_meta_of(const ct_tensor *t, ct_meta *m) {
+  m->ndim = t->ndim;
+  memcpy(m->shape, t->shape, sizeof m->shape);
+  memcpy(m->stride, t->stride, sizeof m->stride);
+  m->offset = t->offset;
+  m->dtype = t->dtype;
+}
 
 typedef int (*ct_shape_fn)(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *out);
 typedef int (*ct_forward_fn)(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a);
@@ -220,5 +237,9 @@ void ct_mem_count_node(int delta);
 /* Copy a tensor's elements to a host buffer (contiguous, its dtype): works for any device. */
 int ct_read_host(const ct_tensor *t, void *dst);
 int ct_copy_cpu(ct_tensor *dst, const ct_tensor *src); /* broadcast + dtype conversion on the CPU */
+/* cat's forward on any device: each in[i] copied by `copy` (ct_copy_cpu, ct_cu_copy_into) into its
+   window of out along dim (empty windows skipped). ops_index.c. */
+int ct_cat_into(ct_tensor *out, ct_tensor *const *in, int nin, int dim,
+                int (*copy)(ct_tensor *dst, const ct_tensor *src));
 
 #endif

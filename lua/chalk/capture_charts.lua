@@ -11,6 +11,7 @@
 -- picture function returns the path viz wrote; the phases are the palette's forward, backward,
 -- recompute and optimizer colours, the same in every chalk picture, with a legend.
 local chalk = require "chalk"
+local chart = require "chalk.chart"
 
 local M = {}
 
@@ -30,8 +31,8 @@ local function canvas()
   function c.rect(x, y, w, h, fill, border, tip) v:rect(x, y, w, h, fill, border, tip) end
   function c.text(x, y, s, size, anchor, color, bold) v:text(x, y, s, size, anchor, color, bold) end
   function c.legend(x, y, colors, labels) return v:legend(x, y, colors, labels) end
-  function c.dot() return v:dot() end
-  function c.render(opts, name) return v:render(opts, name) end
+  function c:dot() return v:dot() end
+  function c:render(opts, name) return v:render(opts, name) end
   return c
 end
 
@@ -63,7 +64,6 @@ end
 -- ---- lifetimes (Gantt) and the packed arena ------------------------------------------------------
 
 local function gantt_canvas(g, opts)
-  opts = opts or {}
   local bufs = g:buffers()
   assert(#bufs > 0 or #g > 0, "gantt: plan the graph first (g:plan_memory())")
   local ph = phases(g)
@@ -102,15 +102,9 @@ local function gantt_canvas(g, opts)
   return c
 end
 
-function M.gantt_dot(g, opts) return gantt_canvas(g, opts).dot() end
-
-function M.gantt(g, opts)
-  opts = opts or {}
-  return gantt_canvas(g, opts).render(opts, "gantt.png")
-end
+chart.export(M, "gantt", 1, gantt_canvas, "gantt.png")
 
 local function arena_canvas(g, opts)
-  opts = opts or {}
   local bufs = g:buffers()
   local ph = phases(g)
   local npos = #g
@@ -155,19 +149,13 @@ local function arena_canvas(g, opts)
   return c
 end
 
-function M.arena_dot(g, opts) return arena_canvas(g, opts).dot() end
-
-function M.arena(g, opts)
-  opts = opts or {}
-  return arena_canvas(g, opts).render(opts, "arena.png")
-end
+chart.export(M, "arena", 1, arena_canvas, "arena.png")
 
 -- ---- memory timelines side by side ------------------------------------------------------------
 
 -- series: list of {name=, y = {live bytes per node position}}; each drawn in its own panel, on one
 -- shared y scale, so heights compare directly.
 local function curves_canvas(series, opts)
-  opts = opts or {}
   local n = #series
   local PW, PH = opts.panel_width or 300, opts.height or 260
   local L, B, T, gap = 70, 44, 50, 16
@@ -207,19 +195,13 @@ local function curves_canvas(series, opts)
   return c
 end
 
-function M.curves_dot(series, opts) return curves_canvas(series, opts).dot() end
-
-function M.curves(series, opts)
-  opts = opts or {}
-  return curves_canvas(series, opts).render(opts, "memory_curves.png")
-end
+chart.export(M, "curves", 1, curves_canvas, "memory_curves.png")
 
 -- ---- autotuning heatmap ------------------------------------------------------------------------
 
 local function heat(t) return ("heat:%.3f"):format(t) end -- the palette's scale, heat_lo .. heat_hi
 
 local function heatmap_canvas(res, opts)
-  opts = opts or {}
   local bms, bns = res.bm, res.bn
   local cell = opts.cell or 54
   local L, B, T = 90, 60, 60
@@ -252,12 +234,7 @@ local function heatmap_canvas(res, opts)
   return c
 end
 
-function M.heatmap_dot(res, opts) return heatmap_canvas(res, opts).dot() end
-
-function M.heatmap(res, opts)
-  opts = opts or {}
-  return heatmap_canvas(res, opts).render(opts, "autotune.png")
-end
+chart.export(M, "heatmap", 1, heatmap_canvas, "autotune.png")
 
 -- the Graph methods and chalk.autotune.heatmap
 local Graph = chalk.Graph

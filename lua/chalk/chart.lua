@@ -28,6 +28,23 @@ local function canvas()
   return viz.canvas()
 end
 
+-- Defines mod.NAME_dot(args..., opts) (the chart as DOT text) and mod.NAME(args..., opts) (the chart
+-- rendered, to opts.file or `file`) from build(args..., opts), which returns a canvas with :dot() and
+-- :render(opts, file); nargs is how many arguments come before opts (build always gets a table:
+-- nil opts are {}).
+function M.export(mod, name, nargs, build, file)
+  local function canvas_of(...)
+    local args = table.pack(...)
+    args[nargs + 1] = args[nargs + 1] or {}
+    return build(table.unpack(args, 1, nargs + 1)), args[nargs + 1]
+  end
+  mod[name .. "_dot"] = function(...) return (canvas_of(...)):dot() end
+  mod[name] = function(...)
+    local c, opts = canvas_of(...)
+    return c:render(opts, file)
+  end
+end
+
 -- ---- line charts ------------------------------------------------------------------------------
 
 local function nice_step(range, n)
@@ -56,7 +73,6 @@ end
 -- series: a list of numbers, or a table {name = list, ...} / list of {name=, y=, x=} for several
 -- lines. opts: title, xlabel, ylabel, width, height (points), logy.
 local function line_canvas(series, opts)
-  opts = opts or {}
   local lines = {}
   if type(series[1]) == "number" then
     lines[1] = { name = opts.name, y = series }
@@ -121,12 +137,7 @@ local function line_canvas(series, opts)
   return c
 end
 
-function M.line_dot(series, opts) return line_canvas(series, opts or {}):dot() end
-
-function M.line(series, opts)
-  opts = opts or {}
-  return line_canvas(series, opts):render(opts, "line.png")
-end
+M.export(M, "line", 1, line_canvas, "line.png")
 
 -- ---- storages and views -----------------------------------------------------------------------
 
@@ -230,11 +241,6 @@ local function storage_canvas(views, opts)
   return c
 end
 
-function M.storage_dot(views, opts) return storage_canvas(views, opts or {}):dot() end
-
-function M.storage(views, opts)
-  opts = opts or {}
-  return storage_canvas(views, opts):render(opts, "storage.png")
-end
+M.export(M, "storage", 1, storage_canvas, "storage.png")
 
 return M

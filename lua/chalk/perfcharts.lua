@@ -16,6 +16,7 @@
 -- text); every drawing function renders through viz's canvas and returns the path written;
 -- a relative file name lands in chalk.out_dir like every other picture.
 local chalk = require "chalk"
+local chart = require "chalk.chart"
 
 local M = {}
 
@@ -53,8 +54,8 @@ local function canvas()
   function c.point(x, y, color, size) v:point(x, y, color, size) end
   function c.line(x0, y0, x1, y1, color, width, dashed) v:line({ x0, x1 }, { y0, y1 }, color, width, dashed) end
   function c.legend(x, y, colors, labels, size) return v:legend(x, y, colors, labels, size) end
-  function c.dot() return v:dot() end
-  function c.render(opts, name) return v:render(opts, name) end
+  function c:dot() return v:dot() end
+  function c:render(opts, name) return v:render(opts, name) end
   return c
 end
 
@@ -122,7 +123,6 @@ end
 -- series: list of {name=, x={...}, y={...}, dashed=bool, labels={...}}; opts: title, xlabel,
 -- ylabel, width, height, xticks (the x values to label; default 1, 2, 5 times powers of ten).
 local function loglog_canvas(series, opts)
-  opts = opts or {}
   local c = canvas()
   local xs, ys = {}, {}
   for _, s in ipairs(series) do
@@ -152,12 +152,7 @@ local function loglog_canvas(series, opts)
   return c
 end
 
-function M.loglog_dot(series, opts) return loglog_canvas(series, opts).dot() end
-
-function M.loglog(series, opts)
-  opts = opts or {}
-  return loglog_canvas(series, opts).render(opts, "loglog.png")
-end
+chart.export(M, "loglog", 1, loglog_canvas, "loglog.png")
 
 -- ---- roofline ------------------------------------------------------------------------------------------
 
@@ -243,11 +238,7 @@ local function roofline_canvas(opts)
   return c
 end
 
-function M.roofline_dot(opts) return roofline_canvas(opts).dot() end
-
-function M.roofline(opts)
-  return roofline_canvas(opts).render(opts, "roofline.png")
-end
+chart.export(M, "roofline", 0, roofline_canvas, "roofline.png")
 
 -- ---- FlashAttention's tile sweep ------------------------------------------------------------------
 
@@ -298,11 +289,7 @@ local function tile_sweep_canvas(opts)
   return c
 end
 
-function M.tile_sweep_dot(opts) return tile_sweep_canvas(opts).dot() end
-
-function M.tile_sweep(opts)
-  return tile_sweep_canvas(opts).render(opts, "tile_sweep.png")
-end
+chart.export(M, "tile_sweep", 0, tile_sweep_canvas, "tile_sweep.png")
 
 -- ---- two memory timelines on one scale --------------------------------------------------------------
 
@@ -339,7 +326,6 @@ end
 -- block counts as "N x N"), mark (a level to draw dashed, e.g. one N x N matrix) and mark_label,
 -- title, width, height.
 local function memory_pair_canvas(a, b, opts)
-  opts = opts or {}
   local c = canvas()
   local sa, pa = live_series(a.events, a.device, opts.big)
   local sb, pb = live_series(b.events, b.device, opts.big)
@@ -380,12 +366,7 @@ local function memory_pair_canvas(a, b, opts)
   return c
 end
 
-function M.memory_pair_dot(a, b, opts) return memory_pair_canvas(a, b, opts).dot() end
-
-function M.memory_pair(a, b, opts)
-  opts = opts or {}
-  return memory_pair_canvas(a, b, opts).render(opts, "memory_pair.png")
-end
+chart.export(M, "memory_pair", 2, memory_pair_canvas, "memory_pair.png")
 
 M.live_series = live_series
 return M

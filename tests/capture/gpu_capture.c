@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "graph/capture.h"
+#include "gpu_test.h"
 
 static int failures;
 
@@ -89,13 +90,8 @@ static ct_tensor *net_step(net *m) {
 }
 
 int main(void) {
-  if (!ct_cuda_available()) {
-    printf("gpu_capture: SKIPPED: %s\n", ct_cuda_unavailable_reason());
-    return 0;
-  }
   char buf[512];
-  ct_cuda_device_name(0, buf, sizeof buf);
-  printf("gpu_capture on %s\n", buf);
+  if (!gpu_test_start("gpu_capture", buf, sizeof buf)) return 0;
   ct_device gpu = {CT_CUDA, 0};
   net c, d;
   net_init(&c, ct_cpu(), 96, 3);

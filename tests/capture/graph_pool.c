@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "graph/capture.h"
+#include "gpu_test.h"
 
 static int failures;
 static const ct_device GPU = {CT_CUDA, 0};
@@ -237,13 +238,8 @@ static int scenario(const char *name, bool pooled, bool empty_first, bool no_cac
 }
 
 int main(void) {
-  if (!ct_cuda_available()) {
-    printf("graph_pool: SKIPPED: %s\n", ct_cuda_unavailable_reason());
-    return 0;
-  }
   char name[256];
-  ct_cuda_device_name(0, name, sizeof name);
-  printf("graph_pool on %s\n", name);
+  if (!gpu_test_start("graph_pool", name, sizeof name)) return 0;
   const char *nc = getenv("CHALK_CUDA_NO_CACHE");
   bool no_cache = nc && *nc && strcmp(nc, "0") != 0;
   ct_manual_seed(5);

@@ -32,6 +32,14 @@ const char *gc_layout_name(gc_layout l);
  * error set. The function may be called many times; it must be deterministic (reseed chalk's RNG
  * inside it for random ops such as dropout). */
 typedef ct_tensor *(*gc_fn)(ct_tensor *const *in, int nin, void *ctx);
+/* Defines gc_fn NAME whose output is one expression of the inputs `in` and of `s`, the case's ctx
+   as a const SPEC *: GC_SPEC_FN(pool_call, pool_spec, ct_max_pool2d(in[0], s->kernel, s->stride)) */
+#define GC_SPEC_FN(NAME, SPEC, ...)                                                                \
+  static ct_tensor *NAME(ct_tensor *const *in, int nin, void *ctx) {                              \
+    (void)nin;                                                                                     \
+    const SPEC *s = ctx;                                                                           \
+    return __VA_ARGS__;                                                                            \
+  }
 
 typedef struct {
   int ndim;

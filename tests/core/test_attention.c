@@ -21,6 +21,14 @@ static ct_tensor *rnd(tu_rng *r, const int64_t *shape, int nd, ct_dtype dt, bool
   if (grad) ct_requires_grad_(t, true);
   return t;
 }
+/* q, k, v: three random [n, d] tensors, drawn in that order from a generator seeded with seed. */
+static void rnd_qkv(uint64_t seed, int64_t n, int64_t d, ct_dtype dt, bool grad, ct_tensor **q, ct_tensor **k,
+                    ct_tensor **v) {
+  tu_rng r;
+  tu_seed(&r, seed);
+  *q = rnd(&r, TU_SHAPE(n, d), dt, grad), *k = rnd(&r, TU_SHAPE(n, d), dt, grad);
+  *v = rnd(&r, TU_SHAPE(n, d), dt, grad);
+}
 
 static ct_tensor *attn(ct_tensor *q, ct_tensor *k, ct_tensor *v, bool causal, bool flash, int bq, int bk) {
   ct_attention_opts o = {.causal = causal, .flash = flash, .block_q = bq, .block_k = bk};
@@ -110,11 +118,9 @@ Test(attention, flash_equals_naive_f32_default_tiles) {
 }
 
 Test(attention, causal_rows_ignore_future_keys) {
-  tu_rng r;
-  tu_seed(&r, 11);
   int64_t n = 23, d = 4;
-  ct_tensor *q = rnd(&r, TU_SHAPE(n, d), CT_F64, false), *k = rnd(&r, TU_SHAPE(n, d), CT_F64, false);
-  ct_tensor *v = rnd(&r, TU_SHAPE(n, d), CT_F64, false);
+  ct_tensor *q, *k, *v;
+  rnd_qkv(11, n, d, CT_F64, false, &q, &k, &v);
   for (int flash = 0; flash < 2; flash++) {
     ct_tensor *o1 = attn(q, k, v, true, flash, 8, 8);
     OK(o1);
@@ -149,11 +155,7 @@ typedef struct {
   int bq, bk;
 } flash_spec;
 
-static ct_tensor *flash_call(ct_tensor *const *in, int nin, void *ctx) {
-  (void)nin;
-  const flash_spec *s = ctx;
-  return attn(in[0], in[1], in[2], s->causal, true, s->bq, s->bk);
-}
+GC_SPEC_FN(flash_call, flash_spec, attn(in[0], in[1], in[2], s->causal, true, s->bq, s->bk))
 
 Test(attention, flash_gradients_finite_differences) {
   for (int causal = 0; causal < 2; causal++) {
@@ -169,10 +171,8 @@ Test(attention, flash_gradients_finite_differences) {
 
 Test(attention, naive_causal_gradient_skips_future_values) {
   /* the naive path is a composite of ops each checked in test_grad_ops; here only its mask */
-  tu_rng r;
-  tu_seed(&r, 5);
-  ct_tensor *q = rnd(&r, TU_SHAPE(5, 2), CT_F64, true), *k = rnd(&r, TU_SHAPE(5, 2), CT_F64, true);
-  ct_tensor *v = rnd(&r, TU_SHAPE(5, 2), CT_F64, true);
+  ct_tensor *q, *k, *v;
+  rnd_qkv(5, 5, 2, CT_F64, true, &q, &k, &v);
   ct_tensor *o = attn(q, k, v, true, false, 0, 0);
   OK(o);
   ct_tensor *in[1] = {v}, *g[1];
@@ -247,10 +247,8 @@ Test(attention, flash_bytes_counted_match_formula) {
 
 /* Largest single allocation made while fn's attention (forward and backward) runs. */
 static int64_t largest_alloc(bool flash, int64_t n, int64_t d) {
-  tu_rng r;
-  tu_seed(&r, 31);
-  ct_tensor *q = rnd(&r, TU_SHAPE(n, d), CT_F32, true), *k = rnd(&r, TU_SHAPE(n, d), CT_F32, true);
-  ct_tensor *v = rnd(&r, TU_SHAPE(n, d), CT_F32, true);
+  ct_tensor *q, *k, *v;
+  rnd_qkv(31, n, d, CT_F32, true, &q, &k, &v);
   ct_events_start();
   ct_tensor *o = attn(q, k, v, true, flash, 0, 0);
   OK(o);
@@ -298,10 +296,8 @@ Test(attention, errors_name_the_problem) {
 }
 
 Test(attention, flash_double_backward_says_so) {
-  tu_rng r;
-  tu_seed(&r, 51);
-  ct_tensor *q = rnd(&r, TU_SHAPE(4, 3), CT_F64, true), *k = rnd(&r, TU_SHAPE(4, 3), CT_F64, true);
-  ct_tensor *v = rnd(&r, TU_SHAPE(4, 3), CT_F64, true);
+  ct_tensor *q, *k, *v;
+  rnd_qkv(51, 4, 3, CT_F64, true, &q, &k, &v);
   ct_tensor *o = attn(q, k, v, false, true, 0, 0);
   OK(o);
   ct_tensor *s = ct_sum(o, NULL, 0, false), *in[1] = {q}, *g[1];

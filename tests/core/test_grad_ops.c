@@ -157,11 +157,7 @@ typedef struct {
   int dim;
 } softmax_spec;
 
-static ct_tensor *softmax_call(ct_tensor *const *in, int nin, void *ctx) {
-  (void)nin;
-  const softmax_spec *s = ctx;
-  return s->kind ? ct_log_softmax(in[0], s->dim) : ct_softmax(in[0], s->dim);
-}
+GC_SPEC_FN(softmax_call, softmax_spec, s->kind ? ct_log_softmax(in[0], s->dim) : ct_softmax(in[0], s->dim))
 
 static void check_softmax(int kind) {
   tu_rng rng;
@@ -242,11 +238,8 @@ typedef struct {
   bool weight, bias;
 } ln_spec;
 
-static ct_tensor *layer_norm_call(ct_tensor *const *in, int nin, void *ctx) {
-  (void)nin;
-  const ln_spec *s = ctx;
-  return ct_layer_norm(in[0], s->nd, s->weight ? in[1] : NULL, s->bias ? in[s->weight ? 2 : 1] : NULL, 1e-5);
-}
+GC_SPEC_FN(layer_norm_call, ln_spec,
+           ct_layer_norm(in[0], s->nd, s->weight ? in[1] : NULL, s->bias ? in[s->weight ? 2 : 1] : NULL, 1e-5))
 
 Test(grad_ops, layer_norm) {
   tu_rng rng;
@@ -311,11 +304,8 @@ typedef struct {
   int dim;
 } index_spec;
 
-static ct_tensor *index_call(ct_tensor *const *in, int nin, void *ctx) {
-  (void)nin;
-  const index_spec *s = ctx;
-  return s->kind ? ct_gather(in[0], s->dim, in[1]) : ct_index_select(in[0], s->dim, in[1]);
-}
+GC_SPEC_FN(index_call, index_spec,
+           s->kind ? ct_gather(in[0], s->dim, in[1]) : ct_index_select(in[0], s->dim, in[1]))
 
 Test(grad_ops, index_select) {
   tu_rng rng;
@@ -396,11 +386,7 @@ typedef struct {
   bool bias;
 } conv_spec;
 
-static ct_tensor *conv_call(ct_tensor *const *in, int nin, void *ctx) {
-  (void)nin;
-  const conv_spec *s = ctx;
-  return ct_conv2d(in[0], in[1], s->bias ? in[2] : NULL, s->stride, s->padding);
-}
+GC_SPEC_FN(conv_call, conv_spec, ct_conv2d(in[0], in[1], s->bias ? in[2] : NULL, s->stride, s->padding))
 
 Test(grad_ops, conv2d) {
   static const struct {
@@ -430,11 +416,7 @@ typedef struct {
   int kernel, stride;
 } pool_spec;
 
-static ct_tensor *pool_call(ct_tensor *const *in, int nin, void *ctx) {
-  (void)nin;
-  const pool_spec *s = ctx;
-  return ct_max_pool2d(in[0], s->kernel, s->stride);
-}
+GC_SPEC_FN(pool_call, pool_spec, ct_max_pool2d(in[0], s->kernel, s->stride))
 
 Test(grad_ops, max_pool2d) {
   static const struct {

@@ -1,4 +1,6 @@
-# lib.sh: helpers for the lesson tests (sourced). Set LESSON before sourcing.
+# lib.sh: helpers for the lesson tests (sourced).
+#   start_lesson NAME [ENV=VALUE...]  sets LESSON=NAME, runs it (run_lesson, finishing on failure)
+#                               and checks that every step fits the screen (fits_screen)
 #   run_lesson [ENV=VALUE...]   runs $CHALK --lesson $LESSON --auto into a fresh output dir;
 #                               $OUT is the picture dir, $LOG the combined output; checks the
 #                               replay from the start (what :back and :step N show) matched
@@ -33,6 +35,13 @@ run_lesson() {
   # --auto replays every step from the lesson's start and compares (what :back shows)
   grep -q "^(replayed steps 1-[0-9]* from the lesson's start: the same output)" "$LOG" ||
     fail "the log does not say the replay from the start matched the first pass"
+}
+
+start_lesson() {
+  LESSON=$1
+  shift
+  run_lesson "$@" || finish
+  fits_screen # every step fits a projected 100x35 terminal (30 lines of 100 columns)
 }
 
 number() {

@@ -1,8 +1,6 @@
 # test_01_tensors.sh: lesson 1 runs unattended; views copy 0 bytes, contiguous() numel*itemsize.
-LESSON=01_tensors
 . tests/lessons/lib.sh
-run_lesson || finish
-fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
+start_lesson 01_tensors
 near "transpose copied" "$(number 'transpose copied')" 0 0
 near "narrow + select copied" "$(number 'narrow + select copied')" 0 0
 near "expand copied" "$(number 'expand copied')" 0 0

@@ -1,8 +1,6 @@
 # test_02_autodiff.sh: lesson 2 runs unattended; f, its gradients and the finite differences.
-LESSON=02_autodiff
 . tests/lessons/lib.sh
-run_lesson || finish
-fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
+start_lesson 02_autodiff
 near "f(2, 5)" "$(number 'f(2, 5) =')" 11.652 0.0005
 near "df/dx1" "$(number 'backward: df/dx1 =')" 5.5 0.00005
 near "df/dx2" "$(number 'backward: df/dx2 =')" 1.716 0.0005

@@ -3,10 +3,8 @@
 # ladder (every rung equal to OpenBLAS), prints the load counts (naive 2n^3 against tiled 2n^3/64)
 # and measured ceilings, and draws the CPU roofline (and, on a GPU machine, the GPU roofline and
 # the trace).
-LESSON=04_cuda_matmul
 . tests/lessons/lib.sh
-run_lesson CHALK_LESSON_QUICK=1 || finish
-fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
+start_lesson 04_cuda_matmul CHALK_LESSON_QUICK=1
 grep -q "No GPU here\|^GPU: " "$LOG" || fail "the lesson does not say whether it has a GPU"
 if grep -q "^GPU: " "$LOG"; then
   for k in k_naive k_coalesced k_tiled k_register2d k_vectorized k_warptile k_wmma run_cublas; do

@@ -3,10 +3,8 @@
 # one row equals the full softmax, memory grows as N^2 for naive and N for flash with no N x N
 # block in flash, the bytes flash counts equal 2Nd + (N/Br) 2Nd and fall with the tile size, and
 # the pictures exist.
-LESSON=05_flash_attention
 . tests/lessons/lib.sh
-run_lesson CHALK_LESSON_QUICK=1 || finish
-fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
+start_lesson 05_flash_attention CHALK_LESSON_QUICK=1
 near "naive vs formula" "$(number 'largest difference from O: naive')" 0 1e-6
 near "online softmax" "$(number 'O_13 from the sweep against full softmax: largest difference')" 0 1e-5
 near "causal" "$(number 'causal attention, naive and flash, against the masked formula:')" 0 1e-6

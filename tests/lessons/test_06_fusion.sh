@@ -1,9 +1,7 @@
 # test_06_fusion.sh: lesson 6 runs unattended; kernels before/after fusion, the softmax's memory
 # traffic unfused (~5MN read, ~3MN written) and fused (~MN in and out), and its pictures.
-LESSON=06_fusion
 . tests/lessons/lib.sh
-run_lesson || finish
-fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
+start_lesson 06_fusion
 near "kernels before fusion" "$(number 'kernels launched before fusion:')" 4 0
 near "kernels after fusion" "$(number 'kernels launched after fusion:')" 2 0
 near "unfused softmax kernels" "$(number 'unfused softmax kernels:')" 5 0

@@ -1,9 +1,7 @@
 # test_07_graph_opt.sh: lesson 7 runs unattended; op count and bytes moved before and after the
 # passes (each of DCE, CSE, folding and the rewrites removes something), and its pictures.
-LESSON=07_graph_opt
 . tests/lessons/lib.sh
-run_lesson || finish
-fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
+start_lesson 07_graph_opt
 before=$(number 'op count before:')
 after=$(number 'op count after:')
 near "op count before" "$before" 13 0

@@ -1,9 +1,7 @@
 # test_08_memory_planning.sh: lesson 8 runs unattended; on a 16-layer MLP step the planned peak is
 # well under the naive sum and not under the live lower bound; its pictures.
-LESSON=08_memory_planning
 . tests/lessons/lib.sh
-run_lesson || finish
-fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
+start_lesson 08_memory_planning
 naive=$(number 'naive sum of tensors:')
 planned=$(number 'planned peak:')
 lower=$(number 'live lower bound:')

@@ -42,11 +42,7 @@ describe("errors", function()
   end)
 
   it("a closed tensor refuses use", function()
-    local kept
-    do
-      local x <close> = chalk.ones(2)
-      kept = x
-    end
+    local kept = S.closed_tensor(chalk.ones(2))
     S.error_matching(function() return kept + 1 end, "tensor was closed")
   end)
 

@@ -37,52 +37,34 @@ O["p1"] = p1; O["p2"] = p2]]):format(torch_ctor, steps))
   return math.max(ref.maxdiff(p1, out.p1), ref.maxdiff(p2, out.p2))
 end
 
+-- { test name, the chalk optimizer over ps = {p1, p2}, the same in torch, name in the message }
+local against = {
+  { "Adam", function(ps) return optim.Adam(ps, { lr = 0.01 }) end, "torch.optim.Adam([p1, p2], lr=0.01)", "Adam" },
+  { "Adam with betas, eps and L2 weight decay",
+    function(ps) return optim.Adam(ps, { lr = 0.05, betas = { 0.8, 0.99 }, eps = 1e-6, weight_decay = 0.1 }) end,
+    "torch.optim.Adam([p1, p2], lr=0.05, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)", "Adam" },
+  { "AdamW (decoupled weight decay)", function(ps) return optim.AdamW(ps, { lr = 0.02, weight_decay = 0.3 }) end,
+    "torch.optim.AdamW([p1, p2], lr=0.02, weight_decay=0.3)", "AdamW" },
+  { "SGD", function(ps) return optim.SGD(ps, { lr = 0.05 }) end, "torch.optim.SGD([p1, p2], lr=0.05)", "SGD" },
+  { "SGD with momentum, dampening and weight decay",
+    function(ps) return optim.SGD(ps, { lr = 0.05, momentum = 0.9, dampening = 0.1, weight_decay = 0.01 }) end,
+    "torch.optim.SGD([p1, p2], lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)", "SGD+momentum" },
+  { "SGD with Nesterov momentum",
+    function(ps) return optim.SGD(ps, { lr = 0.05, momentum = 0.9, nesterov = true, weight_decay = 0.01 }) end,
+    "torch.optim.SGD([p1, p2], lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)", "Nesterov SGD" },
+  { "parameter groups with their own learning rates",
+    function(ps) return optim.SGD({ { params = { ps[1] }, lr = 0.1 }, { params = { ps[2] } } }, { lr = 0.01, momentum = 0.5 }) end,
+    "torch.optim.SGD([{'params': [p1], 'lr': 0.1}, {'params': [p2]}], lr=0.01, momentum=0.5)", "grouped SGD" },
+}
+
 describe("optim against torch.optim (10 steps, same parameters)", function()
-  it("Adam", function()
-    local d = against_torch(function(ps) return optim.Adam(ps, { lr = 0.01 }) end,
-      "torch.optim.Adam([p1, p2], lr=0.01)")
-    assert.is_true(d < 1e-12, "Adam differs from torch by " .. d)
-  end)
-
-  it("Adam with betas, eps and L2 weight decay", function()
-    local d = against_torch(
-      function(ps) return optim.Adam(ps, { lr = 0.05, betas = { 0.8, 0.99 }, eps = 1e-6, weight_decay = 0.1 }) end,
-      "torch.optim.Adam([p1, p2], lr=0.05, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)")
-    assert.is_true(d < 1e-12, "Adam differs from torch by " .. d)
-  end)
-
-  it("AdamW (decoupled weight decay)", function()
-    local d = against_torch(function(ps) return optim.AdamW(ps, { lr = 0.02, weight_decay = 0.3 }) end,
-      "torch.optim.AdamW([p1, p2], lr=0.02, weight_decay=0.3)")
-    assert.is_true(d < 1e-12, "AdamW differs from torch by " .. d)
-  end)
-
-  it("SGD", function()
-    local d = against_torch(function(ps) return optim.SGD(ps, { lr = 0.05 }) end,
-      "torch.optim.SGD([p1, p2], lr=0.05)")
-    assert.is_true(d < 1e-12, "SGD differs from torch by " .. d)
-  end)
-
-  it("SGD with momentum, dampening and weight decay", function()
-    local d = against_torch(
-      function(ps) return optim.SGD(ps, { lr = 0.05, momentum = 0.9, dampening = 0.1, weight_decay = 0.01 }) end,
-      "torch.optim.SGD([p1, p2], lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)")
-    assert.is_true(d < 1e-12, "SGD+momentum differs from torch by " .. d)
-  end)
-
-  it("SGD with Nesterov momentum", function()
-    local d = against_torch(
-      function(ps) return optim.SGD(ps, { lr = 0.05, momentum = 0.9, nesterov = true, weight_decay = 0.01 }) end,
-      "torch.optim.SGD([p1, p2], lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)")
-    assert.is_true(d < 1e-12, "Nesterov SGD differs from torch by " .. d)
-  end)
-
-  it("parameter groups with their own learning rates", function()
-    local d = against_torch(
-      function(ps) return optim.SGD({ { params = { ps[1] }, lr = 0.1 }, { params = { ps[2] } } }, { lr = 0.01, momentum = 0.5 }) end,
-      "torch.optim.SGD([{'params': [p1], 'lr': 0.1}, {'params': [p2]}], lr=0.01, momentum=0.5)")
-    assert.is_true(d < 1e-12, "grouped SGD differs from torch by " .. d)
-  end)
+  for _, case in ipairs(against) do
+    local name, make, torch_expr, short = case[1], case[2], case[3], case[4]
+    it(name, function()
+      local d = against_torch(make, torch_expr)
+      assert.is_true(d < 1e-12, short .. " differs from torch by " .. d)
+    end)
+  end
 end)
 
 describe("optimizer behaviour", function()

@@ -37,11 +37,12 @@ local function listdir(dir)
   return names
 end
 
-describe("chalk.save and chalk.load", function()
-  local dir
-  before_each(function() dir = ref.tmpdir() end)
-  after_each(function() ref.rmdir(dir) end)
+-- every test of this file gets a fresh temporary directory
+local dir
+before_each(function() dir = ref.tmpdir() end)
+after_each(function() ref.rmdir(dir) end)
 
+describe("chalk.save and chalk.load", function()
   it("round-trips tensors of every dtype, names and requires_grad", function()
     chalk.manual_seed(1)
     for _, dt in ipairs { "f32", "f64", "f16", "bf16", "i32", "i64", "i8", "bool" } do
@@ -190,10 +191,6 @@ kill -9 $pid; echo timeout
 end)
 
 describe("NumPy .npy", function()
-  local dir
-  before_each(function() dir = ref.tmpdir() end)
-  after_each(function() ref.rmdir(dir) end)
-
   it("writes files NumPy reads with the same values, shapes and dtypes", function()
     chalk.manual_seed(3)
     local tensors = {

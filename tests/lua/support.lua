@@ -13,6 +13,16 @@ function M.error_matching(fn, ...)
   return err
 end
 
+-- t after a `local x <close> = t` block has ended: closed, and still referenced.
+function M.closed_tensor(t)
+  local kept
+  do
+    local x <close> = t
+    kept = x
+  end
+  return kept
+end
+
 -- Whether two numbers, or two nested tables of numbers, agree within tol.
 function M.close(a, b, tol)
   tol = tol or 1e-5

@@ -127,6 +127,7 @@ static int exec(const ct_finstr *in, int64_t n, const operand *s, char *dst) {
   if (in->reduce) return reduce_row(in, n, s, dst);
   switch (in->op) {
     CT_EW_BINARY(CASE_BINARY)
+    CT_EW_BINARY_INTERNAL(CASE_BINARY)
     CT_EW_COMPARE(CASE_COMPARE)
     CT_EW_UNARY(CASE_UNARY)
     CT_EW_UNARY_INTERNAL(CASE_UNARY)
