@@ -9,7 +9,6 @@
 /* Grow *p (elements of `elem` bytes, capacity *cap) to hold `need`; 0 or -1 with the error set. */
 int ct_graph_grow(void **p, int *cap, int need, size_t elem);
 /* The meta (dtype, shape, strides, offset, device) of a tensor. */
-void ct_meta_of(const ct_tensor *t, ct_meta *m);
 /* Bytes a value occupies (its numel times its dtype's size). */
 double ct_gvalue_bytes(const ct_gvalue *v);
 /* Free a node's owned arrays (not the node). */

@@ -85,6 +85,7 @@ static inline int ct_meta_shape(ct_meta *m, const int64_t *shape, int ndim, ct_d
 }
 /* t's own description (shape, strides, offset, dtype): a view rule's starting point. */
 static inline void ct_meta_of(const ct_tensor *t, ct_meta *m) {
+  memset(m, 0, sizeof *m);
   m->ndim = t->ndim;
   memcpy(m->shape, t->shape, sizeof m->shape);
   memcpy(m->stride, t->stride, sizeof m->stride);
