@@ -18,11 +18,13 @@ LUA_SRC := $(sort $(wildcard lua/lchalk_*.c))
 LUA_SRC += lua/lcapture.c # chalk.capture and the Graph userdata (issue 8)
 LUA_SRC += $(wildcard lua/lviz*.c lua/lprofile.c) # chalk.viz, chalk.profile: the Lua surface of viz/
 LUA_SRC += lua/ldist.c    # chalk.dist_core, the C half of chalk.dist (issue 16)
+LUA_SRC += $(wildcard lua/lsim_*.c) # chalk.sim_des: the discrete-event engine (issue 20)
 LUA_OBJ := $(LUA_SRC:%.c=$(BUILD)/%.o)
 LUA_MODULES := $(sort $(shell find lua/chalk -name '*.lua' 2>/dev/null))
 LUA_C_MODULES ?=
 LUA_C_MODULES += capture # lua/lcapture.c: luaopen_chalk_capture
 LUA_C_MODULES += dist_core # lua/ldist.c: luaopen_chalk_dist_core
+LUA_C_MODULES += sim_des # lua/lsim_des.c: luaopen_chalk_sim_des
 LUA_MODULE_LIBS ?=
 LCHALK_CFLAGS = $(CFLAGS_COMMON) $(LUA_CFLAGS) -Icore -Ilua -Iviz
 LCHALK_GEN := $(BUILD)/lua/gen/lchalk_modules.c
