@@ -2,6 +2,7 @@
  *   d = require("chalk.sim_des").new(ngpus)
  *   d:at(t, kind, id) -> seq     d:cancel(seq)     d:pop() -> t, kind, id (nil when empty)
  *   d:acquire(job, {gpus})       d:release(job, {gpus})   (GPUs 1-based, jobs 0-based indices)
+ *   d:peek() -> t of the next event (nil when empty)
  *   d:now()  d:nfree()  d:holder(g)  d:held(job)  d:mark(name, job, gpu)  d:check()
  * Every breach of an invariant (a GPU holding two jobs, a partial gang, time running backwards)
  * raises a Lua error with the engine's message. */
@@ -67,6 +68,13 @@ static int l_pop(lua_State *L) {
   return 3;
 }
 
+static int l_peek(lua_State *L) {
+  double t;
+  if (!ct_des_peek(check_des(L), &t)) return 0;
+  lua_pushnumber(L, t);
+  return 1;
+}
+
 /* the 1-based GPU list at index 3 as 0-based indices */
 static int gpu_list(lua_State *L, int *res) {
   luaL_checktype(L, 3, LUA_TTABLE);
@@ -129,7 +137,7 @@ static int l_check(lua_State *L) {
 
 int luaopen_chalk_sim_des(lua_State *L);
 int luaopen_chalk_sim_des(lua_State *L) {
-  static const luaL_Reg methods[] = {{"at", l_at},       {"cancel", l_cancel}, {"pop", l_pop},   {"acquire", l_acquire},
+  static const luaL_Reg methods[] = {{"at", l_at},       {"cancel", l_cancel}, {"pop", l_pop}, {"peek", l_peek},   {"acquire", l_acquire},
                                      {"release", l_release}, {"now", l_now},   {"nfree", l_nfree}, {"holder", l_holder},
                                      {"held", l_held},   {"mark", l_mark},     {"check", l_check}, {NULL, NULL}};
   luaL_newmetatable(L, LSIM_DES);

@@ -126,6 +126,13 @@ int ct_des_pop(ct_des *d, ct_des_event *out) {
   return 0;
 }
 
+int ct_des_peek(ct_des *d, double *t) {
+  while (d->n && d->cancelled[d->heap[0].seq]) pop_min(d);
+  if (!d->n) return 0;
+  *t = d->heap[0].t;
+  return 1;
+}
+
 static int check_job(ct_des *d, int64_t job, const char *what) {
   if (job < 0) return ct_errorf("sim.des: %s by job %lld: job indices are >= 0", what, (long long)job);
   return grow((void **)&d->held, &d->held_cap, (size_t)job + 1, sizeof *d->held);

@@ -38,6 +38,8 @@ int ct_des_at(ct_des *d, double t, int kind, int64_t id, uint64_t *seq);
 int ct_des_cancel(ct_des *d, uint64_t seq);
 /* Pops the earliest live event and moves the clock to its time: 1, or 0 when none is left. */
 int ct_des_pop(ct_des *d, ct_des_event *out);
+/* The time of the earliest live event (dropping cancelled ones on top): 1, or 0 when none. */
+int ct_des_peek(ct_des *d, double *t);
 size_t ct_des_pending(const ct_des *d); /* scheduled, not yet popped (cancelled ones included) */
 /* Job `job` (>= 0) takes resources res[0..n-1], all or none. -1 + error (naming the holder) if any
    is held, repeated, out of range, or if the job already holds resources. */
