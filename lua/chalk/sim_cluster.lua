@@ -221,7 +221,7 @@ function M.cluster(opts)
     d:at(t.submit, ARRIVE, i)
   end
   local active, running, segs, demotions = {}, {}, {}, {}
-  local nactive, done, busy_time = 0, 0, 0
+  local nactive, done, busy_time, demand = 0, 0, 0, 0
 
   local function progress(j, now) -- account service since j last started or was accounted
     local dt = now - j.since
@@ -304,6 +304,18 @@ function M.cluster(opts)
 
   local function reschedule(now)
     if pol.static then return reschedule_static(now) end
+    if demand <= G then -- every active job fits: the policy's order cannot matter but to placement
+      local list = {}
+      for j in pairs(active) do
+        if not running[j] then list[#list + 1] = j end
+      end
+      table.sort(list, function(a, b) return a.idx < b.idx end)
+      for _, j in ipairs(list) do
+        local gpus = place(free, per, j.gpus, how)
+        if gpus then start(j, gpus, now) end
+      end
+      return
+    end
     local list = {}
     for j in pairs(active) do
       if running[j] then progress(j, now) end
@@ -346,14 +358,14 @@ function M.cluster(opts)
     if not t then break end
     local j = jobs[i]
     if kind == ARRIVE then
-      active[j], nactive = true, nactive + 1
+      active[j], nactive, demand = true, nactive + 1, demand + j.gpus
       if pol.static then enqueue(j, t) end
     elseif kind == FINISH then
       stop(j, t)
       if j.remaining > 1e-6 * j.duration + 1e-9 then
         error(("sim.cluster: job %s finished with %.6g s of work left"):format(tostring(j.id), j.remaining))
       end
-      j.finish, active[j], nactive, done = t, nil, nactive - 1, done + 1
+      j.finish, active[j], nactive, done, demand = t, nil, nactive - 1, done + 1, demand - j.gpus
     else
       progress(j, t)
       demotions[#demotions + 1] = {job = i, t = t, queue = queue_of(pol.demote == "attained" and j.attained or j.gpu_time, th)}
