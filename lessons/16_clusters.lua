@@ -74,8 +74,7 @@ return {
         64 GPUs in 8 nodes of 8; a gang of <= 8 GPUs stays on one node. FIFO and SJF never
         preempt; SRTF preempts for the shortest remaining time (it knows durations); LAS and
         2D-LAS (Tiresias) know nothing but what each job has already received: attained time,
-        or attained GPU-time, in discrete queues (thresholds 1 h and 4 h). A preempted job pays
-        30 s to restart. JCT = finish - submit.]],
+        or attained GPU-time, in queues (thresholds 1 h, 4 h). Restart after preemption: 30 s.]],
       code = [[
         results = {}
         for _, p in ipairs{"fifo", "sjf", "srtf", "las", "2d-las"} do
@@ -119,8 +118,10 @@ return {
         job has gpus, submit, duration, remaining, attained, gpu_time. Smallest gang first:]],
       code = [[
         smallest_gang = function(job, now) return job.gpus end
-        mine = sim.cluster{gpus = 64, nodes = 8, trace = trace, policy = smallest_gang, preemption_cost = 30}
-        print(("smallest gang first: avg JCT %.2f h, makespan %.1f h"):format(hours(mine.avg_jct), hours(mine.makespan)))]],
+        mine = sim.cluster{gpus = 64, nodes = 8, trace = trace, policy = smallest_gang,
+                           preemption_cost = 30}
+        print(("smallest gang first: avg JCT %.2f h, makespan %.1f h"):format(
+          hours(mine.avg_jct), hours(mine.makespan)))]],
     },
     {
       title = "The engine checks itself",
@@ -143,9 +144,11 @@ return {
         N times as fast: cluster MTBF = m / N. 1000 nodes with a 1000-day MTBF each: one failure
         a day. The engine holds one pending failure per node:]],
       code = [[
-        local mt = sim.cluster_mtbf{nodes = 1000, node_mtbf = 1000 * 86400, horizon = 20000 * 86400, seed = 3}
+        local mt = sim.cluster_mtbf{nodes = 1000, node_mtbf = 1000 * 86400,
+                                    horizon = 20000 * 86400, seed = 3}
         print(("failures simulated: %d"):format(mt.failures))
-        print(("cluster MTBF measured %.2f h; law m / N = %.2f h"):format(hours(mt.mtbf), hours(mt.law)))]],
+        print(("cluster MTBF measured %.2f h; law m / N = %.2f h"):format(
+          hours(mt.mtbf), hours(mt.law)))]],
     },
     {
       title = "How often to checkpoint: Young and Daly",
@@ -183,10 +186,13 @@ return {
         kill_at = math.random(30, 170)
         print(("clean run: exit %d"):format((run_child(run_dir .. "/a", 200, 20))))
         local code, last = run_child(run_dir .. "/b", 200, 20, kill_at)
-        print(("SIGKILL sent once the child printed step %d: exit status %d = 128 + 9"):format(kill_at, code))
+        print(("SIGKILL sent once the child printed step %d: exit status %d = 128 + 9"):format(
+          kill_at, code))
         print(("killed after step %d"):format(last))
         run_child(run_dir .. "/b", 200, 20)
-        for l in io.lines(run_dir .. "/b/log") do if l:match("^resumed") then print("  child printed: " .. l) end end
+        for l in io.lines(run_dir .. "/b/log") do
+          if l:match("^resumed") then print("  child printed: " .. l) end
+        end
         same = tensor_bytes(run_dir .. "/a/final.chalk") == tensor_bytes(run_dir .. "/b/final.chalk")
         print(("final weights bit-identical to the uninterrupted run: %s"):format(same))]],
       check = function() return same end,
@@ -204,7 +210,7 @@ return {
         f = io.open(run_dir .. "/bad.chalk", "wb") f:write(bad) f:close()
         ok, err = pcall(chalk.load, run_dir .. "/bad.chalk")
         print(("flipped bit 2 of byte %d of %d; load ok: %s"):format(at, #bytes, ok))
-        print((tostring(err):gsub(run_dir, "RUN"):gsub(" %(stored.*", " (stored and computed CRC32 differ)")))]],
+        print((tostring(err):gsub(run_dir, "RUN"):gsub(" %(stored.*", " (CRC32s differ)")))]],
       check = function() return not ok end,
     },
     {
@@ -254,7 +260,8 @@ return {
         print(("skipped steps on each rank: %s | %s | %s | %s"):format(
           table.concat(hit[1].skipped, ","), table.concat(hit[2].skipped, ","),
           table.concat(hit[3].skipped, ","), table.concat(hit[4].skipped, ",")))
-        print(("replicas agree after the run: %s"):format((hit[1].w - hit[3].w):abs():max():item() == 0))
+        print(("replicas agree after the run: %s"):format(
+          (hit[1].w - hit[3].w):abs():max():item() == 0))
         print(("clean run skipped: %d steps"):format(#clean[1].skipped))
         print(("weights differ from the clean run (step 3 not trained): %s"):format(
           (hit[1].w - clean[1].w):abs():max():item() > 0))]],

@@ -149,8 +149,8 @@ int ct_des_acquire(ct_des *d, int64_t job, int n, const int *res) {
     if (r < 0 || r >= d->nres)
       return ct_errorf("sim.des: job %lld asks for GPU %d of %d", (long long)job, r, d->nres);
     if (d->holder[r] >= 0)
-      return ct_errorf("sim.des: GPU %d would hold two jobs: job %lld asks for it at t = %.9g s while job %lld "
-                       "holds it (since t = %.9g s)", r, (long long)job, d->now, (long long)d->holder[r], d->since[r]);
+      return ct_errorf("sim.des: GPU %d would hold two jobs: job %lld asks at t = %.9g s, job %lld holds it "
+                       "since %.9g s", r, (long long)job, d->now, (long long)d->holder[r], d->since[r]);
     for (int k = 0; k < i; k++)
       if (res[k] == r) return ct_errorf("sim.des: job %lld names GPU %d twice", (long long)job, r);
   }
