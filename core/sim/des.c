@@ -177,7 +177,7 @@ int ct_des_release(ct_des *d, int64_t job, int n, const int *res) {
   for (int i = 0; i < n; i++) {
     int r = res[i];
     if (ct_events_on()) {
-      ct_event e = {.kind = CT_EV_OP, .name = "sim.hold", .rank = r, .tensor_id = (uint64_t)job};
+      ct_event e = {.kind = CT_EV_OP, .name = "sim.hold", .stream = r + 1, .tensor_id = (uint64_t)job};
       e.t0 = d->since[r] * 1e6;
       e.t1 = d->now * 1e6;
       e.device = (ct_device){CT_CPU, 0};
@@ -198,7 +198,7 @@ int ct_des_held(const ct_des *d, int64_t job) {
 
 void ct_des_mark(const ct_des *d, const char *static_name, int64_t job, int res) {
   if (!ct_events_on()) return;
-  ct_event e = {.kind = CT_EV_MARK, .name = static_name, .rank = res, .tensor_id = (uint64_t)job};
+  ct_event e = {.kind = CT_EV_MARK, .name = static_name, .stream = res + 1, .tensor_id = (uint64_t)job};
   e.t0 = e.t1 = d->now * 1e6;
   snprintf(e.label, sizeof e.label, "job %lld", (long long)job);
   ct_event_push(&e);

@@ -8,7 +8,7 @@
  *  - a gang job holds all its resources or none: acquire is all-or-none, release must name
  *    exactly the set the job holds.
  * When the event log is on (obs/events.h), every hold is appended at its release as an ordinary
- * CT_EV_OP event "sim.hold" on lane rank = resource index, t0/t1 in virtual microseconds, with
+ * CT_EV_OP event "sim.hold" on lane (stream) = resource index + 1, t0/t1 in virtual microseconds, with
  * tensor_id = job id; ct_des_mark appends instants ("sim.preempt", "sim.fail"). Traces, Chrome
  * export and the cluster pictures are views of that log. */
 #ifndef CHALK_SIM_DES_H

@@ -4,7 +4,8 @@
 --   r = sim.cluster{gpus = 64, nodes = 8, trace = "lessons/data/philly_small.csv" | {{id=, gpus=,
 --                   submit=, duration=}, ...}, policy = "fifo"|"sjf"|"srtf"|"las"|"2d-las"|fn,
 --                   preemption_cost = 10, placement = "pack"|"any", thresholds = {...}}
---   r.avg_jct, r.makespan, r.utilization, r.jobs[i].start / .finish / .preemptions,
+--   r.avg_jct, r.makespan, r.utilization, r.jobs[i].start / .finish / .preemptions / .overhead
+--   (restart seconds paid; a job preempted again while restarting pays the restart anew),
 --   r.segments (job, gpus, t0, t1: what the Gantt draws), r.demotions (LAS queue changes)
 --
 -- A policy is a priority: a function(job, now) returning a number (smaller runs first; ties go
@@ -227,7 +228,7 @@ function M.cluster(opts)
     local dt = now - j.since
     if dt > 0 then
       local pay = math.min(dt, j.debt) -- preemption cost is paid first, no progress meanwhile
-      j.debt = j.debt - pay
+      j.debt, j.overhead = j.debt - pay, j.overhead + pay
       local work = dt - pay
       j.remaining, j.attained = j.remaining - work, j.attained + work
       j.gpu_time = j.gpu_time + work * j.gpus
@@ -253,7 +254,6 @@ function M.cluster(opts)
     take(free, per, gpus)
     j.gpus_held, j.since, j.seg_start = gpus, now, now
     j.debt = (j.started_once and cost) or 0
-    j.overhead = j.overhead + j.debt
     if not j.started_once then j.start, j.started_once = now, true end
     running[j] = true
     schedule_events(j, now)
@@ -387,7 +387,8 @@ function M.cluster(opts)
     work = work + j.gpus * j.duration
     pre = pre + j.preemptions
     out[i] = {id = j.id, gpus = j.gpus, submit = j.submit, duration = j.duration, start = j.start,
-      finish = j.finish, jct = j.finish - j.submit, preemptions = j.preemptions}
+      finish = j.finish, jct = j.finish - j.submit, preemptions = j.preemptions,
+      overhead = j.overhead}
   end
   return {avg_jct = sum / #jobs, makespan = makespan - first, utilization = work / (G * (makespan - first)),
     busy = busy_time / (G * (makespan - first)), jobs = out, segments = segs, demotions = demotions,
