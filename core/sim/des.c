@@ -147,12 +147,12 @@ int ct_des_acquire(ct_des *d, int64_t job, int n, const int *res) {
   for (int i = 0; i < n; i++) {
     int r = res[i];
     if (r < 0 || r >= d->nres)
-      return ct_errorf("sim.des: job %lld asks for GPU %d of %d", (long long)job, r, d->nres);
+      return ct_errorf("sim.des: job %lld asks for GPU %d of %d", (long long)job, r + 1, d->nres);
     if (d->holder[r] >= 0)
       return ct_errorf("sim.des: GPU %d would hold two jobs: job %lld asks at t = %.9g s, job %lld holds it "
-                       "since %.9g s", r, (long long)job, d->now, (long long)d->holder[r], d->since[r]);
+                       "since %.9g s", r + 1, (long long)job, d->now, (long long)d->holder[r], d->since[r]);
     for (int k = 0; k < i; k++)
-      if (res[k] == r) return ct_errorf("sim.des: job %lld names GPU %d twice", (long long)job, r);
+      if (res[k] == r) return ct_errorf("sim.des: job %lld names GPU %d twice", (long long)job, r + 1);
   }
   for (int i = 0; i < n; i++) {
     d->holder[res[i]] = job;
@@ -171,7 +171,7 @@ int ct_des_release(ct_des *d, int64_t job, int n, const int *res) {
   for (int i = 0; i < n; i++) {
     int r = res[i];
     if (r < 0 || r >= d->nres || d->holder[r] != job)
-      return ct_errorf("sim.des: job %lld releases GPU %d, held by %lld", (long long)job, r,
+      return ct_errorf("sim.des: job %lld releases GPU %d, held by %lld", (long long)job, r + 1,
                        (long long)(r < 0 || r >= d->nres ? -2 : d->holder[r]));
   }
   for (int i = 0; i < n; i++) {
@@ -212,7 +212,7 @@ int ct_des_check(const ct_des *d) {
     int64_t j = d->holder[r];
     if (j < 0) continue;
     busy++;
-    if ((size_t)j >= d->held_cap) rc = ct_errorf("sim.des: GPU %d held by unknown job %lld", r, (long long)j);
+    if ((size_t)j >= d->held_cap) rc = ct_errorf("sim.des: GPU %d held by unknown job %lld", r + 1, (long long)j);
     else count[j]++;
   }
   for (size_t j = 0; j < d->held_cap && rc == 0; j++)

@@ -2,7 +2,7 @@
  * a pool of resources (GPUs) held by jobs, for the cluster, pipeline and serving simulators.
  *
  * Invariants (each checked; a breach is an error naming the job, resource and times, never a
- * silent fix):
+ * silent fix; messages number GPUs from 1, as chalk's Lua does, while this API indexes from 0):
  *  - time never runs backwards: an event is scheduled at t >= now, and pops in (t, seq) order;
  *  - a resource never holds two jobs: acquire fails if any requested resource is held;
  *  - a gang job holds all its resources or none: acquire is all-or-none, release must name
