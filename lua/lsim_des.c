@@ -137,9 +137,10 @@ static int l_check(lua_State *L) {
 
 int luaopen_chalk_sim_des(lua_State *L);
 int luaopen_chalk_sim_des(lua_State *L) {
-  static const luaL_Reg methods[] = {{"at", l_at},       {"cancel", l_cancel}, {"pop", l_pop}, {"peek", l_peek},   {"acquire", l_acquire},
-                                     {"release", l_release}, {"now", l_now},   {"nfree", l_nfree}, {"holder", l_holder},
-                                     {"held", l_held},   {"mark", l_mark},     {"check", l_check}, {NULL, NULL}};
+  static const luaL_Reg methods[] = {
+      {"at", l_at},           {"cancel", l_cancel}, {"pop", l_pop},     {"peek", l_peek},     {"acquire", l_acquire},
+      {"release", l_release}, {"now", l_now},       {"nfree", l_nfree}, {"holder", l_holder}, {"held", l_held},
+      {"mark", l_mark},       {"check", l_check},   {NULL, NULL}};
   luaL_newmetatable(L, LSIM_DES);
   lua_newtable(L);
   luaL_setfuncs(L, methods, 0);

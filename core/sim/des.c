@@ -17,9 +17,9 @@ struct ct_des {
   uint8_t *cancelled; /* by seq */
   size_t ncancel_cap;
   int nres, nfree;
-  int64_t *holder;   /* per resource: the job, or -1 */
-  double *since;     /* per resource: when its hold began */
-  int *held;         /* per job index: resources held */
+  int64_t *holder; /* per resource: the job, or -1 */
+  double *since;   /* per resource: when its hold began */
+  int *held;       /* per job index: resources held */
   size_t held_cap;
 };
 
@@ -76,7 +76,8 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 int ct_des_at(ct_des *d, double t, int kind, int64_t id, uint64_t *seq) {
   if (!(t >= d->now))
     return ct_errorf("sim.des: event (kind %d, id %lld) scheduled at t = %.9g s, before now = %.9g s: "
-                     "time never runs backwards", kind, (long long)id, t, d->now);
+                     "time never runs backwards",
+                     kind, (long long)id, t, d->now);
   if (grow((void **)&d->heap, &d->cap, d->n + 1, sizeof *d->heap) ||
       grow((void **)&d->cancelled, &d->ncancel_cap, d->next_seq + 1, 1))
     return -1;
@@ -143,14 +144,16 @@ int ct_des_acquire(ct_des *d, int64_t job, int n, const int *res) {
   if (n < 1) return ct_errorf("sim.des: job %lld acquires %d resources", (long long)job, n);
   if (d->held[job])
     return ct_errorf("sim.des: job %lld acquires %d resources while holding %d: a gang job holds all its "
-                     "resources or none", (long long)job, n, d->held[job]);
+                     "resources or none",
+                     (long long)job, n, d->held[job]);
   for (int i = 0; i < n; i++) {
     int r = res[i];
     if (r < 0 || r >= d->nres)
       return ct_errorf("sim.des: job %lld asks for GPU %d of %d", (long long)job, r + 1, d->nres);
     if (d->holder[r] >= 0)
       return ct_errorf("sim.des: GPU %d would hold two jobs: job %lld asks at t = %.9g s, job %lld holds it "
-                       "since %.9g s", r + 1, (long long)job, d->now, (long long)d->holder[r], d->since[r]);
+                       "since %.9g s",
+                       r + 1, (long long)job, d->now, (long long)d->holder[r], d->since[r]);
     for (int k = 0; k < i; k++)
       if (res[k] == r) return ct_errorf("sim.des: job %lld names GPU %d twice", (long long)job, r + 1);
   }
@@ -167,7 +170,8 @@ int ct_des_release(ct_des *d, int64_t job, int n, const int *res) {
   if (check_job(d, job, "release")) return -1;
   if (n != d->held[job])
     return ct_errorf("sim.des: job %lld releases %d resources but holds %d: a gang job holds all its "
-                     "resources or none", (long long)job, n, d->held[job]);
+                     "resources or none",
+                     (long long)job, n, d->held[job]);
   for (int i = 0; i < n; i++) {
     int r = res[i];
     if (r < 0 || r >= d->nres || d->holder[r] != job)
@@ -192,9 +196,7 @@ int ct_des_release(ct_des *d, int64_t job, int n, const int *res) {
 }
 
 int64_t ct_des_holder(const ct_des *d, int r) { return r >= 0 && r < d->nres ? d->holder[r] : -1; }
-int ct_des_held(const ct_des *d, int64_t job) {
-  return job >= 0 && (size_t)job < d->held_cap ? d->held[job] : 0;
-}
+int ct_des_held(const ct_des *d, int64_t job) { return job >= 0 && (size_t)job < d->held_cap ? d->held[job] : 0; }
 
 void ct_des_mark(const ct_des *d, const char *static_name, int64_t job, int res) {
   if (!ct_events_on()) return;
@@ -212,13 +214,15 @@ int ct_des_check(const ct_des *d) {
     int64_t j = d->holder[r];
     if (j < 0) continue;
     busy++;
-    if ((size_t)j >= d->held_cap) rc = ct_errorf("sim.des: GPU %d held by unknown job %lld", r + 1, (long long)j);
-    else count[j]++;
+    if ((size_t)j >= d->held_cap)
+      rc = ct_errorf("sim.des: GPU %d held by unknown job %lld", r + 1, (long long)j);
+    else
+      count[j]++;
   }
   for (size_t j = 0; j < d->held_cap && rc == 0; j++)
     if (count[j] != d->held[j])
-      rc = ct_errorf("sim.des: job %zu holds %d GPUs but owns %d of them: a gang job holds all or none", j,
-                     d->held[j], count[j]);
+      rc = ct_errorf("sim.des: job %zu holds %d GPUs but owns %d of them: a gang job holds all or none", j, d->held[j],
+                     count[j]);
   if (rc == 0 && busy != d->nres - d->nfree)
     rc = ct_errorf("sim.des: %d GPUs busy but %d counted", busy, d->nres - d->nfree);
   free(count);

@@ -21,10 +21,10 @@
 typedef struct ct_des ct_des;
 
 typedef struct {
-  double t;      /* virtual seconds */
-  uint64_t seq;  /* order of scheduling: ties in t pop in this order */
-  int kind;      /* the caller's event kind */
-  int64_t id;    /* the caller's payload (a job index) */
+  double t;     /* virtual seconds */
+  uint64_t seq; /* order of scheduling: ties in t pop in this order */
+  int kind;     /* the caller's event kind */
+  int64_t id;   /* the caller's payload (a job index) */
 } ct_des_event;
 
 ct_des *ct_des_new(int nres); /* NULL + error when nres < 1 */
@@ -47,7 +47,7 @@ int ct_des_acquire(ct_des *d, int64_t job, int n, const int *res);
 /* Job `job` gives back res[0..n-1], which must be exactly the resources it holds. */
 int ct_des_release(ct_des *d, int64_t job, int n, const int *res);
 int64_t ct_des_holder(const ct_des *d, int r); /* -1 when free */
-int ct_des_held(const ct_des *d, int64_t job);  /* resources job holds (0 or its gang size) */
+int ct_des_held(const ct_des *d, int64_t job); /* resources job holds (0 or its gang size) */
 void ct_des_mark(const ct_des *d, const char *static_name, int64_t job, int res);
 /* Recounts every resource against every job's count: 0, or -1 + error on the first mismatch. */
 int ct_des_check(const ct_des *d);
