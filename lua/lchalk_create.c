@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lchalk_internal.h"
+#include "ctx/ctx.h"
 
 #define MAX_ELEMENTS ((int64_t)1 << 40)
 
@@ -261,6 +262,29 @@ static int l_manual_seed(lua_State *L) {
   return 0;
 }
 
+/* chalk.rng_state() -> {seed=, offset=}; chalk.set_rng_state(s): the current context's Philox
+   stream, so a checkpoint can resume the exact random sequence (lesson 16's kill-and-resume). */
+static int l_rng_state(lua_State *L) {
+  ct_ctx *c = ct_ctx_current();
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)ct_ctx_rng_seed(c));
+  lua_setfield(L, -2, "seed");
+  lua_pushinteger(L, (lua_Integer)ct_ctx_rng_offset(c));
+  lua_setfield(L, -2, "offset");
+  return 1;
+}
+
+static int l_set_rng_state(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "seed");
+  lua_getfield(L, 1, "offset");
+  lua_Integer seed = luaL_checkinteger(L, -2), off = luaL_checkinteger(L, -1);
+  ct_ctx *c = ct_ctx_current();
+  ct_ctx_manual_seed(c, (uint64_t)seed);
+  c->rng_offset = (uint64_t)off;
+  return 0;
+}
+
 static int l_initial_seed(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)ct_rng_seed());
   return 1;
@@ -271,7 +295,8 @@ void lchalk_open_create(lua_State *L, int chalk, int methods, int meta) {
   static const luaL_Reg fns[] = {
       {"tensor", l_tensor},     {"full", l_full},         {"full_like", l_full_like},     {"eye", l_eye},
       {"arange", l_arange},     {"linspace", l_linspace}, {"randint", l_randint},         {"randperm", l_randperm},
-      {"manual_seed", l_manual_seed}, {"initial_seed", l_initial_seed}, {NULL, NULL}};
+      {"manual_seed", l_manual_seed}, {"initial_seed", l_initial_seed}, {"rng_state", l_rng_state}, {"set_rng_state", l_set_rng_state},
+      {NULL, NULL}};
   lua_pushvalue(L, chalk);
   luaL_setfuncs(L, fns, 0);
   for (int k = FILL_ZEROS; k <= FILL_RANDN; k++) {

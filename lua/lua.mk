@@ -18,7 +18,7 @@ LUA_SRC := $(sort $(wildcard lua/lchalk_*.c))
 LUA_SRC += $(sort $(wildcard lua/lcapture*.c)) # chalk.capture and the Graph userdata (issue 8)
 LUA_SRC += $(wildcard lua/lviz*.c lua/lprofile.c) # chalk.viz, chalk.profile: the Lua surface of viz/
 LUA_SRC += lua/ldist.c    # chalk.dist_core, the C half of chalk.dist (issue 16)
-LUA_SRC += lua/lsim_systolic.c # chalk.systolic_core, the C half of sim.systolic (issue 21)
+LUA_SRC += $(wildcard lua/lsim_*.c) # chalk.systolic_core, chalk.sim_des: the C halves of sim (issues 20, 21)
 LUA_OBJ := $(LUA_SRC:%.c=$(BUILD)/%.o)
 LUA_MODULES := $(sort $(shell find lua/chalk -name '*.lua' 2>/dev/null))
 LUA_C_MODULES ?=
@@ -26,6 +26,7 @@ LUA_C_MODULES += capture # lua/lcapture.c: luaopen_chalk_capture
 LUA_C_MODULES += dist_core # lua/ldist.c: luaopen_chalk_dist_core
 LUA_C_MODULES += systolic_core # lua/lsim_systolic.c: luaopen_chalk_systolic_core
 LUA_C_MODULES += capture_inspect # lua/lcapture_inspect.c: luaopen_chalk_capture_inspect
+LUA_C_MODULES += sim_des # lua/lsim_des.c: luaopen_chalk_sim_des
 LUA_MODULE_LIBS ?=
 LCHALK_CFLAGS = $(CFLAGS_COMMON) $(LUA_CFLAGS) -Icore -Ilua -Iviz
 LCHALK_GEN := $(BUILD)/lua/gen/lchalk_modules.c

@@ -37,6 +37,9 @@ local entries = {
     "chalk.randint(0, 10, {4})" },
   { "chalk.manual_seed", "chalk.manual_seed(n)", "Reseed the random stream: the same draws follow every time.",
     "chalk.manual_seed(42)" },
+  { "chalk.rng_state", "chalk.rng_state() --> {seed=, offset=}; chalk.set_rng_state(s)",
+    "The random stream's position: save it in a checkpoint, restore it to draw the same numbers.",
+    "s = chalk.rng_state(); a = chalk.randn(3); chalk.set_rng_state(s); b = chalk.randn(3)  -- a == b" },
   -- fields and small methods
   { "x.shape", "x.shape --> {d1, d2, ...}", "The sizes, one per dimension (a fresh Lua table).", "chalk.zeros(2, 3).shape  --> {2, 3}" },
   { "x.dtype", 'x.dtype --> "f32"', "The element type: f32, f64, f16, bf16, i32, i64, i8, bool.", 'x:to("f64").dtype' },
