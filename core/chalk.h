@@ -38,6 +38,7 @@ typedef enum {
   CT_CAT_OPTIMIZER,
   CT_CAT_TEMPORARY,
   CT_CAT_INPUT,
+  CT_CAT_KV_CACHE, /* a serving engine's key/value cache (lesson 13) */
   CT_NCATS
 } ct_category;
 
