@@ -30,6 +30,7 @@ void lchalk_open_memory(lua_State *L, int chalk, int methods, int meta);
 void lchalk_open_ops(lua_State *L, int chalk, int methods, int meta);
 void lchalk_open_io(lua_State *L, int chalk, int methods, int meta); /* lchalk_io.c: save/load, .npy, IDX */
 void lchalk_open_attention(lua_State *L, int chalk, int methods, int meta); /* lchalk_attention.c */
+void lchalk_open_paged(lua_State *L, int chalk, int methods, int meta);     /* lchalk_paged.c: chalk.paged_attention */
 void lchalk_open_ladder(lua_State *L, int chalk, int methods, int meta);    /* lchalk_ladder.c: chalk.cuda.matmul */
 void lchalk_open_context(lua_State *L, int chalk, int methods, int meta);   /* lchalk_context.c: chalk.context */
 /* Pushes c's memory statistics as chalk.memory_stats() returns them (lchalk_memory.c). */

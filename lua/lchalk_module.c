@@ -111,6 +111,7 @@ int luaopen_chalk(lua_State *L) {
   lchalk_open_ops(L, chalk, methods, meta);
   lchalk_open_io(L, chalk, methods, meta);
   lchalk_open_attention(L, chalk, methods, meta);
+  lchalk_open_paged(L, chalk, methods, meta);
   lchalk_open_ladder(L, chalk, methods, meta);
   lchalk_open_context(L, chalk, methods, meta);
 

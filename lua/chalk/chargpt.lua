@@ -1,7 +1,7 @@
 -- chargpt.lua: nn.CharGPT, the tiny character transformer of the serving lessons (13-15, 17), with
 -- its training on data.words(), its cache under chalk.out_dir, and lm:generate (KV cache or not).
 --
---   lm = nn.CharGPT{layers=2, heads=4, dim=64, context=24}   -- untrained: random weights
+--   lm = nn.CharGPT{layers=2, heads=4, dim=64, context=32}   -- untrained: random weights
 --   lm = nn.CharGPT.pretrained()     -- trained once (seconds), saved under chalk.out_dir, reused
 --   text, st = lm:generate("ca", {max_tokens=16, temperature=0, kv_cache=true})
 --
@@ -24,7 +24,7 @@ for i = 1, V do index_of[VOCAB:sub(i, i)] = i end
 function CharGPT:__init(cfg)
   cfg = cfg or {}
   self.n_layer, self.n_head = cfg.layers or 2, cfg.heads or 4
-  self.dim, self.context = cfg.dim or 64, cfg.context or 24
+  self.dim, self.context = cfg.dim or 64, cfg.context or 32
   assert(self.dim % self.n_head == 0, "nn.CharGPT: dim must be a multiple of heads")
   self.vocab = VOCAB
   self.tok = nn.Embedding(V, self.dim)
@@ -294,9 +294,9 @@ function CharGPT:fit(opts)
   opts = opts or {}
   local optim = require "chalk.optim"
   local tr, va = CharGPT.streams(opts.words)
-  local opt = optim.Adam(self:parameters(), { lr = opts.lr or 3e-3 })
+  local opt = optim.Adam(self:parameters(), { lr = opts.lr or 6e-3 })
   local rand = CharGPT.rng(opts.seed or 1)
-  local B, steps = opts.batch or 32, opts.steps or 300
+  local B, steps = opts.batch or 32, opts.steps or 150
   local t0, last = chalk.clock(), 0
   for _ = 1, steps do
     local x, y = windows(tr, B, self.context, rand)
@@ -316,7 +316,7 @@ end
 function CharGPT.pretrained(cfg, opts)
   cfg, opts = cfg or {}, opts or {}
   local lm = CharGPT(cfg)
-  local steps = opts.steps or 400
+  local steps = opts.steps or 150
   local dir = chalk.out_dir or os.getenv("CHALK_OUT") or "chalk-out"
   local file = opts.file or ("%s/chargpt_L%dH%dD%dC%d_s%d.chalk"):format(dir, lm.n_layer, lm.n_head, lm.dim,
     lm.context, steps)
