@@ -9,6 +9,7 @@
 -- VOCAB:sub(i, i). A KV cache is one [B, heads, context, dim/heads] key and value tensor per
 -- layer, allocated under the memory category "kv_cache", so chalk.memory_stats() shows its
 -- bytes: 2 L H d_head x 4 bytes per token.
+local chalk = require "chalk"
 local nn = require "chalk.nn"
 local data = require "chalk.data"
 

@@ -10,6 +10,7 @@
 --
 -- The simulated clock charges every op of a step against serve.DEVICE: max(FLOPs / peak, bytes /
 -- bandwidth) per op from the op table's cost columns (chalk.profile), plus a launch overhead per call.
+local chalk = require "chalk"
 local blocks = require "chalk.serve_blocks"
 local model = require "chalk.serve_model"
 local CharGPT = require "chalk.chargpt"

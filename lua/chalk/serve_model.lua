@@ -2,6 +2,7 @@
 -- key and one value pool [blocks, block_size, heads, d_head] under the memory category "kv_cache";
 -- prefill with dense attention over keys gathered through the block table, batched decode with
 -- chalk.paged_attention.
+local chalk = require "chalk"
 local nn = require "chalk.nn"
 
 local M = {}
