@@ -69,7 +69,7 @@ function serve.Engine(lm, o)
                            max_batch = o.max_batch or 8, profile = o.profile ~= false, cache = cache,
                            pool = blocks.BlockPool(NB, S, cache), model = model.PagedModel(lm, NB, S),
                            waiting = {}, running = {}, finished = {}, requests = {}, now = 0, iteration = 0,
-                           gantt = {}, waste = { reserved = 0, paged = 0, used = 0, max_paged = 0, samples = 0 },
+                           gantt = {}, waste = { reserved = 0, internal = 0, paged = 0, used = 0, max_paged = 0, samples = 0 },
                            preemptions = 0, wall = 0 }, Engine)
   if e.scheduler ~= "static" and e.scheduler ~= "continuous" then
     error(("serve.Engine: scheduler must be \"static\" or \"continuous\", got %q"):format(e.scheduler), 2)
@@ -220,6 +220,7 @@ function Engine:step()
       local len = #r.tokens
       self.waste.used = self.waste.used + len
       self.waste.reserved = self.waste.reserved + (r.prompt_len + r.max_tokens - len)
+      self.waste.internal = self.waste.internal + (self.lm.context - r.prompt_len - r.max_tokens)
       local paged = blocks_for(len, self.S) * self.S - len
       self.waste.paged = self.waste.paged + paged
       self.waste.max_paged = math.max(self.waste.max_paged, paged)
@@ -266,8 +267,15 @@ function Engine:run(trace, o)
            mean_ttft = mean(ttft), mean_tpot = mean(tpot), iterations = self.iteration,
            preemptions = self.preemptions, hit_rate = self.cache and self.cache:hit_rate() or 0,
            wall = self.wall,
-           waste = { reserved = w.reserved / w.samples, paged = w.paged / w.samples, used = w.used / w.samples,
+           waste = { reserved = w.reserved / w.samples, internal = w.internal / w.samples, paged = w.paged / w.samples, used = w.used / w.samples,
                      max_paged = w.max_paged } }
+end
+
+-- Pictures (serve_draw.lua); viz.gantt, viz.blocks, viz.radix as api.md names them.
+local draw = require "chalk.serve_draw"
+serve.gantt, serve.draw_blocks, serve.draw_radix, serve.draw_waste = draw.gantt, draw.blocks, draw.radix, draw.waste
+if type(chalk.viz) == "table" then
+  chalk.viz.gantt, chalk.viz.blocks, chalk.viz.radix = draw.gantt, draw.blocks, draw.radix
 end
 
 return serve
