@@ -271,9 +271,16 @@ function Engine:run(trace, o)
                      max_paged = w.max_paged } }
 end
 
+-- Speculative decoding (serve_speculative.lua, lesson 14).
+local spec = require "chalk.serve_speculative"
+serve.speculative, serve.controlled_draft = spec.speculative, spec.controlled_draft
+serve.expected_tokens, serve.speedup = spec.expected_tokens, spec.speedup
+
 -- Pictures (serve_draw.lua); viz.gantt, viz.blocks, viz.radix as api.md names them.
 local draw = require "chalk.serve_draw"
 serve.gantt, serve.draw_blocks, serve.draw_radix, serve.draw_waste = draw.gantt, draw.blocks, draw.radix, draw.waste
+local sdraw = require "chalk.serve_spec_draw"
+serve.draw_timeline, serve.draw_acceptance = sdraw.timeline, sdraw.acceptance
 if type(chalk.viz) == "table" then
   chalk.viz.gantt, chalk.viz.blocks, chalk.viz.radix = draw.gantt, draw.blocks, draw.radix
 end

@@ -156,3 +156,67 @@ describe("nn.CharGPT", function()
     assert.are.equal(a:sub(1, 5), batch[1])
   end)
 end)
+
+describe("serve.speculative", function()
+  local target, draft
+  setup(function()
+    chalk.manual_seed(4)
+    target = nn.CharGPT { layers = 1, heads = 2, dim = 16, context = 24 }
+    chalk.manual_seed(9)
+    draft = nn.CharGPT { layers = 1, heads = 1, dim = 8, context = 24 }
+  end)
+
+  it("gives the target's greedy tokens, token for token, for every gamma", function()
+    local ref = target:generate("ab", { max_tokens = 18, temperature = 0, stop = false })
+    for _, g in ipairs { 1, 3, 5 } do
+      local text, st = serve.speculative(target, draft, "ab", { gamma = g, temperature = 0, max_tokens = 18 })
+      assert.are.equal(ref, text)
+      assert.is_true(st.passes <= 18)
+    end
+    local text, st = serve.speculative(target, target, "ab", { gamma = 4, temperature = 0, max_tokens = 18 })
+    assert.are.equal(ref, text)
+    assert.are.equal(1, st.acceptance)                 -- the target as its own draft: all accepted
+  end)
+
+  it("samples the target's distribution (chi-square on the second token)", function()
+    -- exact marginal of the 2nd generated token: sum over x1 of p(x1) p(x2 | x1)
+    local V = #nn.CharGPT.VOCAB
+    local function next_probs(ids)
+      local lg = target(chalk.tensor({ ids }, { dtype = "i64" }))
+      return nn.CharGPT.probs(lg:select(1, 1):select(1, #ids):totable(), 1)
+    end
+    local p1, want = next_probs { 1, 2 }, {}
+    for j = 1, V do want[j] = 0 end
+    for x1 = 1, V do
+      local p2 = next_probs { 1, 2, x1 }
+      for j = 1, V do want[j] = want[j] + p1[x1] * p2[j] end
+    end
+    local N, got = 3000, {}
+    for j = 1, V do got[j] = 0 end
+    for s = 1, N do
+      local text = serve.speculative(target, draft, "a", { gamma = 2, temperature = 1, max_tokens = 2, seed = s })
+      local x2 = nn.CharGPT.encode(text:sub(2, 2))[1]
+      got[x2] = got[x2] + 1
+    end
+    local chi, df, eo, go = 0, -1, 0, 0                -- pool cells expected under 5
+    for j = 1, V do
+      eo, go = eo + N * want[j], go + got[j]
+      if eo >= 5 then chi, df, eo, go = chi + (go - eo) ^ 2 / eo, df + 1, 0, 0 end
+    end
+    assert.is_true(df >= 10, "too few cells: " .. df)
+    assert.is_true(chi < df + 4 * math.sqrt(2 * df), ("chi-square %.1f with %d degrees of freedom"):format(chi, df))
+  end)
+
+  it("reproduces E = (1 - a^(g+1)) / (1 - a) with a controlled-acceptance draft", function()
+    local tokens, passes = 0, 0
+    for s = 1, 30 do
+      local _, st = serve.speculative(target, serve.controlled_draft(target, 0.8), "",
+        { gamma = 4, temperature = 0, max_tokens = 20, seed = s })
+      for _, r in ipairs(st.rounds) do
+        if r.proposed == 4 then tokens, passes = tokens + r.accepted + 1, passes + 1 end
+      end
+    end
+    S.assert_close(serve.expected_tokens(0.8, 4), 3.3616, 1e-9)
+    assert.is_true(math.abs(tokens / passes - 3.3616) < 0.35, "E measured " .. tokens / passes)
+  end)
+end)
