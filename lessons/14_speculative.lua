@@ -98,11 +98,11 @@ return {
       text = [[
         With temperature 1, a draft token x is kept when u < p(x)/q(x); otherwise the token is
         drawn from norm(max(0, p - q)). Then every output token has the target's distribution.
-        We draw 3000 two-token continuations of "s" and compare the second token's counts with
+        We draw 2000 two-token continuations of "s" and compare the second token's counts with
         its exact distribution under the target (chi-square, cells of expected count >= 5).]],
       code = [[
         want = second_token(target, {1, 20})
-        N, got = 3000, {}
+        N, got = 2000, {}
         for j = 1, 27 do got[j] = 0 end
         for s = 1, N do
           local t = serve.speculative(target, draft, "s", {gamma = 3, temperature = 1,
