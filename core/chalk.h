@@ -38,6 +38,7 @@ typedef enum {
   CT_CAT_OPTIMIZER,
   CT_CAT_TEMPORARY,
   CT_CAT_INPUT,
+  CT_CAT_KV_CACHE, /* a serving engine's key/value cache (lesson 13) */
   CT_NCATS
 } ct_category;
 
@@ -269,6 +270,8 @@ typedef struct {
   int block_q, block_k;
 } ct_attention_opts;
 ct_tensor *ct_attention(ct_tensor *q, ct_tensor *k, ct_tensor *v, const ct_attention_opts *o); /* o may be NULL */
+/* Decode attention through a block table (ops/ops_paged.c): q [B,H,D], caches [blocks,S,H,D], table [B,M], lengths [B]. */
+ct_tensor *ct_paged_attention(ct_tensor *q, ct_tensor *k_cache, ct_tensor *v_cache, ct_tensor *block_table, ct_tensor *lengths);
 /* Bytes the flash forward (or backward) moves through main memory on dev for q of q_shape, as the
    op's cost reports them (core/ops_attention.c). */
 double ct_attention_flash_bytes(const int64_t *q_shape, int ndim, int64_t nk, int64_t dv, ct_dtype dt,

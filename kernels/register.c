@@ -118,6 +118,7 @@ int ct_cuda_register(void) {
   ct_cu_register_conv();
   ct_cu_register_random();
   ct_cu_register_attention();
+  ct_cu_register_paged();
   return n;
 }
 

@@ -8,7 +8,7 @@
 #
 # Built-in modules: every lua/chalk/**/*.lua is embedded (as bytes, by the generator lua/embed.c)
 # and put in package.preload as chalk.<path> (lua/chalk/nn.lua -> "chalk.nn"); luaopen_chalk then
-# loads chalk.core, nn, optim, data, viz, profile, capture, superopt, dist, sim when present. Another layer adds
+# loads chalk.core, nn, optim, data, viz, profile, capture, superopt, dist, sim, serve when present. Another layer adds
 # a module written in C by appending, in its own fragment:
 #   LUA_C_MODULES += viz                      # it defines int luaopen_chalk_viz(lua_State *L)
 #   LUA_MODULE_LIBS += $(BUILD)/libchalk_viz.a $(GV_LIBS)   # what chalk.so must link for it

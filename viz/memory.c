@@ -17,7 +17,8 @@
 #define Y0 64.0
 
 static const ct_category stack_order[CT_NCATS] = {CT_CAT_PARAMETER, CT_CAT_OPTIMIZER, CT_CAT_INPUT,
-                                                  CT_CAT_GRADIENT,  CT_CAT_ACTIVATION, CT_CAT_TEMPORARY};
+                                                  CT_CAT_GRADIENT,  CT_CAT_ACTIVATION, CT_CAT_TEMPORARY,
+                                                  CT_CAT_KV_CACHE};
 
 /* A byte unit for an axis whose top is max. */
 static void byte_unit(double max, double *div, const char **name) {

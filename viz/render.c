@@ -203,6 +203,7 @@ viz_color viz_category_color(int category) {
   case CT_CAT_GRADIENT: return VIZ_BACKWARD;
   case CT_CAT_OPTIMIZER: return VIZ_OPTIMIZER;
   case CT_CAT_INPUT: return VIZ_INPUT;
+  case CT_CAT_KV_CACHE: return VIZ_KV_CACHE;
   default: return VIZ_CONSTANT;
   }
 }

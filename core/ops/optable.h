@@ -38,6 +38,7 @@
   X(index_select) X(index_add) X(gather) X(scatter_add) X(cat)                                  \
   X(im2col) X(col2im) X(conv2d) X(max_pool2d) X(max_pool2d_backward) X(dropout_mask)        \
   /* attention (ops/ops_attention.c) */ X(attention_flash) X(attention_flash_backward)         \
+  /* paged attention through a block table (ops/ops_paged.c) */ X(paged_attention)            \
   /* in place (graph/capture.c): dst <- src, so captured steps see optimizer updates */        \
   X(assign)                                                                                    \
   /* a function recomputed in backward (graph/passes/checkpoint.c: nn.checkpoint) */          \

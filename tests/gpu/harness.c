@@ -349,6 +349,7 @@ int main(int argc, char **argv) {
   if (!cpu_only) {
     cases_ladder();
     cases_attention();
+    cases_paged();
   }
   if (!cpu_only && ct_cuda_synchronize()) record("synchronize", "end of run", false, INFINITY, ct_last_error());
 

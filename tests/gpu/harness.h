@@ -71,5 +71,6 @@ void cases_conv(void);
 void cases_backend(void);
 void cases_ladder(void);
 void cases_attention(void); /* attention_parity.c */
+void cases_paged(void);     /* paged_parity.c */
 
 #endif
