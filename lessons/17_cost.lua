@@ -32,10 +32,9 @@ return {
     {
       title = "The model, counted",
       text = [[
-        A small causal character transformer: token and position embeddings, nn.TransformerBlock
-        layers, a head over 27 characters (a-z and the word break), trained on data.words().
-        costmodel.model_for_cost is the one place it is built: when the serving lesson's
-        nn.CharGPT exists, returning it there is the only change this lesson needs.
+        The serving lessons' character model, nn.CharGPT: token and position embeddings,
+        nn.TransformerBlock layers, a head over 27 characters (a-z and the word break), on
+        data.words(). costmodel.model_for_cost is the one place it is built.
         N counts the weights of every matmul; embeddings are lookups, not FLOPs.]],
       code = [[
         model, cfg = cm.model_for_cost{d = 128, layers = 2, heads = 4, ctx = 16}

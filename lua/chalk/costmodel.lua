@@ -7,9 +7,8 @@
 --   x, y = cm.batch(cfg, 16)              -- characters of data.words(), next-character targets
 --   law = cm.laws(cfg)                    -- n_matmul, train_flops_per_token, ...
 --
--- model_for_cost builds the model every number of the lesson is measured on: a small causal
--- character transformer made of nn.TransformerBlock. When the serving lesson's nn.CharGPT
--- exists, returning it here is the only change the lesson needs.
+-- model_for_cost builds the model every number of the lesson is measured on: nn.CharGPT, the
+-- small causal character transformer of the serving lessons (lua/chalk/chargpt.lua).
 local chalk = require "chalk"
 local nn = chalk.nn or require "chalk.nn"
 
@@ -17,32 +16,13 @@ local M = {}
 
 M.alphabet = "\nabcdefghijklmnopqrstuvwxyz" -- index 1 is the word separator
 
-local CharLM = nn.Module:extend("CostCharLM")
-function CharLM:__init(cfg)
-  self.tok = nn.Embedding(cfg.vocab, cfg.d)
-  self.pos = nn.Embedding(cfg.ctx, cfg.d)
-  self.blocks = nn.Sequential((function()
-    local b = {}
-    for i = 1, cfg.layers do b[i] = nn.TransformerBlock(cfg.d, cfg.heads) end
-    return b
-  end)())
-  self.ln = nn.LayerNorm(cfg.d)
-  self.head = nn.Linear(cfg.d, cfg.vocab)
-  self.positions = chalk.arange(1, cfg.ctx + 1):long()
-end
-function CharLM:forward(idx) -- idx [B,T] of 1-based characters -> logits [B,T,vocab]
-  local T = idx.shape[2]
-  local x = self.tok(idx) + self.pos(self.positions:narrow(1, 1, T))
-  return self.head(self.ln(self.blocks(x)))
-end
-
--- The model the lesson measures (swap in nn.CharGPT here when it exists).
 function M.model_for_cost(o)
   o = o or {}
   local cfg = {d = o.d or 128, layers = o.layers or 2, heads = o.heads or 4, ctx = o.ctx or 16,
     vocab = #M.alphabet, mlp = 4}
   chalk.manual_seed(o.seed or 17)
-  return CharLM(cfg), cfg
+  require "chalk.chargpt" -- nn.CharGPT, the serving lessons' model
+  return nn.CharGPT{layers = cfg.layers, heads = cfg.heads, dim = cfg.d, context = cfg.ctx}, cfg
 end
 
 -- A stream of characters: the words of data.words() joined by "\n", as 1-based indices.
