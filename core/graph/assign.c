@@ -1,6 +1,7 @@
 /* assign.c: the in-place op assign (dst <- src, output aliases dst) that lets capture see optimizer updates. */
 #include <string.h>
 
+#include "cpu/copy.h"
 #include "graph/capture_internal.h"
 #include "graph/graph_internal.h"
 

@@ -17,6 +17,7 @@
 
 #include "chalk.h"
 #include "ops/elementwise_defs.h"
+#include "tensor/tensor_impl.h"
 
 /* X-macro: every op of the table. Adding an op: one line here, one row in its family's file
    (an elementwise op: one line in ops/elementwise_defs.h, see core/README.md). */
@@ -54,26 +55,6 @@
 typedef enum { CT_OPS(CT_OP_ENUM) CT_OP_COUNT } ct_op;
 #undef CT_OP_ENUM
 
-/* Attributes of one op call. Each op documents which fields it uses. */
-typedef struct {
-  int64_t shape[CT_MAX_DIMS]; /* target shape (view, expand) */
-  int ndim;
-  int64_t i[6];  /* integer attributes: dims, starts, lengths, sizes */
-  double f[4];   /* float attributes: scalars, eps, p */
-  uint32_t mask; /* reduction dims as a bitmask over the input's dims */
-  bool keepdim;
-  ct_dtype dtype;
-  int impl; /* 0: the row's own forward; k >= 1: its k-th implementation (ct_op_impl, impls.c) */
-} ct_attrs;
-
-/* Output description produced by a shape rule. For view ops also strides and offset. */
-typedef struct {
-  int ndim;
-  int64_t shape[CT_MAX_DIMS];
-  int64_t stride[CT_MAX_DIMS];
-  int64_t offset;
-  ct_dtype dtype;
-} ct_meta;
 
 typedef int (*ct_shape_fn)(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *out);
 typedef int (*ct_forward_fn)(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a);
@@ -176,45 +157,17 @@ bool ct_node_needs_grad(const ct_node *n, int i);
 const char *ct_backward_scope(void);
 
 /* ---- helpers for op files ---------------------------------------------------------------- */
-/* Broadcast shapes of in[0..n-1] into out (error names op_name and the shapes). */
-int ct_broadcast_shapes(const char *op_name /* NULL: no prefix */, ct_tensor *const *in, int n, ct_meta *out);
-/* Wraps a negative dim; error names op, the dim as the user wrote it and t's shape (t may be NULL). */
-int ct_norm_dim(const char *op, int dim, const ct_tensor *t, int ndim, int *out);
-/* Strides of t as seen when broadcast to shape (0 on broadcast dims). */
-void ct_broadcast_strides(const ct_tensor *t, const int64_t *shape, int ndim, int64_t *stride);
-void ct_contiguous_strides(const int64_t *shape, int ndim, int64_t *stride);
-void *ct_data_ptr(const ct_tensor *t); /* storage data + offset*itemsize */
 /* Output size of a window op along one axis, or an error naming the axis (ops_conv.c). */
 int ct_conv_out_size(const char *what, int64_t in, int64_t k, int64_t s, int64_t p, int64_t *out);
 /* ct_op_run with in[0] given a batch dim of 1 when it has 3 dims, removed again after (ops_conv.c). */
 ct_tensor *ct_op_run_batched(ct_op op, ct_tensor **in, int nin, const ct_attrs *at);
-/* Convenience: a tensor's shape and ndim as the last two args of shape-taking functions. */
-#define CT_SHAPE(t) (t)->shape, (t)->ndim
 
-/* Storage (alloc.c) */
-ct_storage *ct_storage_new(size_t nbytes, ct_device dev);
-void ct_storage_release(ct_storage *s);
-ct_tensor *ct_tensor_new_meta(const ct_meta *m, ct_device dev); /* allocates storage */
-ct_tensor *ct_tensor_alias(ct_tensor *base, const ct_meta *m);  /* view on base's storage */
-
-/* Device memory operations: the CPU row is in alloc.c; kernels/ fills the CUDA row. */
-typedef struct {
-  void *(*alloc)(size_t nbytes, int index);
-  void (*free)(void *p, size_t nbytes, int index);
-  int (*copy_h2d)(void *dst, const void *src, size_t n, int index);
-  int (*copy_d2h)(void *dst, const void *src, size_t n, int index);
-  int (*copy_d2d)(void *dst, const void *src, size_t n, int index);
-  int (*memset0)(void *p, size_t n, int index);
-} ct_device_ops;
-extern ct_device_ops ct_devops[CT_NDEVTYPES];
+/* Copy a tensor's elements to a host buffer (contiguous, its dtype): works for any device
+   (ops/tensor_ops.c). */
+int ct_read_host(const ct_tensor *t, void *dst);
 
 /* Lifetime internals */
 void ct_node_retain(ct_node *n);
 void ct_node_release(ct_node *n);
-void ct_mem_count_tensor(int delta);
-void ct_mem_count_node(int delta);
-/* Copy a tensor's elements to a host buffer (contiguous, its dtype): works for any device. */
-int ct_read_host(const ct_tensor *t, void *dst);
-int ct_copy_cpu(ct_tensor *dst, const ct_tensor *src); /* broadcast + dtype conversion on the CPU */
 
 #endif
