@@ -143,20 +143,8 @@ size_t ct_graph_format(const ct_graph *g, char *buf, size_t n);
 /* Generated source of the fused kernel of node i: lang "c" (the CPU loop) or "cuda". */
 const char *ct_graph_source(const ct_graph *g, int i, const char *lang);
 
-/* ---- in-place assignment (the op capture sees optimizer updates through) ------------------- */
-/* dst <- src (broadcast, dtype converted), through the op table (op "assign") when both are on one
-   device, so a captured step records it; across devices it falls back to ct_copy_. 0 or -1. */
-int ct_assign_(ct_tensor *dst, ct_tensor *src);
-
-/* ---- checkpointing (pass_checkpoint.c) ------------------------------------------------------ */
-/* A function recomputed in backward: run(ud, in, nin) returns a new tensor (its output).
-   ct_checkpoint runs it without recording (only inputs are saved), and in backward runs it
-   again with recording on to compute the gradients; params are leaves used inside run that
-   need gradients (module parameters). */
-typedef ct_tensor *(*ct_recompute_fn)(void *ud, ct_tensor *const *in, int nin);
-typedef void (*ct_recompute_free_fn)(void *ud);
-ct_tensor *ct_checkpoint(ct_recompute_fn run, ct_recompute_free_fn free_ud, void *ud, ct_tensor *const *in, int nin,
-                         ct_tensor *const *params, int nparams);
+/* in-place assignment (ct_assign_) and checkpointing (ct_checkpoint) are rows of the op table:
+   ops/optable.h, included above. */
 
 /* ---- autotuning (autotune.c) --------------------------------------------------------------- */
 /* Blocked matmul C = A B (f32 or f64, 2-D, CPU) with tiles bm x bn x bk: the kernel family tuned. */

@@ -32,15 +32,6 @@ void ct_text_printf(ct_text *t, const char *fmt, ...) {
 
 /* ==== values and nodes ===================================================================== */
 
-void ct_meta_of(const ct_tensor *t, ct_meta *m) {
-  memset(m, 0, sizeof *m);
-  m->ndim = t->ndim;
-  memcpy(m->shape, t->shape, sizeof m->shape);
-  memcpy(m->stride, t->stride, sizeof m->stride);
-  m->offset = t->offset;
-  m->dtype = t->dtype;
-}
-
 bool ct_gop_is_view(int op) {
   if (op == CT_GOP_ALIAS) return true;
   if (op < 0 || op >= CT_OP_COUNT || !ct_optable[op]) return false;

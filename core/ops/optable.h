@@ -37,9 +37,9 @@
   X(index_select) X(index_add) X(gather) X(scatter_add) X(cat)                                  \
   X(im2col) X(col2im) X(conv2d) X(max_pool2d) X(max_pool2d_backward) X(dropout_mask)        \
   /* attention (ops/ops_attention.c) */ X(attention_flash) X(attention_flash_backward)         \
-  /* in place (graph/capture.c): dst <- src, so captured steps see optimizer updates */        \
+  /* in place (ops/ops_assign.c): dst <- src, so captured steps see optimizer updates */        \
   X(assign)                                                                                    \
-  /* a function recomputed in backward (graph/passes/checkpoint.c: nn.checkpoint) */          \
+  /* a function recomputed in backward (ops/ops_checkpoint.c: nn.checkpoint) */                \
   X(checkpoint)                                                                                \
   /* fused backward rows (CPU; where a device has no kernel the rules use the ops above) */    \
   X(conv2d_grad_input) X(conv2d_grad_weight)                                      \
@@ -165,6 +165,21 @@ ct_tensor *ct_op_run_batched(ct_op op, ct_tensor **in, int nin, const ct_attrs *
 /* Copy a tensor's elements to a host buffer (contiguous, its dtype): works for any device
    (ops/tensor_ops.c). */
 int ct_read_host(const ct_tensor *t, void *dst);
+
+/* ---- in-place assignment (ops/ops_assign.c: the op capture sees optimizer updates through) -- */
+/* dst <- src (broadcast, dtype converted), through the op table (op "assign") when both are on one
+   device, so a captured step records it; across devices it falls back to ct_copy_. 0 or -1. */
+int ct_assign_(ct_tensor *dst, ct_tensor *src);
+
+/* ---- checkpointing (ops/ops_checkpoint.c; the graph pass is graph/passes/checkpoint.c) ---- */
+/* A function recomputed in backward: run(ud, in, nin) returns a new tensor (its output).
+   ct_checkpoint runs it without recording (only inputs are saved), and in backward runs it
+   again with recording on to compute the gradients; params are leaves used inside run that
+   need gradients (module parameters). */
+typedef ct_tensor *(*ct_recompute_fn)(void *ud, ct_tensor *const *in, int nin);
+typedef void (*ct_recompute_free_fn)(void *ud);
+ct_tensor *ct_checkpoint(ct_recompute_fn run, ct_recompute_free_fn free_ud, void *ud, ct_tensor *const *in, int nin,
+                         ct_tensor *const *params, int nparams);
 
 /* Lifetime internals */
 void ct_node_retain(ct_node *n);

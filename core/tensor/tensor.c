@@ -254,3 +254,12 @@ ct_tensor *ct_detach(ct_tensor *t) {
   if (r && t->name) ct_set_name(r, t->name);
   return r;
 }
+
+void ct_meta_of(const ct_tensor *t, ct_meta *m) {
+  memset(m, 0, sizeof *m);
+  m->ndim = t->ndim;
+  memcpy(m->shape, t->shape, sizeof m->shape);
+  memcpy(m->stride, t->stride, sizeof m->stride);
+  m->offset = t->offset;
+  m->dtype = t->dtype;
+}

@@ -39,6 +39,8 @@ int ct_broadcast_shapes(const char *op_name /* NULL: no prefix */, ct_tensor *co
 int ct_norm_dim(const char *op, int dim, const ct_tensor *t, int ndim, int *out);
 /* Strides of t as seen when broadcast to shape (0 on broadcast dims). */
 void ct_broadcast_strides(const ct_tensor *t, const int64_t *shape, int ndim, int64_t *stride);
+/* The meta (dtype, shape, strides, offset) of a tensor. */
+void ct_meta_of(const ct_tensor *t, ct_meta *m);
 void ct_contiguous_strides(const int64_t *shape, int ndim, int64_t *stride);
 void *ct_data_ptr(const ct_tensor *t); /* storage data + offset*itemsize */
 /* Convenience: a tensor's shape and ndim as the last two args of shape-taking functions. */
