@@ -55,7 +55,6 @@
 typedef enum { CT_OPS(CT_OP_ENUM) CT_OP_COUNT } ct_op;
 #undef CT_OP_ENUM
 
-
 typedef int (*ct_shape_fn)(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *out);
 typedef int (*ct_forward_fn)(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a);
 /* Sets gin[i] (new refs) for every input i where ct_node_needs_grad(n, i); others stay NULL. */
@@ -118,11 +117,6 @@ ct_forward_fn ct_op_forward(ct_op op, ct_devtype dev, const ct_attrs *a);
 /* The op event's name of a call: "matmul[tiled]" for an implementation, else the row's name. */
 const char *ct_op_event_name(ct_op op, const ct_attrs *a);
 
-/* Run op with inputs and attributes: shape rule, device and dtype checks, allocation, forward,
-   autograd recording, events. Returns a new reference or NULL with the error set, prefixed
-   with the op name and its inputs' descriptions. */
-ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a);
-
 /* Observers of every op run on a context (capture records a step through one): called after the
    output exists, with the inputs, attributes and output (borrowed), in the order added.
    ct_ctx_add_op_hook returns the hook's id for ct_ctx_remove_hook (or -1). ct_set_op_hook keeps
@@ -131,30 +125,7 @@ typedef void (*ct_op_hook_fn)(ct_op op, ct_tensor *const *in, int nin, const ct_
 int ct_ctx_add_op_hook(ct_ctx *c, ct_op_hook_fn fn, void *ud);
 void ct_set_op_hook(ct_op_hook_fn fn, void *ud);
 
-/* ---- node internals (autograd.c) ---------------------------------------------------------- */
-struct ct_node {
-  int refcount;
-  ct_op op;
-  ct_attrs attrs;
-  int nin;
-  ct_tensor **in;        /* strong refs to the inputs; NULL once freed */
-  bool *needs;           /* needs[i]: input i takes a gradient */
-  ct_tensor *out;        /* weak: the output owns this node */
-  int64_t out_shape[CT_MAX_DIMS];
-  int out_ndim;
-  ct_dtype out_dtype;
-  bool freed;
-  uint64_t id;
-  char *name;            /* "grad of <x>" for nodes made by backward */
-  ct_tensor *gacc;       /* gradient accumulated during one backward pass */
-  ct_tensor *out_hold;   /* strong ref to out while a backward pass still needs it */
-  int pending;           /* topo-sort bookkeeping */
-  int mark;
-};
-
-bool ct_node_needs_grad(const ct_node *n, int i);
-/* Name given to nodes created while a backward rule runs ("grad of h1"); NULL outside. */
-const char *ct_backward_scope(void);
+#include "ops/engine_iface.h" /* the engine loop: ct_op_run, struct ct_node, backward scope */
 
 /* ---- helpers for op files ---------------------------------------------------------------- */
 /* Output size of a window op along one axis, or an error naming the axis (ops_conv.c). */
@@ -180,9 +151,5 @@ typedef ct_tensor *(*ct_recompute_fn)(void *ud, ct_tensor *const *in, int nin);
 typedef void (*ct_recompute_free_fn)(void *ud);
 ct_tensor *ct_checkpoint(ct_recompute_fn run, ct_recompute_free_fn free_ud, void *ud, ct_tensor *const *in, int nin,
                          ct_tensor *const *params, int nparams);
-
-/* Lifetime internals */
-void ct_node_retain(ct_node *n);
-void ct_node_release(ct_node *n);
 
 #endif
