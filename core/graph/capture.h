@@ -123,6 +123,7 @@ typedef struct {
   int members;         /* ops a fused kernel stands for (1 otherwise) */
   bool backward, view, inplace;
   double flops, bytes;
+  const ct_attrs *attrs; /* the op call's attributes (all zero for fused kernels); read only */
 } ct_gnode_info;
 typedef struct {
   ct_dtype dtype;
@@ -131,6 +132,9 @@ typedef struct {
   const char *name; /* tensor name, or NULL */
   int producer;     /* node index, -1 for externals */
   bool external, constant, input, pinned, parameter;
+  bool written;      /* written in place by the step (an optimizer's state); never constant */
+  bool output;       /* a graph output or export */
+  ct_tensor *tensor; /* externals: the tensor the value is bound to (borrowed), else NULL */
   int64_t nbytes;
 } ct_gvalue_info;
 /* Live nodes in order: index 0..ct_graph_nnodes-1 (dead nodes are skipped by compaction). */
@@ -138,6 +142,13 @@ int ct_graph_nnodes(const ct_graph *g);
 int ct_graph_node(const ct_graph *g, int i, ct_gnode_info *info);
 int ct_graph_nvalues(const ct_graph *g);
 int ct_graph_value(const ct_graph *g, int v, ct_gvalue_info *info);
+/* A short name for value v ("x", "W1", or "%12"), into buf. */
+const char *ct_graph_value_name(const ct_graph *g, int v, char *buf, size_t n);
+bool ct_graph_value_is_output(const ct_graph *g, int v);
+/* The value id of the step's argument i (0 <= i < ct_graph_ninputs), -1 if none. */
+int ct_graph_input_value(const ct_graph *g, int i);
+/* Fused kernels made by the fuse pass (a fused node's group is its index). */
+int ct_graph_nfused(const ct_graph *g);
 /* Listing with one line per node: index, op, inputs, output shape, flops and bytes. */
 size_t ct_graph_format(const ct_graph *g, char *buf, size_t n);
 /* Generated source of the fused kernel of node i: lang "c" (the CPU loop) or "cuda". */
