@@ -8,9 +8,9 @@
  *   t = ci.tensor(g, v)   -- the tensor external value v (0-based id, as in g:nodes()) is bound
  *                         --   to (a new reference), or nil for a value a node produces
  *
- * Invariant: read only; the Graph userdata (lua/lcapture.c, "chalk.Graph") holds the ct_graph
- * pointer as its first field, which is all this file assumes of it. */
-#include "graph/capture_internal.h"
+ * Invariant: read only, through graph/capture.h's accessors; the Graph userdata (lua/lcapture.c,
+ * "chalk.Graph") holds the ct_graph pointer as its first field, which is all this file assumes of it. */
+#include "graph/capture.h"
 #include "lchalk_internal.h"
 
 static ct_graph *check_graph(lua_State *L, int idx) {
@@ -24,11 +24,7 @@ static int l_attrs(lua_State *L) {
   int i = (int)luaL_checkinteger(L, 2) - 1;
   ct_gnode_info info;
   if (ct_graph_node(g, i, &info)) return lchalk_error(L);
-  const ct_gnode *n = NULL;
-  for (int k = 0; k < g->nn && !n; k++)
-    if (g->n[k].out == info.out) n = &g->n[k];
-  if (!n) return luaL_error(L, "capture_inspect: node %d not found", i + 1);
-  const ct_attrs *a = &n->attrs;
+  const ct_attrs *a = info.attrs;
   lua_createtable(L, 0, 5);
   lua_createtable(L, 4, 0);
   for (int k = 0; k < 4; k++) lua_pushnumber(L, a->f[k]), lua_rawseti(L, -2, k + 1);
@@ -51,18 +47,22 @@ static int l_attrs(lua_State *L) {
 static int l_tensor(lua_State *L) {
   ct_graph *g = check_graph(L, 1);
   lua_Integer v = luaL_checkinteger(L, 2);
-  if (v < 0 || v >= g->nv) return luaL_error(L, "capture_inspect: value %d out of range (%d values)", (int)v, g->nv);
-  if (!g->v[v].ext || g->v[v].producer >= 0) {
+  int nv = ct_graph_nvalues(g);
+  ct_gvalue_info info;
+  if (v < 0 || v >= nv) return luaL_error(L, "capture_inspect: value %d out of range (%d values)", (int)v, nv);
+  if (ct_graph_value(g, (int)v, &info)) return lchalk_error(L);
+  if (!info.tensor) {
     lua_pushnil(L);
     return 1;
   }
-  return lchalk_pushtensor(L, ct_retain(g->v[v].ext));
+  return lchalk_pushtensor(L, ct_retain(info.tensor));
 }
 
 static int l_input_values(lua_State *L) {
   ct_graph *g = check_graph(L, 1);
-  lua_createtable(L, g->ninputs, 0);
-  for (int i = 0; i < g->ninputs; i++) lua_pushinteger(L, g->inputs[i]), lua_rawseti(L, -2, i + 1);
+  int n = ct_graph_ninputs(g);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) lua_pushinteger(L, ct_graph_input_value(g, i)), lua_rawseti(L, -2, i + 1);
   return 1;
 }
 

@@ -162,7 +162,8 @@ def main(argv):
         bad = check_format(root, allow, used, listing)
     for b in bad:
         print(f"check_house {what}: {b}")
-    stale = sorted(k for k in allow if k[0] == what and k not in used)
+    rule = {"includes": "include"}.get(what, what)  # the allowlist names the include rule "include"
+    stale = sorted(k for k in allow if k[0] == rule and k not in used)
     for k in stale:
         print(f"check_house {what}: note: allowlist entry no longer needed (delete it): {' '.join(k[1:])}")
     if bad:

@@ -6,7 +6,7 @@
 #define CHALK_CPU_EW_LOOPS_H
 
 #include "cpu/iter.h"
-#include "ops/optable.h"
+#include "tensor/tensor_impl.h"
 
 #include "cpu/ew_math.h"
 

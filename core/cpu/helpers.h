@@ -5,7 +5,8 @@
 
 #include <string.h>
 
-#include "ops/optable.h"
+#include "cpu/copy.h"
+#include "tensor/tensor_impl.h"
 
 /* t's elements in row-major order: t's own data when contiguous, else a private copy in *tmp
    (the caller releases *tmp). */

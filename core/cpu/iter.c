@@ -103,31 +103,3 @@ void ct_foreach_tensors(ct_tensor *out, ct_tensor *const *in, int nin, ct_loop_f
   }
   ct_foreach(nin + 1, base, isz, out->shape, out->ndim, st, fn, ctx);
 }
-
-double ct_load_as_double(ct_dtype dt, const char *p) {
-  switch (dt) {
-  case CT_F32: { float v; memcpy(&v, p, 4); return v; }
-  case CT_F64: { double v; memcpy(&v, p, 8); return v; }
-  case CT_F16: { uint16_t v; memcpy(&v, p, 2); return ct_f16_to_f32(v); }
-  case CT_BF16: { uint16_t v; memcpy(&v, p, 2); return ct_bf16_to_f32(v); }
-  case CT_I32: { int32_t v; memcpy(&v, p, 4); return v; }
-  case CT_I64: { int64_t v; memcpy(&v, p, 8); return (double)v; }
-  case CT_I8: return (int8_t)*p;
-  case CT_BOOL: return *p ? 1.0 : 0.0;
-  default: return 0;
-  }
-}
-
-void ct_store_from_double(ct_dtype dt, char *p, double v) {
-  switch (dt) {
-  case CT_F32: { float x = (float)v; memcpy(p, &x, 4); break; }
-  case CT_F64: memcpy(p, &v, 8); break;
-  case CT_F16: { uint16_t x = ct_f32_to_f16((float)v); memcpy(p, &x, 2); break; }
-  case CT_BF16: { uint16_t x = ct_f32_to_bf16((float)v); memcpy(p, &x, 2); break; }
-  case CT_I32: { int32_t x = (int32_t)v; memcpy(p, &x, 4); break; }
-  case CT_I64: { int64_t x = (int64_t)v; memcpy(p, &x, 8); break; }
-  case CT_I8: *p = (char)(int8_t)v; break;
-  case CT_BOOL: *p = v != 0; break;
-  default: break;
-  }
-}

@@ -5,7 +5,7 @@
 #ifndef CHALK_ITER_H
 #define CHALK_ITER_H
 
-#include "ops/optable.h"
+#include "tensor/tensor_impl.h"
 
 #define CT_ITER_MAX 4
 
@@ -17,9 +17,5 @@ void ct_foreach(int nops, char **base, const size_t *itemsize, const int64_t *sh
 
 /* Convenience: out and inputs broadcast to out's shape. */
 void ct_foreach_tensors(ct_tensor *out, ct_tensor *const *in, int nin, ct_loop_fn fn, void *ctx);
-
-/* Load/store one element of any dtype as double (slow paths, conversions). */
-double ct_load_as_double(ct_dtype dt, const char *p);
-void ct_store_from_double(ct_dtype dt, char *p, double v);
 
 #endif

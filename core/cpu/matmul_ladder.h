@@ -3,7 +3,7 @@
 #ifndef CHALK_CPU_MATMUL_LADDER_H
 #define CHALK_CPU_MATMUL_LADDER_H
 
-#include "ops/optable.h"
+#include "tensor/tensor_impl.h"
 
 /* the row's own forward: OpenBLAS, batched, broadcast and strided (matmul_blas.c) */
 int ct_cpu_matmul_blas(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a);

@@ -2,7 +2,7 @@
 #ifndef CHALK_CPU_SOFTMAX_H
 #define CHALK_CPU_SOFTMAX_H
 
-#include "ops/optable.h"
+#include "tensor/tensor_impl.h"
 
 /* out = softmax(x) (log_softmax when lg) over dim; out contiguous, of x's shape and dtype. */
 int ct_cpu_softmax(ct_tensor *out, ct_tensor *x, int dim, bool lg);

@@ -123,6 +123,7 @@ typedef struct {
   int members;         /* ops a fused kernel stands for (1 otherwise) */
   bool backward, view, inplace;
   double flops, bytes;
+  const ct_attrs *attrs; /* the op call's attributes (all zero for fused kernels); read only */
 } ct_gnode_info;
 typedef struct {
   ct_dtype dtype;
@@ -131,6 +132,9 @@ typedef struct {
   const char *name; /* tensor name, or NULL */
   int producer;     /* node index, -1 for externals */
   bool external, constant, input, pinned, parameter;
+  bool written;      /* written in place by the step (an optimizer's state); never constant */
+  bool output;       /* a graph output or export */
+  ct_tensor *tensor; /* externals: the tensor the value is bound to (borrowed), else NULL */
   int64_t nbytes;
 } ct_gvalue_info;
 /* Live nodes in order: index 0..ct_graph_nnodes-1 (dead nodes are skipped by compaction). */
@@ -138,25 +142,20 @@ int ct_graph_nnodes(const ct_graph *g);
 int ct_graph_node(const ct_graph *g, int i, ct_gnode_info *info);
 int ct_graph_nvalues(const ct_graph *g);
 int ct_graph_value(const ct_graph *g, int v, ct_gvalue_info *info);
+/* A short name for value v ("x", "W1", or "%12"), into buf. */
+const char *ct_graph_value_name(const ct_graph *g, int v, char *buf, size_t n);
+bool ct_graph_value_is_output(const ct_graph *g, int v);
+/* The value id of the step's argument i (0 <= i < ct_graph_ninputs), -1 if none. */
+int ct_graph_input_value(const ct_graph *g, int i);
+/* Fused kernels made by the fuse pass (a fused node's group is its index). */
+int ct_graph_nfused(const ct_graph *g);
 /* Listing with one line per node: index, op, inputs, output shape, flops and bytes. */
 size_t ct_graph_format(const ct_graph *g, char *buf, size_t n);
 /* Generated source of the fused kernel of node i: lang "c" (the CPU loop) or "cuda". */
 const char *ct_graph_source(const ct_graph *g, int i, const char *lang);
 
-/* ---- in-place assignment (the op capture sees optimizer updates through) ------------------- */
-/* dst <- src (broadcast, dtype converted), through the op table (op "assign") when both are on one
-   device, so a captured step records it; across devices it falls back to ct_copy_. 0 or -1. */
-int ct_assign_(ct_tensor *dst, ct_tensor *src);
-
-/* ---- checkpointing (pass_checkpoint.c) ------------------------------------------------------ */
-/* A function recomputed in backward: run(ud, in, nin) returns a new tensor (its output).
-   ct_checkpoint runs it without recording (only inputs are saved), and in backward runs it
-   again with recording on to compute the gradients; params are leaves used inside run that
-   need gradients (module parameters). */
-typedef ct_tensor *(*ct_recompute_fn)(void *ud, ct_tensor *const *in, int nin);
-typedef void (*ct_recompute_free_fn)(void *ud);
-ct_tensor *ct_checkpoint(ct_recompute_fn run, ct_recompute_free_fn free_ud, void *ud, ct_tensor *const *in, int nin,
-                         ct_tensor *const *params, int nparams);
+/* in-place assignment (ct_assign_) and checkpointing (ct_checkpoint) are rows of the op table:
+   ops/optable.h, included above. */
 
 /* ---- autotuning (autotune.c) --------------------------------------------------------------- */
 /* Blocked matmul C = A B (f32 or f64, 2-D, CPU) with tiles bm x bn x bk: the kernel family tuned. */

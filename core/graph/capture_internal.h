@@ -101,12 +101,9 @@ const void *ct_graph_storage_key(const ct_graph *g, int v);
 int ct_graph_epoch(const ct_graph *g, int v, int i);
 /* Consumers: counts[v] = live nodes reading v; also graph outputs/exports count as uses. */
 int *ct_graph_use_counts(const ct_graph *g);
-bool ct_graph_value_is_output(const ct_graph *g, int v);
 void ct_graph_set_explain(ct_graph *g, const char *pass, char *text); /* takes ownership */
 /* Every live node's input `from` becomes `to`. */
 void ct_graph_replace_uses(ct_graph *g, int from, int to);
-/* A short name for value v ("x", "W1", or "%12"), into buf. */
-const char *ct_graph_value_name(const ct_graph *g, int v, char *buf, size_t n);
 bool ct_gop_is_view(int op);    /* view ops and aliases: no kernel */
 bool ct_gop_is_inplace(int op); /* writes into input 0 */
 const char *ct_gop_name(int op);

@@ -39,6 +39,7 @@ int ct_graph_node(const ct_graph *g, int i, ct_gnode_info *info) {
   info->view = ct_gop_is_view(n->op);
   info->inplace = ct_gop_is_inplace(n->op);
   info->flops = n->flops, info->bytes = n->bytes;
+  info->attrs = &n->attrs;
   return 0;
 }
 
@@ -63,9 +64,15 @@ int ct_graph_value(const ct_graph *g, int v, ct_gvalue_info *info) {
   info->input = x->input;
   info->pinned = x->pinned;
   info->parameter = x->parameter;
+  info->written = x->written;
+  info->output = ct_graph_value_is_output(g, v);
+  info->tensor = x->producer < 0 ? x->ext : NULL;
   info->nbytes = (int64_t)ct_gvalue_bytes(x);
   return 0;
 }
+
+int ct_graph_input_value(const ct_graph *g, int i) { return i >= 0 && i < g->ninputs ? g->inputs[i] : -1; }
+int ct_graph_nfused(const ct_graph *g) { return g->nkernels; }
 
 void ct_graph_totals(const ct_graph *g, int *nodes, int *kernels, double *bytes, double *flops) {
   int nn = 0, nk = 0;

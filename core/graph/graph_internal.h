@@ -1,5 +1,5 @@
 /* graph_internal.h: what graph/'s own files share and nothing above them needs (not for lua/ or viz/).
- * The split files of the graph (graph.c, capture.c, replay.c, inspect.c, optimize.c, assign.c)
+ * The split files of the graph (graph.c, capture.c, replay.c, inspect.c, optimize.c)
  * reach each other's helpers only through this header. */
 #ifndef CHALK_GRAPH_INTERNAL_H
 #define CHALK_GRAPH_INTERNAL_H
@@ -8,7 +8,6 @@
 
 /* Grow *p (elements of `elem` bytes, capacity *cap) to hold `need`; 0 or -1 with the error set. */
 int ct_graph_grow(void **p, int *cap, int need, size_t elem);
-/* The meta (dtype, shape, strides, offset, device) of a tensor. */
 /* Bytes a value occupies (its numel times its dtype's size). */
 double ct_gvalue_bytes(const ct_gvalue *v);
 /* Free a node's owned arrays (not the node). */

@@ -65,6 +65,12 @@ static void default_cost(ct_tensor *const *in, int nin, const ct_tensor *out, do
   *bytes = b;
 }
 
+/* tensor/'s ct_release hands a tensor's node back here (ct_tensor_release_grad_fn). */
+static void release_grad_fn(ct_tensor *t) {
+  if (t->grad_fn->out == t) t->grad_fn->out = NULL; /* the node's weak pointer must not dangle */
+  ct_node_release(t->grad_fn);
+}
+
 static int record_node(const ct_ctx *cx, ct_op op, const ct_opdef *def, ct_tensor *const *in, int nin,
                        const ct_attrs *a, ct_tensor *out) {
   bool any = false;
@@ -103,6 +109,8 @@ static int record_node(const ct_ctx *cx, ct_op op, const ct_opdef *def, ct_tenso
   const char *scope = ct_backward_scope();
   if (scope) n->name = strdup(scope);
   ct_mem_count_node(1);
+  ct_tensor_release_grad_fn = release_grad_fn; /* tensor/ releases grad_fn nodes through this */
+  ct_tensor_grad_cycle_fn = ct_grad_cycle_release; /* and asks about .grad cycles */
   out->grad_fn = n;
   out->requires_grad = true;
   if (cx->retain_all_grads) out->retains_grad = true;

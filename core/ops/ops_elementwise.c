@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "graph/capture.h"
 #include "cpu/ew_loops.h"
 #include "ops/grad_expr.h"
 #include "ops/optable.h"

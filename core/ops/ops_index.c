@@ -14,6 +14,7 @@
 #include "cpu/iter.h"
 #include "ops/grad_expr.h"
 #include "cpu/helpers.h"
+#include "cpu/copy.h"
 #include "ops/optable.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cpu/iter.h"
+#include "cpu/copy.h"
 #include "ops/optable.h"
 #include "tensor/checked.h"
 

@@ -19,6 +19,7 @@
 
 #include "chalk.h"
 #include "ops/elementwise_defs.h"
+#include "tensor/tensor_impl.h"
 
 /* X-macro: every op of the table. Adding an op: one line here, one row in its family's file
    (an elementwise op: one line in ops/elementwise_defs.h, see core/README.md). */
@@ -39,9 +40,9 @@
   X(im2col) X(col2im) X(conv2d) X(max_pool2d) X(max_pool2d_backward) X(dropout_mask)        \
   /* attention (ops/ops_attention.c) */ X(attention_flash) X(attention_flash_backward)         \
   /* paged attention through a block table (ops/ops_paged.c) */ X(paged_attention)            \
-  /* in place (graph/capture.c): dst <- src, so captured steps see optimizer updates */        \
+  /* in place (ops/ops_assign.c): dst <- src, so captured steps see optimizer updates */        \
   X(assign)                                                                                    \
-  /* a function recomputed in backward (graph/passes/checkpoint.c: nn.checkpoint) */          \
+  /* a function recomputed in backward (ops/ops_checkpoint.c: nn.checkpoint) */                \
   X(checkpoint)                                                                                \
   /* fused backward rows (CPU; where a device has no kernel the rules use the ops above) */    \
   X(conv2d_grad_input) X(conv2d_grad_weight)                                      \
@@ -56,43 +57,6 @@
 #define CT_OP_ENUM(...) CT_OP_PASTE(CT_OP_, CT_OP_FIRST(__VA_ARGS__)),
 typedef enum { CT_OPS(CT_OP_ENUM) CT_OP_COUNT } ct_op;
 #undef CT_OP_ENUM
-
-/* Attributes of one op call. Each op documents which fields it uses. */
-typedef struct {
-  int64_t shape[CT_MAX_DIMS]; /* target shape (view, expand) */
-  int ndim;
-  int64_t i[6];  /* integer attributes: dims, starts, lengths, sizes */
-  double f[4];   /* float attributes: scalars, eps, p */
-  uint32_t mask; /* reduction dims as a bitmask over the input's dims */
-  bool keepdim;
-  ct_dtype dtype;
-  int impl; /* 0: the row's own forward; k >= 1: its k-th implementation (ct_op_impl, impls.c) */
-} ct_attrs;
-
-/* Output description produced by a shape rule. For view ops also strides and offset. */
-typedef struct {
-  int ndim;
-  int64_t shape[CT_MAX_DIMS];
-  int64_t stride[CT_MAX_DIMS];
-  int64_t offset;
-  ct_dtype dtype;
-} ct_meta;
-/* A contiguous output of the given shape and dtype: a shape rule's usual last step (returns 0). */
-static inline int ct_meta_shape(ct_meta *m, const int64_t *shape, int ndim, ct_dtype dtype) {
-  m->ndim = ndim;
-  memcpy(m->shape, shape, sizeof(int64_t) * (size_t)ndim);
-  m->dtype = dtype;
-  return 0;
-}
-/* t's own description (shape, strides, offset, dtype): a view rule's starting point. */
-static inline void ct_meta_of(const ct_tensor *t, ct_meta *m) {
-  memset(m, 0, sizeof *m);
-  m->ndim = t->ndim;
-  memcpy(m->shape, t->shape, sizeof m->shape);
-  memcpy(m->stride, t->stride, sizeof m->stride);
-  m->offset = t->offset;
-  m->dtype = t->dtype;
-}
 
 typedef int (*ct_shape_fn)(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *out);
 typedef int (*ct_forward_fn)(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a);
@@ -156,11 +120,6 @@ ct_forward_fn ct_op_forward(ct_op op, ct_devtype dev, const ct_attrs *a);
 /* The op event's name of a call: "matmul[tiled]" for an implementation, else the row's name. */
 const char *ct_op_event_name(ct_op op, const ct_attrs *a);
 
-/* Run op with inputs and attributes: shape rule, device and dtype checks, allocation, forward,
-   autograd recording, events. Returns a new reference or NULL with the error set, prefixed
-   with the op name and its inputs' descriptions. */
-ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a);
-
 /* Observers of every op run on a context (capture records a step through one): called after the
    output exists, with the inputs, attributes and output (borrowed), in the order added.
    ct_ctx_add_op_hook returns the hook's id for ct_ctx_remove_hook (or -1). ct_set_op_hook keeps
@@ -169,79 +128,35 @@ typedef void (*ct_op_hook_fn)(ct_op op, ct_tensor *const *in, int nin, const ct_
 int ct_ctx_add_op_hook(ct_ctx *c, ct_op_hook_fn fn, void *ud);
 void ct_set_op_hook(ct_op_hook_fn fn, void *ud);
 
-/* ---- node internals (autograd.c) ---------------------------------------------------------- */
-struct ct_node {
-  int refcount;
-  ct_op op;
-  ct_attrs attrs;
-  int nin;
-  ct_tensor **in;        /* strong refs to the inputs; NULL once freed */
-  bool *needs;           /* needs[i]: input i takes a gradient */
-  uint32_t *ver;         /* ver[i]: input i's storage version when recorded; ver[nin]: the output's
-                            (one allocation with needs, freed as ver) */
-  ct_tensor *out;        /* weak: the output owns this node */
-  int64_t out_shape[CT_MAX_DIMS];
-  int out_ndim;
-  ct_dtype out_dtype;
-  bool freed;
-  uint64_t id;
-  char *name;            /* "grad of <x>" for nodes made by backward */
-  ct_tensor *gacc;       /* gradient accumulated during one backward pass */
-  ct_tensor *out_hold;   /* strong ref to out while a backward pass still needs it */
-  int pending;           /* topo-sort bookkeeping */
-  int mark;
-};
-
-bool ct_node_needs_grad(const ct_node *n, int i);
-/* Frees t's .grad when its graph holds the only references left to t (a cycle); see autograd.c. */
-bool ct_grad_cycle_release(ct_tensor *t);
-/* Name given to nodes created while a backward rule runs ("grad of h1"); NULL outside. */
-const char *ct_backward_scope(void);
+#include "ops/engine_iface.h" /* the engine loop: ct_op_run, struct ct_node, backward scope */
 
 /* ---- helpers for op files ---------------------------------------------------------------- */
-/* Broadcast shapes of in[0..n-1] into out (error names op_name and the shapes). */
-int ct_broadcast_shapes(const char *op_name /* NULL: no prefix */, ct_tensor *const *in, int n, ct_meta *out);
-/* Wraps a negative dim; error names op, the dim as the user wrote it and t's shape (t may be NULL). */
-int ct_norm_dim(const char *op, int dim, const ct_tensor *t, int ndim, int *out);
-/* Strides of t as seen when broadcast to shape (0 on broadcast dims). */
-void ct_broadcast_strides(const ct_tensor *t, const int64_t *shape, int ndim, int64_t *stride);
-void ct_contiguous_strides(const int64_t *shape, int ndim, int64_t *stride);
-void *ct_data_ptr(const ct_tensor *t); /* storage data + offset*itemsize */
 /* Output size of a window op along one axis, or an error naming the axis (ops_conv.c). */
 int ct_conv_out_size(const char *what, int64_t in, int64_t k, int64_t s, int64_t p, int64_t *out);
 /* ct_op_run with in[0] given a batch dim of 1 when it has 3 dims, removed again after (ops_conv.c). */
 ct_tensor *ct_op_run_batched(ct_op op, ct_tensor **in, int nin, const ct_attrs *at);
-/* Convenience: a tensor's shape and ndim as the last two args of shape-taking functions. */
-#define CT_SHAPE(t) (t)->shape, (t)->ndim
 
-/* Storage (alloc.c) */
-ct_storage *ct_storage_new(size_t nbytes, ct_device dev);
-void ct_storage_release(ct_storage *s);
-ct_tensor *ct_tensor_new_meta(const ct_meta *m, ct_device dev); /* allocates storage */
-ct_tensor *ct_tensor_alias(ct_tensor *base, const ct_meta *m);  /* view on base's storage */
-
-/* Device memory operations: the CPU row is in alloc.c; kernels/ fills the CUDA row. */
-typedef struct {
-  void *(*alloc)(size_t nbytes, int index);
-  void (*free)(void *p, size_t nbytes, int index);
-  int (*copy_h2d)(void *dst, const void *src, size_t n, int index);
-  int (*copy_d2h)(void *dst, const void *src, size_t n, int index);
-  int (*copy_d2d)(void *dst, const void *src, size_t n, int index);
-  int (*memset0)(void *p, size_t n, int index);
-} ct_device_ops;
-extern ct_device_ops ct_devops[CT_NDEVTYPES];
-
-/* Lifetime internals */
-void ct_node_retain(ct_node *n);
-void ct_node_release(ct_node *n);
-void ct_mem_count_tensor(int delta);
-void ct_mem_count_node(int delta);
-/* Copy a tensor's elements to a host buffer (contiguous, its dtype): works for any device. */
+/* Copy a tensor's elements to a host buffer (contiguous, its dtype): works for any device
+   (ops/tensor_ops.c). */
 int ct_read_host(const ct_tensor *t, void *dst);
-int ct_copy_cpu(ct_tensor *dst, const ct_tensor *src); /* broadcast + dtype conversion on the CPU */
 /* cat's forward on any device: each in[i] copied by `copy` (ct_copy_cpu, ct_cu_copy_into) into its
    window of out along dim (empty windows skipped). ops_index.c. */
 int ct_cat_into(ct_tensor *out, ct_tensor *const *in, int nin, int dim,
                 int (*copy)(ct_tensor *dst, const ct_tensor *src));
+
+/* ---- in-place assignment (ops/ops_assign.c: the op capture sees optimizer updates through) -- */
+/* dst <- src (broadcast, dtype converted), through the op table (op "assign") when both are on one
+   device, so a captured step records it; across devices it falls back to ct_copy_. 0 or -1. */
+int ct_assign_(ct_tensor *dst, ct_tensor *src);
+
+/* ---- checkpointing (ops/ops_checkpoint.c; the graph pass is graph/passes/checkpoint.c) ---- */
+/* A function recomputed in backward: run(ud, in, nin) returns a new tensor (its output).
+   ct_checkpoint runs it without recording (only inputs are saved), and in backward runs it
+   again with recording on to compute the gradients; params are leaves used inside run that
+   need gradients (module parameters). */
+typedef ct_tensor *(*ct_recompute_fn)(void *ud, ct_tensor *const *in, int nin);
+typedef void (*ct_recompute_free_fn)(void *ud);
+ct_tensor *ct_checkpoint(ct_recompute_fn run, ct_recompute_free_fn free_ud, void *ud, ct_tensor *const *in, int nin,
+                         ct_tensor *const *params, int nparams);
 
 #endif

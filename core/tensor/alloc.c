@@ -11,7 +11,7 @@
 
 #include "ctx/ctx.h"
 #include "obs/events.h"
-#include "ops/optable.h"
+#include "tensor/tensor_impl.h"
 
 /* ---- small-block recycling -------------------------------------------------------------------
  * Tensor headers, storage headers and the data of small CPU tensors die in bursts when the Lua

@@ -5,7 +5,7 @@
  * member defining them is linked in; nothing here touches CUDA before ct_init(). */
 #include <stdio.h>
 
-#include "ops/optable.h"
+#include "tensor/tensor_impl.h"
 
 #ifdef CT_WITH_CUDA
 #define CT_CUDA_HOOK

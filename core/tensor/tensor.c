@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu/iter.h"
-#include "tensor/checked.h"
 #include "obs/events.h"
-#include "ops/optable.h"
+#include "tensor/checked.h"
+#include "tensor/tensor_impl.h"
 
 static uint64_t next_tensor_id = 1;
+
+void (*ct_tensor_release_grad_fn)(ct_tensor *t);
+bool (*ct_tensor_grad_cycle_fn)(ct_tensor *t);
 
 ct_tensor *ct_retain(ct_tensor *t) {
   if (t) t->refcount++;
@@ -20,14 +22,11 @@ ct_tensor *ct_retain(ct_tensor *t) {
 void ct_release(ct_tensor *t) {
   if (!t) return;
   if (--t->refcount > 0) {
-    if (t->grad && t->grad->grad_fn) ct_grad_cycle_release(t); /* x.grad's graph holding x */
+    if (t->grad && t->grad->grad_fn) ct_tensor_grad_cycle_fn(t); /* x.grad's graph holding x */
     return;
   }
   ct_release(t->grad);
-  if (t->grad_fn) {
-    if (t->grad_fn->out == t) t->grad_fn->out = NULL; /* the node's weak pointer must not dangle */
-    ct_node_release(t->grad_fn);
-  }
+  if (t->grad_fn) ct_tensor_release_grad_fn(t);
   ct_storage_release(t->storage);
   free(t->name);
   ct_mem_count_tensor(-1);
@@ -123,27 +122,7 @@ ct_tensor *ct_zeros(const int64_t *shape, int ndim, ct_dtype dt, ct_device dev) 
   return t;
 }
 
-ct_tensor *ct_full(const int64_t *shape, int ndim, double v, ct_dtype dt, ct_device dev) {
-  ct_tensor *t = ct_empty(shape, ndim, dt, dev);
-  if (t && ct_fill_(t, v)) {
-    ct_release(t);
-    return NULL;
-  }
-  if (t) t->storage->version = 0; /* a new tensor: no in-place write yet */
-  return t;
-}
-
-ct_tensor *ct_scalar(double v, ct_dtype dt, ct_device dev) { return ct_full(NULL, 0, v, dt, dev); }
-
-ct_tensor *ct_scalar_like(const ct_tensor *t, double v) {
-  ct_dtype dt = t->dtype;
-  if (!ct_dtype_is_float(dt) && (v != floor(v) || dt == CT_BOOL)) dt = CT_F32;
-  if (dt == CT_BOOL) dt = CT_I64;
-  return ct_scalar(v, dt, t->storage->device);
-}
-
 ct_tensor *ct_zeros_like(const ct_tensor *t) { return ct_zeros(t->shape, t->ndim, t->dtype, t->storage->device); }
-ct_tensor *ct_ones_like(const ct_tensor *t) { return ct_full(t->shape, t->ndim, 1, t->dtype, t->storage->device); }
 
 ct_tensor *ct_from_data(const void *data, const int64_t *shape, int ndim, ct_dtype dt, ct_device dev) {
   ct_tensor *t = ct_empty(shape, ndim, dt, dev);
@@ -152,53 +131,6 @@ ct_tensor *ct_from_data(const void *data, const int64_t *shape, int ndim, ct_dty
     ct_release(t);
     return NULL;
   }
-  return t;
-}
-
-ct_tensor *ct_from_doubles(const double *v, const int64_t *shape, int ndim, ct_dtype dt, ct_device dev) {
-  ct_tensor *t = ct_empty(shape, ndim, dt, ct_cpu());
-  if (!t) return NULL;
-  int64_t n = ct_numel(t);
-  size_t isz = ct_dtype_size(dt);
-  for (int64_t i = 0; i < n; i++) ct_store_from_double(dt, (char *)t->storage->data + i * (int64_t)isz, v[i]);
-  if (dev.type == CT_CPU) return t;
-  ct_tensor *r = ct_to_device(t, dev);
-  ct_release(t);
-  return r;
-}
-
-ct_tensor *ct_eye(int64_t n, ct_dtype dt, ct_device dev) {
-  int64_t shape[2] = {n, n};
-  ct_tensor *t = ct_zeros(shape, 2, dt, ct_cpu());
-  if (!t) return NULL;
-  for (int64_t i = 0; i < n; i++)
-    ct_store_from_double(dt, (char *)t->storage->data + (i * n + i) * (int64_t)ct_dtype_size(dt), 1);
-  if (dev.type == CT_CPU) return t;
-  ct_tensor *r = ct_to_device(t, dev);
-  ct_release(t);
-  return r;
-}
-
-ct_tensor *ct_arange(double start, double end, double step, ct_dtype dt, ct_device dev) {
-  if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step))
-    return ct_errorf("arange(%g, %g, %g): step must be nonzero and bounds finite", start, end, step), NULL;
-  double cnt = ceil((end - start) / step);
-  int64_t n = cnt > 0 ? (int64_t)cnt : 0;
-  double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-  if (!v) return ct_errorf("arange: out of memory"), NULL;
-  for (int64_t i = 0; i < n; i++) v[i] = start + (double)i * step;
-  ct_tensor *t = ct_from_doubles(v, &n, 1, dt, dev);
-  free(v);
-  return t;
-}
-
-ct_tensor *ct_linspace(double start, double end, int64_t n, ct_dtype dt, ct_device dev) {
-  if (n < 0) return ct_errorf("linspace: number of points must be >= 0, got %lld", (long long)n), NULL;
-  double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-  if (!v) return ct_errorf("linspace: out of memory"), NULL;
-  for (int64_t i = 0; i < n; i++) v[i] = n == 1 ? start : start + (end - start) * (double)i / (double)(n - 1);
-  ct_tensor *t = ct_from_doubles(v, &n, 1, dt, dev);
-  free(v);
   return t;
 }
 
@@ -272,16 +204,6 @@ int ct_broadcast_shapes(const char *op, ct_tensor *const *in, int n, ct_meta *ou
 
 /* ---- host access ------------------------------------------------------------------------ */
 
-int ct_read_host(const ct_tensor *t, void *dst) {
-  ct_tensor *c = ct_contiguous((ct_tensor *)t);
-  if (!c) return -1;
-  size_t n = (size_t)ct_numel(c) * ct_dtype_size(c->dtype);
-  ct_device dev = c->storage->device;
-  int rc = n ? ct_devops[dev.type].copy_d2h(dst, ct_data_ptr(c), n, dev.index) : 0;
-  ct_release(c);
-  return rc;
-}
-
 static int element_offset(const ct_tensor *t, const int64_t *idx, int64_t *off) {
   int64_t o = t->offset;
   for (int d = 0; d < t->ndim; d++) {
@@ -328,106 +250,7 @@ int ct_item(const ct_tensor *t, double *out) {
   return ct_get(t, idx, out);
 }
 
-int ct_to_doubles(const ct_tensor *t, double *out) {
-  int64_t n = ct_numel(t);
-  size_t isz = ct_dtype_size(t->dtype);
-  char *buf = malloc((size_t)n * isz + 1);
-  if (!buf) return ct_errorf("out of memory reading a tensor");
-  if (ct_read_host(t, buf)) {
-    free(buf);
-    return -1;
-  }
-  for (int64_t i = 0; i < n; i++) out[i] = ct_load_as_double(t->dtype, buf + i * (int64_t)isz);
-  free(buf);
-  return 0;
-}
-
 /* ---- copy and fill --------------------------------------------------------------------- */
-
-typedef struct { ct_dtype dst, src; } conv_ctx;
-
-static void copy_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
-  conv_ctx *c = vctx;
-  if (c->dst == c->src) {
-    size_t isz = ct_dtype_size(c->dst);
-    if (s[0] == (int64_t)isz && s[1] == (int64_t)isz) {
-      memcpy(p[0], p[1], (size_t)n * isz);
-      return;
-    }
-    switch (isz) {
-    case 8: for (int64_t i = 0; i < n; i++) memcpy(p[0] + i * s[0], p[1] + i * s[1], 8); return;
-    case 4: for (int64_t i = 0; i < n; i++) memcpy(p[0] + i * s[0], p[1] + i * s[1], 4); return;
-    case 2: for (int64_t i = 0; i < n; i++) memcpy(p[0] + i * s[0], p[1] + i * s[1], 2); return;
-    default: for (int64_t i = 0; i < n; i++) p[0][i * s[0]] = p[1][i * s[1]]; return;
-    }
-  }
-  if (c->dst == CT_F32 && c->src == CT_F64) {
-    for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = (float)*(double *)(p[1] + i * s[1]);
-    return;
-  }
-  if (c->dst == CT_F64 && c->src == CT_F32) {
-    for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) = *(float *)(p[1] + i * s[1]);
-    return;
-  }
-  for (int64_t i = 0; i < n; i++) ct_store_from_double(c->dst, p[0] + i * s[0], ct_load_as_double(c->src, p[1] + i * s[1]));
-}
-
-int ct_copy_cpu(ct_tensor *dst, const ct_tensor *src) {
-  conv_ctx c = {dst->dtype, src->dtype};
-  ct_tensor *in = (ct_tensor *)src;
-  ct_foreach_tensors(dst, &in, 1, copy_loop, &c);
-  return 0;
-}
-
-int ct_copy_(ct_tensor *dst, const ct_tensor *src) {
-  ct_meta m;
-  ct_tensor *pair[2] = {dst, (ct_tensor *)src};
-  if (ct_broadcast_shapes("copy_", pair, 2, &m)) return -1;
-  if (m.ndim != dst->ndim || memcmp(m.shape, dst->shape, sizeof(int64_t) * (size_t)m.ndim)) {
-    char a[160], b[160];
-    return ct_errorf("copy_: source of shape %s does not broadcast to destination shape %s",
-                     ct_shape_str(src->shape, src->ndim, a, sizeof a), ct_shape_str(dst->shape, dst->ndim, b, sizeof b));
-  }
-  dst->storage->version++;
-  ct_device dd = dst->storage->device, sd = src->storage->device;
-  if (dd.type == CT_CPU && sd.type == CT_CPU) return ct_copy_cpu(dst, src);
-  if (dd.type != CT_CPU && sd.type == dd.type && dd.index == sd.index && ct_cuda_forward[CT_OP_copy]) {
-    ct_tensor *in = (ct_tensor *)src;
-    return ct_cuda_forward[CT_OP_copy](dst, &in, 1, NULL);
-  }
-  /* across devices: stage through a contiguous host tensor of dst's dtype and shape */
-  ct_tensor *host = ct_empty(dst->shape, dst->ndim, dst->dtype, ct_cpu());
-  if (!host) return -1;
-  int rc = 0;
-  if (sd.type == CT_CPU) rc = ct_copy_cpu(host, src);
-  else {
-    ct_tensor *s = ct_to_device((ct_tensor *)src, ct_cpu());
-    rc = s ? ct_copy_cpu(host, s) : -1;
-    ct_release(s);
-  }
-  if (!rc) {
-    if (ct_is_contiguous(dst))
-      rc = ct_devops[dd.type].copy_h2d(ct_data_ptr(dst), host->storage->data, host->storage->nbytes, dd.index);
-    else {
-      ct_tensor *dev = ct_to_device(host, dd);
-      rc = dev ? ct_copy_(dst, dev) : -1;
-      ct_release(dev);
-    }
-  }
-  ct_release(host);
-  return rc;
-}
-
-int ct_fill_(ct_tensor *t, double v) {
-  ct_tensor *s = ct_empty(NULL, 0, t->dtype, ct_cpu());
-  if (!s) return -1;
-  ct_store_from_double(t->dtype, s->storage->data, v);
-  int rc;
-  if (t->storage->device.type == CT_CPU) rc = (t->storage->version++, ct_copy_cpu(t, s));
-  else rc = ct_copy_(t, s); /* bumps the version */
-  ct_release(s);
-  return rc;
-}
 
 ct_tensor *ct_detach(ct_tensor *t) {
   ct_meta m = {.ndim = t->ndim, .offset = t->offset, .dtype = t->dtype};
@@ -438,11 +261,11 @@ ct_tensor *ct_detach(ct_tensor *t) {
   return r;
 }
 
-ct_tensor *ct_to_device(ct_tensor *t, ct_device dev) {
-  ct_device src = t->storage->device;
-  if (ct_device_eq(src, dev)) return ct_retain(t);
-  ct_attrs a = {0};
-  a.i[0] = dev.type;
-  a.i[1] = dev.index;
-  return ct_op_run(CT_OP_copy, &t, 1, &a);
+void ct_meta_of(const ct_tensor *t, ct_meta *m) {
+  memset(m, 0, sizeof *m);
+  m->ndim = t->ndim;
+  memcpy(m->shape, t->shape, sizeof m->shape);
+  memcpy(m->stride, t->stride, sizeof m->stride);
+  m->offset = t->offset;
+  m->dtype = t->dtype;
 }

@@ -1,8 +1,8 @@
-/* assign.c: the in-place op assign (dst <- src, output aliases dst) that lets capture see optimizer updates. */
+/* ops_assign.c: the in-place op assign (dst <- src, output aliases dst) that lets capture see optimizer updates. */
 #include <string.h>
 
-#include "graph/capture_internal.h"
-#include "graph/graph_internal.h"
+#include "cpu/copy.h"
+#include "ops/optable.h"
 
 /* ==== the assign op: dst <- src (output aliases dst) ========================================= */
 
