@@ -408,5 +408,8 @@ end
 
 -- dist.DDP(model, world, {bucket_mb = 25, algo = "ring"}): lua/chalk/ddp.lua
 function dist.DDP(model, world, o) return require("chalk.ddp").new(dist, model, world, o) end
+-- dist.pipeline{stages=, microbatches=, schedule=, chunks=}: lua/chalk/pipeline.lua; viz.schedule(s): schedule_chart.lua
+function dist.pipeline(o) return require("chalk.pipeline").new(o) end
+if chalk.viz then chalk.viz.schedule = function(s, o) return require("chalk.schedule_chart").draw(s, o) end end
 
 return dist
