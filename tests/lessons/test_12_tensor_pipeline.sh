@@ -1,0 +1,32 @@
+# test_12_tensor_pipeline.sh: lesson 12 runs unattended; every law beside its measurement: p = 8,
+# m = 32: 78 steps and bubble 0.179 for GPipe and 1F1B, in-flight 1F1B p - s + 1, interleaved
+# idle/compute (p - 1)/(v m), the broken schedule caught, pipelined gradients equal unsplit (1e-6);
+# its pictures.
+LESSON=12_tensor_pipeline
+. tests/lessons/lib.sh
+run_lesson || finish
+fits_screen
+law() { sed -n "s|^$1: measured \([0-9.]*\).*law [^=]*= *\([0-9.]*\).*|\1 \2|p" "$LOG" | head -n 1; }
+check_law() { # NAME PATTERN TOL: the measured number equals the law's
+  set -- "$1" "$(law "$2")" "$3"
+  [ -n "$2" ] || { fail "$1: not printed"; return; }
+  near "$1 (measured vs law)" "${2% *}" "${2#* }" "$3"
+}
+for k in GPipe 1F1B; do
+  check_law "$k steps" "$k steps" 0
+  near "$k steps = 78 at p = 8, m = 32" "$(number "$k steps: measured")" 78 0
+  check_law "$k bubble" "$k bubble" 0
+  near "$k bubble = 0.179" "$(number "$k bubble: measured")" 0.179 0
+done
+check_law "1F1B in-flight stage 1" "1F1B in-flight, stage 1" 0
+check_law "1F1B in-flight stage 8" "1F1B in-flight, stage 8" 0
+grep -q '^GPipe activations held at most, per stage: 32 32 32 32 32 32 32 32$' "$LOG" || fail "GPipe in-flight is not m"
+grep -q '^1F1B activations held at most, per stage: 8 7 6 5 4 3 2 1$' "$LOG" || fail "1F1B in-flight is not p - s + 1"
+for v in 1 2 4; do check_law "interleaved v = $v" "v = $v idle/compute" 0; done
+near "interleaved v = 2 idle/compute = 7/64" "$(number 'v = 2 idle/compute: measured')" 0.1094 0.00005
+grep -q '^dist.pipeline: the schedule breaks a dependency: stage 3 runs F of micro-batch 3' "$LOG" ||
+  fail "the broken schedule was not caught"
+[ "$(grep -c '^[a-z1]* *on 4 workers: max weight-gradient difference' "$LOG")" -eq 2 ] || fail "pipeline runs missing"
+near "pipelined gradients vs unsplit" "$(number 'largest difference')" 0 0.000001
+for p in 12_gpipe.png 12_1f1b.png 12_interleaved.png; do picture "$p"; done
+finish
