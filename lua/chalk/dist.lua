@@ -409,6 +409,10 @@ end
 -- dist.DDP(model, world, {bucket_mb = 25, algo = "ring"}): lua/chalk/ddp.lua
 function dist.DDP(model, world, o) return require("chalk.ddp").new(dist, model, world, o) end
 -- dist.pipeline{stages=, microbatches=, schedule=, chunks=}: lua/chalk/pipeline.lua; viz.schedule(s): schedule_chart.lua
+-- dist.ColumnLinear(linear, world), dist.RowLinear(linear, world), dist.TensorParallelMLP: lua/chalk/tp.lua
+function dist.ColumnLinear(l, w) return require("chalk.tp").ColumnLinear(l, w) end
+function dist.RowLinear(l, w) return require("chalk.tp").RowLinear(l, w) end
+function dist.TensorParallelMLP(a, b, w, o) return require("chalk.tp").MLP(a, b, w, o) end
 function dist.pipeline(o) return require("chalk.pipeline").new(o) end
 if chalk.viz then chalk.viz.schedule = function(s, o) return require("chalk.schedule_chart").draw(s, o) end end
 
