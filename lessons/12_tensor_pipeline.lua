@@ -1,12 +1,13 @@
--- 12_tensor_pipeline.lua: module 12, pipeline parallelism (the tensor-parallel half is still to come):
--- GPipe, 1F1B and interleaved 1F1B generated as schedules, every dependency checked, drawn as grids,
+-- 12_tensor_pipeline.lua: module 12, tensor and pipeline parallelism: Megatron's MLP split (f, g) on
+-- simulated ranks against the unsplit MLP and the naive split; GPipe, 1F1B and interleaved 1F1B generated as schedules, every dependency checked, drawn as grids,
 -- and run for real on simulated workers.
--- Numbers to reproduce (lessons.md row 12), measured beside their laws: p = 8, m = 32 with unit F and
+-- Numbers to reproduce (lessons.md row 12), measured beside their laws: TP equal to unsplit (1e-6),
+-- 1 all-reduce per MLP forward and 1 backward, bytes of both splits; p = 8, m = 32 with unit F and
 -- B: 2(m + p - 1) = 78 steps for GPipe and 1F1B, bubble (p - 1)/(m + p - 1) = 0.179; interleaved
 -- idle/compute (p - 1)/(v m); in-flight activations GPipe m, 1F1B p - s + 1 (stage s counted from 1);
 -- a pipelined run's gradients equal unsplit training (1e-6).
 return {
-  title = "Pipeline parallelism",
+  title = "Tensor and pipeline parallelism",
   module = 12,
   -- law_line(name, measured, law, formula): "name: measured X, law FORMULA = Y"
   setup = [[
@@ -14,6 +15,90 @@ return {
       print(("%s: measured %s, law %s = %s"):format(name, got, formula, want))
     end]],
   steps = {
+    {
+      title = "Tensor parallel: Megatron's MLP split",
+      text = [[
+        Split an MLP y = W2 tanh(W1 x) over N = 4 ranks: W1 by output rows (ColumnLinear: each
+        rank computes a quarter of the hidden units, no communication), W2 by input columns
+        (RowLinear: a partial sum per rank). g all-reduces the partial sums in forward; f, at
+        the input, all-reduces the input's gradient in backward. Checked against one MLP.]],
+      code = [[
+        chalk.manual_seed(12)
+        -- in f64, so that rounding cannot hide a wrong split
+        fc1, fc2 = nn.Linear(32, 128):to("f64"), nn.Linear(128, 32):to("f64")
+        X = chalk.randn({16, 32}, {dtype = "f64"}):requires_grad_(true)
+        Y = fc2(chalk.tanh(fc1(X)))
+        Y:sum():backward()
+        tp = dist.run(4, tp_rank)   -- each rank: its shards, forward, backward; see tp_rank
+        worst_tp = 0
+        for r = 1, 4 do for _, d in pairs(tp[r].diff) do worst_tp = math.max(worst_tp, d) end end
+        print(("output, input, weight gradients vs unsplit: largest difference %.2e"):format(worst_tp))
+        print("law: equal within 1e-6")
+        local sh = function(t) return table.concat(t, "x") end
+        print(("rank 1 holds W1 %s of %s, W2 %s of %s"):format(sh(tp[1].w1), sh(fc1.weight.shape),
+          sh(tp[1].w2), sh(fc2.weight.shape)))]],
+      -- tp_rank(w): the TP MLP on rank w.rank, forward and backward; its shards' shapes, its
+      -- differences to the unsplit run, and the all_reduce counts after forward and after backward
+      setup = [[
+        local function md(a, b) return (a - b):abs():max():item() end
+        function tp_rank(w)
+          local mlp = dist.TensorParallelMLP(fc1, fc2, w)
+          local x = X:detach():clone():requires_grad_(true)
+          local y = mlp(x)
+          y:sum():backward()
+          mlp:backward()
+          local k = (w.rank - 1) * 32 + 1
+          return {w1 = mlp.fc1.weight.shape, w2 = mlp.fc2.weight.shape, diff = {md(y, Y), md(x.grad, X.grad),
+            md(mlp.fc1.weight.grad, fc1.weight.grad:narrow(1, k, 32)),
+            md(mlp.fc2.weight.grad, fc2.weight.grad:narrow(2, k, 32))}}
+        end]],
+      check = function() assert(worst_tp <= 1e-6, "the TP MLP must equal the unsplit one") end,
+    },
+    {
+      title = "Counting the all-reduces; the naive split",
+      text = [[
+        From the collective events: one all-reduce per MLP forward (g), one backward (f); a
+        transformer layer (attention split the same way, by heads) has two of each. The naive
+        split cuts both layers by output columns: each layer's output must be all-gathered,
+        including the hidden activation, 4 times wider than the output.]],
+      code = [[
+        fwd, both = count_allreduce(false), count_allreduce(true)
+        print(("all-reduces per rank: forward %d, backward %d (law: 1 and 1 per MLP)")
+          :format(fwd, both - fwd))
+        mega, naive = sent_bytes("megatron"), sent_bytes("naive")
+        b, d, N = 16, 32, 4                       -- f64: 8 bytes an element
+        law_line("Megatron forward bytes sent per rank", ("%d"):format(mega),
+          2 * (N - 1) * b * d * 8 // N,
+          "2(N-1)/N b d 8")
+        law_line("naive forward bytes sent per rank", ("%d"):format(naive),
+          (N - 1) * b * (4 * d + d) * 8 // N,
+          "(N-1)/N b (4d+d) 8")
+        print(("naive / Megatron: %.2f times the bytes"):format(naive / mega))]],
+      -- count_allreduce(backward): rank 1's all_reduce events in a TP MLP forward (and backward);
+      -- sent_bytes(kind): rank 1's bytes sent in one forward of the Megatron or the naive split
+      setup = [[
+        function count_allreduce(backward)
+          local prof = chalk.profile(function() dist.run(4, function(w)
+            local mlp = dist.TensorParallelMLP(fc1, fc2, w)
+            local y = mlp(X:detach():clone():requires_grad_(true))
+            if backward then y:sum():backward(); mlp:backward() end
+          end) end)
+          local n = 0
+          for _, e in ipairs(prof:events()) do
+            if e.kind == "collective" and e.rank == 1 and e.name == "all_reduce" then n = n + 1 end
+          end
+          return n
+        end
+        function sent_bytes(kind)
+          return dist.run(4, function(w)
+            if kind == "naive" then require("chalk.tp").naive_mlp(fc1, fc2, w, X:detach())
+            else dist.TensorParallelMLP(fc1, fc2, w)(X:detach()) end
+            local n = 0
+            for _, algos in pairs(w:stats().by) do for _, st in pairs(algos) do n = n + st.sent end end
+            return n
+          end)[1]
+        end]],
+    },
     {
       title = "A schedule is data",
       text = [[

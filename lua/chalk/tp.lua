@@ -97,7 +97,7 @@ end
 function M.naive_mlp(fc1, fc2, world, x, act)
   act = act or chalk.tanh
   local function gather(y) -- [b, n/N] per rank -> [b, n]: all_gather on the transposed layout
-    local full = chalk.zeros(world.size, y.shape[1], y.shape[2])
+    local full = chalk.zeros(world.size, y.shape[1], y.shape[2]):to(y.dtype)
     full:select(1, world.rank):copy_(y:detach())
     world:all_gather(full)
     return full:permute(2, 1, 3):contiguous():view(y.shape[1], y.shape[2] * world.size)
