@@ -413,6 +413,10 @@ function dist.DDP(model, world, o) return require("chalk.ddp").new(dist, model, 
 function dist.ColumnLinear(l, w) return require("chalk.tp").ColumnLinear(l, w) end
 function dist.RowLinear(l, w) return require("chalk.tp").RowLinear(l, w) end
 function dist.TensorParallelMLP(a, b, w, o) return require("chalk.tp").MLP(a, b, w, o) end
+-- dist.autoshard(model or dims, {world=, batch=, alpha=, bandwidth=, compute=, memory=}): lua/chalk/autoshard.lua
+function dist.autoshard(m, o) return require("chalk.autoshard").search(m, o) end
+function dist.autoshard_brute(m, o) return require("chalk.autoshard").brute(m, o) end
+function dist.autoshard_simulate(plan, m, o) return require("chalk.autoshard").simulate(dist, plan, m, o) end
 function dist.pipeline(o) return require("chalk.pipeline").new(o) end
 if chalk.viz then chalk.viz.schedule = function(s, o) return require("chalk.schedule_chart").draw(s, o) end end
 
