@@ -417,6 +417,10 @@ function dist.TensorParallelMLP(a, b, w, o) return require("chalk.tp").MLP(a, b,
 function dist.autoshard(m, o) return require("chalk.autoshard").search(m, o) end
 function dist.autoshard_brute(m, o) return require("chalk.autoshard").brute(m, o) end
 function dist.autoshard_simulate(plan, m, o) return require("chalk.autoshard").simulate(dist, plan, m, o) end
+if chalk.viz then -- viz.plan(plan, dims), viz.plan_times(rows): lua/chalk/autoshard_chart.lua
+  chalk.viz.plan = function(p, d, o) return require("chalk.autoshard_chart").plan(p, d, o) end
+  chalk.viz.plan_times = function(r, o) return require("chalk.autoshard_chart").times(r, o) end
+end
 function dist.pipeline(o) return require("chalk.pipeline").new(o) end
 if chalk.viz then chalk.viz.schedule = function(s, o) return require("chalk.schedule_chart").draw(s, o) end end
 

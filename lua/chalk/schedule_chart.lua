@@ -22,8 +22,6 @@ function M.draw(s, o)
   local top2 = B + H2
   local y0 = top2 + GAP -- bottom of the grid
   local c = viz.canvas()
-  local total_h = y0 + p * CH + 60
-  c:rect(0, 0, L + W + 150, total_h, "paper")
   -- bubbles first, the ops over them
   for st = 1, p do
     local y = y0 + (p - st) * CH
