@@ -2,7 +2,7 @@
 # equal to unsplit, 1 all-reduce forward and 1 backward per MLP, bytes of Megatron's and the naive split; p = 8,
 # m = 32: 78 steps and bubble 0.179 for GPipe and 1F1B, in-flight 1F1B p - s + 1, interleaved
 # idle/compute (p - 1)/(v m), the broken schedule caught, pipelined gradients equal unsplit (1e-6);
-# its pictures.
+# the same run under chalk --nproc 4 (OpenMPI) when there; its pictures.
 LESSON=12_tensor_pipeline
 . tests/lessons/lib.sh
 run_lesson || finish
@@ -34,5 +34,13 @@ grep -q '^dist.pipeline: the schedule breaks a dependency: stage 3 runs F of mic
   fail "the broken schedule was not caught"
 [ "$(grep -c '^[a-z1]* *on 4 workers: max weight-gradient difference' "$LOG")" -eq 2 ] || fail "pipeline runs missing"
 near "pipelined gradients vs unsplit" "$(number 'largest difference')" 0 0.000001
+# the same pipelined run (step 8's code as a script) on 4 real processes, when MPI is here
+if command -v mpirun >/dev/null 2>&1 && [ "${HAVE_MPI:-1}" != 0 ]; then
+  ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 "$CHALK" --nproc 4 tests/dist/pipeline_nproc.lua \
+    >"$TMP/mpi" 2>&1 || fail "chalk --nproc 4 tests/dist/pipeline_nproc.lua failed: $(tail -n 5 "$TMP/mpi")"
+  [ "$(grep -c '^rank [1-4]/4 (mpi): 1F1B stage' "$TMP/mpi")" -eq 4 ] || fail "--nproc 4: not 4 ranks"
+  mpi=$(sed -n 's/^rank [1-4]\/4 (mpi).*max diff //p' "$TMP/mpi" | sort -g | tail -n 1)
+  near "--nproc 4 pipelined gradients vs unsplit" "$mpi" 0 0.000001
+fi
 for p in 12_gpipe.png 12_1f1b.png 12_interleaved.png; do picture "$p"; done
 finish
