@@ -45,14 +45,23 @@ return {
           local mlp = dist.TensorParallelMLP(fc1, fc2, w)
           local x = X:detach():clone():requires_grad_(true)
           local y = mlp(x)
-          y:sum():backward()
+          local loss = y:sum()
+          loss:backward{retain_graph = true}   -- kept for the graph picture
           mlp:backward()
           local k = (w.rank - 1) * 32 + 1
-          return {w1 = mlp.fc1.weight.shape, w2 = mlp.fc2.weight.shape, diff = {md(y, Y), md(x.grad, X.grad),
+          return {loss = loss, w1 = mlp.fc1.weight.shape, w2 = mlp.fc2.weight.shape, diff = {md(y, Y), md(x.grad, X.grad),
             md(mlp.fc1.weight.grad, fc1.weight.grad:narrow(1, k, 32)),
             md(mlp.fc2.weight.grad, fc2.weight.grad:narrow(2, k, 32))}}
         end]],
       check = function() assert(worst_tp <= 1e-6, "the TP MLP must equal the unsplit one") end,
+    },
+    {
+      title = "f and g in the graph",
+      text = [[
+        Rank 1's forward and backward graph: the leaf "f: all_reduce bwd" starts the block (its
+        gradient is all-reduced in backward, by mlp:backward()), the node "g: all_reduce fwd"
+        ends it (the partial sums all-reduced; backward passes the gradient straight through).]],
+      code = [[viz.graph(tp[1].loss, {backward = true, file = "12_tp_graph.png"})]],
     },
     {
       title = "Counting the all-reduces; the naive split",

@@ -14,6 +14,7 @@
 -- must happen inside backward, which on simulated workers cannot yield to the other ranks, so f is a
 -- boundary: its output is a fresh leaf; mlp:backward(), called after loss:backward(), all-reduces
 -- that leaf's gradient (f backward) and passes it on into the input's graph (x:backward(g)).
+-- Both carry their names ("f: all_reduce bwd", "g: all_reduce fwd") into graph pictures.
 -- So one all-reduce per MLP forward (g) and one backward (f); a transformer layer (attention + MLP)
 -- has two of each.
 local chalk = require "chalk"
@@ -53,11 +54,17 @@ end
 function M.g(partial, world)
   local reduced = partial:detach():clone()
   world:all_reduce(reduced)
-  return partial + (reduced - partial:detach())
+  local y = partial + (reduced - partial:detach())
+  y.name = "g: all_reduce fwd"
+  return y
 end
 
 -- f: identity forward, a leaf whose gradient mlp:backward() all-reduces (see the header).
-function M.f(x) return x:detach():clone():requires_grad_(true) end
+function M.f(x)
+  local leaf = x:detach():clone():requires_grad_(true)
+  leaf.name = "f: all_reduce bwd"
+  return leaf
+end
 
 local MLP = {}
 MLP.__index = MLP

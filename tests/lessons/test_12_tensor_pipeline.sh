@@ -42,5 +42,5 @@ if command -v mpirun >/dev/null 2>&1 && [ "${HAVE_MPI:-1}" != 0 ]; then
   mpi=$(sed -n 's/^rank [1-4]\/4 (mpi).*max diff //p' "$TMP/mpi" | sort -g | tail -n 1)
   near "--nproc 4 pipelined gradients vs unsplit" "$mpi" 0 0.000001
 fi
-for p in 12_gpipe.png 12_1f1b.png 12_interleaved.png; do picture "$p"; done
+for p in 12_tp_graph.png 12_gpipe.png 12_1f1b.png 12_interleaved.png; do picture "$p"; done
 finish
