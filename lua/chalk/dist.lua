@@ -413,6 +413,7 @@ function dist.DDP(model, world, o) return require("chalk.ddp").new(dist, model, 
 function dist.ColumnLinear(l, w) return require("chalk.tp").ColumnLinear(l, w) end
 function dist.RowLinear(l, w) return require("chalk.tp").RowLinear(l, w) end
 function dist.TensorParallelMLP(a, b, w, o) return require("chalk.tp").MLP(a, b, w, o) end
+function dist.TensorParallelAttention(q, k, v, o, h, w) return require("chalk.tp").Attention(q, k, v, o, h, w) end
 -- dist.autoshard(model or dims, {world=, batch=, alpha=, bandwidth=, compute=, memory=}): lua/chalk/autoshard.lua
 function dist.autoshard(m, o) return require("chalk.autoshard").search(m, o) end
 function dist.autoshard_brute(m, o) return require("chalk.autoshard").brute(m, o) end

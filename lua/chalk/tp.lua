@@ -5,7 +5,9 @@
 --   row = dist.RowLinear(linear, world)     rank r keeps columns (r-1) k/N + 1 .. r k/N of W: a partial
 --                                           sum x_r W_r^T; the bias is added once, after g's all-reduce
 --   mlp = dist.TensorParallelMLP(fc1, fc2, world, {act = chalk.tanh})   f, column, act, row, g
---   y = mlp(x);  mlp:backward(x_grad_needed)   see below
+--   y = mlp(x);  mlp:backward()               see below
+--   att = dist.TensorParallelAttention(wq, wk, wv, wo, heads, world)  (nn.Linear without bias for q,
+--         k, v) the attention block split by heads: q, k, v column, the output projection row
 --
 -- f and g (Megatron, section 3): f is the identity forward and an all-reduce of the input's gradient
 -- backward; g an all-reduce of the partial sums forward and the identity backward. g's forward is an
@@ -97,6 +99,40 @@ function MLP:parameters()
   if self.fc1.bias then ps[#ps + 1] = self.fc1.bias end
   if self.fc2.bias then ps[#ps + 1] = self.fc2.bias end
   return ps
+end
+
+-- Self-attention over x [T, d] with `heads` heads (no mask): q, k, v = x Wq^T, x Wk^T, x Wv^T split
+-- into heads of d/heads, softmax(q k^T / sqrt(dh)) v, heads side by side again; the caller applies Wo.
+function M.attention_heads(x, wq, wk, wv, heads)
+  local T, dh = x.shape[1], wq.shape[1] // heads
+  local function split(w) -- [T, heads*dh] -> [heads, T, dh]
+    return chalk.nn.functional.linear(x, w):view(T, heads, dh):permute(2, 1, 3)
+  end
+  local q, k, v = split(wq), split(wk), split(wv)
+  local att = (chalk.matmul(q, k:transpose(2, 3)) * (1 / math.sqrt(dh))):softmax(-1)
+  return chalk.matmul(att, v):permute(2, 1, 3):contiguous():view(T, heads * dh)
+end
+
+-- Megatron's attention block: Wq, Wk, Wv split by heads (ColumnLinear: rank r keeps heads
+-- (r-1) h/N + 1 .. r h/N), Wo by input columns (RowLinear); f before, g after, as in the MLP.
+local Attn = {}
+Attn.__index = Attn
+Attn.__call = function(self, x) return self:forward(x) end
+Attn.backward = MLP.backward
+
+function M.Attention(q, k, v, o, heads, world)
+  if heads % world.size ~= 0 then
+    error(("dist.TensorParallelAttention: %d heads do not divide over %d ranks"):format(heads, world.size), 3)
+  end
+  return setmetatable({q = M.ColumnLinear(q, world), k = M.ColumnLinear(k, world), v = M.ColumnLinear(v, world),
+                       o = M.RowLinear(o, world), heads = heads // world.size, world = world}, Attn)
+end
+
+function Attn:forward(x)
+  self.x, self.leaf = x, M.f(x)
+  local h = M.attention_heads(self.leaf, self.q.weight, self.k.weight, self.v.weight, self.heads)
+  local y = M.g(self.o(h), self.world)
+  return self.o.bias and y + self.o.bias or y
 end
 
 -- The naive split: both layers split on their outputs (column), so every layer's full output is
