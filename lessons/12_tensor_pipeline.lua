@@ -2,7 +2,7 @@
 -- simulated ranks against the unsplit MLP and the naive split; GPipe, 1F1B and interleaved 1F1B generated as schedules, every dependency checked, drawn as grids,
 -- and run for real on simulated workers.
 -- Numbers to reproduce (lessons.md row 12), measured beside their laws: TP equal to unsplit (1e-6),
--- 1 all-reduce per MLP forward and 1 backward, bytes of both splits; p = 8, m = 32 with unit F and
+-- 2 all-reduces forward and 2 backward per transformer layer, bytes of both splits; p = 8, m = 32 with unit F and
 -- B: 2(m + p - 1) = 78 steps for GPipe and 1F1B, bubble (p - 1)/(m + p - 1) = 0.179; interleaved
 -- idle/compute (p - 1)/(v m); in-flight activations GPipe m, 1F1B p - s + 1 (stage s counted from 1);
 -- a pipelined run's gradients equal unsplit training (1e-6).
@@ -66,13 +66,14 @@ return {
     {
       title = "Counting the all-reduces; the naive split",
       text = [[
-        From the collective events: one all-reduce per MLP forward (g), one backward (f); a
-        transformer layer (attention split the same way, by heads) has two of each. The naive
+        A transformer layer: attention split by heads (q, k, v column, output row), then the
+        MLP, each between f and g. From the collective events: 2 all-reduces forward, 2
+        backward, whatever N. The naive
         split cuts both layers by output columns: each layer's output must be all-gathered,
         including the hidden activation, 4 times wider than the output.]],
       code = [[
         fwd, both = count_allreduce(false), count_allreduce(true)
-        print(("all-reduces per rank: forward %d, backward %d (law: 1 and 1 per MLP)")
+        print(("all-reduces per rank, one layer: forward %d, backward %d (law: 2 and 2)")
           :format(fwd, both - fwd))
         mega, naive = sent_bytes("megatron"), sent_bytes("naive")
         b, d, N = 16, 32, 4                       -- f64: 8 bytes an element
@@ -83,14 +84,19 @@ return {
           (N - 1) * b * (4 * d + d) * 8 // N,
           "(N-1)/N b (4d+d) 8")
         print(("naive / Megatron: %.2f times the bytes"):format(naive / mega))]],
-      -- count_allreduce(backward): rank 1's all_reduce events in a TP MLP forward (and backward);
+      -- count_allreduce(backward): rank 1's all_reduce events in a TP transformer layer (attention
+      -- 32 wide, 4 heads, then the MLP) forward (and backward);
       -- sent_bytes(kind): rank 1's bytes sent in one forward of the Megatron or the naive split
       setup = [[
         function count_allreduce(backward)
+          chalk.manual_seed(1)
+          local lin = function(o) return nn.Linear(32, 32, o):to("f64") end
+          local q, k, v, o = lin{bias = false}, lin{bias = false}, lin{bias = false}, lin()
           local prof = chalk.profile(function() dist.run(4, function(w)
+            local att = dist.TensorParallelAttention(q, k, v, o, 4, w)
             local mlp = dist.TensorParallelMLP(fc1, fc2, w)
-            local y = mlp(X:detach():clone():requires_grad_(true))
-            if backward then y:sum():backward(); mlp:backward() end
+            local y = mlp(att(X:detach():clone():requires_grad_(true)))
+            if backward then y:sum():backward(); mlp:backward(); att:backward() end
           end) end)
           local n = 0
           for _, e in ipairs(prof:events()) do

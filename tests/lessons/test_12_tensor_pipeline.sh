@@ -1,5 +1,6 @@
 # test_12_tensor_pipeline.sh: lesson 12 runs unattended; every law beside its measurement: the TP MLP
-# equal to unsplit, 1 all-reduce forward and 1 backward per MLP, bytes of Megatron's and the naive split; p = 8,
+# equal to unsplit, 2 all-reduces forward and 2 backward per
+# transformer layer (attention + MLP), bytes of Megatron's and the naive split; p = 8,
 # m = 32: 78 steps and bubble 0.179 for GPipe and 1F1B, in-flight 1F1B p - s + 1, interleaved
 # idle/compute (p - 1)/(v m), the broken schedule caught, pipelined gradients equal unsplit (1e-6);
 # the same run under chalk --nproc 4 (OpenMPI) when there; its pictures.
@@ -14,7 +15,7 @@ check_law() { # NAME PATTERN TOL: the measured number equals the law's
   near "$1 (measured vs law)" "${2% *}" "${2#* }" "$3"
 }
 near "TP MLP vs unsplit (f64)" "$(number 'output, input, weight gradients vs unsplit: largest difference')" 0 0.000001
-grep -q '^all-reduces per rank: forward 1, backward 1 ' "$LOG" || fail "TP all-reduce counts are not 1 and 1"
+grep -q '^all-reduces per rank, one layer: forward 2, backward 2 ' "$LOG" || fail "TP all-reduce counts are not 2 and 2"
 check_law "Megatron forward bytes" "Megatron forward bytes sent per rank" 0
 check_law "naive forward bytes" "naive forward bytes sent per rank" 0
 near "naive / Megatron bytes" "$(number 'naive / Megatron:')" 2.5 0
