@@ -1,11 +1,12 @@
--- 12_tensor_pipeline.lua: module 12, tensor and pipeline parallelism: Megatron's MLP split (f, g) on
--- simulated ranks against the unsplit MLP and the naive split; GPipe, 1F1B and interleaved 1F1B generated as schedules, every dependency checked, drawn as grids,
--- and run for real on simulated workers.
--- Numbers to reproduce (lessons.md row 12), measured beside their laws: TP equal to unsplit (1e-6),
--- 2 all-reduces forward and 2 backward per transformer layer, bytes of both splits; p = 8, m = 32 with unit F and
--- B: 2(m + p - 1) = 78 steps for GPipe and 1F1B, bubble (p - 1)/(m + p - 1) = 0.179; interleaved
--- idle/compute (p - 1)/(v m); in-flight activations GPipe m, 1F1B p - s + 1 (stage s counted from 1);
--- a pipelined run's gradients equal unsplit training (1e-6).
+-- 12_tensor_pipeline.lua: module 12, tensor and pipeline parallelism: Megatron's split of an MLP and
+-- of an attention block (f, g) on simulated ranks against unsplit and against the naive split; GPipe,
+-- 1F1B and interleaved 1F1B generated as schedules, every dependency checked, drawn as grids, and run
+-- for real on simulated workers.
+-- Numbers to reproduce (lessons.md row 12), measured beside their laws: TP equal to unsplit (1e-6);
+-- 2 all-reduces forward and 2 backward per transformer layer; bytes of both splits; p = 8, m = 32,
+-- unit F and B: 2(m + p - 1) = 78 steps for GPipe and 1F1B, bubble (p - 1)/(m + p - 1) = 0.179;
+-- interleaved idle/compute (p - 1)/(v m); in-flight activations GPipe m, 1F1B p - s + 1 (stage s
+-- counted from 1); a pipelined run's gradients equal unsplit training (1e-6).
 return {
   title = "Tensor and pipeline parallelism",
   module = 12,
