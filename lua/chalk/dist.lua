@@ -422,6 +422,8 @@ if chalk.viz then -- viz.plan(plan, dims), viz.plan_times(rows): lua/chalk/autos
   chalk.viz.plan = function(p, d, o) return require("chalk.autoshard_chart").plan(p, d, o) end
   chalk.viz.plan_times = function(r, o) return require("chalk.autoshard_chart").times(r, o) end
 end
+-- dist.ZeRO(optimizer, world, {stage = 0|1|2|3, dtype = "bf16"}): lua/chalk/zero.lua
+function dist.ZeRO(opt, w, o) return require("chalk.zero").new(opt, w, o) end
 function dist.pipeline(o) return require("chalk.pipeline").new(o) end
 if chalk.viz then chalk.viz.schedule = function(s, o) return require("chalk.schedule_chart").draw(s, o) end end
 
