@@ -408,5 +408,24 @@ end
 
 -- dist.DDP(model, world, {bucket_mb = 25, algo = "ring"}): lua/chalk/ddp.lua
 function dist.DDP(model, world, o) return require("chalk.ddp").new(dist, model, world, o) end
+-- dist.pipeline{stages=, microbatches=, schedule=, chunks=}: lua/chalk/pipeline.lua; viz.schedule(s): schedule_chart.lua
+-- dist.ColumnLinear(linear, world), dist.RowLinear(linear, world), dist.TensorParallelMLP: lua/chalk/tp.lua
+function dist.ColumnLinear(l, w) return require("chalk.tp").ColumnLinear(l, w) end
+function dist.RowLinear(l, w) return require("chalk.tp").RowLinear(l, w) end
+function dist.TensorParallelMLP(a, b, w, o) return require("chalk.tp").MLP(a, b, w, o) end
+function dist.TensorParallelAttention(q, k, v, o, h, w) return require("chalk.tp").Attention(q, k, v, o, h, w) end
+-- dist.autoshard(model or dims, {world=, batch=, alpha=, bandwidth=, compute=, memory=}): lua/chalk/autoshard.lua
+function dist.autoshard(m, o) return require("chalk.autoshard").search(m, o) end
+function dist.autoshard_brute(m, o) return require("chalk.autoshard").brute(m, o) end
+function dist.autoshard_simulate(plan, m, o) return require("chalk.autoshard").simulate(dist, plan, m, o) end
+if chalk.viz then -- viz.plan(plan, dims), viz.plan_times(rows): lua/chalk/autoshard_chart.lua
+  chalk.viz.plan = function(p, d, o) return require("chalk.autoshard_chart").plan(p, d, o) end
+  chalk.viz.plan_times = function(r, o) return require("chalk.autoshard_chart").times(r, o) end
+end
+-- dist.ZeRO(optimizer, world, {stage = 0|1|2|3, dtype = "bf16"}): lua/chalk/zero.lua
+function dist.ZeRO(opt, w, o) return require("chalk.zero").new(opt, w, o) end
+if chalk.viz then chalk.viz.zero = function(rows, o) return require("chalk.zero_chart").draw(rows, o) end end
+function dist.pipeline(o) return require("chalk.pipeline").new(o) end
+if chalk.viz then chalk.viz.schedule = function(s, o) return require("chalk.schedule_chart").draw(s, o) end end
 
 return dist
