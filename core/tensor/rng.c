@@ -7,6 +7,7 @@
 #include "cpu/iter.h"
 #include "ctx/ctx.h"
 #include "ops/optable.h"
+#include "tensor/checked.h"
 
 /* The stream (seed, offset) is the current context's (core/ctx): each simulated worker draws
    from its own, so one seed gives the same numbers whatever the interleaving of workers. */
@@ -90,6 +91,7 @@ ct_tensor *ct_randint(int64_t lo, int64_t hi, const int64_t *shape, int ndim, ct
 
 ct_tensor *ct_randperm(int64_t n, ct_device dev) {
   if (n < 0) return ct_errorf("randperm: n must be >= 0, got %lld", (long long)n), NULL;
+  if (ct_check_size("randperm", &n, 1, CT_I64)) return NULL;
   ct_tensor *t = ct_empty(&n, 1, CT_I64, ct_cpu());
   if (!t) return NULL;
   int64_t *p = t->storage->data;

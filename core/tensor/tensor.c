@@ -87,7 +87,7 @@ ct_tensor *ct_tensor_alias(ct_tensor *base, const ct_meta *m) {
   return t;
 }
 
-static int check_shape(const char *op, const int64_t *shape, int ndim, ct_dtype dt) {
+int ct_check_size(const char *op, const int64_t *shape, int ndim, ct_dtype dt) {
   if (ndim < 0 || ndim > CT_MAX_DIMS) return ct_errorf("%s: %d dims requested, at most %d supported", op, ndim, CT_MAX_DIMS);
   for (int d = 0; d < ndim; d++)
     if (shape[d] < 0) {
@@ -104,7 +104,7 @@ static int check_shape(const char *op, const int64_t *shape, int ndim, ct_dtype 
 }
 
 ct_tensor *ct_empty(const int64_t *shape, int ndim, ct_dtype dt, ct_device dev) {
-  if (check_shape("empty", shape, ndim, dt)) return NULL;
+  if (ct_check_size("empty", shape, ndim, dt)) return NULL;
   ct_meta m = {.ndim = ndim, .dtype = dt};
   if (ndim) memcpy(m.shape, shape, sizeof(int64_t) * (size_t)ndim);
   return ct_tensor_new_meta(&m, dev);
@@ -178,7 +178,11 @@ ct_tensor *ct_arange(double start, double end, double step, ct_dtype dt, ct_devi
   if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step))
     return ct_errorf("arange(%g, %g, %g): step must be nonzero and bounds finite", start, end, step), NULL;
   double cnt = ceil((end - start) / step);
+  if (!(cnt < 0x1p63)) /* also NaN; casting a double past int64 is undefined */
+    return ct_errorf("arange(%g, %g, %g): size too large: %g elements", start, end, step, cnt), NULL;
   int64_t n = cnt > 0 ? (int64_t)cnt : 0;
+  /* the staging buffer is f64: check it as well as the result */
+  if (ct_check_size("arange", &n, 1, dt) || ct_check_size("arange", &n, 1, CT_F64)) return NULL;
   double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
   if (!v) return ct_errorf("arange: out of memory"), NULL;
   for (int64_t i = 0; i < n; i++) v[i] = start + (double)i * step;
@@ -189,6 +193,7 @@ ct_tensor *ct_arange(double start, double end, double step, ct_dtype dt, ct_devi
 
 ct_tensor *ct_linspace(double start, double end, int64_t n, ct_dtype dt, ct_device dev) {
   if (n < 0) return ct_errorf("linspace: number of points must be >= 0, got %lld", (long long)n), NULL;
+  if (ct_check_size("linspace", &n, 1, dt) || ct_check_size("linspace", &n, 1, CT_F64)) return NULL;
   double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
   if (!v) return ct_errorf("linspace: out of memory"), NULL;
   for (int64_t i = 0; i < n; i++) v[i] = n == 1 ? start : start + (end - start) * (double)i / (double)(n - 1);
@@ -207,7 +212,7 @@ bool ct_is_contiguous(const ct_tensor *t) {
   int64_t s = 1;
   for (int d = t->ndim - 1; d >= 0; d--) {
     if (t->shape[d] != 1 && t->stride[d] != s) return false;
-    s *= t->shape[d];
+    s = ct_wrap_mul(s, t->shape[d]); /* only a 0 dim lets this pass 2^63, and it returns early below */
   }
   return true;
 }
