@@ -71,6 +71,7 @@ ct_tensor *ct_tensor_new_meta(const ct_meta *m, ct_device dev) {
     return ct_errorf("size too large: shape %s of %s needs more than 2^63 bytes",
                      ct_shape_str(c.shape, c.ndim, sh, sizeof sh), ct_dtype_name(c.dtype)), NULL;
   }
+  if (dev.type == CT_CPU && ct_check_alloc(NULL, c.shape, c.ndim, c.dtype, nbytes)) return NULL;
   ct_contiguous_strides(c.shape, c.ndim, c.stride);
   c.offset = 0;
   ct_storage *s = ct_storage_new((size_t)nbytes, dev);
@@ -100,7 +101,7 @@ int ct_check_size(const char *op, const int64_t *shape, int ndim, ct_dtype dt) {
     return ct_errorf("%s: size too large: shape %s of %s needs more than 2^63 bytes", op,
                      ct_shape_str(shape, ndim, sh, sizeof sh), ct_dtype_name(dt));
   }
-  return 0;
+  return ct_check_alloc(op, shape, ndim, dt, nbytes);
 }
 
 ct_tensor *ct_empty(const int64_t *shape, int ndim, ct_dtype dt, ct_device dev) {

@@ -86,3 +86,29 @@ describe("size overflow", function()
     S.error_matching(function() return chalk.set_printoptions({ linewidth = 2^40 }) end, "linewidth")
   end)
 end)
+
+describe("memory limit", function()
+  local MiB = 1 << 20
+  after_each(function() chalk.set_memory_limit(nil) end)
+
+  it("defaults to a fraction of RAM, and set_memory_limit returns the previous limit", function()
+    local default = chalk.memory_limit()
+    assert.is_true(default > 64 * MiB)
+    assert.equal(default, chalk.set_memory_limit(8 * MiB))
+    assert.equal(8 * MiB, chalk.memory_limit())
+    assert.equal(8 * MiB, chalk.set_memory_limit(nil))
+    assert.equal(default, chalk.memory_limit())
+    S.error_matching(function() chalk.set_memory_limit(0) end, "set_memory_limit", "positive")
+  end)
+
+  it("refuses one allocation above the limit with op, shape, bytes and limit", function()
+    chalk.set_memory_limit(8 * MiB)
+    S.error_matching(function() return chalk.zeros(1024, 4096) end,
+      "empty", "out of memory", "[1024,4096]", "f32", "16 MiB (16777216 bytes)", "8 MiB (8388608 bytes)", "set_memory_limit")
+    S.error_matching(function() return chalk.arange(-2^31, -1) end, "arange", "out of memory", "[2147483647]", "8 GiB")
+    local a = chalk.ones(1024, 1)
+    S.error_matching(function() return chalk.matmul(a, chalk.ones(1, 4096)) end, "matmul", "out of memory", "[1024,4096]")
+    S.error_matching(function() return a:expand(1024, 4096):contiguous() end, "out of memory", "[1024,4096]")
+    assert.equal(1024 * 1024, chalk.zeros(1024, 1024):numel()) -- 4 MiB still fits
+  end)
+end)
