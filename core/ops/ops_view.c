@@ -348,10 +348,10 @@ ct_tensor *ct_narrow(ct_tensor *t, int dim, int64_t start, int64_t len) {
   int d;
   if (ct_norm_dim("narrow", dim, t, t->ndim, &d)) return NULL;
   if (t->ndim == 0) return ct_errorf("narrow: cannot narrow a 0-dim tensor"), NULL;
-  if (start < 0 || len < 0 || start + len > t->shape[d]) {
+  if (start < 0 || len < 0 || start > t->shape[d] || len > t->shape[d] - start) { /* no start + len: it may overflow */
     char s[160];
-    return ct_errorf("narrow: range start %lld, length %lld is out of bounds for dim %d of size %lld (shape %s)",
-                     (long long)start + 1, (long long)len, d + 1, (long long)t->shape[d],
+    return ct_errorf("narrow: range start %llu, length %lld is out of bounds for dim %d of size %lld (shape %s)",
+                     (unsigned long long)start + 1, (long long)len, d + 1, (long long)t->shape[d],
                      ct_shape_str(t->shape, t->ndim, s, sizeof s)), NULL;
   }
   ct_attrs a = {0};
@@ -365,8 +365,8 @@ ct_tensor *ct_select(ct_tensor *t, int dim, int64_t index) {
   if (ct_norm_dim("select", dim, t, t->ndim, &d)) return NULL;
   if (index < -t->shape[d] || index >= t->shape[d]) {
     char s[160];
-    return ct_errorf("select: index %lld is out of range for dim %d of size %lld (shape %s)",
-                     (long long)(index >= 0 ? index + 1 : index), d + 1, (long long)t->shape[d],
+    return ct_errorf("select: index %s%llu is out of range for dim %d of size %lld (shape %s)", index < 0 ? "-" : "",
+                     index >= 0 ? (unsigned long long)index + 1 : 0ull - (unsigned long long)index, d + 1, (long long)t->shape[d],
                      ct_shape_str(t->shape, t->ndim, s, sizeof s)), NULL;
   }
   ct_attrs a = {0};

@@ -87,6 +87,15 @@ describe("size overflow", function()
   end)
 end)
 
+describe("fuzzer findings (tests/fuzz/fuzz_api.lua)", function()
+  it("narrow with a length near 2^63 is out of bounds, not a signed overflow of start + length", function()
+    local x = chalk.ones(4, 3)
+    S.error_matching(function() return x:narrow(1, 2, math.maxinteger) end, "narrow", "out of bounds", "9223372036854775807")
+    S.error_matching(function() return x:narrow(2, 3, math.maxinteger) end, "narrow", "out of bounds")
+    assert.same({ 4, 1 }, x:narrow(2, 3, 1):size())
+  end)
+end)
+
 describe("memory limit", function()
   local MiB = 1 << 20
   after_each(function() chalk.set_memory_limit(nil) end)
