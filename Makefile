@@ -4,7 +4,7 @@
 #
 #   make demo      install what is missing, build, play the autodiff lesson
 #   make test      install what is missing, build, run every test this machine can run
-#   make test-asan the C and Lua tests under AddressSanitizer and UBSan
+#   make test-asan the C and Lua tests and the API fuzzer under AddressSanitizer and UBSan
 #   make test-gpu  the CUDA parity tests (skips, saying why, without a GPU)
 #   make deps      install the missing Debian packages (only those)
 
@@ -53,7 +53,7 @@ test:
 test-asan:
 	@./tools/deps.sh
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/viz/lsan.supp:print_suppressions=0 \
-	  $(MAKE) --no-print-directory -k BUILD=build/asan OPT=-O1 \
+	  $(MAKE) --no-print-directory -k BUILD=build/asan OPT=-O1 FUZZ_N=200000 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  check
 

@@ -323,6 +323,10 @@ void ct_mem_reset_peak(void); /* the current context's peaks restart from its li
 int64_t ct_mem_allocated_total(void); /* bytes ever allocated, all contexts */
 /* Category given to storages created from now on (nn/optim set it around their allocations). */
 ct_category ct_set_default_category(ct_category c); /* returns the previous */
+/* The largest single host allocation (core/tensor/memlimit.c): half the RAM unless CHALK_MAX_ALLOC
+   or ct_set_memory_limit (bytes <= 0: back to that default; returns the previous) says otherwise. */
+int64_t ct_memory_limit(void);
+int64_t ct_set_memory_limit(int64_t bytes);
 /* Small host blocks (tensor and storage headers, small tensors' data, the binding's Lua objects),
    recycled per thread: ct_small_free(p, n) takes back any malloc'd block, n being the size it
    was asked for (core/alloc.c). */

@@ -20,7 +20,7 @@ int lchalk_dim_from_lua(lua_State *L, lua_Integer d, int ndim, const char *op) {
   if (d == 0)
     return luaL_error(L, "%s: dim 0 is invalid: dims count from 1 (negative from the end, -1 is the last)", op);
   if (d > n || d < -n)
-    return luaL_error(L, "%s: dim %d is out of range for a tensor of %d dims (valid: 1..%d or -%d..-1)", op, (int)d,
+    return luaL_error(L, "%s: dim %I is out of range for a tensor of %d dims (valid: 1..%d or -%d..-1)", op, d,
                       ndim, n, n);
   return d > 0 ? (int)d - 1 : (int)d + n;
 }

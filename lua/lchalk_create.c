@@ -179,7 +179,7 @@ static int l_eye(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   lchalk_opts o;
   lchalk_checkopts(L, 2, &o);
-  if (n < 0) return luaL_error(L, "eye: n must be >= 0, got %d", (int)n);
+  if (n < 0) return luaL_error(L, "eye: n must be >= 0, got %I", (lua_Integer)n);
   lchalk_pushtensor(L, ct_eye((int64_t)n, o.dtype, o.device));
   lchalk_apply_opts(L, &o);
   return 1;

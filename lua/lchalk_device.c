@@ -53,7 +53,7 @@ static int m_to(lua_State *L) {
 /* x:cuda([index]), x:cpu() */
 static int m_cuda(lua_State *L) {
   ct_tensor *t = lchalk_checktensor(L, 1);
-  ct_device dev = {CT_CUDA, (int)luaL_optinteger(L, 2, 0)};
+  ct_device dev = {CT_CUDA, lchalk_int_arg(L, luaL_optinteger(L, 2, 0), "cuda", "device index")};
   lchalk_require_device(L, dev);
   LCHALK_RETURN(L, convert(t, false, t->dtype, true, dev));
 }
@@ -107,7 +107,7 @@ static int device_index(lua_State *L, int arg) {
     if (d.type != CT_CUDA) return luaL_error(L, "expected a CUDA device, got '%s'", lua_tostring(L, arg));
     return d.index;
   }
-  return (int)luaL_optinteger(L, arg, 0);
+  return lchalk_int_arg(L, luaL_optinteger(L, arg, 0), "cuda", "device index");
 }
 
 /* chalk.cuda.memory_allocated([device]), memory_reserved([device]): bytes (0 without CUDA). */

@@ -212,7 +212,7 @@ static int lio_clock(lua_State *L) {
 
 /* chalk._isatty(fd) -> whether the file descriptor is a terminal. */
 static int lio_isatty(lua_State *L) {
-  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  lua_pushboolean(L, isatty(lchalk_int_arg(L, luaL_checkinteger(L, 1), "isatty", "fd")));
   return 1;
 }
 

@@ -185,7 +185,7 @@ static int l_matmul(lua_State *L) {
   int tiles[3], *tp = NULL;
   if (lua_getfield(L, 3, "tiles") == LUA_TTABLE) {
     for (int i = 0; i < 3; i++, lua_pop(L, 1))
-      tiles[i] = lua_geti(L, -1, i + 1) == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : 64;
+      tiles[i] = lua_geti(L, -1, i + 1) == LUA_TNUMBER ? lchalk_int_arg(L, luaL_checkinteger(L, -1), "matmul", "tile") : 64;
     tp = tiles;
   }
   lua_pop(L, 2);

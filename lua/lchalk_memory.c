@@ -214,6 +214,21 @@ static int l_set_default_category(lua_State *L) {
   return 1;
 }
 
+/* chalk.set_memory_limit(bytes | nil): the largest single host allocation (nil: back to the
+ * default, CHALK_MAX_ALLOC or half the RAM); returns the previous limit. chalk.memory_limit(). */
+static int l_set_memory_limit(lua_State *L) {
+  lua_Integer b = lua_isnoneornil(L, 1) ? 0 : luaL_checkinteger(L, 1);
+  if (b < 0 || (b == 0 && !lua_isnoneornil(L, 1)))
+    return luaL_error(L, "set_memory_limit: bytes must be positive (nil restores the default), got %I", b);
+  lua_pushinteger(L, (lua_Integer)ct_set_memory_limit((int64_t)b));
+  return 1;
+}
+
+static int l_memory_limit(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)ct_memory_limit());
+  return 1;
+}
+
 void lchalk_open_memory(lua_State *L, int chalk, int methods, int meta) {
   (void)meta;
   last_step = last_full = ct_mem_allocated_total();
@@ -221,6 +236,8 @@ void lchalk_open_memory(lua_State *L, int chalk, int methods, int meta) {
                                  {"reset_peak_memory", l_reset_peak_memory},
                                  {"tag", l_tag},
                                  {"set_default_category", l_set_default_category},
+                                 {"set_memory_limit", l_set_memory_limit},
+                                 {"memory_limit", l_memory_limit},
                                  {NULL, NULL}};
   lchalk_register(L, chalk, fns);
   static const luaL_Reg ms[] = {{"tag", l_tag}, {"category", m_category}, {NULL, NULL}};

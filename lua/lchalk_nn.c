@@ -80,7 +80,7 @@ static int l_layer_norm(lua_State *L) {
                           ct_shape_str(shape, nd, a, sizeof a), ct_shape_str(x->shape, x->ndim, b, sizeof b));
       }
   } else {
-    nd = (int)luaL_checkinteger(L, 2);
+    nd = lchalk_int_arg(L, luaL_checkinteger(L, 2), "layer_norm", "normalized dims");
   }
   ct_tensor *w = lua_isnoneornil(L, 3) ? NULL : lchalk_checktensor(L, 3);
   ct_tensor *b = lua_isnoneornil(L, 4) ? NULL : lchalk_checktensor(L, 4);

@@ -10,6 +10,7 @@
  * autograd node and no event, whatever the tensor's device.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -221,7 +222,7 @@ static int l_set_printoptions(lua_State *L) {
     if (lua_getfield(L, 1, keys[i]) != LUA_TNIL) {
       int ok;
       v[i] = lua_tointegerx(L, -1, &ok);
-      if (!ok || v[i] < (i == 0 ? 0 : 1) || (i == 0 && v[i] > 17))
+      if (!ok || v[i] < (i == 0 ? 0 : 1) || (i == 0 && v[i] > 17) || (i != 1 && v[i] > INT_MAX))
         return luaL_error(L, "set_printoptions: %s must be an integer in range", keys[i]);
     }
     lua_pop(L, 1);

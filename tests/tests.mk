@@ -37,6 +37,16 @@ check-house: $(BUILD)/libchalk.a $(BUILD)/chalk
 	@python3 tools/check_house.py format
 	@python3 tools/check_layers.py $(BUILD) --quiet
 
+# The API fuzzer (tests/fuzz/fuzz_api.lua, issue 14): FUZZ_N random calls over chalk's Lua API from
+# a fixed seed; a crash, a sanitizer report or a failed check fails it. `make check` runs a short
+# run (a few seconds), `make test-asan` a long one (FUZZ_N=200000) under ASan and UBSan.
+FUZZ_N ?= 20000
+FUZZ_SEED ?= 1
+CHECKS += check-fuzz
+.PHONY: check-fuzz
+check-fuzz: $(BUILD)/chalk.so
+	$(LUA_TEST_ENV) lua5.4 tests/fuzz/fuzz_api.lua $(FUZZ_N) $(FUZZ_SEED)
+
 # Keep the objects (they are intermediates of the pattern rules otherwise).
 .SECONDARY: $(TEST_HELPER_OBJ) $(TEST_SRC:tests/core/%.c=$(BUILD)/tests/obj/%.o)
 

@@ -113,6 +113,10 @@ ct_tensor *ct_idx_read(const char *path, ct_dtype dt, double scale, double shift
   }
   size_t numel = (size_t)inumel;
   size_t nbytes = numel * (size_t)esize;
+  /* both the raw bytes and the converted tensor must fit under the memory limit (tensor/memlimit.c):
+     a crafted header must not make chalk ask for 2^36 * 8 bytes before reading a byte of data */
+  size_t outbytes = numel * ct_dtype_size(dt);
+  if (ct_check_alloc("read_idx", shape, ndim, dt, (int64_t)(nbytes > outbytes ? nbytes : outbytes))) goto done;
   raw = malloc(nbytes ? nbytes : 1);
   if (!raw) {
     ct_errorf("read_idx: out of memory reading %zu bytes from %s", nbytes, path);

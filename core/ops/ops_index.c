@@ -16,6 +16,7 @@
 #include "cpu/helpers.h"
 #include "cpu/copy.h"
 #include "ops/optable.h"
+#include "tensor/checked.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -354,7 +355,9 @@ static int cat_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *
     if (!ok)
       return ct_errorf("input %d has shape %s but input 1 has shape %s; shapes must match except along dim %d", i + 1,
                        ct_shape_str(CT_SHAPE(t), s1, sizeof s1), ct_shape_str(CT_SHAPE(t0), s2, sizeof s2), dim + 1);
-    total += t->shape[dim];
+    if (!ct_size_add(total, t->shape[dim], &total))
+      return ct_errorf("size too large: dim %d sums to more than 2^63 over the inputs (input %d has shape %s)", dim + 1,
+                       i + 1, ct_shape_str(CT_SHAPE(t), s1, sizeof s1));
   }
   m->ndim = t0->ndim;
   memcpy(m->shape, t0->shape, sizeof m->shape);

@@ -13,9 +13,11 @@
 static int view_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin;
   const ct_tensor *t = in[0];
-  int64_t n = 1;
-  for (int d = 0; d < a->ndim; d++) n *= a->shape[d];
+  int64_t n;
   char s1[160], s2[160];
+  if (!ct_shape_numel(a->shape, a->ndim, &n))
+    return ct_errorf("view: size too large: shape %s has more than 2^63 elements (input shape %s)",
+                     ct_shape_str(a->shape, a->ndim, s1, sizeof s1), ct_shape_str(t->shape, t->ndim, s2, sizeof s2));
   if (n != ct_numel(t))
     return ct_errorf("view: shape %s is invalid for %lld elements (input shape %s)",
                      ct_shape_str(a->shape, a->ndim, s1, sizeof s1), (long long)ct_numel(t),
@@ -266,8 +268,10 @@ static int resolve_shape(const char *op, const ct_tensor *t, const int64_t *shap
       infer = d;
     } else if (shape[d] < 0) {
       return ct_errorf("%s: invalid size %lld at dim %d", op, (long long)shape[d], d + 1);
-    } else {
-      known *= shape[d];
+    } else if (!ct_size_mul(known, shape[d], &known)) {
+      char s1[160], s2[160];
+      return ct_errorf("%s: size too large: shape %s has more than 2^63 elements (input shape %s)", op,
+                       ct_shape_str(shape, ndim, s1, sizeof s1), ct_shape_str(t->shape, t->ndim, s2, sizeof s2));
     }
   }
   if (infer >= 0) {
@@ -295,9 +299,8 @@ ct_tensor *ct_reshape(ct_tensor *t, const int64_t *shape, int ndim) {
   a.ndim = ndim;
   ct_meta m;
   if (view_shape(&t, 1, &a, &m) == 0) return ct_op_run(CT_OP_view, &t, 1, &a);
-  int64_t n = 1;
-  for (int d = 0; d < ndim; d++) n *= a.shape[d];
-  if (n != ct_numel(t)) return ct_op_run(CT_OP_view, &t, 1, &a); /* reports the size error */
+  int64_t n;
+  if (!ct_shape_numel(a.shape, ndim, &n) || n != ct_numel(t)) return ct_op_run(CT_OP_view, &t, 1, &a); /* reports the size error */
   ct_tensor *c = ct_contiguous(t);
   if (!c) return NULL;
   ct_tensor *r = ct_op_run(CT_OP_view, &c, 1, &a);
@@ -338,10 +341,10 @@ ct_tensor *ct_narrow(ct_tensor *t, int dim, int64_t start, int64_t len) {
   int d;
   if (ct_norm_dim("narrow", dim, t, t->ndim, &d)) return NULL;
   if (t->ndim == 0) return ct_errorf("narrow: cannot narrow a 0-dim tensor"), NULL;
-  if (start < 0 || len < 0 || start + len > t->shape[d]) {
+  if (start < 0 || len < 0 || start > t->shape[d] || len > t->shape[d] - start) { /* no start + len: it may overflow */
     char s[160];
-    return ct_errorf("narrow: range start %lld, length %lld is out of bounds for dim %d of size %lld (shape %s)",
-                     (long long)start + 1, (long long)len, d + 1, (long long)t->shape[d],
+    return ct_errorf("narrow: range start %llu, length %lld is out of bounds for dim %d of size %lld (shape %s)",
+                     (unsigned long long)start + 1, (long long)len, d + 1, (long long)t->shape[d],
                      ct_shape_str(t->shape, t->ndim, s, sizeof s)), NULL;
   }
   ct_attrs a = {0};
@@ -355,8 +358,8 @@ ct_tensor *ct_select(ct_tensor *t, int dim, int64_t index) {
   if (ct_norm_dim("select", dim, t, t->ndim, &d)) return NULL;
   if (index < -t->shape[d] || index >= t->shape[d]) {
     char s[160];
-    return ct_errorf("select: index %lld is out of range for dim %d of size %lld (shape %s)",
-                     (long long)(index >= 0 ? index + 1 : index), d + 1, (long long)t->shape[d],
+    return ct_errorf("select: index %s%llu is out of range for dim %d of size %lld (shape %s)", index < 0 ? "-" : "",
+                     index >= 0 ? (unsigned long long)index + 1 : 0ull - (unsigned long long)index, d + 1, (long long)t->shape[d],
                      ct_shape_str(t->shape, t->ndim, s, sizeof s)), NULL;
   }
   ct_attrs a = {0};
@@ -402,7 +405,7 @@ ct_tensor *ct_flatten(ct_tensor *t, int start_dim, int end_dim) {
   int n = 0;
   for (int k = 0; k < s; k++) shape[n++] = t->shape[k];
   int64_t p = 1;
-  for (int k = s; k <= e; k++) p *= t->shape[k];
+  for (int k = s; k <= e; k++) p = ct_wrap_mul(p, t->shape[k]); /* a permuted 0 dim may follow huge ones */
   shape[n++] = p;
   for (int k = e + 1; k < t->ndim; k++) shape[n++] = t->shape[k];
   return ct_reshape(t, shape, n);

@@ -8,6 +8,7 @@
 
 #include "cpu/copy.h"
 #include "ops/optable.h"
+#include "tensor/checked.h"
 
 ct_tensor *ct_full(const int64_t *shape, int ndim, double v, ct_dtype dt, ct_device dev) {
   ct_tensor *t = ct_empty(shape, ndim, dt, dev);
@@ -58,7 +59,11 @@ ct_tensor *ct_arange(double start, double end, double step, ct_dtype dt, ct_devi
   if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step))
     return ct_errorf("arange(%g, %g, %g): step must be nonzero and bounds finite", start, end, step), NULL;
   double cnt = ceil((end - start) / step);
+  if (!(cnt < 0x1p63)) /* also NaN; casting a double past int64 is undefined */
+    return ct_errorf("arange(%g, %g, %g): size too large: %g elements", start, end, step, cnt), NULL;
   int64_t n = cnt > 0 ? (int64_t)cnt : 0;
+  /* the staging buffer is f64: check it as well as the result */
+  if (ct_check_size("arange", &n, 1, dt) || ct_check_size("arange", &n, 1, CT_F64)) return NULL;
   double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
   if (!v) return ct_errorf("arange: out of memory"), NULL;
   for (int64_t i = 0; i < n; i++) v[i] = start + (double)i * step;
@@ -69,6 +74,7 @@ ct_tensor *ct_arange(double start, double end, double step, ct_dtype dt, ct_devi
 
 ct_tensor *ct_linspace(double start, double end, int64_t n, ct_dtype dt, ct_device dev) {
   if (n < 0) return ct_errorf("linspace: number of points must be >= 0, got %lld", (long long)n), NULL;
+  if (ct_check_size("linspace", &n, 1, dt) || ct_check_size("linspace", &n, 1, CT_F64)) return NULL;
   double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
   if (!v) return ct_errorf("linspace: out of memory"), NULL;
   for (int64_t i = 0; i < n; i++) v[i] = n == 1 ? start : start + (end - start) * (double)i / (double)(n - 1);
@@ -211,6 +217,7 @@ ct_tensor *ct_randint(int64_t lo, int64_t hi, const int64_t *shape, int ndim, ct
 
 ct_tensor *ct_randperm(int64_t n, ct_device dev) {
   if (n < 0) return ct_errorf("randperm: n must be >= 0, got %lld", (long long)n), NULL;
+  if (ct_check_size("randperm", &n, 1, CT_I64)) return NULL;
   ct_tensor *t = ct_empty(&n, 1, CT_I64, ct_cpu());
   if (!t) return NULL;
   int64_t *p = t->storage->data;

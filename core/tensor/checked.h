@@ -33,4 +33,13 @@ static inline int64_t ct_wrap_sub(int64_t a, int64_t b) { return (int64_t)((uint
 static inline int64_t ct_wrap_mul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
 static inline int64_t ct_wrap_neg(int64_t a) { return (int64_t)(0u - (uint64_t)a); }
 
+/* 0, or an error "<op>: size too large: shape ... of <dtype> ..." (also negative sizes, too many
+   dims, and a single allocation above the memory limit): the check ct_empty makes, for
+   constructors that stage or name their own op (tensor/tensor.c). */
+#include "chalk.h"
+int ct_check_size(const char *op, const int64_t *shape, int ndim, ct_dtype dt);
+/* 0, or "<op>: out of memory: shape ... needs N bytes, above the limit ..." when one host
+   allocation of nbytes would pass ct_memory_limit() (tensor/memlimit.c); op may be NULL. */
+int ct_check_alloc(const char *op, const int64_t *shape, int ndim, ct_dtype dt, int64_t nbytes);
+
 #endif

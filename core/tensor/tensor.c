@@ -74,6 +74,7 @@ ct_tensor *ct_tensor_new_meta(const ct_meta *m, ct_device dev) {
     return ct_errorf("size too large: shape %s of %s needs more than 2^63 bytes",
                      ct_shape_str(c.shape, c.ndim, sh, sizeof sh), ct_dtype_name(c.dtype)), NULL;
   }
+  if (dev.type == CT_CPU && ct_check_alloc(NULL, c.shape, c.ndim, c.dtype, nbytes)) return NULL;
   ct_contiguous_strides(c.shape, c.ndim, c.stride);
   c.offset = 0;
   ct_storage *s = ct_storage_new((size_t)nbytes, dev);
@@ -90,7 +91,7 @@ ct_tensor *ct_tensor_alias(ct_tensor *base, const ct_meta *m) {
   return t;
 }
 
-static int check_shape(const char *op, const int64_t *shape, int ndim, ct_dtype dt) {
+int ct_check_size(const char *op, const int64_t *shape, int ndim, ct_dtype dt) {
   if (ndim < 0 || ndim > CT_MAX_DIMS) return ct_errorf("%s: %d dims requested, at most %d supported", op, ndim, CT_MAX_DIMS);
   for (int d = 0; d < ndim; d++)
     if (shape[d] < 0) {
@@ -103,11 +104,11 @@ static int check_shape(const char *op, const int64_t *shape, int ndim, ct_dtype 
     return ct_errorf("%s: size too large: shape %s of %s needs more than 2^63 bytes", op,
                      ct_shape_str(shape, ndim, sh, sizeof sh), ct_dtype_name(dt));
   }
-  return 0;
+  return ct_check_alloc(op, shape, ndim, dt, nbytes);
 }
 
 ct_tensor *ct_empty(const int64_t *shape, int ndim, ct_dtype dt, ct_device dev) {
-  if (check_shape("empty", shape, ndim, dt)) return NULL;
+  if (ct_check_size("empty", shape, ndim, dt)) return NULL;
   ct_meta m = {.ndim = ndim, .dtype = dt};
   if (ndim) memcpy(m.shape, shape, sizeof(int64_t) * (size_t)ndim);
   return ct_tensor_new_meta(&m, dev);
@@ -144,7 +145,7 @@ bool ct_is_contiguous(const ct_tensor *t) {
   int64_t s = 1;
   for (int d = t->ndim - 1; d >= 0; d--) {
     if (t->shape[d] != 1 && t->stride[d] != s) return false;
-    s *= t->shape[d];
+    s = ct_wrap_mul(s, t->shape[d]); /* only a 0 dim lets this pass 2^63, and it returns early below */
   }
   return true;
 }

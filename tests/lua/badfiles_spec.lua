@@ -75,4 +75,85 @@ describe("crafted files", function()
     local err = error_of(data._read_idx, p, "f64")
     assert.truthy(err:find("implausible size", 1, true), err)
   end)
+  -- a valid save of ones(4) split into its parts: payload and a writer of files from parts
+  local function chalk_parts()
+    chalk.save(chalk.ones(4), dir .. "/ok.chalk")
+    local s = read(dir .. "/ok.chalk")
+    return s, s:sub(9, #s - 20)
+  end
+  local function chalk_from_payload(payload)
+    local p = dir .. "/bad.chalk"
+    write(p, "CHALKSV1" .. payload .. "CHALKEND" .. string.pack("<I8I4", #payload, crc32(payload)))
+    return p
+  end
+
+  it(".chalk: bad magic, truncation, a bad checksum, a bad dtype and a cut record are refused", function()
+    local s, payload = chalk_parts()
+    local p = dir .. "/x.chalk"
+    write(p, "CHALKSV9" .. s:sub(9))
+    assert.truthy(error_of(chalk.load, p):find("not a chalk save file", 1, true))
+    write(p, "")
+    assert.truthy(error_of(chalk.load, p):find("load", 1, true))
+    for _, cut in ipairs({ 4, 8, #s // 2, #s - 1 }) do
+      write(p, s:sub(1, cut))
+      local err = error_of(chalk.load, p)
+      assert.truthy(err:find("truncated", 1, true) or err:find("not a chalk save file", 1, true), err)
+    end
+    local flipped = s:sub(1, #s - 30) .. string.char(s:byte(#s - 29) ~ 1) .. s:sub(#s - 28)
+    write(p, flipped)
+    assert.truthy(error_of(chalk.load, p):find("checksum mismatch", 1, true))
+    local bad = payload:gsub("T\3f32", "T\3q32", 1)
+    local err = error_of(chalk.load, chalk_from_payload(bad))
+    assert.truthy(err:find("unknown dtype 'q32'", 1, true), err)
+    err = error_of(chalk.load, chalk_from_payload(payload:sub(1, #payload - 5))) -- cut, checksum recomputed
+    assert.truthy(err:find("corrupt", 1, true), err)
+    err = error_of(chalk.load, chalk_from_payload(payload .. "\255"))
+    assert.truthy(err:find("corrupt", 1, true), err)
+  end)
+
+  it(".npy: bad magic, a bad version, a cut header, truncated data and unknown dtypes are refused", function()
+    local p = dir .. "/x.npy"
+    write(p, "NOTNUMPY\1\0")
+    assert.truthy(error_of(chalk.load_npy, p):find("not a .npy file", 1, true))
+    local good = read(npy("(4,)", "<f4", 16))
+    write(p, good:sub(1, 6) .. "\9" .. good:sub(8))
+    assert.truthy(error_of(chalk.load_npy, p):find("version", 1, true))
+    write(p, good:sub(1, 30))
+    assert.truthy(error_of(chalk.load_npy, p):find("truncated", 1, true))
+    local err = error_of(chalk.load_npy, npy("(4,)", "<f4", 15))
+    assert.truthy(err:find("truncated", 1, true), err)
+    for _, d in ipairs({ "<c8", "|O", "<q9", "" }) do
+      err = error_of(chalk.load_npy, npy("(4,)", d, 64))
+      assert.truthy(err:find("load_npy", 1, true) and (err:find("dtype", 1, true) or err:find("header", 1, true)), err)
+    end
+    err = error_of(chalk.load_npy, npy("(4, -2)", "<f4", 16))
+    assert.truthy(err:find("load_npy", 1, true), err)
+  end)
+
+  it("IDX: bad magic, a bad type code, bad ranks, truncation and trailing bytes are refused", function()
+    local p = dir .. "/x.idx"
+    local function idx_err(s) write(p, s); return error_of(data._read_idx, p, "f32") end
+    write(p, "\0\0\8\2" .. string.pack(">I4I4", 2, 2) .. "\1\2\3\4")
+    assert.same({ { 1, 2 }, { 3, 4 } }, data._read_idx(p, "f32"):totable())
+    assert.truthy(idx_err("\1\2\8\2" .. string.pack(">I4I4", 2, 2) .. "\1\2\3\4"):find("not an IDX file", 1, true))
+    assert.truthy(idx_err("\0\0\7\2" .. string.pack(">I4I4", 2, 2) .. "\1\2\3\4"):find("not an IDX file", 1, true))
+    assert.truthy(idx_err("\0\0\8\0"):find("dimensions", 1, true))
+    assert.truthy(idx_err("\0\0\8\200" .. string.rep("\0", 16)):find("dimensions", 1, true))
+    assert.truthy(idx_err("\0\0\8\2" .. string.pack(">I4I4", 2, 2) .. "\1\2\3"):find("truncated", 1, true))
+    assert.truthy(idx_err("\0\0\8\2" .. string.pack(">I4", 2)):find("truncated", 1, true))
+    assert.truthy(idx_err("\0\0"):find("truncated", 1, true))
+    assert.truthy(idx_err("\0\0\8\2" .. string.pack(">I4I4", 2, 2) .. "\1\2\3\4\5"):find("after the data", 1, true))
+    assert.truthy(idx_err("\0\0\8\1" .. string.pack(">I4", 0xFFFFFFFF) .. "\1"):find("read_idx", 1, true))
+    assert.truthy(idx_err("\31\139\8\0garbage, not a gzip stream"):find("read_idx", 1, true))
+  end)
+
+  it("IDX: a plausible but huge header is refused by the memory limit before any allocation (fuzzer)", function()
+    local p = dir .. "/x.idx"
+    write(p, "\0\0\8\3" .. string.pack(">I4I4I4", 1 << 12, 1 << 12, 1 << 10) .. "\1\2")
+    local old = chalk.set_memory_limit(1 << 30)
+    local ok, err = pcall(data._read_idx, p, "f32")
+    chalk.set_memory_limit(old)
+    assert.is_false(ok)
+    assert.truthy(err:find("read_idx: out of memory: shape [4096,4096,1024] of f32 needs 64 GiB", 1, true), err)
+  end)
 end)
