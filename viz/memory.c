@@ -22,9 +22,9 @@ static const ct_category stack_order[CT_NCATS] = {CT_CAT_PARAMETER, CT_CAT_OPTIM
 /* A byte unit for an axis whose top is max. */
 static void byte_unit(double max, double *div, const char **name) {
   *div = 1, *name = "B";
-  if (max >= 1024.0 * 1024 * 1024) *div = 1024.0 * 1024 * 1024, *name = "GB";
-  else if (max >= 1024.0 * 1024) *div = 1024.0 * 1024, *name = "MB";
-  else if (max >= 1024.0) *div = 1024.0, *name = "KB";
+  if (max >= 1024.0 * 1024 * 1024) *div = 1024.0 * 1024 * 1024, *name = "GiB";
+  else if (max >= 1024.0 * 1024) *div = 1024.0 * 1024, *name = "MiB";
+  else if (max >= 1024.0) *div = 1024.0, *name = "KiB";
 }
 
 static void fmt_tick(char *b, size_t n, double v, double step) {

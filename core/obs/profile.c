@@ -373,7 +373,7 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
 /* ---- formatting -------------------------------------------------------------------------- */
 
 const char *ct_format_bytes(double b, char *buf, size_t n) {
-  const char *unit[] = {"B", "KB", "MB", "GB", "TB"};
+  const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"}; /* binary, labelled so */
   int u = 0;
   double a = b < 0 ? -b : b;
   while (a >= 1024 && u < 4) a /= 1024, b /= 1024, u++;

@@ -18,7 +18,7 @@ local M = {}
 local PHASE_FILL = { forward = "forward", backward = "backward", recompute = "recompute", optimizer = "optimizer" }
 
 local function human(b)
-  local units = { "B", "KB", "MB", "GB" }
+  local units = { "B", "KiB", "MiB", "GiB" }
   local k = 1
   while b >= 1024 and k < #units do b, k = b / 1024, k + 1 end
   return k == 1 and ("%d B"):format(b) or ("%.1f %s"):format(b, units[k])
