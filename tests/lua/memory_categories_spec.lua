@@ -48,6 +48,7 @@ describe("memory categories of a training step", function()
     assert.are.equal(2 * (8 * 16 + 16 + 16 * 4 + 4) * 4, cats["optimizer state"], "Adam's m and v")
     assert.is_nil(cats.parameter, "no parameter is made in a step")
     assert.are.equal(100, before:numel())
+    assert.matches("^#%x+$", chalk.viz.colors.baseline) -- viz.memory's grey band for what existed before
   end)
 
   it("counts what a plain tensor op makes at the prompt as input, one with grad as activation", function()
