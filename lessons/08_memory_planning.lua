@@ -73,8 +73,8 @@ return {
       title = "The packed arena",
       text = [[
         The same tensors drawn at their offsets: x is time (node position), y is the address
-        in the arena. Where a tensor dies, its bytes are reused by later ones. The red line is
-        the arena's size, the green line the lower bound.]],
+        in the arena. Where a tensor dies, its bytes are reused by later ones. The magenta line is
+        the arena's size (planned peak), the dark line under it the live lower bound.]],
       code = [[
         arena_png = g:arena{file = "08_arena.png", plan = plan}]],
     },
