@@ -85,10 +85,9 @@ return {
     {
       title = "One training step, profiled",
       text = [[
-        chalk.profile records every op and allocation of one train_step (we collect garbage
-        first, so it sees only this step's). The top 8 ops: the matmuls, forward and backward
-        (two per layer: the input's gradient and the weight's), beside the many small
-        elementwise ops of Adam.]],
+        chalk.profile records every op and allocation of one train_step. The top 8 ops: the
+        matmuls, forward and backward (two per layer: the input's gradient and the weight's),
+        beside the many small elementwise ops of Adam.]],
       code = [[
         collectgarbage()
         prof = chalk.profile(function() train_step(xb, yb) end)
@@ -99,11 +98,12 @@ return {
       title = "The memory of one step",
       text = [[
         The same profile as a memory timeline, stacked by category. The parameters are
-        there before the step starts. The forward pass adds activations, kept for the
-        backward pass; backward frees them as it goes and creates gradients, one per
-        parameter. This was the first step, so Adam also allocated its state: two tensors
-        per parameter, twice the parameters' memory. That is why training needs about four
-        times the memory of the model itself, before counting activations.]],
+        there before the step starts (the grey baseline). The forward pass adds
+        activations, kept for the backward pass; backward frees them as it goes and
+        creates gradients, one per parameter. This was the first step, so Adam also
+        allocated its state: two tensors per parameter, twice the parameters' memory.
+        That is why training needs about four times the memory of the model itself,
+        before counting activations.]],
       code = [[
         viz.memory(prof, {file = "03_step_memory.png"})
         local m = chalk.memory_stats().cpu

@@ -134,7 +134,7 @@ return {
         losses = {}
         for i = 1, 5 do losses[i] = g:replay():item() end
         for i, l in ipairs(losses) do print(("replay %d: loss %.6f"):format(i, l)) end
-        print(("outside the arena: %.2f MiB of outputs and gradients, %.2f MiB of parameters and inputs")
+        print(("outside the arena: %.2f MiB of outputs and gradients, %.2f MiB of parameters, inputs")
           :format(plan.pinned / MiB, plan.external / MiB))]],
       check = function() assert(losses[5] < losses[1], "the replayed steps train") end,
     },

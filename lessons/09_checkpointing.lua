@@ -151,7 +151,8 @@ return {
         for _, k in ipairs{1, 2, 4, 6, 8, 16, 32} do
           local gk = chalk.capture(step, xb)
           gk:optimize("checkpoint", {segments = math.min(k, depth)})
-          local peak, extra = gk:plan_memory().activation_peak / MiB, select(4, gk:totals()) - base.flops
+          local peak = gk:plan_memory().activation_peak / MiB
+          local extra = select(4, gk:totals()) - base.flops
           curve[#curve + 1] = {k = k, peak = peak, ms = best_ms(gk, 2)}
           print(row:format(k, peak, act, (k + depth / k) * act, extra / forward_flops,
                            curve[#curve].ms))
@@ -169,12 +170,17 @@ return {
         chart.line({{name = "activation peak (MiB)", x = xs, y = ys}},
           {title = ("activation peak vs segments (n = 32 layers; store-all %.1f MiB)")
                      :format(base.peak / MiB),
-           xlabel = "segments k", ylabel = "MiB", file = "09_memory_vs_segments.png"})
-        local ts, ps = {}, {}
-        for i, s in ipairs(graphs) do ts[i], ps[i] = s.ms, s.peak / MiB end
-        chart.line({{name = "store all -> sqrt(n) -> full recompute", x = ts, y = ps}},
-          {title = "memory vs time: the three strategies", xlabel = "time per step (ms)",
-           ylabel = "activation peak (MiB)", file = "09_memory_vs_time.png"})]],
+           xlabel = "segments k", ylabel = "MiB", points = true, ymin = 0,
+           file = "09_memory_vs_segments.png"})
+        local ts, ps, labels = {}, {}, {}
+        for i, s in ipairs(graphs) do
+          ts[i], ps[i] = s.ms, s.peak / MiB
+          labels[i] = ("%s: %.2f MiB, %.0f ms"):format(s.name, ps[i], s.ms)
+        end
+        chart.line({{name = "the three strategies of one step", x = ts, y = ps}},
+          {title = "activation memory vs time per step (n = 32 layers)", xlabel = "time per step (ms)",
+           ylabel = "activation peak (MiB)", labels = labels, ymin = 0, width = 700, height = 380,
+           file = "09_memory_vs_time.png"})]],
     },
     {
       title = "O(sqrt n): the law at three depths",
