@@ -305,8 +305,10 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
     int64_t d = e->kind == CT_EV_ALLOC ? e->nbytes : -e->nbytes;
     state[e->category] += d;
     total += d;
-    if (e->kind == CT_EV_ALLOC) *map_slot(&inwin, e->node_id, true) = 1;
-    else if (!map_slot(&inwin, e->node_id, false) && pre[e->category] >= e->nbytes) pre[e->category] -= e->nbytes;
+    if (e->kind == CT_EV_ALLOC)
+      *map_slot(&inwin, e->node_id, true) = 1;
+    else if (!map_slot(&inwin, e->node_id, false) && pre[e->category] >= e->nbytes)
+      pre[e->category] -= e->nbytes;
     if (state[e->category] > m->max_by_cat[e->category]) m->max_by_cat[e->category] = state[e->category];
     if (total > best_total) {
       best_total = total;
