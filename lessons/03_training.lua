@@ -46,7 +46,7 @@ return {
       text = [[
         A multi-layer perceptron: 784 inputs, a hidden layer of 256 ReLU units, 10 outputs
         (one score per class, the logits). Each Linear layer holds a weight matrix and a bias;
-        chalk names them after their place in the model. About 200,000 parameters, 0.8 MB
+        chalk names them after their place in the model. About 200,000 parameters, 0.78 MiB
         in f32. The seed makes the initial weights, and so the whole run, repeatable.]],
       code = [[
         chalk.manual_seed(0)
@@ -56,7 +56,7 @@ return {
           print(("  %-9s %-9s %7d values"):format(name, table.concat(p.shape, "x"), p:numel()))
         end
         nparams = model:num_parameters()
-        print(("%d parameters, %.2f MB"):format(nparams, nparams * 4 / 1e6))]],
+        print(("%d parameters, %.2f MiB"):format(nparams, nparams * 4 / 2^20))]],
     },
     {
       title = "Loss and optimizer",
@@ -85,10 +85,9 @@ return {
     {
       title = "One training step, profiled",
       text = [[
-        chalk.profile records every op and allocation of one train_step (we collect garbage
-        first, so it sees only this step's). The top 8 ops: the matmuls, forward and backward
-        (two per layer: the input's gradient and the weight's), beside the many small
-        elementwise ops of Adam.]],
+        chalk.profile records every op and allocation of one train_step. The top 8 ops: the
+        matmuls, forward and backward (two per layer: the input's gradient and the weight's),
+        beside the many small elementwise ops of Adam.]],
       code = [[
         collectgarbage()
         prof = chalk.profile(function() train_step(xb, yb) end)
@@ -99,16 +98,17 @@ return {
       title = "The memory of one step",
       text = [[
         The same profile as a memory timeline, stacked by category. The parameters are
-        there before the step starts. The forward pass adds activations, kept for the
-        backward pass; backward frees them as it goes and creates gradients, one per
-        parameter. This was the first step, so Adam also allocated its state: two tensors
-        per parameter, twice the parameters' memory. That is why training needs about four
-        times the memory of the model itself, before counting activations.]],
+        there before the step starts (the grey baseline). The forward pass adds
+        activations, kept for the backward pass; backward frees them as it goes and
+        creates gradients, one per parameter. This was the first step, so Adam also
+        allocated its state: two tensors per parameter, twice the parameters' memory.
+        That is why training needs about four times the memory of the model itself,
+        before counting activations.]],
       code = [[
         viz.memory(prof, {file = "03_step_memory.png"})
         local m = chalk.memory_stats().cpu
-        print(("now live: parameters %.2f MB, gradients %.2f MB, optimizer state %.2f MB")
-          :format(m.parameter / 1e6, m.gradient / 1e6, m["optimizer state"] / 1e6))]],
+        print(("now live: parameters %.2f MiB, gradients %.2f MiB, optimizer state %.2f MiB")
+          :format(m.parameter / 2^20, m.gradient / 2^20, m["optimizer state"] / 2^20))]],
       check = function()
         local m = chalk.memory_stats().cpu
         assert(m["optimizer state"] >= 2 * m.parameter, "Adam keeps two tensors per parameter")
@@ -117,7 +117,7 @@ return {
     {
       title = "The whole data set",
       text = [[
-        Now all of it: 60,000 training images (188 MB as f32) and the 10,000 test images
+        Now all of it: 60,000 training images (179 MiB as f32) and the 10,000 test images
         the model never trains on. Guessing would score 10% on the test set; the one step
         we took on one batch has already moved the model a little past that.]],
       code = [[

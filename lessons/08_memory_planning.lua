@@ -46,10 +46,10 @@ return {
         that fits, as an allocator would, but with the whole future known.]],
       code = [[
         plan = g:plan_memory()      -- print(plan) says it all on one long line
-        MB = 1024 * 1024
-        print(("naive sum of tensors: %.2f MB"):format(plan.naive / MB))
-        print(("planned peak:         %.2f MB"):format(plan.planned / MB))
-        print(("live lower bound:     %.2f MB"):format(plan.lower_bound / MB))
+        MiB = 1024 * 1024
+        print(("naive sum of tensors: %.2f MiB"):format(plan.naive / MiB))
+        print(("planned peak:         %.2f MiB"):format(plan.planned / MiB))
+        print(("live lower bound:     %.2f MiB"):format(plan.lower_bound / MiB))
         print(("planned / naive: %.1f%%; planned / lower bound: %.3f")
           :format(100 * plan.planned / plan.naive, plan.planned / plan.lower_bound))]],
       check = function()
@@ -73,8 +73,8 @@ return {
       title = "The packed arena",
       text = [[
         The same tensors drawn at their offsets: x is time (node position), y is the address
-        in the arena. Where a tensor dies, its bytes are reused by later ones. The red line is
-        the arena's size, the green line the lower bound.]],
+        in the arena. Where a tensor dies, its bytes are reused by later ones. The magenta line is
+        the arena's size (planned peak), the dark line under it the live lower bound.]],
       code = [[
         arena_png = g:arena{file = "08_arena.png", plan = plan}]],
     },
@@ -95,8 +95,8 @@ return {
           :format(with_inplace.inplace, with_inplace.inplace_candidates))
         for _, p in ipairs{{"without in-place", no_inplace}, {"in-place allowed", with_inplace},
                            {"greedy, in place", greedy}} do
-          print(("%-17s %3d tensors in the arena, lower bound %.2f MB, planned %.2f MB")
-            :format(p[1], p[2].buffers, p[2].lower_bound / MB, p[2].planned / MB))
+          print(("%-17s %3d tensors in the arena, lower bound %.2f MiB, planned %.2f MiB")
+            :format(p[1], p[2].buffers, p[2].lower_bound / MiB, p[2].planned / MiB))
         end
         print(("in-place allowed / without: %.3f (never above 1)")
           :format(with_inplace.planned / no_inplace.planned))
@@ -118,8 +118,8 @@ return {
       code = [[
         for _, s in ipairs{"bestfit", "greedy", "naive"} do
           local p = g:plan_memory{strategy = s}
-          print(("%-8s planned %.2f MB, verified: %s")
-            :format(s, p.planned / MB, tostring(g:verify_plan())))
+          print(("%-8s planned %.2f MiB, verified: %s")
+            :format(s, p.planned / MiB, tostring(g:verify_plan())))
         end
         plan = g:plan_memory()]],
     },
@@ -134,8 +134,8 @@ return {
         losses = {}
         for i = 1, 5 do losses[i] = g:replay():item() end
         for i, l in ipairs(losses) do print(("replay %d: loss %.6f"):format(i, l)) end
-        print(("outside the arena: %.2f MB of outputs and gradients, %.2f MB of parameters and inputs")
-          :format(plan.pinned / MB, plan.external / MB))]],
+        print(("outside the arena: %.2f MiB of outputs and gradients, %.2f MiB of parameters, inputs")
+          :format(plan.pinned / MiB, plan.external / MiB))]],
       check = function() assert(losses[5] < losses[1], "the replayed steps train") end,
     },
   },

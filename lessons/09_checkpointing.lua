@@ -42,8 +42,8 @@ return {
           loss:backward()
           return loss
         end
-        MB = 1024 * 1024
-        print(("%d layers, %.2f MB per activation"):format(depth, batch * width * 4 / MB))]],
+        MiB = 1024 * 1024
+        print(("%d layers, %.2f MiB per activation"):format(depth, batch * width * 4 / MiB))]],
     },
     {
       title = "Three strategies, captured",
@@ -89,8 +89,8 @@ return {
         base = graphs[1]   -- each s in graphs measured: s.peak, s.planned, s.flops, s.ms
         print("strategy          activation peak  planned arena  extra flops (forwards)  time")
         for _, s in ipairs(graphs) do
-          print(("%-17s %12.2f MB %11.2f MB %18.2f %11.1f ms"):format(s.name, s.peak / MB,
-            s.planned / MB, (s.flops - base.flops) / forward_flops, s.ms))
+          print(("%-17s %12.2f MiB %11.2f MiB %18.2f %11.1f ms"):format(s.name, s.peak / MiB,
+            s.planned / MiB, (s.flops - base.flops) / forward_flops, s.ms))
         end
         reduction = base.peak / graphs[2].peak
         extra_forwards = (graphs[2].flops - base.flops) / forward_flops
@@ -144,14 +144,15 @@ return {
         Time is measured beside it, but on a shared CPU it is noisy: trust the flops.]],
       timing = " ms$",
       code = [[
-        act = batch * width * 4 / MB            -- one activation, in MB
-        row = "k = %2d: activation peak %5.2f MB, law (k + n/k) x %.2f = %5.2f MB, "
+        act = batch * width * 4 / MiB            -- one activation, in MiB
+        row = "k = %2d: activation peak %5.2f MiB, law (k + n/k) x %.2f = %5.2f MiB, "
               .. "extra forwards %.2f, %6.1f ms"
         curve = {}
         for _, k in ipairs{1, 2, 4, 6, 8, 16, 32} do
           local gk = chalk.capture(step, xb)
           gk:optimize("checkpoint", {segments = math.min(k, depth)})
-          local peak, extra = gk:plan_memory().activation_peak / MB, select(4, gk:totals()) - base.flops
+          local peak = gk:plan_memory().activation_peak / MiB
+          local extra = select(4, gk:totals()) - base.flops
           curve[#curve + 1] = {k = k, peak = peak, ms = best_ms(gk, 2)}
           print(row:format(k, peak, act, (k + depth / k) * act, extra / forward_flops,
                            curve[#curve].ms))
@@ -166,15 +167,20 @@ return {
         local xs, ys = {}, {}
         for i, c in ipairs(curve) do xs[i], ys[i] = c.k, c.peak end
         chart = require "chalk.chart"
-        chart.line({{name = "activation peak (MB)", x = xs, y = ys}},
-          {title = ("activation peak vs segments (n = 32 layers; store-all %.1f MB)")
-                     :format(base.peak / MB),
-           xlabel = "segments k", ylabel = "MB", file = "09_memory_vs_segments.png"})
-        local ts, ps = {}, {}
-        for i, s in ipairs(graphs) do ts[i], ps[i] = s.ms, s.peak / MB end
-        chart.line({{name = "store all -> sqrt(n) -> full recompute", x = ts, y = ps}},
-          {title = "memory vs time: the three strategies", xlabel = "time per step (ms)",
-           ylabel = "activation peak (MB)", file = "09_memory_vs_time.png"})]],
+        chart.line({{name = "activation peak (MiB)", x = xs, y = ys}},
+          {title = ("activation peak vs segments (n = 32 layers; store-all %.1f MiB)")
+                     :format(base.peak / MiB),
+           xlabel = "segments k", ylabel = "MiB", points = true, ymin = 0,
+           file = "09_memory_vs_segments.png"})
+        local ts, ps, labels = {}, {}, {}
+        for i, s in ipairs(graphs) do
+          ts[i], ps[i] = s.ms, s.peak / MiB
+          labels[i] = ("%s: %.2f MiB, %.0f ms"):format(s.name, ps[i], s.ms)
+        end
+        chart.line({{name = "the three strategies of one step", x = ts, y = ps}},
+          {title = "activation memory vs time per step (n = 32 layers)", xlabel = "time per step (ms)",
+           ylabel = "activation peak (MiB)", labels = labels, ymin = 0, width = 700, height = 380,
+           file = "09_memory_vs_time.png"})]],
     },
     {
       title = "O(sqrt n): the law at three depths",
@@ -188,8 +194,8 @@ return {
           local a, b = chalk.capture(st, xb), chalk.capture(st, xb)
           b:optimize("checkpoint")
           local pa, pb = a:plan_memory().activation_peak, b:plan_memory().activation_peak
-          print(("n = %2d: store-all %6.2f MB, sqrt(n) %5.2f MB, ratio %.2f (sqrt(n)/2 = %.1f)")
-            :format(n, pa / MB, pb / MB, pa / pb, math.sqrt(n) / 2))
+          print(("n = %2d: store-all %6.2f MiB, sqrt(n) %5.2f MiB, ratio %.2f (sqrt(n)/2 = %.1f)")
+            :format(n, pa / MiB, pb / MiB, pa / pb, math.sqrt(n) / 2))
         end]],
     },
     {

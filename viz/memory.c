@@ -23,9 +23,9 @@ static const ct_category stack_order[CT_NCATS] = {CT_CAT_PARAMETER, CT_CAT_OPTIM
 /* A byte unit for an axis whose top is max. */
 static void byte_unit(double max, double *div, const char **name) {
   *div = 1, *name = "B";
-  if (max >= 1024.0 * 1024 * 1024) *div = 1024.0 * 1024 * 1024, *name = "GB";
-  else if (max >= 1024.0 * 1024) *div = 1024.0 * 1024, *name = "MB";
-  else if (max >= 1024.0) *div = 1024.0, *name = "KB";
+  if (max >= 1024.0 * 1024 * 1024) *div = 1024.0 * 1024 * 1024, *name = "GiB";
+  else if (max >= 1024.0 * 1024) *div = 1024.0 * 1024, *name = "MiB";
+  else if (max >= 1024.0) *div = 1024.0, *name = "KiB";
 }
 
 static void fmt_tick(char *b, size_t n, double v, double step) {
@@ -34,8 +34,13 @@ static void fmt_tick(char *b, size_t n, double v, double step) {
   else snprintf(b, n, "%.2f", v);
 }
 
+#define NBANDS (CT_NCATS + 1) /* band 0: the baseline (bytes from before the profile), then stack_order */
+
+static const char *band_name(int i) { return i ? ct_category_name(stack_order[i - 1]) : "baseline"; }
+static const char *band_color(int i) { return viz_hex(i ? viz_category_color(stack_order[i - 1]) : VIZ_BASELINE); }
+
 typedef struct {
-  int64_t live[CT_NCATS];
+  int64_t live[NBANDS]; /* bytes of each band */
   int phase;
   double x0, x1; /* in plot units (op index or microseconds) */
 } column;
@@ -57,14 +62,13 @@ static int choose_device(const ct_profile *p) {
   return best;
 }
 
-static void legend_row(viz_plot *pl, const int64_t *max_by_cat, double x, double y) {
-  for (int i = 0; i < CT_NCATS; i++) {
-    ct_category c = stack_order[i];
-    if (!max_by_cat[c]) continue;
-    plot_rect(pl, x, y - 5, 12, 10, viz_hex(viz_category_color(c)), viz_ink(VIZ_MUTED), NULL);
-    const char *nm = ct_category_name(c);
-    plot_text(pl, x + 16, y, nm, 11, viz_ink(VIZ_TEXT), ANCHOR_LEFT, false);
-    x += 16 + plot_text_width(nm, 11) + 18;
+static void legend_row(viz_plot *pl, const int64_t *band_max, double x, double y) {
+  for (int i = 0; i < NBANDS; i++) {
+    if (!band_max[i]) continue;
+    plot_rect(pl, x, y - 6, 14, 12, band_color(i), viz_ink(VIZ_MUTED), NULL);
+    const char *nm = band_name(i);
+    plot_text(pl, x + 19, y, nm, 13, viz_ink(VIZ_TEXT), ANCHOR_LEFT, false);
+    x += 19 + plot_text_width(nm, 13) + 20;
   }
 }
 
@@ -74,48 +78,48 @@ static int peak_table(viz_plot *pl, const ct_prof_memory *m, int max_listed, dou
   char sz[32];
   int rows = 1;
   viz_buf_puts(&h, "<TABLE BORDER=\"0\" CELLBORDER=\"0\" CELLSPACING=\"1\" CELLPADDING=\"1\">");
-  viz_buf_printf(&h, "<TR><TD COLSPAN=\"3\" ALIGN=\"LEFT\"><FONT POINT-SIZE=\"12\"><B>live at the peak (%s)</B></FONT></TD></TR>",
+  viz_buf_printf(&h, "<TR><TD COLSPAN=\"3\" ALIGN=\"LEFT\"><FONT POINT-SIZE=\"14\"><B>live at the peak (%s)</B></FONT></TD></TR>",
                  ct_format_bytes((double)m->peak, sz, sizeof sz));
   double widest = 180;
   int shown = m->nat_peak < max_listed ? m->nat_peak : max_listed;
   for (int i = 0; i < shown; i++) {
     const ct_prof_live *l = &m->at_peak[i];
     viz_buf_printf(&h, "<TR><TD BGCOLOR=\"%s\" WIDTH=\"10\" HEIGHT=\"10\" FIXEDSIZE=\"TRUE\"> </TD><TD ALIGN=\"LEFT\">"
-                       "<FONT POINT-SIZE=\"10\">",
+                       "<FONT POINT-SIZE=\"12\">",
                    viz_hex(viz_category_color(l->category)));
     char lab[48];
     snprintf(lab, sizeof lab, "%.40s%s", l->label, strlen(l->label) > 40 ? "..." : "");
     viz_buf_html(&h, lab);
-    viz_buf_printf(&h, "</FONT></TD><TD ALIGN=\"RIGHT\"><FONT POINT-SIZE=\"10\">%s</FONT></TD></TR>",
+    viz_buf_printf(&h, "</FONT></TD><TD ALIGN=\"RIGHT\"><FONT POINT-SIZE=\"12\">%s</FONT></TD></TR>",
                    ct_format_bytes((double)l->nbytes, sz, sizeof sz));
-    double w = plot_text_width(lab, 10) + 90;
+    double w = plot_text_width(lab, 12) + 100;
     if (w > widest) widest = w;
     rows++;
   }
   if (m->nat_peak > shown) {
     int64_t rest = 0;
     for (int i = shown; i < m->nat_peak; i++) rest += m->at_peak[i].nbytes;
-    viz_buf_printf(&h, "<TR><TD> </TD><TD ALIGN=\"LEFT\"><FONT POINT-SIZE=\"10\" COLOR=\"%s\"><I>%d more tensors</I></FONT>"
-                       "</TD><TD ALIGN=\"RIGHT\"><FONT POINT-SIZE=\"10\" COLOR=\"%s\">%s</FONT></TD></TR>",
+    viz_buf_printf(&h, "<TR><TD> </TD><TD ALIGN=\"LEFT\"><FONT POINT-SIZE=\"12\" COLOR=\"%s\"><I>%d more tensors</I></FONT>"
+                       "</TD><TD ALIGN=\"RIGHT\"><FONT POINT-SIZE=\"12\" COLOR=\"%s\">%s</FONT></TD></TR>",
                    viz_ink(VIZ_MUTED), m->nat_peak - shown, viz_ink(VIZ_MUTED), ct_format_bytes((double)rest, sz, sizeof sz));
     rows++;
   }
   for (int c = 0; c < CT_NCATS; c++) {
     if (!m->before_by_cat[c]) continue;
-    double w = plot_text_width(ct_category_name((ct_category)c), 10) + 230;
+    double w = plot_text_width(ct_category_name((ct_category)c), 12) + 270;
     if (w > widest) widest = w;
     viz_buf_printf(&h, "<TR><TD BGCOLOR=\"%s\" WIDTH=\"10\" HEIGHT=\"10\" FIXEDSIZE=\"TRUE\"> </TD><TD ALIGN=\"LEFT\">"
-                       "<FONT POINT-SIZE=\"10\"><I>%s made before the profile</I></FONT></TD><TD ALIGN=\"RIGHT\">"
-                       "<FONT POINT-SIZE=\"10\">%s</FONT></TD></TR>",
-                   viz_hex(viz_category_color(c)), ct_category_name((ct_category)c), ct_format_bytes((double)m->before_by_cat[c], sz, sizeof sz));
+                       "<FONT POINT-SIZE=\"12\"><I>%s made before the profile</I></FONT></TD><TD ALIGN=\"RIGHT\">"
+                       "<FONT POINT-SIZE=\"12\">%s</FONT></TD></TR>",
+                   viz_hex(VIZ_BASELINE), ct_category_name((ct_category)c), ct_format_bytes((double)m->before_by_cat[c], sz, sizeof sz));
     rows++;
   }
   if (rows == 1) {
-    viz_buf_puts(&h, "<TR><TD COLSPAN=\"3\" ALIGN=\"LEFT\"><FONT POINT-SIZE=\"10\"><I>nothing</I></FONT></TD></TR>");
+    viz_buf_puts(&h, "<TR><TD COLSPAN=\"3\" ALIGN=\"LEFT\"><FONT POINT-SIZE=\"12\"><I>nothing</I></FONT></TD></TR>");
     rows++;
   }
   viz_buf_puts(&h, "</TABLE>");
-  double w = widest, height = 17.0 * rows + 6;
+  double w = widest, height = 20.0 * rows + 8;
   int rc = 0;
   if (h.oom) pl->b->oom = true;
   else if (!(rc = viz_measure(h.s, &w, &height))) plot_html(pl, x, top - height / 2, h.s, ANCHOR_LEFT, w);
@@ -147,7 +151,9 @@ int viz_memory_dot(const ct_profile *p, const viz_memory_opts *o, viz_buf *out) 
       for (int k = 0; k < CT_NCATS; k++) tot += m.live[s][k];
       if (tot > best) {
         best = tot;
-        memcpy(col[c].live, m.live[s], sizeof col[c].live);
+        col[c].live[0] = 0;
+        for (int k = 0; k < CT_NCATS; k++) col[c].live[0] += m.base[s][k];
+        for (int k = 0; k < CT_NCATS; k++) col[c].live[1 + k] = m.live[s][stack_order[k]] - m.base[s][stack_order[k]];
       }
     }
     col[c].phase = m.slot_phase[s0];
@@ -179,39 +185,42 @@ int viz_memory_dot(const ct_profile *p, const viz_memory_opts *o, viz_buf *out) 
              m.slot_phase[m.peak_slot] == CT_PHASE_BACKWARD ? ", backward" : "");
   else
     snprintf(title, sizeof title, "memory on %s: peak %s", dn, ct_format_bytes((double)m.peak, pk, sizeof pk));
-  plot_text(&pl, X0, Y0 + PLOT_H + 48, title, 15, viz_ink(VIZ_TITLE), ANCHOR_LEFT, true);
-  legend_row(&pl, m.max_by_cat, X0, Y0 + PLOT_H + 26);
+  plot_text(&pl, X0, Y0 + PLOT_H + 50, title, 16, viz_ink(VIZ_TITLE), ANCHOR_LEFT, true);
+  int64_t band_max[NBANDS] = {0};
+  for (int c = 0; c < ncols; c++)
+    for (int i = 0; i < NBANDS; i++)
+      if (col[c].live[i] > band_max[i]) band_max[i] = col[c].live[i];
+  legend_row(&pl, band_max, X0, Y0 + PLOT_H + 26);
   /* grid and y axis */
   for (double v = 0; v <= ytop + 1e-9; v += ystep) {
     double y = Y0 + v * div * sy;
     char t[32];
     fmt_tick(t, sizeof t, v, ystep);
     if (v > 0) plot_hline(&pl, X0, X0 + PLOT_W, y, 0.6, viz_hex(VIZ_GRID));
-    plot_text(&pl, X0 - 6, y, t, 10, viz_hex(VIZ_TEXT), ANCHOR_RIGHT, false);
+    plot_text(&pl, X0 - 6, y, t, 12, viz_hex(VIZ_TEXT), ANCHOR_RIGHT, false);
   }
   char yl[32];
   snprintf(yl, sizeof yl, "live %s", unit);
-  plot_text(&pl, X0 - 6, Y0 + PLOT_H + 10, yl, 10, viz_hex(VIZ_TEXT), ANCHOR_RIGHT, true);
+  plot_text(&pl, X0 - 6, Y0 + PLOT_H + 10, yl, 12, viz_hex(VIZ_TEXT), ANCHOR_RIGHT, true);
   /* stacked boxes, merged along x where nothing changes */
-  for (int i = 0; i < CT_NCATS; i++) {
-    ct_category cat = stack_order[i];
+  for (int i = 0; i < NBANDS; i++) {
     int c = 0;
     while (c < ncols) {
       int64_t base = 0;
-      for (int j = 0; j < i; j++) base += col[c].live[stack_order[j]];
-      int64_t h = col[c].live[cat];
+      for (int j = 0; j < i; j++) base += col[c].live[j];
+      int64_t h = col[c].live[i];
       int e = c + 1;
       while (e < ncols) {
         int64_t b2 = 0;
-        for (int j = 0; j < i; j++) b2 += col[e].live[stack_order[j]];
-        if (b2 != base || col[e].live[cat] != h) break;
+        for (int j = 0; j < i; j++) b2 += col[e].live[j];
+        if (b2 != base || col[e].live[i] != h) break;
         e++;
       }
       if (h > 0) {
         char tip[96], sz[32];
-        snprintf(tip, sizeof tip, "%s: %s", ct_category_name(cat), ct_format_bytes((double)h, sz, sizeof sz));
+        snprintf(tip, sizeof tip, "%s: %s", band_name(i), ct_format_bytes((double)h, sz, sizeof sz));
         double x0 = X0 + col[c].x0 * sx, x1 = X0 + col[e - 1].x1 * sx;
-        plot_rect(&pl, x0, Y0 + (double)base * sy, x1 - x0, (double)h * sy, viz_hex(viz_category_color(cat)), NULL, tip);
+        plot_rect(&pl, x0, Y0 + (double)base * sy, x1 - x0, (double)h * sy, band_color(i), NULL, tip);
       }
       c = e;
     }
@@ -228,7 +237,7 @@ int viz_memory_dot(const ct_profile *p, const viz_memory_opts *o, viz_buf *out) 
     double x0 = X0 + col[c].x0 * sx, x1 = X0 + col[e - 1].x1 * sx;
     plot_rect(&pl, x0, Y0 - 14, x1 - x0, 9, viz_tint(phase_fill[col[c].phase % 3]), NULL, NULL);
     const char *ph = phase_name[col[c].phase % 3];
-    if (x1 - x0 > plot_text_width(ph, 9) + 6) plot_text(&pl, (x0 + x1) / 2, Y0 - 24, ph, 9, viz_ink(VIZ_MUTED), ANCHOR_CENTER, false);
+    if (x1 - x0 > plot_text_width(ph, 11) + 6) plot_text(&pl, (x0 + x1) / 2, Y0 - 26, ph, 11, viz_ink(VIZ_MUTED), ANCHOR_CENTER, false);
     c = e;
   }
   /* x ticks */
@@ -239,10 +248,10 @@ int viz_memory_dot(const ct_profile *p, const viz_memory_opts *o, viz_buf *out) 
     char t[32];
     fmt_tick(t, sizeof t, v, xstep);
     plot_vline(&pl, x, Y0 - 4, Y0, 1, viz_hex(VIZ_TEXT), false);
-    plot_text(&pl, x, Y0 - 38, t, 10, viz_hex(VIZ_TEXT), ANCHOR_CENTER, false);
+    plot_text(&pl, x, Y0 - 40, t, 12, viz_hex(VIZ_TEXT), ANCHOR_CENTER, false);
   }
-  plot_text(&pl, X0 + PLOT_W / 2, Y0 - 54,
-            opt.by_time ? "time (ms)" : "op index (each column: the op's highest moment)", 10, viz_hex(VIZ_TEXT),
+  plot_text(&pl, X0 + PLOT_W / 2, Y0 - 58,
+            opt.by_time ? "time (ms)" : "op index (each column: the op's highest moment)", 12, viz_hex(VIZ_TEXT),
             ANCHOR_CENTER, true);
   /* user marks (the engine's own "backward" / "backward end" marks are the band above) */
   int op_count = 0;
@@ -263,10 +272,10 @@ int viz_memory_dot(const ct_profile *p, const viz_memory_opts *o, viz_buf *out) 
   plot_vline(&pl, px, Y0, Y0 + PLOT_H, 1.4, viz_hex(VIZ_MARK), true);
   char pl_lab[48];
   snprintf(pl_lab, sizeof pl_lab, "peak %s", ct_format_bytes((double)m.peak, pk, sizeof pk));
-  double lw = plot_text_width(pl_lab, 11);
+  double lw = plot_text_width(pl_lab, 13);
   double lx = px + 4 + lw > X0 + PLOT_W ? px - 4 - lw : px + 4;
   plot_text(&pl, lx, Y0 + (double)m.peak * sy + 8 < Y0 + PLOT_H - 6 ? Y0 + (double)m.peak * sy + 8 : Y0 + PLOT_H - 6,
-            pl_lab, 11, viz_hex(VIZ_MARK), ANCHOR_LEFT, true);
+            pl_lab, 13, viz_hex(VIZ_MARK), ANCHOR_LEFT, true);
   int rc = peak_table(&pl, &m, opt.max_listed, X0 + PLOT_W + 24, Y0 + PLOT_H);
   plot_end(&pl);
   free(col);

@@ -23,6 +23,7 @@
   X(CURRENT, "current", "#ffe066", "#fff5c2", "#b8860b", "what happens in this step (stepping, the chosen row)")  \
   X(MARK, "mark", "#c51b7d", "#f6d3e6", "#8e0152", "a level to compare with: peak, limit, best configuration")   \
   X(FREED, "freed", "#a3a3a3", "#f4f4f4", "#6b6b6b", "saved tensor freed by backward (the graph's structure is kept)") \
+  X(BASELINE, "baseline", "#dadada", "#efefef", "#8c8c8c", "memory that existed before the profile began")     \
   X(SUMMARY, "summary", "#9fb3c8", "#eef3f8", "#5b6f85", "a summary of several nodes (folded layers)")           \
   X(SERIES1, "series1", "#2c7fb8", "#d0e4f2", "#1a4f73", "first line of a chart (see its legend)")               \
   X(SERIES2, "series2", "#d95f0e", "#fbe0cc", "#8a3b08", "second line of a chart (see its legend)")              \

@@ -10,7 +10,7 @@
 #define DEFAULT_SEED 0x2545F4914F6CDD1DULL
 
 static ct_ctx default_ctx = {
-    .grad_enabled = true, .default_category = CT_CAT_ACTIVATION, .rng_seed = DEFAULT_SEED, .next_hook_id = 1};
+    .grad_enabled = true, .default_category = CT_CAT_INPUT, .rng_seed = DEFAULT_SEED, .next_hook_id = 1};
 _Thread_local ct_ctx *ct_ctx_tls = &default_ctx;
 static double wall_origin;
 
@@ -28,7 +28,7 @@ ct_ctx *ct_ctx_new(int rank) {
   if (!c) return ct_errorf("context: out of memory creating the context of rank %d", rank), NULL;
   c->rank = rank;
   c->grad_enabled = true;
-  c->default_category = CT_CAT_ACTIVATION;
+  c->default_category = CT_CAT_INPUT; /* made at the prompt: input (PyTorch's memory categories) */
   c->rng_seed = DEFAULT_SEED;
   c->next_hook_id = 1;
   return c;

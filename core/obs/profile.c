@@ -248,7 +248,7 @@ static int cmp_live(const void *a, const void *b) {
 }
 
 void ct_prof_memory_free(ct_prof_memory *m) {
-  free(m->live), free(m->t_us), free(m->end_us), free(m->slot_op), free(m->slot_phase), free(m->at_peak);
+  free(m->live), free(m->base), free(m->t_us), free(m->end_us), free(m->slot_op), free(m->slot_phase), free(m->at_peak);
   memset(m, 0, sizeof *m);
 }
 
@@ -259,12 +259,14 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
   for (size_t i = 0; i < p->nev; i++) nops += is_op_event(&p->ev[i]);
   m->nslots = nops + 1;
   m->live = calloc((size_t)m->nslots, sizeof *m->live);
+  m->base = calloc((size_t)m->nslots, sizeof *m->base);
   m->t_us = calloc((size_t)m->nslots, sizeof *m->t_us);
   m->end_us = calloc((size_t)m->nslots, sizeof *m->end_us);
   m->slot_op = calloc((size_t)m->nslots, sizeof *m->slot_op);
   m->slot_phase = calloc((size_t)m->nslots, sizeof *m->slot_phase);
-  if (!m->live || !m->t_us || !m->end_us || !m->slot_op || !m->slot_phase) {
-    ct_prof_memory_free(m);
+  id_map inwin = {0}; /* storages allocated inside the window: the others are the baseline */
+  if (!m->live || !m->base || map_init(&inwin, p->nev) || !m->t_us || !m->end_us || !m->slot_op || !m->slot_phase) {
+    map_free(&inwin), ct_prof_memory_free(m);
     return ct_errorf("profile: out of memory building the memory timeline");
   }
   /* pass 1: the slots and the peak */
@@ -273,6 +275,9 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
   int64_t total = 0;
   for (int c = 0; c < CT_NCATS; c++) total += state[c], m->max_by_cat[c] = state[c];
   memcpy(best, state, sizeof best);
+  int64_t pre[CT_NCATS], best_pre[CT_NCATS];
+  memcpy(pre, state, sizeof pre);
+  memcpy(best_pre, state, sizeof pre);
   int64_t best_total = total;
   double best_t = p->t_start;
   size_t peak_event = 0; /* events [0, peak_event) applied give the peak state */
@@ -284,12 +289,14 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
     const ct_event *e = &p->ev[i];
     if (is_op_event(e)) {
       memcpy(m->live[slot], best, sizeof best);
+      memcpy(m->base[slot], best_pre, sizeof best_pre);
       m->t_us[slot] = best_t - p->t_start;
       m->end_us[slot] = e->t1 - p->t_start;
       m->slot_op[slot] = e->name ? e->name : "?";
       m->slot_phase[slot] = (unsigned char)ct_profile_phase(p, i);
       slot++;
       memcpy(best, state, sizeof best);
+      memcpy(best_pre, pre, sizeof pre);
       best_total = total;
       best_t = e->t1;
       continue;
@@ -298,10 +305,15 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
     int64_t d = e->kind == CT_EV_ALLOC ? e->nbytes : -e->nbytes;
     state[e->category] += d;
     total += d;
+    if (e->kind == CT_EV_ALLOC)
+      *map_slot(&inwin, e->node_id, true) = 1;
+    else if (!map_slot(&inwin, e->node_id, false) && pre[e->category] >= e->nbytes)
+      pre[e->category] -= e->nbytes;
     if (state[e->category] > m->max_by_cat[e->category]) m->max_by_cat[e->category] = state[e->category];
     if (total > best_total) {
       best_total = total;
       memcpy(best, state, sizeof best);
+      memcpy(best_pre, pre, sizeof pre);
       best_t = e->t0;
     }
     if (total > m->peak) {
@@ -313,6 +325,8 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
     }
   }
   memcpy(m->live[slot], best, sizeof best);
+  memcpy(m->base[slot], best_pre, sizeof best_pre);
+  map_free(&inwin);
   m->t_us[slot] = best_t - p->t_start;
   m->end_us[slot] = p->t_end - p->t_start;
   m->slot_op[slot] = "";
@@ -373,7 +387,7 @@ int ct_profile_memory(const ct_profile *p, ct_devtype dev, ct_prof_memory *m) {
 /* ---- formatting -------------------------------------------------------------------------- */
 
 const char *ct_format_bytes(double b, char *buf, size_t n) {
-  const char *unit[] = {"B", "KB", "MB", "GB", "TB"};
+  const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"}; /* binary, labelled so */
   int u = 0;
   double a = b < 0 ? -b : b;
   while (a >= 1024 && u < 4) a /= 1024, b /= 1024, u++;

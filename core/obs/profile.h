@@ -41,6 +41,7 @@ typedef struct {
   ct_devtype device;
   int nslots;
   int64_t (*live)[CT_NCATS]; /* [nslots][CT_NCATS] */
+  int64_t (*base)[CT_NCATS]; /* [nslots][CT_NCATS]: the part of live allocated before the window (baseline) */
   double *t_us;              /* [nslots]: time of each slot's high-water moment */
   double *end_us;            /* [nslots]: when the slot ends (its op's end; the window's end) */
   const char **slot_op;      /* [nslots]: op name of the slot ("" for the last) */

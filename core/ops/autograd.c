@@ -512,7 +512,10 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
 }
 
 int ct_backward(ct_tensor *out, ct_tensor *grad, bool retain_graph, bool create_graph) {
-  return run_engine(out, grad, NULL, 0, NULL, retain_graph || create_graph, create_graph);
+  ct_category old = ct_set_default_category(CT_CAT_TEMPORARY); /* made in backward: temporary */
+  int rc = run_engine(out, grad, NULL, 0, NULL, retain_graph || create_graph, create_graph);
+  ct_set_default_category(old);
+  return rc;
 }
 
 int ct_grad(ct_tensor *out, ct_tensor *grad_out, ct_tensor *const *inputs, int n, ct_tensor **result,
@@ -523,7 +526,9 @@ int ct_grad(ct_tensor *out, ct_tensor *grad_out, ct_tensor *const *inputs, int n
       char d[200];
       return ct_errorf("grad: input %d (%s) does not require grad", k + 1, ct_describe(inputs[k], d, sizeof d));
     }
+  ct_category old = ct_set_default_category(CT_CAT_TEMPORARY); /* made in backward: temporary */
   int rc = run_engine(out, grad_out, inputs, n, result, retain_graph || create_graph, create_graph);
+  ct_set_default_category(old);
   for (int k = 0; k < n; k++) {
     if (rc) {
       ct_release(result[k]);

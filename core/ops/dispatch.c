@@ -163,7 +163,17 @@ ct_tensor *ct_op_run(ct_op op, ct_tensor *const *in, int nin, const ct_attrs *a)
       return NULL;
     }
     /* in-place ops (CT_OPF_INPLACE_OUT) write into input 0: their output is an alias of it */
+    /* outside any model/backward/step (default input), an output the autograd graph records is an
+       activation, as PyTorch's memory profiler counts it */
+    ct_ctx *cc = ct_ctx_cur();
+    bool act = cc->default_category == CT_CAT_INPUT && cc->grad_enabled && !(def->flags & CT_OPF_NONDIFF);
+    if (act) {
+      act = false;
+      for (int i = 0; i < nin && !(i > 0 && (def->flags & CT_OPF_NONDIFF_IN1)); i++) act = act || in[i]->requires_grad;
+    }
+    ct_category old_cat = act ? ct_set_default_category(CT_CAT_ACTIVATION) : CT_CAT_INPUT;
     out = (def->flags & CT_OPF_INPLACE_OUT) ? ct_tensor_alias(in[0], &m) : ct_tensor_new_meta(&m, dev);
+    if (act) ct_set_default_category(old_cat);
     if (!out) {
       op_error(def, in, nin);
       return NULL;

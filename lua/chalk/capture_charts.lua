@@ -18,7 +18,7 @@ local M = {}
 local PHASE_FILL = { forward = "forward", backward = "backward", recompute = "recompute", optimizer = "optimizer" }
 
 local function human(b)
-  local units = { "B", "KB", "MB", "GB" }
+  local units = { "B", "KiB", "MiB", "GiB" }
   local k = 1
   while b >= 1024 and k < #units do b, k = b / 1024, k + 1 end
   return k == 1 and ("%d B"):format(b) or ("%.1f %s"):format(b, units[k])
@@ -111,28 +111,31 @@ local function arena_canvas(g, opts)
   local top = 0
   for _, b in ipairs(bufs) do top = math.max(top, b.offset + b.size) end
   local plan = opts.plan
-  local ymax = math.max(top, plan and plan.naive or 0, 1)
+  -- the axis fits the arena (the naive sum is in the subtitle): the packing fills the picture
+  local ymax = math.max(top, plan and plan.planned or 0, 1) * 1.12
   if opts.ymax then ymax = opts.ymax end
-  local L, B, R, T = 80, 66, 20, 44
-  local W, H = opts.width or 860, opts.height or 420
+  local L, B, R, T = 96, 84, 24, 64
+  local W, H = opts.width or 960, opts.height or 520
   local c = canvas(W, H)
   local function px(p) return L + (p - 1) / math.max(npos, 1) * (W - L - R) end
   local function py(v) return B + v / ymax * (H - B - T) end
-  c.text(W / 2, H - 16, opts.title or "the packed arena: each tensor at its offset while it is live", 13, "center",
+  c.text(W / 2, H - 20, opts.title or "the packed arena: each tensor at its offset while it is live", 16, "center",
     "title", true)
   if plan then
-    c.text(W / 2, H - 32, ("arena %s (planned peak) vs naive sum %s; live lower bound %s"):format(human(plan.planned),
-      human(plan.naive), human(plan.lower_bound)), 10, "center")
+    c.text(W / 2, H - 42, ("arena %s (planned peak) vs naive sum %s; live lower bound %s"):format(human(plan.planned),
+      human(plan.naive), human(plan.lower_bound)), 13, "center")
   end
   for k = 0, 4 do
     local v = ymax * k / 4
     c.rect(L, py(v), W - L - R, 0.5, "grid")
-    c.text(L - 6, py(v), human(v), 8, "right")
+    c.text(L - 8, py(v), human(v), 12, "right")
   end
+  c.text(L - 8, H - T + 14, "offset", 12, "right", "text", true)
   c.rect(L, B - 1, W - L - R, 1, "text")
-  local step = math.max(1, math.floor(npos / 10 + 0.5))
-  for p = 1, npos, step do c.text(px(p), B - 12, tostring(p), 8, "center") end
-  c.text((L + W - R) / 2, 30, "node position in the step", 10, "center")
+  local step = math.max(1, math.floor(npos / 8 + 0.5))
+  for p = 1, npos, step do c.text(px(p), B - 16, tostring(p), 12, "center") end
+  c.text((L + W - R) / 2, B - 38, "node position in the step (a bar: one tensor, from its maker to its last reader)", 12,
+    "center")
   for _, b in ipairs(bufs) do
     local x0, x1 = px(b.first), px(b.last + 1)
     c.rect(x0, py(b.offset), math.max(x1 - x0, 1), math.max(py(b.offset + b.size) - py(b.offset), 0.6),
@@ -140,12 +143,19 @@ local function arena_canvas(g, opts)
       ("%s: %s at offset %d, nodes %d..%d"):format(b.name, human(b.size), b.offset, b.first, b.last))
   end
   if plan then
-    c.rect(L, py(plan.planned), W - L - R, 1.2, "mark")
-    c.text(W - R, py(plan.planned) + 7, "planned peak", 8, "right", "mark")
-    c.rect(L, py(plan.lower_bound), W - L - R, 0.8, "mark:ink")
-    c.text(W - R, py(plan.lower_bound) - 7, "live lower bound", 8, "right", "mark:ink")
+    c.rect(L, py(plan.planned), W - L - R, 1.6, "mark")
+    c.text(W - R, py(plan.planned) + 10, "planned peak " .. human(plan.planned), 12, "right", "mark", true)
+    c.rect(L, py(plan.lower_bound), W - L - R, 1.2, "mark:ink")
+    c.text(L + 6, py(plan.planned) + 10, "live lower bound " .. human(plan.lower_bound), 12, "left", "mark:ink", true)
   end
-  legend(c, L, 4)
+  -- the legend names only the phases drawn
+  local seen, fills, names = {}, {}, {}
+  local label = { forward = "forward", backward = "backward", recompute = "recomputed in backward", optimizer = "optimizer step" }
+  for _, b in ipairs(bufs) do seen[ph[b.first] or "forward"] = true end
+  for _, k in ipairs { "forward", "backward", "recompute", "optimizer" } do
+    if seen[k] then fills[#fills + 1], names[#names + 1] = PHASE_FILL[k], label[k] end
+  end
+  c.legend(L, 16, fills, names, 13)
   return c
 end
 

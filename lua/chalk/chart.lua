@@ -71,7 +71,8 @@ local function binned(xs, ys, n)
 end
 
 -- series: a list of numbers, or a table {name = list, ...} / list of {name=, y=, x=} for several
--- lines. opts: title, xlabel, ylabel, width, height (points), logy.
+-- lines. opts: title, xlabel, ylabel, width, height (points), logy, points (mark each point),
+-- labels (a list of texts, one per point of the first line, written beside the points).
 local function line_canvas(series, opts)
   local lines = {}
   if type(series[1]) == "number" then
@@ -85,7 +86,7 @@ local function line_canvas(series, opts)
     for _, k in ipairs(names) do lines[#lines + 1] = { name = k, y = series[k] } end
   end
   local W, H = opts.width or 560, opts.height or 300
-  local L, B, R, T = 64, 48, 16, opts.title and 52 or 26
+  local L, B, R, T = 64, 52, 16, opts.title and 72 or 44
   local xmin, xmax, ymin, ymax = math.huge, -math.huge, math.huge, -math.huge
   for _, l in ipairs(lines) do
     l.x = l.x or {}
@@ -110,20 +111,20 @@ local function line_canvas(series, opts)
   local y = ymin
   while y <= ymax + ystep / 2 do
     c:rect(L, py(y) - 0.25, W - L - R, 0.5, "grid")
-    c:text(L - 6, py(y), fmt(y), 9, "right")
+    c:text(L - 6, py(y), fmt(y), 12, "right")
     y = y + ystep
   end
   local x = math.ceil(xmin / xstep) * xstep
   while x <= xmax do
     c:rect(px(x) - 0.25, B, 0.5, H - B - T, "grid")
-    c:text(px(x), B - 12, fmt(x), 9, "center")
+    c:text(px(x), B - 14, fmt(x), 12, "center")
     x = x + xstep
   end
   c:rect(L, B, W - L - R, 1, "text")
   c:rect(L, B, 1, H - B - T, "text")
-  if opts.title then c:text(W / 2, H - 14, opts.title, 13, "center", "title") end
-  c:text((L + W - R) / 2, 14, opts.xlabel or "step", 10, "center")
-  if opts.ylabel then c:text(6, H - T + 8, opts.ylabel, 10, "left") end
+  if opts.title then c:text(W / 2, H - 16, opts.title, 15, "center", "title") end
+  c:text((L + W - R) / 2, 14, opts.xlabel or "step", 12, "center")
+  if opts.ylabel then c:text(6, H - T + 12, opts.ylabel, 12, "left") end
   -- the lines, and a legend naming each (its colour is the k-th series of viz.colors)
   local names, colors = {}, {}
   for li, l in ipairs(lines) do
@@ -131,9 +132,20 @@ local function line_canvas(series, opts)
     local xs, ys = {}, {}
     for i = 1, #l.bx do xs[i], ys[i] = px(l.bx[i]), py(l.by[i]) end
     c:line(xs, ys, color, 1.6)
+    if opts.points or opts.labels then
+      for i = 1, #l.y do c:rect(px(l.x[i]) - 3.5, py(l.y[i]) - 3.5, 7, 7, color) end
+    end
+    if li == 1 and opts.labels then
+      for i, t in ipairs(opts.labels) do
+        if l.y[i] then
+          local right = px(l.x[i]) > (L + W - R) / 2
+          c:text(px(l.x[i]) + (right and -8 or 8), py(l.y[i]) + (right and 22 or 12), t, 12, right and "right" or "left", "title")
+        end
+      end
+    end
     colors[li], names[li] = color, l.name or opts.name or (#lines > 1 and ("series " .. li) or opts.ylabel or "value")
   end
-  c:legend(L, H - T + 10, colors, names)
+  c:legend(opts.ylabel and L + 10 + 7 * #opts.ylabel or L, H - T + 12, colors, names, 12)
   return c
 end
 

@@ -131,7 +131,8 @@ function Module:forward()
   error(("nn.%s has no forward method"):format(getmetatable(self).__name), 2)
 end
 
-function Module:__call(...) return self:forward(...) end
+-- what a model's forward makes is an activation (memory categories as PyTorch counts them)
+function Module:__call(...) return chalk.with_category("activation", self.forward, self, ...) end
 
 -- Registers a buffer: state that is not trained but moves with the module (e.g. a mask).
 function Module:register_buffer(name, t)

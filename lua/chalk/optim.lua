@@ -20,8 +20,7 @@ local optim = {}
 
 -- A new zero tensor like p, tagged as optimizer state and named after p.
 local function state_like(p, what)
-  local t = chalk.zeros(p.shape, { dtype = p.dtype, device = p.device })
-  chalk.tag(t, "optimizer state")
+  local t = chalk.with_category("optimizer state", chalk.zeros, p.shape, { dtype = p.dtype, device = p.device })
   t.name = (p.name or "param") .. "." .. what
   return t
 end
@@ -101,7 +100,8 @@ end
 function Optimizer:step(closure)
   local loss
   if closure then loss = closure() end
-  chalk.no_grad(function()
+  -- what a step makes is temporary (its state is tagged in state_like), as PyTorch counts it
+  chalk.with_category("temporary", chalk.no_grad, function()
     for _, g in ipairs(self.param_groups) do
       for _, p in ipairs(g.params) do
         local grad = p.grad

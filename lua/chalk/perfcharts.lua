@@ -36,9 +36,9 @@ function M.si(v)
 end
 
 function M.bytes(b)
-  if b >= 1e9 then return ("%.2f GB"):format(b / 1e9) end
-  if b >= 1e6 then return ("%.2f MB"):format(b / 1e6) end
-  if b >= 1e3 then return ("%.1f KB"):format(b / 1e3) end
+  if b >= 2^30 then return ("%.2f GiB"):format(b / 2^30) end -- binary units, labelled so
+  if b >= 2^20 then return ("%.2f MiB"):format(b / 2^20) end
+  if b >= 2^10 then return ("%.1f KiB"):format(b / 2^10) end
   return ("%d B"):format(math.floor(b + 0.5))
 end
 

@@ -122,12 +122,12 @@ Test(ctx, memory_is_charged_to_the_allocating_context_per_device_index) {
   cr_assert_eq(ct_ctx_mem_device(ct_ctx_default(), ct_cpu(), &d0), 0);
   ct_ctx *prev = ct_ctx_switch(a);
   int64_t n1 = 1000, n2 = 250;
-  ct_tensor *t = ct_empty(&n1, 1, CT_F32, ct_cpu()); /* 4000 bytes, an activation */
+  ct_tensor *t = ct_empty(&n1, 1, CT_F32, ct_cpu()); /* 4000 bytes, an input (made outside any model or backward) */
   ct_tensor *p = ct_empty(&n2, 1, CT_F32, ct_cpu());
   ct_set_category(p, CT_CAT_PARAMETER);
   ct_ctx_switch(prev);
   cr_assert_eq(ct_ctx_mem_device(a, ct_cpu(), &a0), 0);
-  cr_assert_eq(a0.live[CT_CAT_ACTIVATION], 4000);
+  cr_assert_eq(a0.live[CT_CAT_INPUT], 4000);
   cr_assert_eq(a0.live[CT_CAT_PARAMETER], 1000);
   cr_assert_eq(a0.peak, 5000);
   cr_assert_eq(a0.allocated, 5000, "a retag is not an allocation");
@@ -142,11 +142,11 @@ Test(ctx, memory_is_charged_to_the_allocating_context_per_device_index) {
   /* the by-type view of a, as ct_mem_get gives it while a is current */
   ct_mem_stats s;
   ct_ctx_mem_get(a, &s);
-  cr_assert_eq(s.live[CT_CPU][CT_CAT_ACTIVATION], 4000);
+  cr_assert_eq(s.live[CT_CPU][CT_CAT_INPUT], 4000);
   cr_assert_eq(s.peak[CT_CPU], 5000);
   ct_release(t); /* released under the default context: charged back to a */
   ct_ctx_mem_device(a, ct_cpu(), &a1);
-  cr_assert_eq(a1.live[CT_CAT_ACTIVATION], 0);
+  cr_assert_eq(a1.live[CT_CAT_INPUT], 0);
   cr_assert_eq(a1.peak, 5000);
   ct_ctx_mem_reset_peak(a);
   ct_ctx_mem_device(a, ct_cpu(), &a1);

@@ -7,10 +7,10 @@ extra=$(number 'extra forwards computed with sqrt(n) segments:')
 near "extra forwards" "$extra" 0.75 0.3
 near "gradient difference" "$(number 'largest gradient difference to store-all:')" 0 0
 # the sweep beside its law: every k's peak within 15% of (k + n/k) activations, smallest near sqrt(n)
-sed -n 's/^k = *\([0-9]*\): activation peak *\([0-9.]*\) MB, law .* = *\([0-9.]*\) MB, extra forwards \([0-9.]*\).*/\1 \2 \3 \4/p' "$LOG" >"$TMP/sweep"
+sed -n 's/^k = *\([0-9]*\): activation peak *\([0-9.]*\) MiB, law .* = *\([0-9.]*\) MiB, extra forwards \([0-9.]*\).*/\1 \2 \3 \4/p' "$LOG" >"$TMP/sweep"
 [ "$(wc -l <"$TMP/sweep")" -eq 7 ] || fail "the sweep printed $(wc -l <"$TMP/sweep") rows, expected 7"
 while read -r k peak law extra; do
-  near "k = $k peak vs law (MB)" "$peak" "$law" "$(awk -v l="$law" 'BEGIN { print 0.15 * l }')"
+  near "k = $k peak vs law (MiB)" "$peak" "$law" "$(awk -v l="$law" 'BEGIN { print 0.15 * l }')"
   at_least "k = $k extra forwards at most 1.05" "$(awk -v e="$extra" 'BEGIN { print 1.05 - e }')" 0
 done <"$TMP/sweep"
 kmin=$(sort -k2 -g "$TMP/sweep" | head -n 1 | cut -d' ' -f1)
