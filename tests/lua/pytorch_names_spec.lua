@@ -263,3 +263,130 @@ describe("x == y on tensors", function()
     assert.is_false(x == 1)
   end)
 end)
+
+describe("nn additions", function()
+  it("Identity, ModuleList, the loss modules and functional.one_hot", function()
+    local x = chalk.randn(2, 3)
+    assert.is_true(rawequal(nn.Identity()(x), x))
+    local list = nn.ModuleList{ nn.Linear(3, 4), nn.ReLU() }
+    list:append(nn.Linear(4, 2))
+    assert.are.equal(3, #list)
+    local h = x
+    for _, m in ipairs(list) do h = m(h) end
+    assert.are.same({ 2, 2 }, { table.unpack(h.shape) })
+    assert.are.equal(3 * 4 + 4 + 4 * 2 + 2, list:num_parameters())
+    assert.has_error(function() list(x) end)
+    local y, t = chalk.randn(2, 3), chalk.tensor({ 3, 1 }, { dtype = "i64" })
+    assert.are.equal(chalk.mse_loss(x, y):item(), nn.MSELoss()(x, y):item())
+    assert.are.equal(chalk.cross_entropy(x, t):item(), nn.CrossEntropyLoss()(x, t):item())
+    assert.is_true(chalk.equal(F.one_hot(t), chalk.tensor({ { 0, 0, 1 }, { 1, 0, 0 } }, { dtype = "i64" })))
+    assert.are.same({ 2, 5 }, { table.unpack(F.one_hot(t, 5).shape) })
+  end)
+
+  it("BatchNorm1d/2d match torch: train output, running statistics, eval output, gradients", function()
+    chalk.manual_seed(4)
+    local x1 = chalk.randn(6, 3, { dtype = "f64" }) * 2 + 1
+    local x2 = chalk.randn(4, 3, 5, 5, { dtype = "f64" }) - 0.5
+    local bn1 = nn.BatchNorm1d(3, { momentum = 0.2 }):to("f64")
+    local bn2 = nn.BatchNorm2d(3):to("f64")
+    chalk.no_grad(function() bn2.weight:copy_(chalk.tensor({ 1.5, 0.5, 2 })); bn2.bias:copy_(chalk.tensor({ 0.1, -0.2, 0.3 }, { dtype = "f64" })) end)
+    local y1 = bn1(x1); bn1(x1 * 0.5)
+    local y2 = bn2(x2)
+    local xg = x2:clone(); xg.requires_grad = true
+    local w = chalk.linspace(-1, 1, x2:numel(), { dtype = "f64" }):reshape(x2.shape)
+    bn2:train(); local gx = chalk.grad((bn2(xg) * w):sum(), { xg })[1]
+    bn1:eval(); bn2:eval()
+    local e1, e2 = bn1(x1), bn2(x2)
+    local out = ref.run({ x1 = x1, x2 = x2, w = w }, [[
+      bn1 = torch.nn.BatchNorm1d(3, momentum=0.2); bn2 = torch.nn.BatchNorm2d(3)
+      with torch.no_grad():
+          bn2.weight.copy_(torch.tensor([1.5, 0.5, 2])); bn2.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+      O["y1"] = bn1(I["x1"]); bn1(I["x1"] * 0.5); O["y2"] = bn2(I["x2"])
+      xg = I["x2"].clone().requires_grad_(True); (bn2(xg) * I["w"]).sum().backward(); O["gx"] = xg.grad
+      O["rm1"] = bn1.running_mean; O["rv1"] = bn1.running_var; O["rm2"] = bn2.running_mean; O["rv2"] = bn2.running_var
+      bn1.eval(); bn2.eval(); O["e1"] = bn1(I["x1"]); O["e2"] = bn2(I["x2"])
+    ]])
+    assert.is_true(close(y1, out.y1) and close(y2, out.y2) and close(gx, out.gx))
+    assert.is_true(close(bn1.running_mean, out.rm1) and close(bn1.running_var, out.rv1))
+    assert.is_true(close(bn2.running_mean, out.rm2) and close(bn2.running_var, out.rv2))
+    assert.is_true(close(e1, out.e1) and close(e2, out.e2))
+    assert.has_error(function() bn2(x1) end)
+  end)
+
+  it("state_dict carries parameters and running statistics; chalk.save/load round-trips it", function()
+    chalk.manual_seed(8)
+    local function make() return nn.Sequential{ nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2) } end
+    local a = make()
+    a(chalk.randn(8, 3)) -- training step: moves the running statistics
+    local sd = a:state_dict()
+    assert.is_not_nil(sd["2.running_mean"])
+    assert.is_not_nil(sd["2.weight"])
+    local path = os.tmpname()
+    chalk.save(sd, path)
+    local b = make()
+    b:load_state_dict(chalk.load(path))
+    os.remove(path)
+    for k, v in pairs(sd) do assert.is_true(chalk.equal(v, b:state_dict()[k]), k) end
+    a:eval(); b:eval()
+    local x = chalk.randn(5, 3)
+    assert.is_true(chalk.equal(a(x), b(x)))
+    sd["2.running_var"] = nil
+    assert.has_error(function() make():load_state_dict(sd) end, "load_state_dict: missing key '2.running_var'")
+  end)
+end)
+
+describe("optim additions", function()
+  local function run_steps(make, torch_ctor)
+    chalk.manual_seed(21)
+    local p = nn.Parameter(chalk.randn(5, 3, { dtype = "f64" }), "p")
+    local c = chalk.randn(5, 3, { dtype = "f64" })
+    local init = p:detach():clone()
+    local opt = make({ p })
+    for _ = 1, 10 do
+      opt:zero_grad();
+      ((c * p * p):sum() + p:sin():sum()):backward()
+      opt:step()
+    end
+    local out = ref.run({ p = init, c = c }, ([[
+      p = I["p"].clone().requires_grad_(True)
+      opt = %s
+      for _ in range(10):
+          opt.zero_grad()
+          ((I["c"] * p * p).sum() + p.sin().sum()).backward()
+          opt.step()
+      O["p"] = p]]):format(torch_ctor))
+    assert.is_true((p - init):abs():max():item() > 1e-3)
+    return ref.maxdiff(p, out.p)
+  end
+
+  it("RMSprop matches torch to 1e-6 over 10 steps (plain, centered with momentum and decay)", function()
+    assert.is_true(run_steps(function(ps) return optim.RMSprop(ps, { lr = 0.01 }) end, "torch.optim.RMSprop([p], lr=0.01)") < 1e-6)
+    assert.is_true(run_steps(function(ps)
+      return optim.RMSprop(ps, { lr = 0.02, alpha = 0.9, momentum = 0.5, centered = true, weight_decay = 0.1 })
+    end, "torch.optim.RMSprop([p], lr=0.02, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.1)") < 1e-6)
+  end)
+
+  it("StepLR and CosineAnnealingLR follow torch's schedule", function()
+    local p = nn.Parameter(chalk.zeros(1))
+    local opt = optim.SGD({ p }, { lr = 0.1 })
+    local step = optim.lr_scheduler.StepLR(opt, 3, 0.5)
+    local seen = {}
+    for i = 1, 7 do opt:step(); step:step(); seen[i] = step:get_last_lr()[1] end
+    local opt2 = optim.SGD({ p }, { lr = 0.1 })
+    local cos = optim.lr_scheduler.CosineAnnealingLR(opt2, 5, 0.01)
+    local seen2 = {}
+    for i = 1, 5 do opt2:step(); cos:step(); seen2[i] = opt2.param_groups[1].lr end
+    local out = ref.run({}, [[
+      p = torch.nn.Parameter(torch.zeros(1))
+      o = torch.optim.SGD([p], lr=0.1); s = torch.optim.lr_scheduler.StepLR(o, 3, 0.5); a = []
+      for _ in range(7):
+          o.step(); s.step(); a.append(s.get_last_lr()[0])
+      o = torch.optim.SGD([p], lr=0.1); s = torch.optim.lr_scheduler.CosineAnnealingLR(o, 5, 0.01); b = []
+      for _ in range(5):
+          o.step(); s.step(); b.append(o.param_groups[0]["lr"])
+      O["a"] = torch.tensor(a); O["b"] = torch.tensor(b)]])
+    assert.is_true(close(chalk.tensor(seen, { dtype = "f64" }), out.a, 1e-12))
+    assert.is_true(close(chalk.tensor(seen2, { dtype = "f64" }), out.b, 1e-12))
+    assert.has_error(function() optim.lr_scheduler.StepLR(opt, 0) end)
+  end)
+end)
