@@ -329,6 +329,12 @@ function T.normal_(x, mean, std)
   return x:copy_(chalk.randn(x.shape, { dtype = x.dtype, device = x.device }) * (std or 1) + (mean or 0))
 end
 
+-- torch.X(x, ...) for the methods above, as chalk.X
+for _, name in ipairs({ "sort", "topk", "logsumexp", "all", "any", "allclose", "norm", "masked_fill", "triu", "tril",
+  "split", "chunk", "flip", "multinomial", "tile" }) do
+  chalk[name] = T[name]
+end
+
 -- ---- x == y ----------------------------------------------------------------------------------
 -- Lua turns whatever __eq returns into one boolean, so elementwise == cannot exist; comparing two
 -- distinct tensors says what to use instead of silently comparing identity.
