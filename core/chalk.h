@@ -215,6 +215,10 @@ ct_tensor *ct_min(ct_tensor *a, const int *dims, int n, bool keepdim);
 ct_tensor *ct_var(ct_tensor *a, const int *dims, int n, bool keepdim, bool unbiased);
 /* argmax over one dim (dim = CT_ALL_DIMS: over the flattened tensor); 1-based i64. */
 ct_tensor *ct_argmax(ct_tensor *a, int dim, bool keepdim);
+/* Along one dim (ops/ops_sort.c): the stable 1-based i64 sorting permutation; the running sum
+   (reverse: from the end). */
+ct_tensor *ct_argsort(ct_tensor *x, int dim, bool descending);
+ct_tensor *ct_cumsum(ct_tensor *x, int dim, bool reverse);
 ct_tensor *ct_argmin(ct_tensor *a, int dim, bool keepdim);
 /* Sum a broadcast gradient back down to shape (used by backward rules). */
 ct_tensor *ct_sum_to_shape(ct_tensor *g, const int64_t *shape, int ndim);

@@ -32,6 +32,7 @@
   CT_EW_OPS(X) X(where)                                                                        \
   /* reductions */                                                                             \
   X(sum) X(mean) X(max) X(min) X(argmax) X(argmin)                                             \
+  /* ordering along one dim (ops/ops_sort.c) */ X(argsort) X(cumsum)                           \
   /* linear algebra */                                                                         \
   X(matmul)                                                                                    \
   /* nn */                                                                                     \

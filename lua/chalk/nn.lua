@@ -241,7 +241,7 @@ function Module:to(where)
       local params = rawget(m, "_parameters")
       for k, p in pairs(params) do
         local moved = p:to(where)
-        if moved ~= p then
+        if not rawequal(moved, p) then -- tensors: == raises (chalk/pytorch.lua)
           local name = p.name
           moved = nn.Parameter(moved:detach(), name)
           params[k] = moved

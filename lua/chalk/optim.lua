@@ -318,4 +318,7 @@ class("Adam", { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 0 
 class("AdamW", { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 1e-2 },
   function(_, g, p, grad, st) adam_update(g, p, grad, st, true) end)
 
+-- for optim_extra.lua (RMSprop): the class maker and state allocator above
+optim._class, optim._state_like = class, state_like
+
 return optim

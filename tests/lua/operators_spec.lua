@@ -134,11 +134,12 @@ describe("comparisons", function()
     assert.are.same({ 1, 0, 1 }, chalk.where(a:gt(0), 1, 0):totable())
   end)
 
-  it("== stays identity (Lua semantics); < and <= explain what to use", function()
+  it("== is identity only for one object, else explains (issue 15); < and <= explain what to use", function()
     local a = t { 1 }
     assert.is_true(a == a)
-    assert.is_false(a == t { 1 })
-    assert.is_false(a[1] == a[1]) -- two views, two objects
+    S.error_matching(function() return a == t { 1 } end, "x:eq(y)")
+    S.error_matching(function() return a[1] == a[1] end, "chalk.equal(x, y)") -- two views, two objects
+    assert.is_false(rawequal(a[1], a[1]))
     S.error_matching(function() return a < a end, "x:lt(y)")
     S.error_matching(function() return a <= a end, "x:le(y)")
   end)

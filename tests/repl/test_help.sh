@@ -27,8 +27,10 @@ expect "help of a class" '^nn\.Linear: y = x W\^T \+ b'
 type_line ':help softmx'
 expect "a misspelt name gets the nearest" 'no help for "softmx"; did you mean x:softmax'
 type_line 'x = chalk.randn(3, 4)'
-type_line 'x:topk(2)'
-expect "a missing method with no near name points at :help ops" "^no method 'topk': not in chalk; see :help ops"
+type_line 'x:zzyzx(2)'
+expect "a missing method with no near name points at :help ops" "^no method 'zzyzx': not in chalk; see :help ops"
+type_line ':help topk'
+expect ":help of a PyTorch name (issue 15)" '^x:topk: The k largest'
 type_line 'x:sofmax(1)'
 expect "a misspelt method suggests the nearest" "^no method 'sofmax'; did you mean softmax\?"
 type_line 'chalk.rnadn(2)'
