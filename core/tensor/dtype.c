@@ -152,38 +152,29 @@ const char *ct_describe(const ct_tensor *t, char *buf, size_t n) {
 
 /* ---- one element of any dtype as double (slow paths, conversions) ---- */
 
+/* One case of the two switches below: a DT element is a C value of type T at p (unaligned),
+   converted to and from double by TO and FROM. */
+#define LOAD_CASE(DT, T, TO) \
+  case DT: {                 \
+    T v;                     \
+    memcpy(&v, p, sizeof v); \
+    return TO(v);            \
+  }
+#define STORE_CASE(DT, T, FROM) \
+  case DT: {                    \
+    T x = FROM(v);              \
+    memcpy(p, &x, sizeof x);    \
+    break;                      \
+  }
+
 double ct_load_as_double(ct_dtype dt, const char *p) {
   switch (dt) {
-  case CT_F32: {
-    float v;
-    memcpy(&v, p, 4);
-    return v;
-  }
-  case CT_F64: {
-    double v;
-    memcpy(&v, p, 8);
-    return v;
-  }
-  case CT_F16: {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return ct_f16_to_f32(v);
-  }
-  case CT_BF16: {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return ct_bf16_to_f32(v);
-  }
-  case CT_I32: {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-  }
-  case CT_I64: {
-    int64_t v;
-    memcpy(&v, p, 8);
-    return (double)v;
-  }
+    LOAD_CASE(CT_F32, float, (double))
+    LOAD_CASE(CT_F64, double, (double))
+    LOAD_CASE(CT_F16, uint16_t, ct_f16_to_f32)
+    LOAD_CASE(CT_BF16, uint16_t, ct_bf16_to_f32)
+    LOAD_CASE(CT_I32, int32_t, (double))
+    LOAD_CASE(CT_I64, int64_t, (double))
   case CT_I8:
     return (int8_t)*p;
   case CT_BOOL:
@@ -195,34 +186,12 @@ double ct_load_as_double(ct_dtype dt, const char *p) {
 
 void ct_store_from_double(ct_dtype dt, char *p, double v) {
   switch (dt) {
-  case CT_F32: {
-    float x = (float)v;
-    memcpy(p, &x, 4);
-    break;
-  }
-  case CT_F64:
-    memcpy(p, &v, 8);
-    break;
-  case CT_F16: {
-    uint16_t x = ct_f32_to_f16((float)v);
-    memcpy(p, &x, 2);
-    break;
-  }
-  case CT_BF16: {
-    uint16_t x = ct_f32_to_bf16((float)v);
-    memcpy(p, &x, 2);
-    break;
-  }
-  case CT_I32: {
-    int32_t x = (int32_t)v;
-    memcpy(p, &x, 4);
-    break;
-  }
-  case CT_I64: {
-    int64_t x = (int64_t)v;
-    memcpy(p, &x, 8);
-    break;
-  }
+    STORE_CASE(CT_F32, float, (float))
+    STORE_CASE(CT_F64, double, (double))
+    STORE_CASE(CT_F16, uint16_t, ct_f32_to_f16)
+    STORE_CASE(CT_BF16, uint16_t, ct_f32_to_bf16)
+    STORE_CASE(CT_I32, int32_t, (int32_t))
+    STORE_CASE(CT_I64, int64_t, (int64_t))
   case CT_I8:
     *p = (char)(int8_t)v;
     break;
@@ -233,3 +202,5 @@ void ct_store_from_double(ct_dtype dt, char *p, double v) {
     break;
   }
 }
+#undef LOAD_CASE
+#undef STORE_CASE
