@@ -71,35 +71,33 @@ local function make(op, args, attr, ctx)
   return e
 end
 
-local function eval_mod(e, env, memo)
+-- evaluate(e, env, memo, apply): e's value with leaves from env, each op applied by apply(op row,
+-- argument values, e); memo shares common sub-expressions.
+local function evaluate(e, env, memo, apply)
   if memo[e] then return memo[e] end
   local r
   if e.op == "leaf" then
     r = env[e.name]
   else
     local vals = {}
-    for i, x in ipairs(e.args) do vals[i] = eval_mod(x, env, memo) end
-    local sh = {}
-    for i, d in ipairs(e.shape) do sh[i] = env.dims[d] or d end
-    r = ops[e.op].mod(vals, e.attr, env.sym, sh)
+    for i, x in ipairs(e.args) do vals[i] = evaluate(x, env, memo, apply) end
+    r = apply(ops[e.op], vals, e, env)
   end
   memo[e] = r
   return r
 end
 
-local function eval_float(e, env, memo)
-  if memo[e] then return memo[e] end
-  local r
-  if e.op == "leaf" then
-    r = env[e.name]
-  else
-    local vals = {}
-    for i, x in ipairs(e.args) do vals[i] = eval_float(x, env, memo) end
-    r = ops[e.op].float(vals, e.attr)
-  end
-  memo[e] = r
-  return r
+local function apply_mod(op, vals, e, env)
+  local sh = {}
+  for i, d in ipairs(e.shape) do sh[i] = env.dims[d] or d end
+  return op.mod(vals, e.attr, env.sym, sh)
 end
+
+local function apply_float(op, vals, e) return op.float(vals, e.attr) end
+
+local function eval_mod(e, env, memo) return evaluate(e, env, memo, apply_mod) end
+
+local function eval_float(e, env, memo) return evaluate(e, env, memo, apply_float) end
 
 -- ---- reading the captured graph ----------------------------------------------------------------
 
