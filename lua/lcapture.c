@@ -291,14 +291,12 @@ int luaopen_chalk_capture(lua_State *L) {
                                      {"inputs", g_inputs},
                                      {"traffic", g_traffic},
                                      {NULL, NULL}};
-  static const luaL_Reg meta[] = {{"__gc", g_gc}, {"__close", g_gc}, {"__tostring", g_tostring},
-                                  {"__len", g_len}, {NULL, NULL}};
-  static const luaL_Reg in_chalk[] = {{"matmul_tiled", lcap_l_matmul_tiled},
-                                      {"_checkpoint", lcap_l_checkpoint},
-                                      {NULL, NULL}};
-  static const luaL_Reg autotune[] = {{"matmul", lcap_l_autotune_matmul},
-                                      {"cached", lcap_l_autotune_cached},
-                                      {NULL, NULL}};
+  static const luaL_Reg meta[] = {
+      {"__gc", g_gc}, {"__close", g_gc}, {"__tostring", g_tostring}, {"__len", g_len}, {NULL, NULL}};
+  static const luaL_Reg in_chalk[] = {
+      {"matmul_tiled", lcap_l_matmul_tiled}, {"_checkpoint", lcap_l_checkpoint}, {NULL, NULL}};
+  static const luaL_Reg autotune[] = {
+      {"matmul", lcap_l_autotune_matmul}, {"cached", lcap_l_autotune_cached}, {NULL, NULL}};
   if (luaL_newmetatable(L, LCAPTURE_GRAPH)) {
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");

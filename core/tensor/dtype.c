@@ -154,17 +154,17 @@ const char *ct_describe(const ct_tensor *t, char *buf, size_t n) {
 
 /* One case of the two switches below: a DT element is a C value of type T at p (unaligned),
    converted to and from double by TO and FROM. */
-#define LOAD_CASE(DT, T, TO) \
-  case DT: {                 \
-    T v;                     \
-    memcpy(&v, p, sizeof v); \
-    return TO(v);            \
+#define LOAD_CASE(DT, T, TO)                                                                                           \
+  case DT: {                                                                                                           \
+    T v;                                                                                                               \
+    memcpy(&v, p, sizeof v);                                                                                           \
+    return TO(v);                                                                                                      \
   }
-#define STORE_CASE(DT, T, FROM) \
-  case DT: {                    \
-    T x = FROM(v);              \
-    memcpy(p, &x, sizeof x);    \
-    break;                      \
+#define STORE_CASE(DT, T, FROM)                                                                                        \
+  case DT: {                                                                                                           \
+    T x = FROM(v);                                                                                                     \
+    memcpy(p, &x, sizeof x);                                                                                           \
+    break;                                                                                                             \
   }
 
 double ct_load_as_double(ct_dtype dt, const char *p) {
