@@ -4,16 +4,10 @@
 local chalk = require "chalk"
 local dist, nn = chalk.dist, chalk.nn
 
-local function net()
-  chalk.manual_seed(12)
-  local l = {}
-  for k = 1, 8 do l[k] = nn.Linear(8, 8) end
-  return l, chalk.randn(16, 8), chalk.randn(16, 8)
-end
-local function run_layers(l, from, to, x)
-  for k = from, to do x = chalk.tanh(l[k](x)) end
-  return x
-end
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local P = dofile(here .. "pipeline_net.lua")
+local function net() return P.net(8, 8, 16, 12) end
+local run_layers = P.run_layers
 local ref, X, Y = net()
 nn.functional.mse_loss(run_layers(ref, 1, 8, X), Y):backward()
 local s = dist.pipeline{stages = 4, microbatches = 4, schedule = "1f1b"}
