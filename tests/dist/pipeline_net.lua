@@ -18,4 +18,13 @@ function M.run_layers(l, from, to, x)
   return x
 end
 
+-- Rank w's stage of the 8-layer net under schedule s: layers a, a + 1, micro-batches of 4 rows of
+-- x and y (16 x 8), mean squared error.
+function M.execute(s, w, layers, x, y, a)
+  s:execute(w, {module = function() return function(t) return M.run_layers(layers, a, a + 1, t) end end,
+    input = function(i) return x:narrow(1, 4 * (i - 1) + 1, 4) end,
+    target = function(i) return y:narrow(1, 4 * (i - 1) + 1, 4) end,
+    shape = function() return {4, 8} end, loss = chalk.nn.functional.mse_loss})
+end
+
 return M

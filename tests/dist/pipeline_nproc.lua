@@ -14,10 +14,7 @@ local s = dist.pipeline{stages = 4, microbatches = 4, schedule = "1f1b"}
 dist.run(4, function(w)
   local layers, x, y = net()
   local a = 2 * (w.rank - 1) + 1
-  s:execute(w, {module = function() return function(t) return run_layers(layers, a, a + 1, t) end end,
-    input = function(i) return x:narrow(1, 4 * (i - 1) + 1, 4) end,
-    target = function(i) return y:narrow(1, 4 * (i - 1) + 1, 4) end,
-    shape = function() return {4, 8} end, loss = nn.functional.mse_loss})
+  P.execute(s, w, layers, x, y, a)
   local d = 0
   for k = a, a + 1 do d = math.max(d, (layers[k].weight.grad - ref[k].weight.grad):abs():max():item()) end
   print(("rank %d/%d (%s): 1F1B stage %d, weight gradients vs unsplit: max diff %.2e")
