@@ -152,15 +152,22 @@ const char *ct_describe(const ct_tensor *t, char *buf, size_t n) {
 
 /* ---- one element of any dtype as double (slow paths, conversions) ---- */
 
-/* One case of the two switches below: a DT element is a C value of type T at p (unaligned),
-   converted to and from double by TO and FROM. */
-#define LOAD_CASE(DT, T, TO)                                                                                           \
+/* The dtypes stored as one plain C value: dtype, C type, to double, from double. Each row expands
+   into one case of the two switches below (the value read or written unaligned at p). */
+#define PLAIN_DTYPES(X)                                                                                                \
+  X(CT_F32, float, (double), (float))                                                                                  \
+  X(CT_F64, double, (double), (double))                                                                                \
+  X(CT_F16, uint16_t, ct_f16_to_f32, ct_f32_to_f16)                                                                    \
+  X(CT_BF16, uint16_t, ct_bf16_to_f32, ct_f32_to_bf16)                                                                 \
+  X(CT_I32, int32_t, (double), (int32_t))                                                                              \
+  X(CT_I64, int64_t, (double), (int64_t))
+#define LOAD_CASE(DT, T, TO, FROM)                                                                                     \
   case DT: {                                                                                                           \
     T v;                                                                                                               \
     memcpy(&v, p, sizeof v);                                                                                           \
     return TO(v);                                                                                                      \
   }
-#define STORE_CASE(DT, T, FROM)                                                                                        \
+#define STORE_CASE(DT, T, TO, FROM)                                                                                    \
   case DT: {                                                                                                           \
     T x = FROM(v);                                                                                                     \
     memcpy(p, &x, sizeof x);                                                                                           \
@@ -169,12 +176,7 @@ const char *ct_describe(const ct_tensor *t, char *buf, size_t n) {
 
 double ct_load_as_double(ct_dtype dt, const char *p) {
   switch (dt) {
-    LOAD_CASE(CT_F32, float, (double))
-    LOAD_CASE(CT_F64, double, (double))
-    LOAD_CASE(CT_F16, uint16_t, ct_f16_to_f32)
-    LOAD_CASE(CT_BF16, uint16_t, ct_bf16_to_f32)
-    LOAD_CASE(CT_I32, int32_t, (double))
-    LOAD_CASE(CT_I64, int64_t, (double))
+    PLAIN_DTYPES(LOAD_CASE)
   case CT_I8:
     return (int8_t)*p;
   case CT_BOOL:
@@ -186,12 +188,7 @@ double ct_load_as_double(ct_dtype dt, const char *p) {
 
 void ct_store_from_double(ct_dtype dt, char *p, double v) {
   switch (dt) {
-    STORE_CASE(CT_F32, float, (float))
-    STORE_CASE(CT_F64, double, (double))
-    STORE_CASE(CT_F16, uint16_t, ct_f32_to_f16)
-    STORE_CASE(CT_BF16, uint16_t, ct_f32_to_bf16)
-    STORE_CASE(CT_I32, int32_t, (int32_t))
-    STORE_CASE(CT_I64, int64_t, (int64_t))
+    PLAIN_DTYPES(STORE_CASE)
   case CT_I8:
     *p = (char)(int8_t)v;
     break;
@@ -202,5 +199,6 @@ void ct_store_from_double(ct_dtype dt, char *p, double v) {
     break;
   }
 }
+#undef PLAIN_DTYPES
 #undef LOAD_CASE
 #undef STORE_CASE
