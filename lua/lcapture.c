@@ -97,6 +97,14 @@ static void push_shape(lua_State *L, const int64_t *shape, int ndim) {
   }
 }
 
+static void push_ids(lua_State *L, const int *ids, int n) {
+  lua_createtable(L, n, 0);
+  for (int k = 0; k < n; k++) {
+    lua_pushinteger(L, ids[k]);
+    lua_rawseti(L, -2, k + 1);
+  }
+}
+
 /* g:nodes() -> {{op=, name=, label=, inputs={value ids}, outputs=, kernel=, members=, backward=,
    view=, flops=, bytes=, shape=, dtype=}, ...} */
 static int g_nodes(lua_State *L) {
@@ -107,48 +115,24 @@ static int g_nodes(lua_State *L) {
     ct_gnode_info in;
     ct_graph_node(g, i, &in);
     lua_createtable(L, 0, 14);
-    lua_pushstring(L, in.name);
-    lua_setfield(L, -2, "op");
-    if (in.label) {
-      lua_pushstring(L, in.label);
-      lua_setfield(L, -2, "label");
-    }
-    lua_createtable(L, in.nin, 0);
-    for (int k = 0; k < in.nin; k++) {
-      lua_pushinteger(L, in.in[k]);
-      lua_rawseti(L, -2, k + 1);
-    }
+    lcap_set_str(L, "op", in.name);
+    lcap_set_str(L, "label", in.label);
+    push_ids(L, in.in, in.nin);
     lua_setfield(L, -2, "inputs");
-    lua_createtable(L, in.nout, 0);
-    for (int k = 0; k < in.nout; k++) {
-      lua_pushinteger(L, in.out[k]);
-      lua_rawseti(L, -2, k + 1);
-    }
+    push_ids(L, in.out, in.nout);
     lua_setfield(L, -2, "outputs");
-    if (in.group >= 0) {
-      lua_pushinteger(L, in.group);
-      lua_setfield(L, -2, "kernel");
-    }
-    lua_pushinteger(L, in.members);
-    lua_setfield(L, -2, "members");
-    lua_pushboolean(L, in.backward);
-    lua_setfield(L, -2, "backward");
-    lua_pushboolean(L, in.view);
-    lua_setfield(L, -2, "view");
-    lua_pushnumber(L, in.flops);
-    lua_setfield(L, -2, "flops");
-    lua_pushnumber(L, in.bytes);
-    lua_setfield(L, -2, "bytes");
+    if (in.group >= 0) lcap_set_int(L, "kernel", in.group);
+    lcap_set_int(L, "members", in.members);
+    lcap_set_bool(L, "backward", in.backward);
+    lcap_set_bool(L, "view", in.view);
+    lcap_set_num(L, "flops", in.flops);
+    lcap_set_num(L, "bytes", in.bytes);
     ct_gvalue_info vi;
     ct_graph_value(g, in.out[0], &vi);
     push_shape(L, vi.shape, vi.ndim);
     lua_setfield(L, -2, "shape");
-    lua_pushstring(L, ct_dtype_name(vi.dtype));
-    lua_setfield(L, -2, "dtype");
-    if (vi.name) {
-      lua_pushstring(L, vi.name);
-      lua_setfield(L, -2, "name");
-    }
+    lcap_set_str(L, "dtype", ct_dtype_name(vi.dtype));
+    lcap_set_str(L, "name", vi.name);
     lua_rawseti(L, -2, i + 1);
   }
   return 1;
@@ -160,28 +144,17 @@ static int g_value(lua_State *L) {
   ct_gvalue_info vi;
   if (ct_graph_value(g, (int)luaL_checkinteger(L, 2), &vi)) return lchalk_error(L);
   lua_createtable(L, 0, 10);
-  lua_pushstring(L, ct_dtype_name(vi.dtype));
-  lua_setfield(L, -2, "dtype");
+  lcap_set_str(L, "dtype", ct_dtype_name(vi.dtype));
   push_shape(L, vi.shape, vi.ndim);
   lua_setfield(L, -2, "shape");
-  if (vi.name) {
-    lua_pushstring(L, vi.name);
-    lua_setfield(L, -2, "name");
-  }
-  lua_pushinteger(L, vi.producer + 1);
-  lua_setfield(L, -2, "producer");
-  lua_pushboolean(L, vi.external);
-  lua_setfield(L, -2, "external");
-  lua_pushboolean(L, vi.constant);
-  lua_setfield(L, -2, "constant");
-  lua_pushboolean(L, vi.input);
-  lua_setfield(L, -2, "input");
-  lua_pushboolean(L, vi.pinned);
-  lua_setfield(L, -2, "pinned");
-  lua_pushboolean(L, vi.parameter);
-  lua_setfield(L, -2, "parameter");
-  lua_pushinteger(L, vi.nbytes);
-  lua_setfield(L, -2, "bytes");
+  lcap_set_str(L, "name", vi.name);
+  lcap_set_int(L, "producer", vi.producer + 1);
+  lcap_set_bool(L, "external", vi.external);
+  lcap_set_bool(L, "constant", vi.constant);
+  lcap_set_bool(L, "input", vi.input);
+  lcap_set_bool(L, "pinned", vi.pinned);
+  lcap_set_bool(L, "parameter", vi.parameter);
+  lcap_set_int(L, "bytes", vi.nbytes);
   return 1;
 }
 
@@ -290,6 +263,14 @@ static int g_len(lua_State *L) {
   return 1;
 }
 
+/* A metatable named mt whose __tostring is f (report userdata/tables print through it). */
+static void new_printable(lua_State *L, const char *mt, lua_CFunction f) {
+  luaL_newmetatable(L, mt);
+  lua_pushcfunction(L, f);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+}
+
 /* ---- opening ------------------------------------------------------------------------------------ */
 
 int luaopen_chalk_capture(lua_State *L) {
@@ -310,46 +291,28 @@ int luaopen_chalk_capture(lua_State *L) {
                                      {"inputs", g_inputs},
                                      {"traffic", g_traffic},
                                      {NULL, NULL}};
+  static const luaL_Reg meta[] = {
+      {"__gc", g_gc}, {"__close", g_gc}, {"__tostring", g_tostring}, {"__len", g_len}, {NULL, NULL}};
+  static const luaL_Reg in_chalk[] = {
+      {"matmul_tiled", lcap_l_matmul_tiled}, {"_checkpoint", lcap_l_checkpoint}, {NULL, NULL}};
+  static const luaL_Reg autotune[] = {
+      {"matmul", lcap_l_autotune_matmul}, {"cached", lcap_l_autotune_cached}, {NULL, NULL}};
   if (luaL_newmetatable(L, LCAPTURE_GRAPH)) {
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, g_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, g_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, g_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushcfunction(L, g_len);
-    lua_setfield(L, -2, "__len");
-    lua_pushstring(L, "Graph");
-    lua_setfield(L, -2, "__name");
+    luaL_setfuncs(L, meta, 0);
+    lcap_set_str(L, "__name", "Graph");
   }
   lua_pop(L, 1);
-  luaL_newmetatable(L, "chalk.PassReport");
-  lua_pushcfunction(L, lcap_report_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, "chalk.PassReports");
-  lua_pushcfunction(L, lcap_reports_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, "chalk.PlanReport");
-  lua_pushcfunction(L, lcap_plan_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  new_printable(L, "chalk.PassReport", lcap_report_tostring);
+  new_printable(L, "chalk.PassReports", lcap_reports_tostring);
+  new_printable(L, "chalk.PlanReport", lcap_plan_tostring);
   /* functions that live in the chalk table */
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   if (lua_getfield(L, -1, "chalk") == LUA_TTABLE) {
-    lua_newtable(L);
-    lua_pushcfunction(L, lcap_l_autotune_matmul);
-    lua_setfield(L, -2, "matmul");
-    lua_pushcfunction(L, lcap_l_autotune_cached);
-    lua_setfield(L, -2, "cached");
+    luaL_newlib(L, autotune);
     lua_setfield(L, -2, "autotune");
-    lua_pushcfunction(L, lcap_l_matmul_tiled);
-    lua_setfield(L, -2, "matmul_tiled");
-    lua_pushcfunction(L, lcap_l_checkpoint);
-    lua_setfield(L, -2, "_checkpoint");
+    luaL_setfuncs(L, in_chalk, 0);
     luaL_getmetatable(L, LCAPTURE_GRAPH);
     lua_getfield(L, -1, "__index");
     lua_setfield(L, -3, "Graph"); /* chalk.Graph: the method table (Lua modules add charts to it) */

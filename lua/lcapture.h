@@ -12,6 +12,24 @@ typedef struct {
   ct_graph *g;
 } graph_box;
 
+/* t[k] = v on the table at the top of the stack (a NULL string leaves the field absent). */
+static inline void lcap_set_int(lua_State *L, const char *k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+static inline void lcap_set_num(lua_State *L, const char *k, lua_Number v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, k);
+}
+static inline void lcap_set_bool(lua_State *L, const char *k, int v) {
+  lua_pushboolean(L, v);
+  lua_setfield(L, -2, k);
+}
+static inline void lcap_set_str(lua_State *L, const char *k, const char *v) {
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
 /* The open graph at stack index idx (raises on a closed one or a non-Graph). */
 ct_graph *lcap_check_graph(lua_State *L, int idx);
 

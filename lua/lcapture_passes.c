@@ -6,26 +6,16 @@
 
 static void push_report(lua_State *L, const ct_pass_report *r) {
   lua_createtable(L, 0, 10);
-  lua_pushstring(L, r->pass);
-  lua_setfield(L, -2, "pass");
-  lua_pushinteger(L, r->changes);
-  lua_setfield(L, -2, "changes");
-  lua_pushinteger(L, r->nodes_before);
-  lua_setfield(L, -2, "nodes_before");
-  lua_pushinteger(L, r->nodes_after);
-  lua_setfield(L, -2, "nodes_after");
-  lua_pushinteger(L, r->kernels_before);
-  lua_setfield(L, -2, "kernels_before");
-  lua_pushinteger(L, r->kernels_after);
-  lua_setfield(L, -2, "kernels_after");
-  lua_pushnumber(L, r->bytes_before);
-  lua_setfield(L, -2, "bytes_before");
-  lua_pushnumber(L, r->bytes_after);
-  lua_setfield(L, -2, "bytes_after");
-  lua_pushnumber(L, r->flops_before);
-  lua_setfield(L, -2, "flops_before");
-  lua_pushnumber(L, r->flops_after);
-  lua_setfield(L, -2, "flops_after");
+  lcap_set_str(L, "pass", r->pass);
+  lcap_set_int(L, "changes", r->changes);
+  lcap_set_int(L, "nodes_before", r->nodes_before);
+  lcap_set_int(L, "nodes_after", r->nodes_after);
+  lcap_set_int(L, "kernels_before", r->kernels_before);
+  lcap_set_int(L, "kernels_after", r->kernels_after);
+  lcap_set_num(L, "bytes_before", r->bytes_before);
+  lcap_set_num(L, "bytes_after", r->bytes_after);
+  lcap_set_num(L, "flops_before", r->flops_before);
+  lcap_set_num(L, "flops_after", r->flops_after);
   luaL_setmetatable(L, "chalk.PassReport");
 }
 

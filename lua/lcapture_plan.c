@@ -8,26 +8,16 @@ static const char *const strategy_names[] = {"bestfit", "greedy", "naive", NULL}
 
 static void push_plan(lua_State *L, const ct_plan_report *r) {
   lua_createtable(L, 0, 10);
-  lua_pushinteger(L, r->naive_bytes);
-  lua_setfield(L, -2, "naive");
-  lua_pushinteger(L, r->planned_bytes);
-  lua_setfield(L, -2, "planned");
-  lua_pushinteger(L, r->lower_bound);
-  lua_setfield(L, -2, "lower_bound");
-  lua_pushinteger(L, r->pinned_bytes);
-  lua_setfield(L, -2, "pinned");
-  lua_pushinteger(L, r->activation_peak);
-  lua_setfield(L, -2, "activation_peak");
-  lua_pushinteger(L, r->external_bytes);
-  lua_setfield(L, -2, "external");
-  lua_pushinteger(L, r->nbuffers);
-  lua_setfield(L, -2, "buffers");
-  lua_pushinteger(L, r->ninplace);
-  lua_setfield(L, -2, "inplace");
-  lua_pushinteger(L, r->ninplace_candidates);
-  lua_setfield(L, -2, "inplace_candidates");
-  lua_pushstring(L, strategy_names[r->strategy]);
-  lua_setfield(L, -2, "strategy");
+  lcap_set_int(L, "naive", r->naive_bytes);
+  lcap_set_int(L, "planned", r->planned_bytes);
+  lcap_set_int(L, "lower_bound", r->lower_bound);
+  lcap_set_int(L, "pinned", r->pinned_bytes);
+  lcap_set_int(L, "activation_peak", r->activation_peak);
+  lcap_set_int(L, "external", r->external_bytes);
+  lcap_set_int(L, "buffers", r->nbuffers);
+  lcap_set_int(L, "inplace", r->ninplace);
+  lcap_set_int(L, "inplace_candidates", r->ninplace_candidates);
+  lcap_set_str(L, "strategy", strategy_names[r->strategy]);
   luaL_setmetatable(L, "chalk.PlanReport");
 }
 
@@ -87,16 +77,11 @@ int lcap_g_buffers(lua_State *L) {
     ct_plan_buffer b;
     ct_graph_plan_buffer(g, i, &b);
     lua_createtable(L, 0, 6);
-    lua_pushinteger(L, b.offset);
-    lua_setfield(L, -2, "offset");
-    lua_pushinteger(L, b.nbytes);
-    lua_setfield(L, -2, "size");
-    lua_pushinteger(L, b.first + 1);
-    lua_setfield(L, -2, "first");
-    lua_pushinteger(L, b.last + 1);
-    lua_setfield(L, -2, "last");
-    lua_pushinteger(L, b.nvalues);
-    lua_setfield(L, -2, "values");
+    lcap_set_int(L, "offset", b.offset);
+    lcap_set_int(L, "size", b.nbytes);
+    lcap_set_int(L, "first", b.first + 1);
+    lcap_set_int(L, "last", b.last + 1);
+    lcap_set_int(L, "values", b.nvalues);
     ct_gvalue_info vi;
     ct_graph_value(g, b.value, &vi);
     if (vi.name) {

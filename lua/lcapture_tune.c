@@ -34,12 +34,9 @@ int lcap_g_autotune(lua_State *L) {
   lua_createtable(L, n, 0);
   for (int i = 0; i < n; i++) {
     lua_createtable(L, 0, 3);
-    lua_pushinteger(L, rows[i].kernel);
-    lua_setfield(L, -2, "kernel");
-    lua_pushinteger(L, rows[i].chunk);
-    lua_setfield(L, -2, "chunk");
-    lua_pushnumber(L, rows[i].us);
-    lua_setfield(L, -2, "us");
+    lcap_set_int(L, "kernel", rows[i].kernel);
+    lcap_set_int(L, "chunk", rows[i].chunk);
+    lcap_set_num(L, "us", rows[i].us);
     lua_rawseti(L, -2, i + 1);
   }
   free(rows);
@@ -69,16 +66,11 @@ static int read_int_list(lua_State *L, int idx, const char *k, int *out, int max
 /* {bm, bn, bk, us, gflops} of one autotuning result, pushed as a table. */
 static void push_tune_result(lua_State *L, const ct_tune_result *r) {
   lua_createtable(L, 0, 5);
-  lua_pushinteger(L, r->bm);
-  lua_setfield(L, -2, "bm");
-  lua_pushinteger(L, r->bn);
-  lua_setfield(L, -2, "bn");
-  lua_pushinteger(L, r->bk);
-  lua_setfield(L, -2, "bk");
-  lua_pushnumber(L, r->us);
-  lua_setfield(L, -2, "us");
-  lua_pushnumber(L, r->gflops);
-  lua_setfield(L, -2, "gflops");
+  lcap_set_int(L, "bm", r->bm);
+  lcap_set_int(L, "bn", r->bn);
+  lcap_set_int(L, "bk", r->bk);
+  lcap_set_num(L, "us", r->us);
+  lcap_set_num(L, "gflops", r->gflops);
 }
 
 static void push_int_array(lua_State *L, const int *v, int n) {

@@ -90,6 +90,14 @@ static ct_tensor *copy_tensor(ct_tensor *x, const lchalk_opts *o) {
 }
 
 /* chalk.tensor(data, opts) */
+/* Pushes a newly made tensor t (NULL: raises the core's error) with the options' requires_grad
+   and name applied; returns 1, the end of every constructor here. */
+static int push_made(lua_State *L, ct_tensor *t, const lchalk_opts *o) {
+  lchalk_pushtensor(L, t);
+  lchalk_apply_opts(L, o);
+  return 1;
+}
+
 static int l_tensor(lua_State *L) {
   lchalk_opts o;
   lchalk_checkopts(L, 2, &o);
@@ -127,9 +135,7 @@ static int l_filled(lua_State *L) {
   lchalk_checkopts(L, next, &o);
   ct_tensor *t = make_filled(kind, shape, ndim, o.dtype, o.device);
   if (!t && lchalk_collect_on_oom(L)) t = make_filled(kind, shape, ndim, o.dtype, o.device);
-  lchalk_pushtensor(L, t);
-  lchalk_apply_opts(L, &o);
-  return 1;
+  return push_made(L, t, &o);
 }
 
 /* chalk.zeros_like(x [, opts]); ones_like, rand_like, randn_like alike. */
@@ -142,9 +148,7 @@ static int l_filled_like(lua_State *L) {
   ct_device dev = o.has_device ? o.device : x->storage->device;
   ct_tensor *t = make_filled(kind, x->shape, x->ndim, dt, dev);
   if (!t && lchalk_collect_on_oom(L)) t = make_filled(kind, x->shape, x->ndim, dt, dev);
-  lchalk_pushtensor(L, t);
-  lchalk_apply_opts(L, &o);
-  return 1;
+  return push_made(L, t, &o);
 }
 
 /* chalk.full({2,3}, value [, opts]) */
@@ -157,9 +161,7 @@ static int l_full(lua_State *L) {
   lchalk_opts o;
   lchalk_checkopts(L, 3, &o);
   if (!o.has_dtype && lua_isboolean(L, 2)) o.dtype = CT_BOOL;
-  lchalk_pushtensor(L, ct_full(shape, ndim, v, o.dtype, o.device));
-  lchalk_apply_opts(L, &o);
-  return 1;
+  return push_made(L, ct_full(shape, ndim, v, o.dtype, o.device), &o);
 }
 
 /* chalk.full_like(x, value [, opts]) */
@@ -168,10 +170,9 @@ static int l_full_like(lua_State *L) {
   double v = lua_isboolean(L, 2) ? lua_toboolean(L, 2) : luaL_checknumber(L, 2);
   lchalk_opts o;
   lchalk_checkopts(L, 3, &o);
-  lchalk_pushtensor(L, ct_full(x->shape, x->ndim, v, o.has_dtype ? o.dtype : x->dtype,
-                               o.has_device ? o.device : x->storage->device));
-  lchalk_apply_opts(L, &o);
-  return 1;
+  ct_dtype dt = o.has_dtype ? o.dtype : x->dtype;
+  ct_device dev = o.has_device ? o.device : x->storage->device;
+  return push_made(L, ct_full(x->shape, x->ndim, v, dt, dev), &o);
 }
 
 /* chalk.eye(n [, opts]) */
@@ -180,9 +181,7 @@ static int l_eye(lua_State *L) {
   lchalk_opts o;
   lchalk_checkopts(L, 2, &o);
   if (n < 0) return luaL_error(L, "eye: n must be >= 0, got %I", (lua_Integer)n);
-  lchalk_pushtensor(L, ct_eye((int64_t)n, o.dtype, o.device));
-  lchalk_apply_opts(L, &o);
-  return 1;
+  return push_made(L, ct_eye((int64_t)n, o.dtype, o.device), &o);
 }
 
 /* chalk.arange(end), arange(start, end [, step]) [, opts]: [start, end), as torch; i64 when every
@@ -201,9 +200,7 @@ static int l_arange(lua_State *L) {
   lchalk_opts o;
   lchalk_checkopts(L, nnum + 1, &o);
   if (!o.has_dtype) o.dtype = integral ? CT_I64 : CT_F32;
-  lchalk_pushtensor(L, ct_arange(start, end, step, o.dtype, o.device));
-  lchalk_apply_opts(L, &o);
-  return 1;
+  return push_made(L, ct_arange(start, end, step, o.dtype, o.device), &o);
 }
 
 /* chalk.linspace(start, end, n [, opts]) */
@@ -212,9 +209,7 @@ static int l_linspace(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 3);
   lchalk_opts o;
   lchalk_checkopts(L, 4, &o);
-  lchalk_pushtensor(L, ct_linspace(a, b, (int64_t)n, o.dtype, o.device));
-  lchalk_apply_opts(L, &o);
-  return 1;
+  return push_made(L, ct_linspace(a, b, (int64_t)n, o.dtype, o.device), &o);
 }
 
 /* chalk.randint(lo, hi, shape [, opts]) or randint(hi, shape [, opts]): integers in [lo, hi). */
@@ -236,9 +231,7 @@ static int l_randint(lua_State *L) {
   lchalk_opts o;
   lchalk_checkopts(L, shape_arg + 1, &o);
   if (!o.has_dtype) o.dtype = CT_I64;
-  lchalk_pushtensor(L, ct_randint((int64_t)lo, (int64_t)hi, shape, ndim, o.dtype, o.device));
-  lchalk_apply_opts(L, &o);
-  return 1;
+  return push_made(L, ct_randint((int64_t)lo, (int64_t)hi, shape, ndim, o.dtype, o.device), &o);
 }
 
 /* chalk.randperm(n [, opts]): a random permutation of 1..n (i64). */

@@ -140,6 +140,23 @@ void lviz_announce(lua_State *L, const char *path) {
 /* Raise the current core error (the caller has freed what it held). */
 static int raise_core(lua_State *L) { return luaL_error(L, "%s", ct_last_error()); }
 
+/* How every picture function ends: the core's error when rc is set, else the picture at path
+   announced and returned. */
+static int drawn(lua_State *L, int rc, const char *path) {
+  if (rc) return raise_core(L);
+  lviz_announce(L, path);
+  lua_pushstring(L, path);
+  return 1;
+}
+
+/* Renders b (DOT laid out already: engine "nop") to path when the emitter's status rc is 0, frees
+   b, and ends as every picture function does. */
+static int drawn_nop(lua_State *L, int rc, viz_buf *b, const char *fmt, const char *path) {
+  rc = rc || viz_render(b->s, "nop", fmt, path);
+  viz_buf_free(b);
+  return drawn(L, rc, path);
+}
+
 /* ---- viz.graph -------------------------------------------------------------------------------- */
 
 static void graph_opts(lua_State *L, int idx, viz_graph_opts *o) {
@@ -169,10 +186,7 @@ static int graph_of_drawable(lua_State *L) {
   int text = lua_gettop(L);
   char path[4096], fmt[8];
   lviz_output(L, 2, "graph", path, sizeof path, fmt, sizeof fmt);
-  if (viz_render(lua_tostring(L, text), "dot", fmt, path)) return raise_core(L);
-  lviz_announce(L, path);
-  lua_pushstring(L, path);
-  return 1;
+  return drawn(L, viz_render(lua_tostring(L, text), "dot", fmt, path), path);
 }
 
 /* viz.graph(t [, opts]) -> path */
@@ -190,10 +204,7 @@ static int l_graph(lua_State *L) {
   int rc = !g || viz_graph_dot(g, &b) || viz_render(b.s, "dot", fmt, path);
   viz_buf_free(&b);
   viz_graph_free(g);
-  if (rc) return raise_core(L);
-  lviz_announce(L, path);
-  lua_pushstring(L, path);
-  return 1;
+  return drawn(L, rc, path);
 }
 
 /* ---- viz.step --------------------------------------------------------------------------------- */
@@ -302,12 +313,7 @@ static int l_memory(lua_State *L) {
   char path[4096], fmt[8];
   lviz_output(L, 2, "memory", path, sizeof path, fmt, sizeof fmt);
   viz_buf b = {0};
-  int rc = viz_memory_dot(p, &o, &b) || viz_render(b.s, "nop", fmt, path);
-  viz_buf_free(&b);
-  if (rc) return raise_core(L);
-  lviz_announce(L, path);
-  lua_pushstring(L, path);
-  return 1;
+  return drawn_nop(L, viz_memory_dot(p, &o, &b), &b, fmt, path);
 }
 
 static int l_trace(lua_State *L) {
@@ -319,12 +325,7 @@ static int l_trace(lua_State *L) {
   char path[4096], fmt[8];
   lviz_output(L, 2, "trace", path, sizeof path, fmt, sizeof fmt);
   viz_buf b = {0};
-  int rc = viz_trace_dot(p, &o, &b) || viz_render(b.s, "nop", fmt, path);
-  viz_buf_free(&b);
-  if (rc) return raise_core(L);
-  lviz_announce(L, path);
-  lua_pushstring(L, path);
-  return 1;
+  return drawn_nop(L, viz_trace_dot(p, &o, &b), &b, fmt, path);
 }
 
 /* ---- viz.render, viz.chrome, viz.mark ---------------------------------------------------------- */
@@ -340,10 +341,7 @@ static int l_render(lua_State *L) {
   if (!ok) return luaL_error(L, "viz.render: unknown engine '%s' (dot, nop, nop2, neato, fdp, circo, twopi)", engine);
   char path[4096], fmt[8];
   lviz_output(L, 2, "picture", path, sizeof path, fmt, sizeof fmt);
-  if (viz_render(dot, engine, fmt, path)) return raise_core(L);
-  lviz_announce(L, path);
-  lua_pushstring(L, path);
-  return 1;
+  return drawn(L, viz_render(dot, engine, fmt, path), path);
 }
 
 /* viz.chrome(prof [, path]) -> path (the same as prof:export_chrome(path)) */

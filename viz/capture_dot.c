@@ -16,14 +16,6 @@ static const viz_color kernel_fill[] = {VIZ_SERIES1, VIZ_SERIES2, VIZ_SERIES3,
                                         VIZ_SERIES4, VIZ_SERIES5, VIZ_SERIES6};
 #define NKFILL (int)(sizeof kernel_fill / sizeof kernel_fill[0])
 
-static const char *fmt_num(double x, char *buf, size_t n, const char *unit) {
-  const char *sfx[] = {"", "K", "M", "G", "T"};
-  int k = 0;
-  while (x >= 1000 && k < 4) x /= 1000, k++;
-  snprintf(buf, n, k ? "%.1f %s%s" : "%.0f %s%s", x, sfx[k], unit);
-  return buf;
-}
-
 static viz_color leaf_color(const ct_gvalue_info *x) {
   return x->input ? VIZ_INPUT : x->parameter ? VIZ_PARAMETER : x->written ? VIZ_OPTIMIZER : VIZ_CONSTANT;
 }
@@ -67,7 +59,8 @@ static void node(const ct_graph *g, int i, const ct_gnode_info *n, bool *has, vi
                    i, viz_tint(kernel_fill[n->group % NKFILL]), viz_ink(phase), out ? 2 : 1, n->group, n->members);
     const char *names = strchr(n->label, ':'); /* the label is the kernel's name, "k3: add, mul" */
     viz_buf_html(b, names ? names + 2 : n->label);
-    viz_buf_printf(b, "<br/>%s%s, %s</font>>];\n", ct_dtype_name(o.dtype), sh, fmt_num(n->bytes, b1, sizeof b1, "B"));
+    viz_buf_printf(b, "<br/>%s%s, %s</font>>];\n", ct_dtype_name(o.dtype), sh,
+                   ct_format_si(n->bytes, " ", "B", b1, sizeof b1));
   } else {
     viz_buf_printf(b, "  n%d [fillcolor=\"%s\", color=\"%s\", peripheries=%d, label=<<b>%s</b><br/><font "
                       "point-size=\"8\">",
@@ -77,7 +70,7 @@ static void node(const ct_graph *g, int i, const ct_gnode_info *n, bool *has, vi
       viz_buf_puts(b, " ");
     }
     viz_buf_printf(b, "%s%s", ct_dtype_name(o.dtype), sh);
-    if (n->flops >= 1e5) viz_buf_printf(b, ", %s", fmt_num(n->flops, b1, sizeof b1, "flop"));
+    if (n->flops >= 1e5) viz_buf_printf(b, ", %s", ct_format_si(n->flops, " ", "flop", b1, sizeof b1));
     viz_buf_puts(b, "</font>>];\n");
   }
 }
@@ -110,7 +103,7 @@ int viz_capture_dot(const ct_graph *g, const char *title, viz_buf *b) {
                   "nodesep=0.25, ranksep=0.3, label=<<b>");
   viz_buf_html(b, title ? title : "captured graph");
   viz_buf_printf(b, "</b><br/><font point-size=\"10\">%d ops (%d kernels, %d fused), %s moved</font>>];\n", nodes,
-                 kernels, ct_graph_nfused(g), fmt_num(bytes, b1, sizeof b1, "B"));
+                 kernels, ct_graph_nfused(g), ct_format_si(bytes, " ", "B", b1, sizeof b1));
   viz_buf_printf(b, "  node [fontname=\"" VIZ_FONT "\", fontsize=10, shape=box, style=\"rounded,filled\", "
                     "fillcolor=\"%s\", color=\"%s\"];\n  edge [color=\"%s\", arrowsize=0.6, fontname=\"" VIZ_FONT
                     "\", fontsize=8, fontcolor=\"%s\"];\n",

@@ -73,6 +73,9 @@ int ct_graph_optimize(ct_graph *g, const char *pass, const ct_pass_opts *o, ct_p
    producer/consumer pair was or was not fused); "" when the pass has not run. */
 const char *ct_graph_explain(const ct_graph *g, const char *pass);
 /* Totals over live nodes (what a pass report compares). */
+/* x with a K/M/G/T suffix (one decimal once scaled, none below 1000), then unit: "1.5" sep "M" unit;
+   the capture's printout (sep "") and picture (sep " ") both use it. Returns buf. */
+const char *ct_format_si(double x, const char *sep, const char *unit, char *buf, size_t n);
 void ct_graph_totals(const ct_graph *g, int *nodes, int *kernels, double *bytes, double *flops);
 
 /* ---- memory planning ------------------------------------------------------------------------ */

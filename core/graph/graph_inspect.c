@@ -91,11 +91,11 @@ void ct_graph_totals(const ct_graph *g, int *nodes, int *kernels, double *bytes,
   if (flops) *flops = f;
 }
 
-static const char *human(double x, char *buf, size_t n, const char *unit) {
+const char *ct_format_si(double x, const char *sep, const char *unit, char *buf, size_t n) {
   const char *sfx[] = {"", "K", "M", "G", "T"};
   int k = 0;
   while (x >= 1000 && k < 4) x /= 1000, k++;
-  snprintf(buf, n, k ? "%.1f%s%s" : "%.0f%s%s", x, sfx[k], unit);
+  snprintf(buf, n, k ? "%.1f%s%s%s" : "%.0f%s%s%s", x, sep, sfx[k], unit);
   return buf;
 }
 
@@ -123,7 +123,7 @@ size_t ct_graph_format(const ct_graph *g, char *buf, size_t n) {
   }
   ct_text_printf(&t, "Graph on %s: %d nodes (%d kernels, %d views), %d fused kernels; %s flops, %s moved\n",
                  ct_device_str(g->device, dev, sizeof dev), nodes, kernels, nodes - kernels, g->nkernels,
-                 human(flops, b1, sizeof b1, ""), ct_format_bytes(bytes, b2, sizeof b2));
+                 ct_format_si(flops, "", "", b1, sizeof b1), ct_format_bytes(bytes, b2, sizeof b2));
   ct_text_printf(&t,
                  "  %d inputs, %d parameters, %d constants, %d other tensors bound by reference; %d outputs, %d "
                  "gradients\n",
@@ -148,8 +148,8 @@ size_t ct_graph_format(const ct_graph *g, char *buf, size_t n) {
     else
       snprintf(opn, sizeof opn, "%s", ct_gop_name(nd->op));
     ct_text_printf(&t, "  %4d  %-14s %-34s %-20s %9s %9s", ++k, opn, ins, outs,
-                   ct_gop_is_view(nd->op) ? "view" : human(nd->flops, b1, sizeof b1, ""),
-                   ct_gop_is_view(nd->op) ? "-" : human(nd->bytes, b2, sizeof b2, "B"));
+                   ct_gop_is_view(nd->op) ? "view" : ct_format_si(nd->flops, "", "", b1, sizeof b1),
+                   ct_gop_is_view(nd->op) ? "-" : ct_format_si(nd->bytes, "", "B", b2, sizeof b2));
     if (o->name) ct_text_printf(&t, "  -> %s", o->name);
     if (nd->label) ct_text_printf(&t, "  (%s)", nd->label);
     ct_text_printf(&t, "\n");

@@ -39,13 +39,7 @@ static void collect_slots(void) {
 
 static int checkpoint_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *m) {
   (void)nin, (void)a;
-  const ct_tensor *t = in[0];
-  memset(m, 0, sizeof *m);
-  m->ndim = t->ndim;
-  memcpy(m->shape, t->shape, sizeof m->shape);
-  memcpy(m->stride, t->stride, sizeof m->stride);
-  m->offset = t->offset;
-  m->dtype = t->dtype;
+  ct_meta_of(in[0], m);
   return 0;
 }
 

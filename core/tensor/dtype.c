@@ -152,38 +152,31 @@ const char *ct_describe(const ct_tensor *t, char *buf, size_t n) {
 
 /* ---- one element of any dtype as double (slow paths, conversions) ---- */
 
+/* The dtypes stored as one plain C value: dtype, C type, to double, from double. Each row expands
+   into one case of the two switches below (the value read or written unaligned at p). */
+#define PLAIN_DTYPES(X)                                                                                                \
+  X(CT_F32, float, (double), (float))                                                                                  \
+  X(CT_F64, double, (double), (double))                                                                                \
+  X(CT_F16, uint16_t, ct_f16_to_f32, ct_f32_to_f16)                                                                    \
+  X(CT_BF16, uint16_t, ct_bf16_to_f32, ct_f32_to_bf16)                                                                 \
+  X(CT_I32, int32_t, (double), (int32_t))                                                                              \
+  X(CT_I64, int64_t, (double), (int64_t))
+#define LOAD_CASE(DT, T, TO, FROM)                                                                                     \
+  case DT: {                                                                                                           \
+    T v;                                                                                                               \
+    memcpy(&v, p, sizeof v);                                                                                           \
+    return TO(v);                                                                                                      \
+  }
+#define STORE_CASE(DT, T, TO, FROM)                                                                                    \
+  case DT: {                                                                                                           \
+    T x = FROM(v);                                                                                                     \
+    memcpy(p, &x, sizeof x);                                                                                           \
+    break;                                                                                                             \
+  }
+
 double ct_load_as_double(ct_dtype dt, const char *p) {
   switch (dt) {
-  case CT_F32: {
-    float v;
-    memcpy(&v, p, 4);
-    return v;
-  }
-  case CT_F64: {
-    double v;
-    memcpy(&v, p, 8);
-    return v;
-  }
-  case CT_F16: {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return ct_f16_to_f32(v);
-  }
-  case CT_BF16: {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return ct_bf16_to_f32(v);
-  }
-  case CT_I32: {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-  }
-  case CT_I64: {
-    int64_t v;
-    memcpy(&v, p, 8);
-    return (double)v;
-  }
+    PLAIN_DTYPES(LOAD_CASE)
   case CT_I8:
     return (int8_t)*p;
   case CT_BOOL:
@@ -195,34 +188,7 @@ double ct_load_as_double(ct_dtype dt, const char *p) {
 
 void ct_store_from_double(ct_dtype dt, char *p, double v) {
   switch (dt) {
-  case CT_F32: {
-    float x = (float)v;
-    memcpy(p, &x, 4);
-    break;
-  }
-  case CT_F64:
-    memcpy(p, &v, 8);
-    break;
-  case CT_F16: {
-    uint16_t x = ct_f32_to_f16((float)v);
-    memcpy(p, &x, 2);
-    break;
-  }
-  case CT_BF16: {
-    uint16_t x = ct_f32_to_bf16((float)v);
-    memcpy(p, &x, 2);
-    break;
-  }
-  case CT_I32: {
-    int32_t x = (int32_t)v;
-    memcpy(p, &x, 4);
-    break;
-  }
-  case CT_I64: {
-    int64_t x = (int64_t)v;
-    memcpy(p, &x, 8);
-    break;
-  }
+    PLAIN_DTYPES(STORE_CASE)
   case CT_I8:
     *p = (char)(int8_t)v;
     break;
@@ -233,3 +199,6 @@ void ct_store_from_double(ct_dtype dt, char *p, double v) {
     break;
   }
 }
+#undef PLAIN_DTYPES
+#undef LOAD_CASE
+#undef STORE_CASE

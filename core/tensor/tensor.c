@@ -254,9 +254,8 @@ int ct_item(const ct_tensor *t, double *out) {
 /* ---- copy and fill --------------------------------------------------------------------- */
 
 ct_tensor *ct_detach(ct_tensor *t) {
-  ct_meta m = {.ndim = t->ndim, .offset = t->offset, .dtype = t->dtype};
-  memcpy(m.shape, t->shape, sizeof m.shape);
-  memcpy(m.stride, t->stride, sizeof m.stride);
+  ct_meta m;
+  ct_meta_of(t, &m);
   ct_tensor *r = ct_tensor_alias(t, &m);
   if (r && t->name) ct_set_name(r, t->name);
   return r;

@@ -47,7 +47,8 @@ end
 
 -- ---- line charts ------------------------------------------------------------------------------
 
-local function nice_step(range, n)
+-- A round tick step (1, 2 or 5 x 10^k) giving about n ticks over range (cluster_charts uses it).
+function M.nice_step(range, n)
   if range <= 0 then return 1 end
   local raw = range / n
   local mag = 10 ^ math.floor(math.log(raw, 10))
@@ -55,6 +56,7 @@ local function nice_step(range, n)
   local step = r < 1.5 and 1 or r < 3 and 2 or r < 7 and 5 or 10
   return step * mag
 end
+local nice_step = M.nice_step
 
 -- Averages ys into at most n bins (keeps the shape of a long, noisy curve readable).
 local function binned(xs, ys, n)

@@ -8,6 +8,7 @@
 --   cc.roofline(points, peak_flops, peak_bw, {file=}) ; cc.table(header, rows, {file=})
 -- Every function returns the path it wrote (a relative name lands in chalk.out_dir).
 local chalk = require "chalk"
+local nice_step = require("chalk.chart").nice_step
 
 local M = {}
 local SERIES = {"series1", "series2", "series3", "series4", "series5", "series6"}
@@ -15,14 +16,6 @@ local SERIES = {"series1", "series2", "series3", "series4", "series5", "series6"
 local function fmt(v)
   if v == math.floor(v) and math.abs(v) < 1e15 then return ("%d"):format(v) end
   return ("%.3g"):format(v)
-end
-
-local function nice_step(range, n)
-  if range <= 0 then return 1 end
-  local raw = range / n
-  local mag = 10 ^ math.floor(math.log(raw, 10))
-  local r = raw / mag
-  return (r < 1.5 and 1 or r < 3 and 2 or r < 7 and 5 or 10) * mag
 end
 
 -- Axes in the box (x0, y0, w, h) for [xmin, xmax] x [ymin, ymax]; returns px, py. o.logx: the x

@@ -103,20 +103,25 @@ function World:_progress()
   end
 end
 
+-- Moves the queued collectives on by one blocking exchange (sim: yields to the scheduler while
+-- blocked; real backends run it); false when nothing is left to wait for.
+function World:_step()
+  local x, peer, step = self:_progress()
+  if not x then return false end
+  if self.backend == "sim" then
+    coroutine.yield(WAIT, x, peer, step)
+  else
+    local fine, err = pcall(x.run, x)
+    if not fine then raise(err) end
+  end
+  return true
+end
+
 -- Waits for every queued asynchronous collective (sim: yields to the scheduler while blocked).
 function World:_wait_all()
   local s = self._stream
   if s.head > s.tail then return end
-  while true do
-    local x, peer, step = self:_progress()
-    if not x then break end
-    if self.backend == "sim" then
-      coroutine.yield(WAIT, x, peer, step)
-    else
-      local fine, err = pcall(x.run, x)
-      if not fine then raise(err) end
-    end
-  end
+  while self:_step() do end
   compute_waits(self)
 end
 
@@ -134,16 +139,7 @@ end
 dist.Handle = {__index = {}}
 -- h:wait(): this collective and every one launched before it are done; returns the tensor.
 function dist.Handle.__index.wait(h)
-  while not h.done do
-    local x, peer, step = h.world:_progress()
-    if not x then break end
-    if h.world.backend == "sim" then
-      coroutine.yield(WAIT, x, peer, step)
-    else
-      local fine, err = pcall(x.run, x)
-      if not fine then raise(err) end
-    end
-  end
+  while not h.done and h.world:_step() do end
   compute_waits(h.world)
   return h.t
 end

@@ -35,10 +35,22 @@ local function embed(lm, ids, pos)
   return lm.tok(long(ids)) + lm.pos(long(pos))
 end
 
+-- Layer l's queries [N,H,D] for the N rows of x; their keys and values go to the cache slots[1..N].
+function Paged:project(l, x, N, slots)
+  local blk, H, D, d = self.lm["block" .. l], self.H, self.D, self.lm.dim
+  local qkv = blk.attn.qkv(blk.ln1(x)):reshape(N, 3 * d)
+  local q = qkv:narrow(2, 1, d):reshape(N, H, D)
+  local k, v = qkv:narrow(2, d + 1, d):reshape(N, H, D), qkv:narrow(2, 2 * d + 1, d):reshape(N, H, D)
+  for i = 1, N do
+    self.kf[l]:select(1, slots[i]):copy_(k:select(1, i))
+    self.vf[l]:select(1, slots[i]):copy_(v:select(1, i))
+  end
+  return q
+end
 -- Prefill of one sequence: tokens[p0+1 .. #tokens] with keys 1 .. p0 already in the pool.
 -- Returns the logits of the last position (a Lua list).
 function Paged:prefill(tokens, blocks, p0)
-  local lm, H, D = self.lm, self.H, self.D
+  local lm, D = self.lm, self.D
   local L, T, d = #tokens, #tokens - p0, lm.dim
   local ids, pos, slots, new_slots = {}, {}, {}, {}
   for t = 1, T do ids[t], pos[t] = tokens[p0 + t], p0 + t end
@@ -49,13 +61,7 @@ function Paged:prefill(tokens, blocks, p0)
   local x = embed(lm, { ids }, { pos })                               -- [1,T,d]
   for l = 1, lm.n_layer do
     local blk = lm["block" .. l]
-    local qkv = blk.attn.qkv(blk.ln1(x)):reshape(T, 3 * d)
-    local q = qkv:narrow(2, 1, d):reshape(T, H, D)
-    local k, v = qkv:narrow(2, d + 1, d):reshape(T, H, D), qkv:narrow(2, 2 * d + 1, d):reshape(T, H, D)
-    for t = 1, T do
-      self.kf[l]:select(1, new_slots[t]):copy_(k:select(1, t))
-      self.vf[l]:select(1, new_slots[t]):copy_(v:select(1, t))
-    end
+    local q = self:project(l, x, T, new_slots)
     local K = self.kf[l]:index_select(1, slot_t):transpose(1, 2)        -- [H,L,D]
     local V = self.vf[l]:index_select(1, slot_t):transpose(1, 2)
     local s = q:transpose(1, 2):matmul(K:transpose(2, 3)) * (1 / math.sqrt(D)) + mask
@@ -70,7 +76,7 @@ end
 -- One decode token for each of a batch of sequences: seqs[i] = {tokens=, blocks=}, whose last token
 -- is the new one. Returns a list of logits rows.
 function Paged:decode(seqs)
-  local lm, H, D, d = self.lm, self.H, self.D, self.lm.dim
+  local lm, d = self.lm, self.lm.dim
   local B = #seqs
   local ids, pos, lens, slots, width = {}, {}, {}, {}, 1
   for i, s in ipairs(seqs) do
@@ -89,13 +95,7 @@ function Paged:decode(seqs)
   local x = embed(lm, ids, pos)                                       -- [B,1,d]
   for l = 1, lm.n_layer do
     local blk = lm["block" .. l]
-    local qkv = blk.attn.qkv(blk.ln1(x)):reshape(B, 3 * d)
-    local q = qkv:narrow(2, 1, d):reshape(B, H, D)
-    local k, v = qkv:narrow(2, d + 1, d):reshape(B, H, D), qkv:narrow(2, 2 * d + 1, d):reshape(B, H, D)
-    for i = 1, B do
-      self.kf[l]:select(1, slots[i]):copy_(k:select(1, i))
-      self.vf[l]:select(1, slots[i]):copy_(v:select(1, i))
-    end
+    local q = self:project(l, x, B, slots)
     local y = chalk.paged_attention(q, self.k[l], self.v[l], table_t, len_t):reshape(B, 1, d)
     x = x + blk.attn.proj(y)
     x = x + blk.mlp(blk.ln2(x))

@@ -71,35 +71,33 @@ local function make(op, args, attr, ctx)
   return e
 end
 
-local function eval_mod(e, env, memo)
+-- evaluate(e, env, memo, apply): e's value with leaves from env, each op applied by apply(op row,
+-- argument values, e); memo shares common sub-expressions.
+local function evaluate(e, env, memo, apply)
   if memo[e] then return memo[e] end
   local r
   if e.op == "leaf" then
     r = env[e.name]
   else
     local vals = {}
-    for i, x in ipairs(e.args) do vals[i] = eval_mod(x, env, memo) end
-    local sh = {}
-    for i, d in ipairs(e.shape) do sh[i] = env.dims[d] or d end
-    r = ops[e.op].mod(vals, e.attr, env.sym, sh)
+    for i, x in ipairs(e.args) do vals[i] = evaluate(x, env, memo, apply) end
+    r = apply(ops[e.op], vals, e, env)
   end
   memo[e] = r
   return r
 end
 
-local function eval_float(e, env, memo)
-  if memo[e] then return memo[e] end
-  local r
-  if e.op == "leaf" then
-    r = env[e.name]
-  else
-    local vals = {}
-    for i, x in ipairs(e.args) do vals[i] = eval_float(x, env, memo) end
-    r = ops[e.op].float(vals, e.attr)
-  end
-  memo[e] = r
-  return r
+local function apply_mod(op, vals, e, env)
+  local sh = {}
+  for i, d in ipairs(e.shape) do sh[i] = env.dims[d] or d end
+  return op.mod(vals, e.attr, env.sym, sh)
 end
+
+local function apply_float(op, vals, e) return op.float(vals, e.attr) end
+
+local function eval_mod(e, env, memo) return evaluate(e, env, memo, apply_mod) end
+
+local function eval_float(e, env, memo) return evaluate(e, env, memo, apply_float) end
 
 -- ---- reading the captured graph ----------------------------------------------------------------
 
@@ -174,24 +172,15 @@ local function build_target(x, ctx)
   return expr_of(last.outputs[1])
 end
 
--- Float values of every leaf: graph inputs and bound tensors random (f64) or as given, constants
--- as captured, prologue results recomputed from them.
-local function float_env(x, ctx, random)
-  local env, byv = {}, {}
-  for _, e in ipairs(x.leaf_list) do -- in leaf order, so the random draws repeat
-    local t = x.tensors[e.name]
-    if t then
-      if random and not e.constant then t = chalk.randn(table.unpack(e.shape)) end
-      byv[e.v] = t:to("f64")
-    end
-  end
+-- env[name] for every leaf of x: a value known in byv, a prologue result recomputed from those
+-- (float rules), else unknown(v); byv (value id -> tensor) is filled on the way.
+local function leaf_values(x, ctx, byv, unknown)
+  local env = {}
   local function value(v)
     if byv[v] then return byv[v] end
     local i = x.producer[v]
     if not i then
-      local val = ctx.g:value(v)
-      local t = (random and not val.constant) and chalk.randn(table.unpack(val.shape)) or ci.tensor(ctx.g, v)
-      byv[v] = t:to("f64")
+      byv[v] = unknown(v)
       return byv[v]
     end
     local n = x.nodes[i]
@@ -202,6 +191,25 @@ local function float_env(x, ctx, random)
   end
   for _, e in ipairs(x.leaf_list) do env[e.name] = value(e.v) end
   return env
+end
+
+-- Float values of every leaf: graph inputs and bound tensors random (f64) or as given, constants
+-- as captured, prologue results recomputed from them.
+local function float_env(x, ctx, random)
+  local byv = {}
+  for _, e in ipairs(x.leaf_list) do -- in leaf order, so the random draws repeat
+    local t = x.tensors[e.name]
+    if t then
+      if random and not e.constant then t = chalk.randn(table.unpack(e.shape)) end
+      byv[e.v] = t:to("f64")
+    end
+  end
+  local function unknown(v)
+    local val = ctx.g:value(v)
+    local t = (random and not val.constant) and chalk.randn(table.unpack(val.shape)) or ci.tensor(ctx.g, v)
+    return t:to("f64")
+  end
+  return leaf_values(x, ctx, byv, unknown)
 end
 
 local function mod_env(x, dims, seed_sym)
@@ -382,19 +390,7 @@ function Result:fn(e)
     local args = { ... }
     local byv = {}
     for i, v in ipairs(ci.input_values(ctx.g)) do byv[v] = args[i] end
-    local function value(v)
-      if byv[v] then return byv[v] end
-      local i = x.producer[v]
-      if not i then byv[v] = ci.tensor(ctx.g, v); return byv[v] end
-      local n = x.nodes[i]
-      local a = {}
-      for k, w in ipairs(n.inputs) do a[k] = value(w) end
-      byv[v] = ops[n.op].float(a, sem.attrs(n.op, ci.attrs(ctx.g, i)))
-      return byv[v]
-    end
-    local env = {}
-    for _, e in ipairs(x.leaf_list) do env[e.name] = value(e.v) end
-    return eval_float(e, env, {})
+    return eval_float(e, leaf_values(x, ctx, byv, function(v) return ci.tensor(ctx.g, v) end), {})
   end
 end
 

@@ -4,26 +4,17 @@
 local chalk = require "chalk"
 local dist, nn = chalk.dist, chalk.nn
 
-local function net()
-  chalk.manual_seed(12)
-  local l = {}
-  for k = 1, 8 do l[k] = nn.Linear(8, 8) end
-  return l, chalk.randn(16, 8), chalk.randn(16, 8)
-end
-local function run_layers(l, from, to, x)
-  for k = from, to do x = chalk.tanh(l[k](x)) end
-  return x
-end
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local P = dofile(here .. "pipeline_net.lua")
+local function net() return P.net(8, 8, 16, 12) end
+local run_layers = P.run_layers
 local ref, X, Y = net()
 nn.functional.mse_loss(run_layers(ref, 1, 8, X), Y):backward()
 local s = dist.pipeline{stages = 4, microbatches = 4, schedule = "1f1b"}
 dist.run(4, function(w)
   local layers, x, y = net()
   local a = 2 * (w.rank - 1) + 1
-  s:execute(w, {module = function() return function(t) return run_layers(layers, a, a + 1, t) end end,
-    input = function(i) return x:narrow(1, 4 * (i - 1) + 1, 4) end,
-    target = function(i) return y:narrow(1, 4 * (i - 1) + 1, 4) end,
-    shape = function() return {4, 8} end, loss = nn.functional.mse_loss})
+  P.execute(s, w, layers, x, y, a)
   local d = 0
   for k = a, a + 1 do d = math.max(d, (layers[k].weight.grad - ref[k].weight.grad):abs():max():item()) end
   print(("rank %d/%d (%s): 1F1B stage %d, weight gradients vs unsplit: max diff %.2e")

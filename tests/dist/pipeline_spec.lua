@@ -47,16 +47,9 @@ describe("dist.pipeline schedules", function()
 end)
 
 -- V layers tanh(W x + b) of width 6, the last one's output against a target, 12 rows in m micro-batches
-local function model(V)
-  chalk.manual_seed(7)
-  local layers = {}
-  for k = 1, V do layers[k] = nn.Linear(6, 6) end
-  return layers, chalk.randn(12, 6), chalk.randn(12, 6)
-end
-local function fwd(layers, from, to, x)
-  for k = from, to do x = chalk.tanh(layers[k](x)) end
-  return x
-end
+local P = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "pipeline_net.lua")
+local function model(V) return P.net(V, 6, 12, 7) end
+local fwd = P.run_layers
 
 describe("a pipeline run on simulated workers", function()
   for _, k in ipairs{"gpipe", "1f1b", "interleaved"} do

@@ -183,15 +183,8 @@ end
 
 -- the loaders over mutated files: random bytes changed, cut short, and (.chalk) the checksum
 -- recomputed so the mutation reaches the record parser
-local function crc32(str)
-  local c = 0xFFFFFFFF
-  for i = 1, #str do
-    c = c ~ str:byte(i)
-    for _ = 1, 8 do c = (c >> 1) ~ (0xEDB88320 & -(c & 1)) end
-  end
-  return (~c) & 0xFFFFFFFF
-end
-local function slurp(p) local f = assert(io.open(p, "rb")); local x = f:read("a"); f:close(); return x end
+local support = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../lua/support.lua")
+local crc32, slurp = support.crc32, support.read
 local function spit(p, x) local f = assert(io.open(p, "wb")); f:write(x); f:close() end
 local function mutate(x)
   for _ = 1, R(1, 4) do

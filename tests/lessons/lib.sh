@@ -12,6 +12,10 @@
 #                               up to the next step's header) fits ROWS lines (30) of COLS (100)
 #                               characters: a projected 100x35 terminal, with room for the prompt
 #   longest_step                prints the number of lines of the longest step
+#   check_law NAME PATTERN TOL  fails unless the line "PATTERN: measured X ... law ... = Y" has
+#                               |X - Y| <= TOL
+#   start_cached_lesson NAME    start_lesson, keeping the trained CharGPTs between runs of the
+#                               suite (the lesson retrains a missing one)
 #   finish                      exits 1 if any check failed
 CHALK=${CHALK:-build/chalk}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/chalk-lesson.XXXXXX")
@@ -101,6 +105,24 @@ fits_screen() {
 
 longest_step() {
   step_sizes | awk '$2 > m { m = $2 } END { print m + 0 }'
+}
+
+law() { sed -n "s|^$1: measured \([0-9.]*\).*law [^=]*= *\([0-9.]*\).*|\1 \2|p" "$LOG" | head -n 1; }
+
+check_law() { # NAME PATTERN TOL: the measured number equals the law's
+  set -- "$1" "$(law "$2")" "$3"
+  [ -n "$2" ] || { fail "$1: not printed"; return; }
+  near "$1 (measured vs law)" "${2% *}" "${2#* }" "$3"
+}
+
+start_cached_lesson() {
+  LESSON=$1
+  CACHE=${BUILD:-build}/tests/lessons/chargpt
+  mkdir -p "$OUT" "$CACHE"
+  cp "$CACHE"/chargpt_*.chalk "$OUT"/ 2>/dev/null
+  run_lesson || finish
+  cp "$OUT"/chargpt_*.chalk "$CACHE"/ 2>/dev/null
+  fits_screen # every step fits a projected 100x35 terminal (30 lines of 100 columns)
 }
 
 finish() {

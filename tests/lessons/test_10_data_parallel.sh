@@ -6,12 +6,6 @@ LESSON=10_data_parallel
 . tests/lessons/lib.sh
 run_lesson || finish
 fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
-law() { sed -n "s|^$1: measured \([0-9.]*\).*law [^=]*= *\([0-9.]*\).*|\1 \2|p" "$LOG" | head -n 1; }
-check_law() { # NAME PATTERN TOL: the measured number equals the law's
-  set -- "$1" "$(law "$2")" "$3"
-  [ -n "$2" ] || { fail "$1: not printed"; return; }
-  near "$1 (measured vs law)" "${2% *}" "${2#* }" "$3"
-}
 check_law "ring bytes sent per rank (S)" "bytes sent per rank" 0
 near "ring bytes per rank = 1.5 S at N = 4" "$(number 'bytes sent per rank: measured')" 1.5 0
 check_law "ring messages per rank" "messages per rank" 0

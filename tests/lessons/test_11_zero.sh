@@ -6,12 +6,6 @@ LESSON=11_zero
 . tests/lessons/lib.sh
 run_lesson || finish
 fits_screen
-law() { sed -n "s|^$1: measured \([0-9.]*\).*law [^=]*= *\([0-9.]*\).*|\1 \2|p" "$LOG" | head -n 1; }
-check_law() { # NAME PATTERN TOL: the measured number equals the law's
-  set -- "$1" "$(law "$2")" "$3"
-  [ -n "$2" ] || { fail "$1: not printed"; return; }
-  near "$1 (measured vs law)" "${2% *}" "${2#* }" "$3"
-}
 i=0
 for gb in 120.0 31.4 16.6 1.9; do
   grep -Eq "^stage $i: .*= +$gb GB per rank" "$LOG" || fail "paper example stage $i: $gb GB not printed"

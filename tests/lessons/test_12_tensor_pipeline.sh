@@ -8,12 +8,6 @@ LESSON=12_tensor_pipeline
 . tests/lessons/lib.sh
 run_lesson || finish
 fits_screen
-law() { sed -n "s|^$1: measured \([0-9.]*\).*law [^=]*= *\([0-9.]*\).*|\1 \2|p" "$LOG" | head -n 1; }
-check_law() { # NAME PATTERN TOL: the measured number equals the law's
-  set -- "$1" "$(law "$2")" "$3"
-  [ -n "$2" ] || { fail "$1: not printed"; return; }
-  near "$1 (measured vs law)" "${2% *}" "${2#* }" "$3"
-}
 near "TP MLP vs unsplit (f64)" "$(number 'output, input, weight gradients vs unsplit: largest difference')" 0 0.000001
 grep -q '^all-reduces per rank, one layer: forward 2, backward 2 ' "$LOG" || fail "TP all-reduce counts are not 2 and 2"
 check_law "Megatron forward bytes" "Megatron forward bytes sent per rank" 0

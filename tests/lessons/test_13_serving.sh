@@ -3,15 +3,8 @@
 # paged attention = dense; continuous beats static on throughput and latency with the same tokens;
 # preemption keeps the tokens; paged waste <= block_size - 1 per sequence and far under the
 # reservation's; the prefix cache hits; its four pictures.
-LESSON=13_serving
 . tests/lessons/lib.sh
-# the trained CharGPTs are kept between runs of the suite (the lesson retrains a missing one)
-CACHE=${BUILD:-build}/tests/lessons/chargpt
-mkdir -p "$OUT" "$CACHE"
-cp "$CACHE"/chargpt_*.chalk "$OUT"/ 2>/dev/null
-run_lesson || finish
-cp "$OUT"/chargpt_*.chalk "$CACHE"/ 2>/dev/null
-fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
+start_cached_lesson 13_serving
 val=$(sed -n 's/^validation loss: \([0-9.]*\) nats\/char (unigram baseline \([0-9.]*\))/\1 \2/p' "$LOG")
 at_least "unigram - validation loss (nats)" "$(echo "$val" | awk '{print $2 - $1}')" 0.4
 kv=$(number 'KV bytes per token measured:')

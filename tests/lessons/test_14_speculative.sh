@@ -2,15 +2,8 @@
 # for token; E measured with a controlled-acceptance draft sits on (1 - a^(g+1))/(1 - a) (3.36 at
 # a = 0.8, g = 4); the sampled second token passes a chi-square test against the target's exact
 # distribution; the speed-up law is printed from the measured a and c; its two pictures.
-LESSON=14_speculative
 . tests/lessons/lib.sh
-# the trained CharGPTs are kept between runs of the suite (the lesson retrains a missing one)
-CACHE=${BUILD:-build}/tests/lessons/chargpt
-mkdir -p "$OUT" "$CACHE"
-cp "$CACHE"/chargpt_*.chalk "$OUT"/ 2>/dev/null
-run_lesson || finish
-cp "$OUT"/chargpt_*.chalk "$CACHE"/ 2>/dev/null
-fits_screen  # every step fits a projected 100x35 terminal (30 lines of 100 columns)
+start_cached_lesson 14_speculative
 grep -q '^identical: true' "$LOG" || fail "greedy speculative output differs from the target's"
 [ "$(sed -n 's/^target alone: //p' "$LOG")" = "$(sed -n 's/^speculative:  //p' "$LOG")" ] ||
   fail "the two printed greedy outputs differ"

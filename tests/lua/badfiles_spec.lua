@@ -3,22 +3,16 @@
 local chalk = require "chalk"
 local data = require "chalk.data"
 local ref = require "torch_ref"
+local S = require "support"
 
 local function write(p, s) local f = assert(io.open(p, "wb")); f:write(s); f:close() end
-local function read(p) local f = assert(io.open(p, "rb")); local s = f:read("a"); f:close(); return s end
+local read = S.read
 local function error_of(fn, ...)
   local ok, err = pcall(fn, ...)
   assert(not ok, "expected an error, but the call succeeded")
   return tostring(err)
 end
-local function crc32(s)
-  local c = 0xFFFFFFFF
-  for i = 1, #s do
-    c = c ~ s:byte(i)
-    for _ = 1, 8 do c = (c >> 1) ~ (0xEDB88320 & -(c & 1)) end
-  end
-  return (~c) & 0xFFFFFFFF
-end
+local crc32 = S.crc32
 
 describe("crafted files", function()
   local dir

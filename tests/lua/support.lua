@@ -47,6 +47,24 @@ function M.assert_close(actual, expected, tol)
   assert(M.close(actual, expected, tol), ("expected %s, got %s"):format(show(expected), show(actual)))
 end
 
+-- The whole file at path p as a string (binary).
+function M.read(p)
+  local f = assert(io.open(p, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- CRC-32 (IEEE, as zlib's crc32) of the string s: what a .chalk file's trailer checks.
+function M.crc32(s)
+  local c = 0xFFFFFFFF
+  for i = 1, #s do
+    c = c ~ s:byte(i)
+    for _ = 1, 8 do c = (c >> 1) ~ (0xEDB88320 & -(c & 1)) end
+  end
+  return (~c) & 0xFFFFFFFF
+end
+
 -- Resident set size of this process in bytes (Linux /proc/self/statm, second field in pages).
 function M.rss()
   local f = assert(io.open("/proc/self/statm"))
