@@ -32,7 +32,8 @@ return {
         A 64 -> 256 -> 10 MLP (P = 19210) trained 5 Adam steps by dist.ZeRO in bf16 on 4 ranks,
         each on its quarter of the batch. The flat parameter vector is padded to buckets of
         N x 1024 elements (rank r owns chunk r of each): Pp elements. Bytes per rank, measured
-        by the allocator (chalk.memory_stats by category), against the law on Pp.]],
+        by the allocator (chalk.memory_stats by category), against the law on Pp. The
+        communication buffers are allocated under their own category, comm_buffer.]],
       code = [[
         rows = {}
         for s = 0, 3 do
@@ -46,7 +47,8 @@ return {
         end
         local m = rows[1].ranks[1]
         print(("P = %d, Pp = %d: padding %d elements; comm buffer %d bytes per rank, apart")
-          :format(m.P, m.Pp, m.padding, m.comm))]],
+          :format(m.P, m.Pp, m.padding, m.comm))
+        print(("activations at the loss: %d bytes per rank, category activation"):format(m.activation))]],
       -- law_line: "name: measured X, law F = Y"; zero_run(w, s): 5 steps of the MLP at stage s on
       -- rank w.rank; returns the losses, the memory (z:memory()) and the bytes sent in the last step
       setup = [[
@@ -61,17 +63,19 @@ return {
           local z = dist.ZeRO(optim.Adam(params, {lr = 1e-3}), w, {stage = s, bucket = 1024})
           l1, l2, params = nil, nil, nil -- the f32 model is now z's: only its 16-bit copies remain
           local x, y = X:narrow(1, 8 * (w.rank - 1) + 1, 8), Y:narrow(1, 8 * (w.rank - 1) + 1, 8)
-          local losses, sent = {}, 0
+          local losses, sent, act = {}, 0, 0
           for i = 1, 5 do
             w:reset_stats()
-            local p = z:gather()
+            local p, a0 = z:gather(), chalk.memory_stats().cpu.activation or 0
             local f = function(k) return p[k]:to("f32") end
             local out = nn.functional.linear(chalk.tanh(nn.functional.linear(x, f(1), f(2))), f(3), f(4))
             local loss = nn.functional.mse_loss(out, y)
+            act = (chalk.memory_stats().cpu.activation or 0) - a0 -- kept for backward, measured
             loss:backward(); z:step(); losses[i] = loss:item()
           end
+          local mem = z:memory(); mem.activation = act
           for _, a in pairs(w:stats().by) do for _, st in pairs(a) do sent = sent + st.sent end end
-          return {losses = losses, mem = z:memory(), sent = sent}
+          return {losses = losses, mem = mem, sent = sent}
         end]],
     },
     {
@@ -112,7 +116,9 @@ return {
       title = "The memory, drawn",
       text = [[
         One row per stage, one bar per rank, stacked by category: the ZeRO paper's Figure 1,
-        measured. The comm buffer (one f32 bucket) is the same at every stage.]],
+        measured, plus the activations each rank holds at the loss (its quarter of the batch).
+        The comm buffer (one f32 bucket, allocator category comm_buffer; stage 3's gathered
+        parameters also live there while used) is the same at every stage.]],
       code = [[viz.zero(rows, {file = "11_zero.png"})]],
     },
   },

@@ -418,6 +418,9 @@ function dist.TensorParallelAttention(q, k, v, o, h, w) return require("chalk.tp
 function dist.autoshard(m, o) return require("chalk.autoshard").search(m, o) end
 function dist.autoshard_brute(m, o) return require("chalk.autoshard").brute(m, o) end
 function dist.autoshard_simulate(plan, m, o) return require("chalk.autoshard").simulate(dist, plan, m, o) end
+-- dist.slice_stages(costs, p), dist.slice_stages_brute(costs, p): lua/chalk/autoshard_slice.lua
+function dist.slice_stages(c, p) return require("chalk.autoshard_slice").dp(c, p) end
+function dist.slice_stages_brute(c, p) return require("chalk.autoshard_slice").brute(c, p) end
 if chalk.viz then -- viz.plan(plan, dims), viz.plan_times(rows): lua/chalk/autoshard_chart.lua
   chalk.viz.plan = function(p, d, o) return require("chalk.autoshard_chart").plan(p, d, o) end
   chalk.viz.plan_times = function(r, o) return require("chalk.autoshard_chart").times(r, o) end

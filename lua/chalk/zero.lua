@@ -14,7 +14,8 @@
 -- reduce_scatter leaves on it and all_gather fills from it. Model states per rank (16-bit p and g,
 -- f32 master, m, v): stage 0 16 Pp; 1: 4 Pp + 12 Pp/N; 2: 2 Pp + 14 Pp/N; 3: 16 Pp/N bytes.
 -- Collectives reduce f32 (the transport's reductions), so each bucket passes through one f32
--- communication buffer of N B elements (category "temporary": the comm buffer, reported apart).
+-- communication buffer of N B elements; it, the gathered parameters and the transient full gradient
+-- are allocated under the memory category "comm_buffer" (measured apart from the model states).
 -- Stage 3 here gathers every parameter once per step and keeps it through backward (FSDP gathers
 -- each module just in time and again in backward: 3P of traffic instead of the 2P counted here).
 local chalk = require "chalk"
@@ -44,7 +45,7 @@ function Z.new(opt, world, o)
   self.P, self.K, self.Pp = P, K, K * N * B
   local full = chalk.zeros(self.Pp)
   full:narrow(1, 1, P):copy_(chalk.cat(flat, 1))
-  chalk.with_category("temporary", function() self.buf = chalk.zeros(N * B) end) -- the comm buffer
+  chalk.with_category("comm_buffer", function() self.buf = chalk.zeros(N * B) end) -- the comm buffer
   local function owned(t) return t:view(K, N, B):select(2, world.rank):contiguous():view(K * B) end
   self.owned = owned
   local opt_state = function(t) return tag(t, "optimizer state") end
@@ -72,7 +73,7 @@ function Z:_bucket(t, k) return t:narrow(1, (k - 1) * self.N * self.B + 1, self.
 
 function Z:gather()
   if self.stage ~= 3 then return self.params end
-  local full = chalk.with_category("temporary", function() return chalk.zeros(self.Pp):to(self.dtype) end)
+  local full = chalk.with_category("comm_buffer", function() return chalk.zeros(self.Pp):to(self.dtype) end)
   local own = self.p16:view(self.K, self.B)
   for k = 1, self.K do
     self.buf:narrow(1, (self.world.rank - 1) * self.B + 1, self.B):copy_(own:select(1, k))
@@ -105,7 +106,7 @@ function Z:step()
         self:_bucket(self.g16, k):copy_(self.buf)
       end
     else -- reduce-scatter every bucket (mean): this rank keeps its chunk
-      local full = chalk.with_category("temporary", function() return chalk.zeros(self.Pp):to(self.dtype) end)
+      local full = chalk.with_category("comm_buffer", function() return chalk.zeros(self.Pp):to(self.dtype) end)
       self:_flat_grads(full)
       local mine = self.g16:view(K, B)
       for k = 1, K do
@@ -139,7 +140,7 @@ function Z:memory()
   collectgarbage("collect") -- tensors no longer referenced are freed first
   local cpu = chalk.memory_stats().cpu
   return {parameter = cpu.parameter, gradient = cpu.gradient, optimizer = cpu["optimizer state"],
-    comm = self.buf:numel() * 4, temporary = cpu.temporary, activation = cpu.activation,
+    comm = cpu.comm_buffer or 0, temporary = cpu.temporary, activation = cpu.activation,
     P = self.P, Pp = self.Pp, padding = self.Pp - self.P}
 end
 
