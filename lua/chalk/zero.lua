@@ -16,8 +16,9 @@
 -- Collectives reduce f32 (the transport's reductions), so each bucket passes through one f32
 -- communication buffer of N B elements; it, the gathered parameters and the transient full gradient
 -- are allocated under the memory category "comm_buffer" (measured apart from the model states).
--- Stage 3 here gathers every parameter once per step and keeps it through backward (FSDP gathers
--- each module just in time and again in backward: 3P of traffic instead of the 2P counted here).
+-- Stage 3 through z:gather() gathers every parameter once per step and keeps it through backward
+-- (2P of traffic); with opts.modules, z:fsdp_step (zero_fsdp.lua) is FSDP: each module gathered just
+-- in time in forward and again in backward, freed after use, prefetching the next (3P).
 local chalk = require "chalk"
 
 local Z = {}
@@ -35,16 +36,25 @@ function Z.new(opt, world, o)
   local N, B = world.size, o.bucket or 4096
   local self = setmetatable({stage = stage, dtype = dtype, world = world, N = N, B = B, lr = g.lr,
     b1 = g.betas[1], b2 = g.betas[2], eps = g.eps, t = 0, shapes = {}, offsets = {}}, Z)
-  local flat, P = {}, 0
+  -- o.modules = {{1, 2}, {3, 4}}: parameter indices per module, in order; each module starts on a
+  -- bucket boundary so stage 3 gathers it alone (zero_fsdp.lua); its padding is counted in Pp
+  local starts, P, at = {}, 0, 0
+  for m, ks in ipairs(o.modules or {}) do starts[ks[1]] = m end
+  self.mod_buckets = {}
   for k, p in ipairs(g.params) do
-    self.shapes[k], self.offsets[k] = p.shape, P
-    flat[k] = p:detach():reshape(p:numel())
-    P = P + p:numel()
+    if starts[k] then
+      at = (at + N * B - 1) // (N * B) * (N * B)
+      self.mod_buckets[starts[k]] = {first = at // (N * B) + 1}
+      if starts[k] > 1 then self.mod_buckets[starts[k] - 1].last = at // (N * B) end
+    end
+    self.shapes[k], self.offsets[k] = p.shape, at
+    at, P = at + p:numel(), P + p:numel()
   end
-  local K = (P + N * B - 1) // (N * B)
-  self.P, self.K, self.Pp = P, K, K * N * B
+  local K = (at + N * B - 1) // (N * B)
+  if #self.mod_buckets > 0 then self.mod_buckets[#self.mod_buckets].last = K end
+  self.modules, self.P, self.K, self.Pp = o.modules, P, K, K * N * B
   local full = chalk.zeros(self.Pp)
-  full:narrow(1, 1, P):copy_(chalk.cat(flat, 1))
+  for k, p in ipairs(g.params) do full:narrow(1, self.offsets[k] + 1, p:numel()):copy_(p:detach():reshape(p:numel())) end
   chalk.with_category("comm_buffer", function() self.buf = chalk.zeros(N * B) end) -- the comm buffer
   local function owned(t) return t:view(K, N, B):select(2, world.rank):contiguous():view(K * B) end
   self.owned = owned
@@ -97,7 +107,9 @@ end
 function Z:step()
   local w, N, B, K = self.world, self.N, self.B, self.K
   chalk.no_grad(function()
-    if self.stage <= 1 then -- stage 0: all-reduce every bucket (mean) into the full 16-bit gradient;
+    if self.grads_ready then -- stage 3 by modules: zero_fsdp.lua reduce-scattered them in backward
+      self.grads_ready = false
+    elseif self.stage <= 1 then -- stage 0: all-reduce every bucket (mean) into the full 16-bit gradient;
       self.g16:zero_()         -- stage 1: reduce-scatter (the owned chunk is all Adam reads here)
       self:_flat_grads(self.g16)
       for k = 1, K do
@@ -144,4 +156,5 @@ function Z:memory()
     P = self.P, Pp = self.Pp, padding = self.Pp - self.P}
 end
 
+require("chalk.zero_fsdp")(Z) -- z:fsdp_step: stage 3 gathering module by module (FSDP)
 return Z
