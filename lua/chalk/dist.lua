@@ -428,6 +428,7 @@ end
 -- dist.ZeRO(optimizer, world, {stage = 0|1|2|3, dtype = "bf16"}): lua/chalk/zero.lua
 function dist.ZeRO(opt, w, o) return require("chalk.zero").new(opt, w, o) end
 if chalk.viz then chalk.viz.zero = function(rows, o) return require("chalk.zero_chart").draw(rows, o) end end
+if chalk.viz then chalk.viz.zero_timeline = function(t, o) return require("chalk.zero_chart").timeline(t, o) end end
 function dist.pipeline(o) return require("chalk.pipeline").new(o) end
 if chalk.viz then chalk.viz.schedule = function(s, o) return require("chalk.schedule_chart").draw(s, o) end end
 

@@ -45,4 +45,37 @@ function M.draw(rows, o)
   return c:render({file = o.file or "zero.png", format = o.format}, "zero.png")
 end
 
+-- viz.zero_timeline(tls): FSDP's stage-3 timeline, tls[r] = z.timeline of rank r (zero_fsdp.lua): one
+-- row per rank of boxes in event order (gather, forward, backward, free, labelled with the module),
+-- and under them the comm_buffer bytes live after each event (the gathered parameters), measured.
+local KIND = {gather = {"collective", "all-gather", "g"}, forward = {"forward", "forward", "F"},
+  backward = {"backward", "recompute + backward + reduce-scatter", "B"}, free = {"mark", "free", "x"}}
+function M.timeline(tls, o)
+  o = o or {}
+  local c = chalk.viz.canvas()
+  local L, SW, BH, CH, rowh = 70, 46, 16, 24, 60
+  local most = 0
+  for _, tl in ipairs(tls) do for _, e in ipairs(tl) do most = math.max(most, e.comm) end end
+  local top = 40 + #tls * rowh
+  for r, tl in ipairs(tls) do
+    local y0 = top - r * rowh
+    c:text(L - 8, y0 + CH + 4, "rank " .. r, 9, "right", "text", true)
+    for i, e in ipairs(tl) do
+      local x, k = L + (i - 1) * SW, KIND[e.kind]
+      c:rect(x + 1, y0 + CH + 4, SW - 2, BH, k[1] .. ":tint", k[1] .. ":ink", e.kind)
+      c:text(x + SW / 2, y0 + CH + 8, k[3] .. e.module, 8, "center", "text", true)
+      local h = e.comm / most * CH
+      if h > 0 then c:rect(x + 1, y0, SW - 2, h, "comm_buffer", "comm_buffer:ink", "comm_buffer") end
+    end
+  end
+  local W = SW * #tls[1]
+  c:text(L + W / 2, 14, ("boxes: events in order; bars: comm_buffer bytes live after each (largest %.1f KiB)")
+    :format(most / 1024), 8, "center", "text")
+  c:text(L + W / 2, top + 24, o.title or "FSDP (stage 3): gather, compute and free per module", 12,
+    "center", "title", true)
+  c:legend(L, top + 6, {"collective", "forward", "backward", "mark", "comm_buffer"},
+    {"g: all-gather", "F: forward", "B: recompute, backward, reduce-scatter", "x: free", "gathered bytes"})
+  return c:render({file = o.file or "zero_timeline.png", format = o.format}, "zero_timeline.png")
+end
+
 return M
