@@ -3,7 +3,8 @@
 -- shown apart, the communication counted, and the losses of every stage against stage 0.
 -- Numbers to reproduce (lessons.md row 11): model-state bytes per rank 16P; 4P + 12P/N; 2P + 14P/N;
 -- 16P/N (on the padded count); P = 7.5B, N = 64: 120 / 31.4 / 16.6 / 1.9 GB; every stage's losses
--- equal stage 0's; 2 (N-1)/N P elements per rank per step (stage 3 here too: see lua/chalk/zero.lua).
+-- equal stage 0's; 2 (N-1)/N P elements per rank per step for stages 0-3 through z:gather(), 3 (N-1)/N P
+-- for FSDP (z:fsdp_step: each module gathered in forward and again in backward; lua/chalk/zero_fsdp.lua).
 return {
   title = "ZeRO: sharding the optimizer, the gradients, the parameters",
   module = 11,
