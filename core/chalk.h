@@ -39,6 +39,7 @@ typedef enum {
   CT_CAT_TEMPORARY,
   CT_CAT_INPUT,
   CT_CAT_KV_CACHE, /* a serving engine's key/value cache (lesson 13) */
+  CT_CAT_COMM_BUFFER, /* buffers of collectives: gathered parameters, reduce-scatter inputs (lesson 11) */
   CT_NCATS
 } ct_category;
 

@@ -3,7 +3,8 @@
 -- costs and lesson 11's 16 bytes a parameter; checked by brute force; run on simulated workers.
 -- Numbers to reproduce (lessons.md row 21): the search rediscovers Megatron's column-then-row at
 -- small batch; the crossover to pure data parallel as the batch grows; predicted step time within
--- 10% of the simulated one; brute force agrees on chains of up to 6 layers.
+-- 10% of the simulated one; brute force agrees on chains of up to 6 layers; pipeline stage slicing
+-- by DP over layer costs equals brute force (9, 8, 8, 9 against 13 for an even split by count).
 return {
   title = "Auto-parallelization",
   module = 21,
@@ -66,6 +67,33 @@ return {
         print(("DP equals brute force: measured %d of %d chains, law all %d")
           :format(agree, cases, cases))]],
       check = function() assert(agree == cases, "the DP must equal brute force") end,
+    },
+    {
+      title = "Stage slicing for a pipeline",
+      text = [[
+        A pipeline runs at the pace of its slowest stage: cut a chain of layer costs (F + B) into
+        p contiguous stages minimizing the largest. dist.slice_stages: dynamic programming,
+        best[k][j] = min over i of max(best[k-1][i], cost(i+1..j)), O(p n^2) against brute force.]],
+      code = [[
+        costs = {9, 2, 2, 2, 2, 2, 2, 2, 2, 9} -- an embedding, 8 blocks, a head
+        local s, c = dist.slice_stages(costs, 4), costs
+        for k, b in ipairs(s.bounds) do
+          print(("stage %d: layers %d-%d, cost %d"):format(k, b[1], b[2], s.loads[k]))
+        end
+        local even = math.max(c[1] + c[2] + c[3], c[4] + c[5] + c[6], c[7] + c[8], c[9] + c[10])
+        print(("bottleneck %d; an even split by layer count (3,3,2,2): %d"):format(s.bottleneck, even))
+        slice_agree, slice_cases = 0, 0; math.randomseed(12)
+        for n = 1, 8 do
+          for _ = 1, 5 do
+            local c, p = {}, math.random(1, n)
+            for i = 1, n do c[i] = math.random(1, 20) end
+            local same = dist.slice_stages(c, p).bottleneck == dist.slice_stages_brute(c, p).bottleneck
+            slice_cases, slice_agree = slice_cases + 1, slice_agree + (same and 1 or 0)
+          end
+        end
+        print(("slicing DP equals brute force: measured %d of %d chains, law all %d")
+          :format(slice_agree, slice_cases, slice_cases))]],
+      check = function() assert(slice_agree == slice_cases, "slicing DP must equal brute force") end,
     },
     {
       title = "The crossover to data parallel",

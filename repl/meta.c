@@ -74,7 +74,8 @@ static int cmd_show(lua_State *L, const char *arg) {
 
 /* Categories in the order PyTorch's memory profiler lists them; others follow, sorted. */
 static const char *const known_categories[] = {"parameter",  "gradient",  "optimizer state", "optimizer",
-                                               "activation", "temporary", "input",           NULL};
+                                               "activation", "temporary", "input",           "kv_cache",
+                                               "comm_buffer", NULL};
 
 static void human_bytes(double bytes, char *buf, size_t size) {
   const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

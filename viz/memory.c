@@ -18,7 +18,7 @@
 
 static const ct_category stack_order[CT_NCATS] = {CT_CAT_PARAMETER, CT_CAT_OPTIMIZER, CT_CAT_INPUT,
                                                   CT_CAT_GRADIENT,  CT_CAT_ACTIVATION, CT_CAT_TEMPORARY,
-                                                  CT_CAT_KV_CACHE};
+                                                  CT_CAT_KV_CACHE,  CT_CAT_COMM_BUFFER};
 
 /* A byte unit for an axis whose top is max. */
 static void byte_unit(double max, double *div, const char **name) {

@@ -19,6 +19,7 @@
   X(CONSTANT, "constant", "#bab0ac", "#eeeeee", "#8a8a8a", "constants and temporaries")                          \
   X(COPY, "copy", "#76b7b2", "#dcefed", "#2f7a74", "copies between devices")                                     \
   X(KV_CACHE, "kv_cache", "#edc948", "#fbf1c9", "#8c6d00", "a serving engine's key/value cache")              \
+  X(COMM_BUFFER, "comm_buffer", "#8cd17d", "#e3f4df", "#3b7a2e", "buffers of collectives (gathered parameters)") \
   X(COLLECTIVE, "collective", "#9c755f", "#eadfd8", "#6b4a36", "collectives between workers")                     \
   X(CURRENT, "current", "#ffe066", "#fff5c2", "#b8860b", "what happens in this step (stepping, the chosen row)")  \
   X(MARK, "mark", "#c51b7d", "#f6d3e6", "#8e0152", "a level to compare with: peak, limit, best configuration")   \

@@ -204,6 +204,7 @@ viz_color viz_category_color(int category) {
   case CT_CAT_OPTIMIZER: return VIZ_OPTIMIZER;
   case CT_CAT_INPUT: return VIZ_INPUT;
   case CT_CAT_KV_CACHE: return VIZ_KV_CACHE;
+  case CT_CAT_COMM_BUFFER: return VIZ_COMM_BUFFER;
   default: return VIZ_CONSTANT;
   }
 }

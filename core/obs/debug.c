@@ -24,7 +24,8 @@ static const char *device(ct_device d, char *buf, size_t n) {
 }
 
 static const char *category(ct_category c) {
-  static const char *const names[] = {"activation", "parameter", "gradient", "optimizer state", "temporary", "input"};
+  static const char *const names[] = {"activation", "parameter", "gradient", "optimizer state",
+                                      "temporary",  "input",     "kv_cache", "comm_buffer"};
   return c >= 0 && (size_t)c < sizeof names / sizeof *names ? names[c] : "other";
 }
 

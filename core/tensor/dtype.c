@@ -123,9 +123,9 @@ const char *ct_device_str(ct_device d, char *buf, size_t n) {
 }
 
 static const char *const category_names[CT_NCATS] = {
-    [CT_CAT_ACTIVATION] = "activation",     [CT_CAT_PARAMETER] = "parameter", [CT_CAT_GRADIENT] = "gradient",
-    [CT_CAT_OPTIMIZER] = "optimizer state", [CT_CAT_TEMPORARY] = "temporary", [CT_CAT_INPUT] = "input",
-    [CT_CAT_KV_CACHE] = "kv_cache",
+    [CT_CAT_ACTIVATION] = "activation",     [CT_CAT_PARAMETER] = "parameter",     [CT_CAT_GRADIENT] = "gradient",
+    [CT_CAT_OPTIMIZER] = "optimizer state", [CT_CAT_TEMPORARY] = "temporary",     [CT_CAT_INPUT] = "input",
+    [CT_CAT_KV_CACHE] = "kv_cache",         [CT_CAT_COMM_BUFFER] = "comm_buffer",
 };
 
 const char *ct_category_name(ct_category c) { return (unsigned)c < CT_NCATS ? category_names[c] : "?"; }
@@ -135,7 +135,7 @@ int ct_category_from_name(const char *s, ct_category *out) {
     if (!strcmp(s, category_names[c])) return *out = (ct_category)c, 0;
   if (!strcmp(s, "optimizer")) return *out = CT_CAT_OPTIMIZER, 0;
   return ct_errorf("unknown memory category '%s' (expected activation, parameter, gradient, "
-                   "optimizer state, temporary, input or kv_cache)",
+                   "optimizer state, temporary, input, kv_cache or comm_buffer)",
                    s);
 }
 

@@ -414,6 +414,9 @@ function dist.TensorParallelAttention(q, k, v, o, h, w) return require("chalk.tp
 function dist.autoshard(m, o) return require("chalk.autoshard").search(m, o) end
 function dist.autoshard_brute(m, o) return require("chalk.autoshard").brute(m, o) end
 function dist.autoshard_simulate(plan, m, o) return require("chalk.autoshard").simulate(dist, plan, m, o) end
+-- dist.slice_stages(costs, p), dist.slice_stages_brute(costs, p): lua/chalk/autoshard_slice.lua
+function dist.slice_stages(c, p) return require("chalk.autoshard_slice").dp(c, p) end
+function dist.slice_stages_brute(c, p) return require("chalk.autoshard_slice").brute(c, p) end
 if chalk.viz then -- viz.plan(plan, dims), viz.plan_times(rows): lua/chalk/autoshard_chart.lua
   chalk.viz.plan = function(p, d, o) return require("chalk.autoshard_chart").plan(p, d, o) end
   chalk.viz.plan_times = function(r, o) return require("chalk.autoshard_chart").times(r, o) end
@@ -421,6 +424,7 @@ end
 -- dist.ZeRO(optimizer, world, {stage = 0|1|2|3, dtype = "bf16"}): lua/chalk/zero.lua
 function dist.ZeRO(opt, w, o) return require("chalk.zero").new(opt, w, o) end
 if chalk.viz then chalk.viz.zero = function(rows, o) return require("chalk.zero_chart").draw(rows, o) end end
+if chalk.viz then chalk.viz.zero_timeline = function(t, o) return require("chalk.zero_chart").timeline(t, o) end end
 function dist.pipeline(o) return require("chalk.pipeline").new(o) end
 if chalk.viz then chalk.viz.schedule = function(s, o) return require("chalk.schedule_chart").draw(s, o) end end
 

@@ -14,9 +14,11 @@
 -- reduce_scatter leaves on it and all_gather fills from it. Model states per rank (16-bit p and g,
 -- f32 master, m, v): stage 0 16 Pp; 1: 4 Pp + 12 Pp/N; 2: 2 Pp + 14 Pp/N; 3: 16 Pp/N bytes.
 -- Collectives reduce f32 (the transport's reductions), so each bucket passes through one f32
--- communication buffer of N B elements (category "temporary": the comm buffer, reported apart).
--- Stage 3 here gathers every parameter once per step and keeps it through backward (FSDP gathers
--- each module just in time and again in backward: 3P of traffic instead of the 2P counted here).
+-- communication buffer of N B elements; it, the gathered parameters and the transient full gradient
+-- are allocated under the memory category "comm_buffer" (measured apart from the model states).
+-- Stage 3 through z:gather() gathers every parameter once per step and keeps it through backward
+-- (2P of traffic); with opts.modules, z:fsdp_step (zero_fsdp.lua) is FSDP: each module gathered just
+-- in time in forward and again in backward, freed after use, prefetching the next (3P).
 local chalk = require "chalk"
 
 local Z = {}
@@ -34,17 +36,26 @@ function Z.new(opt, world, o)
   local N, B = world.size, o.bucket or 4096
   local self = setmetatable({stage = stage, dtype = dtype, world = world, N = N, B = B, lr = g.lr,
     b1 = g.betas[1], b2 = g.betas[2], eps = g.eps, t = 0, shapes = {}, offsets = {}}, Z)
-  local flat, P = {}, 0
+  -- o.modules = {{1, 2}, {3, 4}}: parameter indices per module, in order; each module starts on a
+  -- bucket boundary so stage 3 gathers it alone (zero_fsdp.lua); its padding is counted in Pp
+  local starts, P, at = {}, 0, 0
+  for m, ks in ipairs(o.modules or {}) do starts[ks[1]] = m end
+  self.mod_buckets = {}
   for k, p in ipairs(g.params) do
-    self.shapes[k], self.offsets[k] = p.shape, P
-    flat[k] = p:detach():reshape(p:numel())
-    P = P + p:numel()
+    if starts[k] then
+      at = (at + N * B - 1) // (N * B) * (N * B)
+      self.mod_buckets[starts[k]] = {first = at // (N * B) + 1}
+      if starts[k] > 1 then self.mod_buckets[starts[k] - 1].last = at // (N * B) end
+    end
+    self.shapes[k], self.offsets[k] = p.shape, at
+    at, P = at + p:numel(), P + p:numel()
   end
-  local K = (P + N * B - 1) // (N * B)
-  self.P, self.K, self.Pp = P, K, K * N * B
+  local K = (at + N * B - 1) // (N * B)
+  if #self.mod_buckets > 0 then self.mod_buckets[#self.mod_buckets].last = K end
+  self.modules, self.P, self.K, self.Pp = o.modules, P, K, K * N * B
   local full = chalk.zeros(self.Pp)
-  full:narrow(1, 1, P):copy_(chalk.cat(flat, 1))
-  chalk.with_category("temporary", function() self.buf = chalk.zeros(N * B) end) -- the comm buffer
+  for k, p in ipairs(g.params) do full:narrow(1, self.offsets[k] + 1, p:numel()):copy_(p:detach():reshape(p:numel())) end
+  chalk.with_category("comm_buffer", function() self.buf = chalk.zeros(N * B) end) -- the comm buffer
   local function owned(t) return t:view(K, N, B):select(2, world.rank):contiguous():view(K * B) end
   self.owned = owned
   local opt_state = function(t) return tag(t, "optimizer state") end
@@ -72,7 +83,7 @@ function Z:_bucket(t, k) return t:narrow(1, (k - 1) * self.N * self.B + 1, self.
 
 function Z:gather()
   if self.stage ~= 3 then return self.params end
-  local full = chalk.with_category("temporary", function() return chalk.zeros(self.Pp):to(self.dtype) end)
+  local full = chalk.with_category("comm_buffer", function() return chalk.zeros(self.Pp):to(self.dtype) end)
   local own = self.p16:view(self.K, self.B)
   for k = 1, self.K do
     self.buf:narrow(1, (self.world.rank - 1) * self.B + 1, self.B):copy_(own:select(1, k))
@@ -96,7 +107,9 @@ end
 function Z:step()
   local w, N, B, K = self.world, self.N, self.B, self.K
   chalk.no_grad(function()
-    if self.stage <= 1 then -- stage 0: all-reduce every bucket (mean) into the full 16-bit gradient;
+    if self.grads_ready then -- stage 3 by modules: zero_fsdp.lua reduce-scattered them in backward
+      self.grads_ready = false
+    elseif self.stage <= 1 then -- stage 0: all-reduce every bucket (mean) into the full 16-bit gradient;
       self.g16:zero_()         -- stage 1: reduce-scatter (the owned chunk is all Adam reads here)
       self:_flat_grads(self.g16)
       for k = 1, K do
@@ -105,7 +118,7 @@ function Z:step()
         self:_bucket(self.g16, k):copy_(self.buf)
       end
     else -- reduce-scatter every bucket (mean): this rank keeps its chunk
-      local full = chalk.with_category("temporary", function() return chalk.zeros(self.Pp):to(self.dtype) end)
+      local full = chalk.with_category("comm_buffer", function() return chalk.zeros(self.Pp):to(self.dtype) end)
       self:_flat_grads(full)
       local mine = self.g16:view(K, B)
       for k = 1, K do
@@ -139,8 +152,9 @@ function Z:memory()
   collectgarbage("collect") -- tensors no longer referenced are freed first
   local cpu = chalk.memory_stats().cpu
   return {parameter = cpu.parameter, gradient = cpu.gradient, optimizer = cpu["optimizer state"],
-    comm = self.buf:numel() * 4, temporary = cpu.temporary, activation = cpu.activation,
+    comm = cpu.comm_buffer or 0, temporary = cpu.temporary, activation = cpu.activation,
     P = self.P, Pp = self.Pp, padding = self.Pp - self.P}
 end
 
+require("chalk.zero_fsdp")(Z) -- z:fsdp_step: stage 3 gathering module by module (FSDP)
 return Z

@@ -10,7 +10,7 @@ category, and metadata naming the processes.
 import json
 import sys
 
-CATEGORIES = {"activation", "parameter", "gradient", "optimizer state", "temporary", "input", "kv_cache"}
+CATEGORIES = {"activation", "parameter", "gradient", "optimizer state", "temporary", "input", "kv_cache", "comm_buffer"}
 
 
 def fail(msg):
