@@ -381,18 +381,25 @@ end
 
 -- ---- functional ------------------------------------------------------------------------------------
 
+local tensor_arg
 function F.linear(x, w, b)
+  tensor_arg(x, "linear")
+  if not chalk.is_tensor(w) then error(("nn.functional.linear: argument 2 (weight) must be a tensor, got %s"):format(type(w)), 2) end
   local y = x:matmul(w.T)
   if b then y = y + b end
   return y
 end
 
-function F.relu(x) return x:relu() end
-function F.gelu(x) return x:gelu() end
-function F.tanh(x) return x:tanh() end
-function F.sigmoid(x) return x:sigmoid() end
-function F.softmax(x, dim) return x:softmax(dim or -1) end
-function F.log_softmax(x, dim) return x:log_softmax(dim or -1) end
+function tensor_arg(x, fn)
+  if not chalk.is_tensor(x) then error(("nn.functional.%s: argument 1 must be a tensor, got %s"):format(fn, type(x)), 3) end
+  return x
+end
+function F.relu(x) return tensor_arg(x, "relu"):relu() end
+function F.gelu(x) return tensor_arg(x, "gelu"):gelu() end
+function F.tanh(x) return tensor_arg(x, "tanh"):tanh() end
+function F.sigmoid(x) return tensor_arg(x, "sigmoid"):sigmoid() end
+function F.softmax(x, dim) return tensor_arg(x, "softmax"):softmax(dim or -1) end
+function F.log_softmax(x, dim) return tensor_arg(x, "log_softmax"):log_softmax(dim or -1) end
 
 -- logits [N,C] (or [C]), target i64 [N] of classes 1..C; the mean over the batch.
 function F.cross_entropy(logits, target) return chalk.cross_entropy(logits, target) end

@@ -6,6 +6,8 @@
 -- Dims and indices are 1-based, as everywhere in chalk. Loaded after chalk.core; returns nothing.
 local chalk = require "chalk"
 local T = chalk.Tensor
+local had = {} -- the methods before this file: the ones it adds get an argument check at the end
+for k in pairs(T) do had[k] = true end
 
 local function shape_str(x) return "[" .. table.concat(x.shape, ", ") .. "]" end
 local function dim_of(x, d, op)
@@ -327,6 +329,30 @@ function T.uniform_(x, a, b)
 end
 function T.normal_(x, mean, std)
   return x:copy_(chalk.randn(x.shape, { dtype = x.dtype, device = x.device }) * (std or 1) + (mean or 0))
+end
+
+-- Every method added above checks that it is called on a tensor, so chalk.topk(5) says so instead
+-- of failing inside with "attempt to index a number value".
+for name, f in pairs(T) do
+  if not had[name] and type(f) == "function" then
+    T[name] = function(x, ...)
+      if not chalk.is_tensor(x) then
+        error(("%s: argument 1 must be a tensor, got %s"):format(name, type(x)), 2)
+      end
+      return f(x, ...)
+    end
+  end
+end
+do
+  local einsum = chalk.einsum
+  function chalk.einsum(eq, a, b, ...)
+    if type(eq) ~= "string" then error(("einsum: argument 1 must be an equation string, got %s"):format(type(eq)), 2) end
+    if not chalk.is_tensor(a) then error(("einsum: argument 2 must be a tensor, got %s"):format(type(a)), 2) end
+    if b ~= nil and not chalk.is_tensor(b) and type(b) ~= "table" then
+      error(("einsum: argument 3 must be a tensor, got %s"):format(type(b)), 2)
+    end
+    return einsum(eq, a, b, ...)
+  end
 end
 
 -- torch.X(x, ...) for the methods above, as chalk.X
