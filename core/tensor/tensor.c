@@ -91,24 +91,34 @@ ct_tensor *ct_tensor_alias(ct_tensor *base, const ct_meta *m) {
   return t;
 }
 
-int ct_check_size(const char *op, const int64_t *shape, int ndim, ct_dtype dt) {
+/* The shape's sizes are valid and its byte count fits in int64 (*nbytes); 0 or -1 with the error. */
+static int check_shape_bytes(const char *op, const int64_t *shape, int ndim, ct_dtype dt, int64_t *nbytes) {
   if (ndim < 0 || ndim > CT_MAX_DIMS) return ct_errorf("%s: %d dims requested, at most %d supported", op, ndim, CT_MAX_DIMS);
   for (int d = 0; d < ndim; d++)
     if (shape[d] < 0) {
       char sh[160];
       return ct_errorf("%s: negative size in shape %s", op, ct_shape_str(shape, ndim, sh, sizeof sh));
     }
-  int64_t n, nbytes;
-  if (!ct_shape_numel(shape, ndim, &n) || !ct_size_mul(n, (int64_t)ct_dtype_size(dt), &nbytes)) {
+  int64_t n;
+  if (!ct_shape_numel(shape, ndim, &n) || !ct_size_mul(n, (int64_t)ct_dtype_size(dt), nbytes)) {
     char sh[160];
     return ct_errorf("%s: size too large: shape %s of %s needs more than 2^63 bytes", op,
                      ct_shape_str(shape, ndim, sh, sizeof sh), ct_dtype_name(dt));
   }
+  return 0;
+}
+
+int ct_check_size(const char *op, const int64_t *shape, int ndim, ct_dtype dt) {
+  int64_t nbytes;
+  if (check_shape_bytes(op, shape, ndim, dt, &nbytes)) return -1;
   return ct_check_alloc(op, shape, ndim, dt, nbytes);
 }
 
 ct_tensor *ct_empty(const int64_t *shape, int ndim, ct_dtype dt, ct_device dev) {
-  if (ct_check_size("empty", shape, ndim, dt)) return NULL;
+  /* the host-memory limit is for host tensors: a GPU allocation fails on its own device's memory */
+  int64_t nbytes;
+  if (dev.type == CT_CPU ? ct_check_size("empty", shape, ndim, dt) : check_shape_bytes("empty", shape, ndim, dt, &nbytes))
+    return NULL;
   ct_meta m = {.ndim = ndim, .dtype = dt};
   if (ndim) memcpy(m.shape, shape, sizeof(int64_t) * (size_t)ndim);
   return ct_tensor_new_meta(&m, dev);
