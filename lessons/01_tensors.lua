@@ -126,7 +126,6 @@ return {
       timing = "GB/s", -- the measured bandwidth varies from run to run
       code = [[
         big = chalk.randn(1000, 1000)
-        bt = nil
         print(("big.T: %d bytes"):format(bytes_allocated(function() bt = big.T end)))
         big_copied = bytes_allocated(function() btc = bt:contiguous() end)
         print(("big.T:contiguous(): %d bytes; numel * itemsize = %d")
