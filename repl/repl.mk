@@ -71,3 +71,6 @@ check-repl-standalone: $(BUILD)/repl-standalone/chalk
 	@CHALK=$(BUILD)/repl-standalone/chalk sh tests/repl/run.sh
 
 CHECKS += check-repl
+
+# The live page's tests (check-web): HTTP and headless chromium.
+-include tests/web/web.mk

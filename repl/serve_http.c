@@ -8,6 +8,7 @@
  * Read-only by construction: no route runs code or writes anything, and the server threads
  * read the session log only (serve_log.c), never the Lua state.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -183,6 +184,26 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *con, const char 
   return send_text(con, MHD_HTTP_NOT_FOUND, "not found (the page is at /)\n");
 }
 
+/* %XX decoding in place, as MHD's own, except that %00 stays as it is: a NUL would cut the path
+   short ("ok.txt%00../x" must not become "ok.txt"). Returns the new length. */
+static size_t unescape(void *cls, struct MHD_Connection *con, char *s) {
+  (void)cls;
+  (void)con;
+  char *w = s;
+  for (const char *p = s; *p; p++) {
+    unsigned v;
+    if (p[0] == '%' && sscanf(p + 1, "%2x", &v) == 1 && isxdigit((unsigned char)p[1]) &&
+        isxdigit((unsigned char)p[2]) && v != 0) {
+      *w++ = (char)v;
+      p += 2;
+    } else {
+      *w++ = *p;
+    }
+  }
+  *w = '\0';
+  return (size_t)(w - s);
+}
+
 static void no_log(void *cls, const char *fmt, va_list ap) {
   (void)cls;
   (void)fmt;
@@ -208,7 +229,8 @@ bool http_start(const char *host, int port, const char *out_dir, int *bound) {
   daemon_ = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, answer, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT,
                              (unsigned)60, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 << 10),
-                             MHD_OPTION_EXTERNAL_LOGGER, no_log, NULL, MHD_OPTION_END);
+                             MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, no_log,
+                             NULL, MHD_OPTION_END);
   freeaddrinfo(ai);
   if (daemon_ == NULL) {
     fprintf(stderr, "chalk: --serve: cannot listen on %s port %d (%s)\n", host, port,

@@ -152,10 +152,6 @@ function live() {
     thumb.onclick = () => { follow.checked = false; showPicture(d); };
     strip.appendChild(thumb);
     thumb.scrollIntoView({ inline: "end", block: "nearest" });
-    const note = document.createElement("pre");
-    note.className = "pic";
-    note.textContent = `picture: ${d.name}`;
-    log.appendChild(note);
     if (follow.checked || page.current === null) showPicture(d);
   }
 
