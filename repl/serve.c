@@ -28,8 +28,8 @@ bool serve_start(const char *host, int port) {
   bool any = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
   const char *shown = any ? "localhost" : host;
   bool v6 = strchr(shown, ':') != NULL;
-  printf("chalk: the live page of this session is at http://%s%s%s:%d/%s\n", v6 ? "[" : "", shown, v6 ? "]" : "",
-         bound, any ? "  (all interfaces: students use this machine's address)" : "");
+  printf("chalk: the live page of this session is at http://%s%s%s:%d/%s\n", v6 ? "[" : "", shown, v6 ? "]" : "", bound,
+         any ? "  (all interfaces: students use this machine's address)" : "");
   fflush(stdout);
   return true;
 }

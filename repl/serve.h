@@ -67,8 +67,8 @@ void tee_sync(void);
 void tee_stop(void);
 
 /* ---- serve_http.c: the server ------------------------------------------------------------- */
-/* Serve the page on host:port (port 0: any free one); false (said on stderr) when it cannot.
-   *bound gets the port. Files are served only from below out_dir. */
+/* Serve the page on host:port (port 0: any free one; the port taken goes to bound); false (said
+   on stderr) when it cannot. Files are served only from below out_dir. */
 bool http_start(const char *host, int port, const char *out_dir, int *bound);
 bool http_running(void);
 void http_stop(void);

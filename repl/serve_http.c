@@ -50,9 +50,9 @@ static enum MHD_Result send_text(struct MHD_Connection *con, unsigned status, co
 /* ---- /events ---------------------------------------------------------------------------------- */
 
 typedef struct {
-  long next;   /* index of the next event to send */
-  size_t off;  /* bytes of it already sent */
-  bool hello;  /* the retry line has gone out */
+  long next;  /* index of the next event to send */
+  size_t off; /* bytes of it already sent */
+  bool hello; /* the retry line has gone out */
 } sse_reader;
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
@@ -224,13 +224,12 @@ bool http_start(const char *host, int port, const char *out_dir, int *bound) {
     fprintf(stderr, "chalk: --serve: cannot use the address %s: %s\n", host, gai_strerror(rc));
     return false;
   }
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                   MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG |
+                   (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   daemon_ = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, answer, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT,
-                             (unsigned)60, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 << 10),
-                             MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, no_log,
-                             NULL, MHD_OPTION_END);
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                             MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 << 10), MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+                             NULL, MHD_OPTION_EXTERNAL_LOGGER, no_log, NULL, MHD_OPTION_END);
   freeaddrinfo(ai);
   if (daemon_ == NULL) {
     fprintf(stderr, "chalk: --serve: cannot listen on %s port %d (%s)\n", host, port,

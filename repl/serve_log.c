@@ -60,11 +60,16 @@ char *json_quote(const char *s, size_t len) {
 
 const char *mime_of(const char *path) {
   const char *dot = strrchr(path, '.');
-  static const char *const table[][2] = {{"svg", "image/svg+xml"}, {"png", "image/png"},
-                                         {"pdf", "application/pdf"}, {"json", "application/json"},
-                                         {"html", "text/html; charset=utf-8"}, {"dot", "text/plain; charset=utf-8"},
-                                         {"txt", "text/plain; charset=utf-8"}, {"lua", "text/plain; charset=utf-8"},
-                                         {"csv", "text/plain; charset=utf-8"}, {"jpg", "image/jpeg"}};
+  static const char *const table[][2] = {{"svg", "image/svg+xml"},
+                                         {"png", "image/png"},
+                                         {"pdf", "application/pdf"},
+                                         {"json", "application/json"},
+                                         {"html", "text/html; charset=utf-8"},
+                                         {"dot", "text/plain; charset=utf-8"},
+                                         {"txt", "text/plain; charset=utf-8"},
+                                         {"lua", "text/plain; charset=utf-8"},
+                                         {"csv", "text/plain; charset=utf-8"},
+                                         {"jpg", "image/jpeg"}};
   for (size_t k = 0; dot && k < sizeof table / sizeof *table; k++)
     if (strcasecmp(dot + 1, table[k][0]) == 0) return table[k][1];
   return "application/octet-stream";
@@ -72,8 +77,8 @@ const char *mime_of(const char *path) {
 
 /* "id: N\nevent: KIND\ndata: {...}\n\n"; the JSON carries every field the page shows. */
 static char *make_sse(const session_event *e, size_t *len) {
-  static const char *const keys[EV_KINDS][4] = {{"text"}, {"text"}, {"text"}, {"text"}, {"name", "mime"},
-                                                {"lesson", "title", "text", "code"}};
+  static const char *const keys[EV_KINDS][4] = {{"text"}, {"text"},         {"text"},
+                                                {"text"}, {"name", "mime"}, {"lesson", "title", "text", "code"}};
   size_t total = 256;
   char *q[4] = {NULL};
   for (int k = 0; k < 4; k++) {

@@ -30,19 +30,19 @@
 typedef enum { ESC_NONE, ESC_START, ESC_CSI, ESC_STRING, ESC_STRING_END } esc_state;
 
 typedef struct {
-  int fd;           /* 1 or 2 */
-  int real;         /* a dup of the real fd, where bytes are copied to */
-  int master;       /* the end the thread reads */
-  int slave;        /* the end fd 1 or 2 points at while code runs */
+  int fd;     /* 1 or 2 */
+  int real;   /* a dup of the real fd, where bytes are copied to */
+  int master; /* the end the thread reads */
+  int slave;  /* the end fd 1 or 2 points at while code runs */
   bool pty;
-  event_kind kind;  /* EV_OUTPUT or EV_ERROR */
-  char *pending;    /* bytes read and not yet handled (a marker's beginning) */
+  event_kind kind; /* EV_OUTPUT or EV_ERROR */
+  char *pending;   /* bytes read and not yet handled (a marker's beginning) */
   size_t npending;
-  char *line;       /* the text logged so far and not yet sent as an event */
+  char *line;                        /* the text logged so far and not yet sent as an event */
   size_t nline, capline, line_start; /* line_start: where the current line begins (for \r) */
-  bool cr;          /* a \r was seen: the line restarts unless \n follows */
+  bool cr;                           /* a \r was seen: the line restarts unless \n follows */
   esc_state esc;
-  long synced;      /* markers passed */
+  long synced; /* markers passed */
 } channel;
 
 static channel chans[2] = {{.fd = 1, .kind = EV_OUTPUT}, {.fd = 2, .kind = EV_ERROR}};
@@ -51,8 +51,8 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t passed = PTHREAD_COND_INITIALIZER;
 static int wake[2] = {-1, -1};
 static bool started;
-static int depth;    /* nesting of tee_begin (REPL thread only) */
-static long wanted;  /* markers written */
+static int depth;   /* nesting of tee_begin (REPL thread only) */
+static long wanted; /* markers written */
 
 static void write_all(int fd, const char *p, size_t n) {
   while (n > 0) {

@@ -15,14 +15,13 @@
 #include "serve.h"
 
 static void put_escaped(FILE *f, const char *s) {
+  static const char *const entity[] = {['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['"'] = "&quot;"};
   for (; s && *s; s++) {
-    switch (*s) {
-    case '<': fputs("&lt;", f); break;
-    case '>': fputs("&gt;", f); break;
-    case '&': fputs("&amp;", f); break;
-    case '"': fputs("&quot;", f); break;
-    default: fputc(*s, f);
-    }
+    unsigned char c = (unsigned char)*s;
+    if (c < sizeof entity / sizeof *entity && entity[c])
+      fputs(entity[c], f);
+    else
+      fputc(c, f);
   }
 }
 
@@ -79,16 +78,18 @@ static void put_html(FILE *f) {
   char when[64];
   time_t now = time(NULL);
   strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime(&now));
-  fprintf(f, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-             "<title>chalk session, %s</title>\n<style>\n",
+  fprintf(f,
+          "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+          "<title>chalk session, %s</title>\n<style>\n",
           when);
   fwrite(web_page_css, 1, web_page_css_len, f);
-  fprintf(f, "</style></head>\n<body class=\"transcript\">\n<header><h1>chalk session</h1><span class=\"meta\">%s, "
-             "chalk %s</span></header>\n<main id=\"log\">\n",
+  fprintf(f,
+          "</style></head>\n<body class=\"transcript\">\n<header><h1>chalk session</h1><span class=\"meta\">%s, "
+          "chalk %s</span></header>\n<main id=\"log\">\n",
           when, CHALK_VERSION);
-  static const char *const pre_class[] = {[EV_INPUT] = "in", [EV_COMMAND] = "in cmd", [EV_OUTPUT] = "out",
-                                          [EV_ERROR] = "err"};
+  static const char *const pre_class[] = {
+      [EV_INPUT] = "in", [EV_COMMAND] = "in cmd", [EV_OUTPUT] = "out", [EV_ERROR] = "err"};
   log_lock();
   for (long k = 0; k < log_count(); k++) {
     const session_event *e = log_event(k);

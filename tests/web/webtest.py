@@ -17,6 +17,30 @@ import time
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07]*(\x07|\x1b\\)|_[^\x1b]*\x1b\\|[@-Z\\-_])")
 
 
+class Collector:
+    """A thread that reads a stream (read(n) -> bytes, b"" or OSError at its end) into self.raw."""
+
+    def __init__(self, read):
+        self.raw, self.lock = b"", threading.Lock()
+
+        def pump():
+            while True:
+                try:
+                    data = read(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                with self.lock:
+                    self.raw += data
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def bytes(self):
+        with self.lock:
+            return self.raw
+
+
 class Report:
     """PASS/FAIL/SKIP lines as the REPL tests print them; exit status 1 when anything failed."""
 
@@ -47,23 +71,10 @@ class Chalk:
         self.proc = subprocess.Popen([exe] + args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env,
                                      start_new_session=True)
         os.close(slave)
-        self.buf, self.lock = b"", threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            with self.lock:
-                self.buf += data
+        self.out = Collector(lambda n: os.read(self.master, n))
 
     def text(self):
-        with self.lock:
-            return ANSI.sub("", self.buf.decode("utf-8", "replace")).replace("\r", "")
+        return ANSI.sub("", self.out.bytes().decode("utf-8", "replace")).replace("\r", "")
 
     def wait_for(self, pattern, timeout=10.0):
         deadline = time.time() + timeout
@@ -128,23 +139,10 @@ class SSE:
     def __init__(self, host, port):
         self.sock = socket.create_connection((host, port), timeout=30)
         self.sock.sendall(f"GET /events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
-        self.raw, self.lock = b"", threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        while True:
-            try:
-                chunk = self.sock.recv(65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            with self.lock:
-                self.raw += chunk
+        self.out = Collector(self.sock.recv)
 
     def text(self):
-        with self.lock:
-            return self.raw.decode("utf-8", "replace")
+        return self.out.bytes().decode("utf-8", "replace")
 
     def wait_for(self, needle, timeout=5.0):
         deadline = time.time() + timeout
