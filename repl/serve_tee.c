@@ -197,11 +197,21 @@ static bool open_channel(channel *c) {
   return true;
 }
 
+/* exit() inside running code (os.exit): what was printed reaches the terminal before the process ends. */
+static void tee_at_exit(void) {
+  if (started && depth > 0) {
+    depth = 1;
+    tee_end();
+  }
+}
+
 bool tee_start(void) {
   if (started) return true;
   if (!open_channel(&chans[0]) || !open_channel(&chans[1]) || pipe2(wake, O_CLOEXEC) != 0) return false;
   if (pthread_create(&thread, NULL, tee_thread, NULL) != 0) return false;
   started = true;
+  static bool registered;
+  if (!registered) registered = atexit(tee_at_exit) == 0;
   return true;
 }
 

@@ -106,7 +106,7 @@ def live_page(r, browser, exe, tmp):
 def transcript(r, browser, exe, tmp):
     html = os.path.join(tmp, "autodiff.html")
     run = subprocess.run([exe, "--lesson", "02_autodiff", "--auto", "--transcript", html, "--out",
-                          os.path.join(tmp, "out2")], cwd=os.getcwd(), capture_output=True, text=True, timeout=120)
+                          os.path.join(tmp, "out2")], cwd=tmp, env=dict(os.environ, CHALK_LESSONS=os.path.abspath("lessons")), capture_output=True, text=True, timeout=120)
     if not r.check(run.returncode == 0 and os.path.exists(html), "chalk --lesson 02_autodiff --auto --transcript FILE",
                    run.stderr[-400:]):
         return
@@ -118,7 +118,7 @@ def transcript(r, browser, exe, tmp):
         elif line.startswith("picture: "):
             expected[step] = expected.get(step, 0) + 1
     page = browser.page("file://" + html)
-    ready = page.wait("document.readyState === 'complete' &&"
+    ready = page.wait("location.protocol === 'file:' && document.readyState === 'complete' &&"
                       " [...document.querySelectorAll('figure.pic img')].every((i) => i.complete)", 10)
     r.check(ready, "the transcript opens in the browser without chalk")
     shown = page.eval("""(() => {

@@ -67,7 +67,9 @@ class Chalk:
 
     def __init__(self, exe, args, cwd):
         self.master, slave = pty.openpty()
-        env = dict(os.environ, HOME=cwd, TERM="xterm-256color", NO_COLOR="1")
+        # lessons from this checkout, wherever the chalk under test lives (an ASan build in /tmp, say)
+        env = dict(os.environ, HOME=cwd, TERM="xterm-256color", NO_COLOR="1",
+                   CHALK_LESSONS=os.path.abspath("lessons"))
         self.proc = subprocess.Popen([exe] + args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env,
                                      start_new_session=True)
         os.close(slave)
