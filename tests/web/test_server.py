@@ -35,7 +35,57 @@ def main():
         run(r, chalk, tmp, out)
     finally:
         chalk.close()
+    other_forms(r, exe, tmp)
     r.finish()
+
+
+def address(chalk):
+    url = chalk.url()
+    if url is None:
+        return None, None
+    host, port = url[len("http://"):-1].split(":")
+    return host, int(port)
+
+
+def other_forms(r, exe, tmp):
+    """--serve before a script and before --lesson, and :serve typed at the REPL."""
+    script = os.path.join(tmp, "lecture.lua")
+    with open(script, "w") as f:
+        f.write('print("from the script")\n')
+    chalk = Chalk(exe, ["--serve", "0", script], tmp)
+    try:
+        host, port = address(chalk)
+        up = chalk.wait_for("stays up until Enter", 10) is not None
+        sse = SSE(host, port) if host else None
+        r.check(up and sse and sse.wait_for("from the script", 5),
+                "chalk --serve 0 FILE.lua: the script's output is on the page, which stays up after it")
+        chalk.type("")
+        r.check(chalk.exited(10), "and Enter ends it")
+    finally:
+        chalk.close()
+    chalk = Chalk(exe, ["--serve", "0", "--lesson", "example"], tmp)
+    try:
+        host, port = address(chalk)
+        sse = SSE(host, port) if host else None
+        r.check(sse and sse.wait_for('"i":1,', 10) and "event: step" in sse.text(),
+                "chalk --serve 0 --lesson NAME: the first step is on the page")
+        chalk.type(":quit")
+        chalk.exited(10)
+    finally:
+        chalk.close()
+    chalk = Chalk(exe, [], tmp)
+    try:
+        chalk.wait_for(r"^> ", 10)
+        chalk.type("print(6 * 7)")
+        chalk.type(":serve 0")
+        host, port = address(chalk)
+        sse = SSE(host, port) if host else None
+        r.check(sse and sse.wait_for('"text":"42\\n"', 10),
+                ":serve 0 at the REPL starts the page, with what came before it")
+        chalk.type(":quit")
+        chalk.exited(10)
+    finally:
+        chalk.close()
 
 
 def run(r, chalk, tmp, out):
