@@ -9,6 +9,8 @@
  *   host.listdir(dir) -> {names}|nil   the entries of a directory
  *   host.announce(lesson, i, n, title, text, code)  a step (i = 0: the lesson, code its setup)
  *                                      is shown: into the session log (the live page, :save)
+ *   host.record_output(on)             whether what is printed goes into the session log too
+ *                                      (off while a step's header, already announced, prints)
  *   host.exe_dir                       the directory of the chalk executable, or nil
  *   host.color                         whether stdout is a terminal that takes ANSI styles
  *   host.interactive                   whether stdin is a terminal
@@ -76,6 +78,11 @@ static int host_announce(lua_State *L) {
   return 0;
 }
 
+static int host_record_output(lua_State *L) {
+  tee_record(lua_toboolean(L, 1));
+  return 0;
+}
+
 static int host_listdir(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   DIR *dir = opendir(path);
@@ -116,7 +123,8 @@ void lesson_init(lua_State *L, const char *argv0) {
   int status = luaL_loadbuffer(L, (const char *)lesson_lua, lesson_lua_len, "=lesson.lua");
   if (status == LUA_OK) {
     static const luaL_Reg host[] = {
-        {"run", host_run}, {"capture", host_capture}, {"listdir", host_listdir}, {"announce", host_announce}, {NULL, NULL}};
+        {"run", host_run}, {"capture", host_capture}, {"listdir", host_listdir}, {"announce", host_announce},
+        {"record_output", host_record_output}, {NULL, NULL}};
     luaL_newlib(L, host);
     push_exe_dir(L, argv0);
     lua_setfield(L, -2, "exe_dir");

@@ -64,6 +64,8 @@ void tee_begin(void);
 void tee_end(void);
 /* Everything printed so far has been logged (used before a picture event, to keep order). */
 void tee_sync(void);
+/* Whether what passes through is logged (it is always shown); takes effect exactly here. */
+void tee_record(bool on);
 void tee_stop(void);
 
 /* ---- serve_http.c: the server ------------------------------------------------------------- */

@@ -52,6 +52,7 @@ static pthread_cond_t passed = PTHREAD_COND_INITIALIZER;
 static int wake[2] = {-1, -1};
 static bool started;
 static int depth;   /* nesting of tee_begin (REPL thread only) */
+static bool muted;  /* tee_record(false): shown, not logged (read by the thread under mu) */
 static long wanted; /* markers written */
 
 static void write_all(int fd, const char *p, size_t n) {
@@ -134,7 +135,10 @@ static void handle(channel *c) {
           break;
         }
     write_all(c->real, c->pending, upto);
-    log_bytes(c, c->pending, upto);
+    pthread_mutex_lock(&mu);
+    bool mute = muted;
+    pthread_mutex_unlock(&mu);
+    if (!mute) log_bytes(c, c->pending, upto);
     size_t used = upto + (m ? MARKER_LEN : 0);
     memmove(c->pending, c->pending + used, c->npending - used);
     c->npending -= used;
@@ -241,6 +245,13 @@ void tee_sync(void) {
   pthread_mutex_lock(&mu);
   while (chans[0].synced < target || chans[1].synced < target)
     if (pthread_cond_timedwait(&passed, &mu, &until) != 0) break;
+  pthread_mutex_unlock(&mu);
+}
+
+void tee_record(bool on) {
+  tee_sync(); /* what came before is handled under the old setting */
+  pthread_mutex_lock(&mu);
+  muted = !on;
   pthread_mutex_unlock(&mu);
 }
 
