@@ -32,10 +32,12 @@ typedef struct {
   int i, n;
   unsigned char *data;
   size_t ndata;
-  char *sse; /* the server-sent event text ("id: ..\nevent: ..\ndata: {json}\n\n") */
+  char *sse; /* the server-sent event text ("id: SESSION-SEQ\nevent: ..\ndata: {json}\n\n") */
   size_t nsse;
 } session_event;
 
+/* This process's session id: a page that reconnects to another chalk on the same port starts afresh. */
+const char *log_session(void);
 void log_append(event_kind kind, const char *const s[4], int i, int n, unsigned char *data, size_t ndata);
 void log_append_text(event_kind kind, const char *text, size_t len);
 /* Hold the log (lock) while reading events: log_count() of them, log_event(k) for k < count. */

@@ -89,9 +89,11 @@ static enum MHD_Result send_events(struct MHD_Connection *con) {
   sse_reader *s = calloc(1, sizeof *s);
   if (s == NULL) return MHD_NO;
   const char *last = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Last-Event-ID");
-  if (last) {
+  const char *session = log_session();
+  size_t n = strlen(session);
+  if (last && strncmp(last, session, n) == 0 && last[n] == '-') { /* a reconnection to this session */
     char *end;
-    long id = strtol(last, &end, 10);
+    long id = strtol(last + n + 1, &end, 10);
     if (*end == '\0' && id > 0) s->next = id; /* ids are 1-based: event id N is index N-1 */
   }
   struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, s, free);

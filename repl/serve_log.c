@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "serve.h"
 
@@ -23,6 +24,10 @@ static session_event *events;
 static long count, cap;
 static bool stopping, enabled;
 
+static char session[32]; /* this process's session, the prefix of every event id: "SESSION-SEQ" */
+
+const char *log_session(void) { return session; }
+
 static const char *const kind_names[EV_KINDS] = {"input", "command", "output", "error", "picture", "step"};
 
 double now_ms(void) {
@@ -31,7 +36,10 @@ double now_ms(void) {
   return (double)tv.tv_sec * 1000.0 + (double)tv.tv_usec / 1000.0;
 }
 
-void log_enable(void) { enabled = true; }
+void log_enable(void) { /* on the REPL thread, before the tee or the server start */
+  if (session[0] == '\0') snprintf(session, sizeof session, "%lx%x", (unsigned long)now_ms(), (unsigned)getpid());
+  enabled = true;
+}
 bool log_enabled(void) { return enabled; }
 
 char *json_quote(const char *s, size_t len) {
@@ -90,7 +98,8 @@ static char *make_sse(const session_event *e, size_t *len) {
   }
   char *out = malloc(total), *o = out;
   if (out) {
-    o += sprintf(o, "id: %ld\nevent: %s\ndata: {\"seq\":%ld,\"t\":%.1f", e->seq, kind_names[e->kind], e->seq, e->t_ms);
+    o += sprintf(o, "id: %s-%ld\nevent: %s\ndata: {\"seq\":%ld,\"t\":%.1f", log_session(), e->seq, kind_names[e->kind],
+                 e->seq, e->t_ms);
     for (int k = 0; k < 4; k++)
       if (q[k]) o += sprintf(o, ",\"%s\":%s", keys[e->kind][k], q[k]);
     if (e->kind == EV_STEP) o += sprintf(o, ",\"i\":%d,\"n\":%d", e->i, e->n);

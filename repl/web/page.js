@@ -177,6 +177,9 @@ function live() {
   };
   for (const kind of Object.keys(handlers)) {
     source.addEventListener(kind, (e) => {
+      const session = e.lastEventId.split("-")[0];
+      if (page.session && session !== page.session) return location.reload(); // chalk restarted: start afresh
+      page.session = session;
       page.events++;
       handlers[kind](JSON.parse(e.data));
     });

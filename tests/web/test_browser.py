@@ -38,7 +38,7 @@ def live_page(r, browser, exe, tmp):
     chalk = Chalk(exe, ["--serve", "0", "--out", os.path.join(tmp, "out")], tmp)
     try:
         url = chalk.url()
-        if not r.check(url is not None and chalk.wait_for(r"^> ", 10), "chalk --serve 0 starts", chalk.text()[-300:]):
+        if not r.check(url is not None and chalk.wait_for(r"^> ", 30), "chalk --serve 0 starts", chalk.text()[-300:]):
             return
         page = browser.page(url)
         r.check(page.wait("window.chalkPage && chalkPage.connected", 10), "the page loads and its event stream opens")

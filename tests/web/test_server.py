@@ -75,7 +75,7 @@ def other_forms(r, exe, tmp):
         chalk.close()
     chalk = Chalk(exe, [], tmp)
     try:
-        chalk.wait_for(r"^> ", 10)
+        chalk.wait_for(r"^> ", 30)
         chalk.type("print(6 * 7)")
         chalk.type(":serve 0")
         host, port = address(chalk)
@@ -95,7 +95,7 @@ def run(r, chalk, tmp, out):
     host, port = url[len("http://"):-1].split(":")
     port = int(port)
     r.check(host == "127.0.0.1", "bound to 127.0.0.1 unless --host says otherwise", host)
-    r.check(chalk.wait_for(r"^> ", 10) is not None, "the REPL prompt comes up beside the server")
+    r.check(chalk.wait_for(r"^> ", 30) is not None, "the REPL prompt comes up beside the server")
 
     status, head, body = get(host, port, "/")
     r.check(status == 200 and b"/page.js" in body and "text/html" in head, "GET / is the page", f"{status} {head}")
@@ -112,10 +112,17 @@ def run(r, chalk, tmp, out):
     r.check(got, "a line printed at the REPL reaches /events", sse.text()[-300:])
     if got:
         print(f"     (typed -> event received: {1000 * (time.time() - t0):.1f} ms)")
+    first_id = sse.text().split("id: ", 1)[1].split("\n", 1)[0] if "id: " in sse.text() else ""
+    session = first_id.rsplit("-", 1)[0]
+    for last, expect in ((f"{session}-2", f"{session}-3"), ("other-2", f"{session}-1")):
+        _, resumed = raw_request(host, port, f"GET /events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: {last}\r\n\r\n"
+                                 .encode(), timeout=0.5)
+        ids = [line[4:] for line in resumed.decode("utf-8", "replace").split("\n") if line.startswith("id: ")]
+        r.check(ids[:1] == [expect], f"Last-Event-ID {last} resumes at {expect}", ids[:3])
     kinds = [k for k, _ in sse.events()]
     r.check("input" in kinds and "output" in kinds, "inputs and outputs are both events", kinds)
     chalk.type('error("on purpose")')
-    r.check(sse.wait_for("on purpose", 5) and "error" in [k for k, _ in sse.events()],
+    r.check(sse.wait_for("event: error", 5) and any("on purpose" in d["text"] for k, d in sse.events() if k == "error"),
             "an error is an error event")
 
     # a picture: the event names it, /pic/N gives the bytes as written

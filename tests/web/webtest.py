@@ -91,7 +91,7 @@ class Chalk:
         os.write(self.master, line.encode() + b"\r")
 
     def url(self):
-        m = self.wait_for(r"live page of this session is at (http://[^/\s]+/)")
+        m = self.wait_for(r"live page of this session is at (http://[^/\s]+/)", 30)  # slow on a loaded machine
         return m.group(1) if m else None
 
     def exited(self, timeout):
