@@ -34,10 +34,13 @@ static int qmm_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *
                      (long long)(f >= 0 && f < CT_QNFORMATS ? ct_qformat_bytes(f, N, K) : 0));
   if (x->dtype != CT_F32 && x->dtype != CT_F64)
     return ct_errorf("qmatmul: activations must be f32 or f64, got %s", ct_describe(x, s1, sizeof s1));
-  if (x->ndim < 1 || x->shape[x->ndim - 1] != kin)
-    return ct_errorf("qmatmul: activations %s cannot multiply the %s weight [%lld, %lld]%s (last dim must be %lld)",
-                     ct_shape_str(CT_SHAPE(x), s1, sizeof s1), ct_qformat_name(f), (long long)N, (long long)K,
-                     a->i[3] ? "" : " transposed", (long long)kin);
+  if (x->ndim < 1 || x->shape[x->ndim - 1] != kin) {
+    int64_t ws[2] = {N, K};
+    char s2[64];
+    return ct_errorf("qmatmul: activations %s cannot multiply the %s weight %s as %s (last dim must be %lld)",
+                     ct_shape_str(CT_SHAPE(x), s1, sizeof s1), ct_qformat_name(f), ct_shape_str(ws, 2, s2, sizeof s2),
+                     a->i[3] ? "x @ W" : "x @ W^T", (long long)kin);
+  }
   ct_meta_shape(m, x->shape, x->ndim, x->dtype);
   m->shape[m->ndim - 1] = kout;
   return 0;
@@ -48,8 +51,8 @@ static int qmm_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs
   ct_tensor *tmp = NULL;
   const void *x = ct_cpu_contig_data(in[0], &tmp);
   int64_t N = a->i[1], K = a->i[2], M = ct_numel(out) / (a->i[3] ? K : N);
-  float *row = x ? malloc(sizeof(float) * (size_t)K) : NULL;
-  int rc = row ? 0 : x ? ct_errorf("qmatmul: out of memory for one row of %lld weights", (long long)K) : -1;
+  void *row = x ? malloc(ct_q_scratch_bytes(K, ct_dtype_size(out->dtype))) : NULL;
+  int rc = row ? 0 : x ? ct_errorf("qmatmul: out of memory for a tile of %d rows of %lld weights", CT_Q_TILE, (long long)K) : -1;
   if (!rc && out->dtype == CT_F32)
     ct_q_matmul_f32((ct_qformat)a->i[0], ct_data_ptr(in[1]), N, K, x, M, ct_data_ptr(out), a->i[3], row);
   else if (!rc)
@@ -63,8 +66,9 @@ static int qmm_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_attrs a = n->attrs;
   a.i[3] = !a.i[3];
   a.impl = 0;
-  ct_tensor *in[2] = {g, n->in[1]};
-  gin[0] = ct_op_run(CT_OP_qmatmul, in, 2, &a);
+  ct_tensor *in[2] = {ct_contiguous(g), n->in[1]}; /* the kernels read activations row-major */
+  gin[0] = in[0] ? ct_op_run(CT_OP_qmatmul, in, 2, &a) : NULL;
+  ct_release(in[0]);
   return gin[0] ? 0 : -1;
 }
 
@@ -164,8 +168,10 @@ ct_tensor *ct_qmatmul(ct_tensor *x, const ct_qtensor *q, bool transposed) {
   if (!x || !q || !q->data) return ct_errorf("qmatmul: missing operand"), NULL;
   ct_attrs a = {0};
   a.i[0] = q->format, a.i[1] = q->rows, a.i[2] = q->cols, a.i[3] = transposed;
-  ct_tensor *in[2] = {x, q->data};
-  return ct_op_run(CT_OP_qmatmul, in, 2, &a);
+  ct_tensor *in[2] = {ct_contiguous(x), q->data}; /* the kernels read activations row-major */
+  ct_tensor *y = in[0] ? ct_op_run(CT_OP_qmatmul, in, 2, &a) : NULL;
+  ct_release(in[0]);
+  return y;
 }
 
 ct_qtensor *ct_qtensor_to(const ct_qtensor *q, ct_device dev) {
