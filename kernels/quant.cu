@@ -35,8 +35,7 @@ __device__ __forceinline__ float qdecode(const qweight &w, int64_t n, int64_t k)
 
 #define QMM_ROWS 4 /* rows of x per warp */
 
-template <typename T>
-__global__ void qmm_kernel(qweight w, const T *x, T *y, int64_t M) {
+template <typename T> __global__ void qmm_kernel(qweight w, const T *x, T *y, int64_t M) {
   int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
   int lane = threadIdx.x % 32;
   int64_t n = warp % w.rows, m0 = warp / w.rows * QMM_ROWS;
@@ -53,8 +52,7 @@ __global__ void qmm_kernel(qweight w, const T *x, T *y, int64_t M) {
   }
 }
 
-template <typename T>
-__global__ void qmm_t_kernel(qweight w, const T *x, T *y, int64_t M) {
+template <typename T> __global__ void qmm_t_kernel(qweight w, const T *x, T *y, int64_t M) {
   int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= M * w.cols) return;
   int64_t m = i / w.cols, k = i % w.cols;
@@ -84,7 +82,8 @@ static int qmm_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attr
   else if (!f64)
     qmm_t_kernel<float><<<blocks, threads, 0, s>>>(w, (const float *)ct_data_ptr(in[0]), (float *)ct_data_ptr(out), M);
   else
-    qmm_t_kernel<double><<<blocks, threads, 0, s>>>(w, (const double *)ct_data_ptr(in[0]), (double *)ct_data_ptr(out), M);
+    qmm_t_kernel<double>
+        <<<blocks, threads, 0, s>>>(w, (const double *)ct_data_ptr(in[0]), (double *)ct_data_ptr(out), M);
   return ct_cu_check_launch("qmatmul");
 }
 

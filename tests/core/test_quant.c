@@ -121,9 +121,14 @@ Test(quant, codes_and_steps_of_hand_examples) {
 }
 
 Test(quant, bytes_per_format_and_allocator) {
-  static const struct { ct_qformat f; int64_t bytes; double bits; } want[] = {
-      {CT_QINT8, 4 + 8 * 64, 8 + 32.0 / 512}, {CT_QINT8_CHANNEL, 4 * 8 + 8 * 64, 8.5},
-      {CT_QQ4, 8 * 2 * 18, 4.5}, {CT_QQ8, 8 * 2 * 34, 8.5}};
+  static const struct {
+    ct_qformat f;
+    int64_t bytes;
+    double bits;
+  } want[] = {{CT_QINT8, 4 + 8 * 64, 8 + 32.0 / 512},
+              {CT_QINT8_CHANNEL, 4 * 8 + 8 * 64, 8.5},
+              {CT_QQ4, 8 * 2 * 18, 4.5},
+              {CT_QQ8, 8 * 2 * 34, 8.5}};
   ct_tensor *w = weights(1, 8, 64, 2, NORMAL);
   for (int i = 0; i < 4; i++) {
     ct_mem_stats m0, m1;
@@ -249,8 +254,9 @@ Test(quant, errors_name_the_problem) {
   ct_qtensor *q = ct_quantize(w, CT_QQ8);
   int64_t sx[2] = {3, 39};
   ct_tensor *x = ct_zeros(sx, 2, CT_F32, CPU), *xi = ct_zeros(s2, 2, CT_I32, CPU);
-  cr_assert(!ct_qmatmul(x, q, false) && tu_error_has("qmatmul", "[3,39]", "[4,40] as x @ W^T", "last dim must be 40", NULL), "%s",
-            ct_last_error());
+  cr_assert(!ct_qmatmul(x, q, false) &&
+                tu_error_has("qmatmul", "[3,39]", "[4,40] as x @ W^T", "last dim must be 40", NULL),
+            "%s", ct_last_error());
   cr_assert(!ct_qmatmul(xi, q, false) && tu_error_has("qmatmul", "f32 or f64", "i32", NULL), "%s", ct_last_error());
   ct_release(w3), ct_release(wi), ct_release(we), ct_release(wb), ct_release(wn), ct_release(w), ct_release(x);
   ct_release(xi), ct_qtensor_free(q), ct_qtensor_free(qi);

@@ -40,8 +40,7 @@ static void against_dequantized(ct_qformat f, int64_t M, int64_t N, int64_t K) {
            (long long)K);
   const char *why = NULL;
   double e = y && ref ? compare(ref, y, &why) : 1e300;
-  record("qmatmul vs dequantize+matmul", label, y && ref && !why && e <= 1e-10, e,
-         y && ref ? why : ct_last_error());
+  record("qmatmul vs dequantize+matmul", label, y && ref && !why && e <= 1e-10, e, y && ref ? why : ct_last_error());
   ct_release(y), ct_release(d), ct_release(dt), ct_release(ref), ct_qtensor_free(q);
   pair_free(&x), pair_free(&w);
 }
