@@ -132,6 +132,10 @@ static int l_is_qtensor(lua_State *L) {
   return 1;
 }
 
+/* chalk.quantize, chalk.dequantize, chalk.qmatmul, chalk.is_qtensor */
+static const luaL_Reg functions[] = {
+    {"quantize", l_quantize}, {"dequantize", l_dequantize}, {"qmatmul", l_qmatmul}, {"is_qtensor", l_is_qtensor}, {0}};
+
 void lchalk_open_quant(lua_State *L, int chalk, int methods_idx, int meta) {
   (void)methods_idx, (void)meta;
   luaL_newmetatable(L, LCHALK_QTENSOR);
@@ -139,10 +143,5 @@ void lchalk_open_quant(lua_State *L, int chalk, int methods_idx, int meta) {
       {"__index", l_index}, {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}};
   luaL_setfuncs(L, mm, 0);
   lua_pop(L, 1);
-  static const luaL_Reg fns[] = {{"quantize", l_quantize},
-                                 {"dequantize", l_dequantize},
-                                 {"qmatmul", l_qmatmul},
-                                 {"is_qtensor", l_is_qtensor},
-                                 {NULL, NULL}};
-  lchalk_register(L, chalk, fns);
+  lchalk_register(L, chalk, functions);
 }
