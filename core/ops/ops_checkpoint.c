@@ -43,44 +43,40 @@ static int checkpoint_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct
   return 0;
 }
 
+/* A growing list of nodes (the walk's stack, the nodes seen). */
+typedef struct {
+  ct_node **v;
+  int n, cap;
+} node_list;
+
+/* Appends x, doubling the list when full; 0 or -1 with the error set. */
+static int node_push(node_list *l, ct_node *x) {
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 64;
+    ct_node **p = realloc(l->v, sizeof *p * (size_t)cap);
+    if (!p) return ct_errorf("checkpoint: out of memory");
+    l->v = p, l->cap = cap;
+  }
+  l->v[l->n++] = x;
+  return 0;
+}
+
 /* Every leaf needing grad that the recomputed graph reaches must be a target, or its gradient
    would silently be lost. */
 static int check_leaves(ct_tensor *y, ct_tensor *const *targets, int nt) {
-  int cap = 64, sp = 0, nseen = 0, rc = 0;
-  ct_node **stack = malloc(sizeof *stack * (size_t)cap), **seen = malloc(sizeof *seen * (size_t)cap);
-  int capseen = cap;
-  if (!stack || !seen) {
-    free(stack), free(seen);
-    return ct_errorf("checkpoint: out of memory");
-  }
-  if (y->grad_fn) stack[sp++] = y->grad_fn;
-  while (sp && !rc) {
-    ct_node *n = stack[--sp];
+  node_list stack = {0}, seen = {0};
+  int rc = y->grad_fn ? node_push(&stack, y->grad_fn) : 0;
+  while (stack.n && !rc) {
+    ct_node *n = stack.v[--stack.n];
     bool dup = false;
-    for (int i = 0; i < nseen && !dup; i++) dup = seen[i] == n;
+    for (int i = 0; i < seen.n && !dup; i++) dup = seen.v[i] == n;
     if (dup) continue;
-    if (nseen == capseen) {
-      ct_node **p = realloc(seen, sizeof *seen * (size_t)(capseen *= 2));
-      if (!p) {
-        rc = ct_errorf("checkpoint: out of memory");
-        break;
-      }
-      seen = p;
-    }
-    seen[nseen++] = n;
+    if ((rc = node_push(&seen, n))) break;
     for (int i = 0; i < ct_node_ninputs(n) && !rc; i++) {
       ct_tensor *t = ct_node_input(n, i);
       if (!t || !ct_node_needs_grad(n, i)) continue;
       if (t->grad_fn) {
-        if (sp == cap) {
-          ct_node **p = realloc(stack, sizeof *stack * (size_t)(cap *= 2));
-          if (!p) {
-            rc = ct_errorf("checkpoint: out of memory");
-            break;
-          }
-          stack = p;
-        }
-        stack[sp++] = t->grad_fn;
+        rc = node_push(&stack, t->grad_fn);
         continue;
       }
       bool known = false;
@@ -93,7 +89,7 @@ static int check_leaves(ct_tensor *y, ct_tensor *const *targets, int nt) {
       }
     }
   }
-  free(stack), free(seen);
+  free(stack.v), free(seen.v);
   return rc;
 }
 
