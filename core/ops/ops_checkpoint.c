@@ -43,40 +43,22 @@ static int checkpoint_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct
   return 0;
 }
 
-/* A growing list of nodes (the walk's stack, the nodes seen). */
-typedef struct {
-  ct_node **v;
-  int n, cap;
-} node_list;
-
-/* Appends x, doubling the list when full; 0 or -1 with the error set. */
-static int node_push(node_list *l, ct_node *x) {
-  if (l->n == l->cap) {
-    int cap = l->cap ? 2 * l->cap : 64;
-    ct_node **p = realloc(l->v, sizeof *p * (size_t)cap);
-    if (!p) return ct_errorf("checkpoint: out of memory");
-    l->v = p, l->cap = cap;
-  }
-  l->v[l->n++] = x;
-  return 0;
-}
-
 /* Every leaf needing grad that the recomputed graph reaches must be a target, or its gradient
    would silently be lost. */
 static int check_leaves(ct_tensor *y, ct_tensor *const *targets, int nt) {
-  node_list stack = {0}, seen = {0};
-  int rc = y->grad_fn ? node_push(&stack, y->grad_fn) : 0;
+  ct_node_vec stack = {0}, seen = {0};
+  int rc = y->grad_fn ? ct_node_vec_push(&stack, y->grad_fn, "checkpoint") : 0;
   while (stack.n && !rc) {
     ct_node *n = stack.v[--stack.n];
     bool dup = false;
-    for (int i = 0; i < seen.n && !dup; i++) dup = seen.v[i] == n;
+    for (size_t i = 0; i < seen.n && !dup; i++) dup = seen.v[i] == n;
     if (dup) continue;
-    if ((rc = node_push(&seen, n))) break;
+    if ((rc = ct_node_vec_push(&seen, n, "checkpoint"))) break;
     for (int i = 0; i < ct_node_ninputs(n) && !rc; i++) {
       ct_tensor *t = ct_node_input(n, i);
       if (!t || !ct_node_needs_grad(n, i)) continue;
       if (t->grad_fn) {
-        rc = node_push(&stack, t->grad_fn);
+        rc = ct_node_vec_push(&stack, t->grad_fn, "checkpoint");
         continue;
       }
       bool known = false;
