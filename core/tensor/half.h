@@ -14,6 +14,18 @@
 #define CT_HALF_FN static inline
 #endif
 
+/* The bits of an f32 and back. */
+CT_HALF_FN uint32_t ct_half_f32_bits(float f) {
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  return x;
+}
+CT_HALF_FN float ct_half_bits_f32(uint32_t x) {
+  float f;
+  memcpy(&f, &x, 4);
+  return f;
+}
+
 CT_HALF_FN float ct_half_f16_to_f32(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
   if (exp == 0) {
@@ -28,14 +40,11 @@ CT_HALF_FN float ct_half_f16_to_f32(uint16_t h) {
     bits = sign | 0x7f800000 | (mant << 13);
   else
     bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
+  return ct_half_bits_f32(bits);
 }
 
 CT_HALF_FN uint16_t ct_half_f32_to_f16(float f) {
-  uint32_t x;
-  memcpy(&x, &f, 4);
+  uint32_t x = ct_half_f32_bits(f);
   uint32_t sign = (x >> 16) & 0x8000;
   int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
   uint32_t mant = x & 0x7fffff;
@@ -55,16 +64,10 @@ CT_HALF_FN uint16_t ct_half_f32_to_f16(float f) {
   return (uint16_t)(sign | r);
 }
 
-CT_HALF_FN float ct_half_bf16_to_f32(uint16_t h) {
-  uint32_t bits = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
+CT_HALF_FN float ct_half_bf16_to_f32(uint16_t h) { return ct_half_bits_f32((uint32_t)h << 16); }
 
 CT_HALF_FN uint16_t ct_half_f32_to_bf16(float f) {
-  uint32_t x;
-  memcpy(&x, &f, 4);
+  uint32_t x = ct_half_f32_bits(f);
   if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40); /* quiet NaN */
   x += 0x7fff + ((x >> 16) & 1);
   return (uint16_t)(x >> 16);
