@@ -335,12 +335,9 @@ int luaopen_chalk_capture(lua_State *L) {
       {"matmul_tiled", lcap_l_matmul_tiled}, {"_checkpoint", lcap_l_checkpoint}, {NULL, NULL}};
   static const luaL_Reg autotune[] = {
       {"matmul", lcap_l_autotune_matmul}, {"cached", lcap_l_autotune_cached}, {NULL, NULL}};
-  if (luaL_newmetatable(L, LCAPTURE_GRAPH)) {
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    luaL_setfuncs(L, meta, 0);
-    lcap_set_str(L, "__name", "Graph");
-  }
+  lchalk_handle_class(L, LCAPTURE_GRAPH, methods, meta);
+  luaL_getmetatable(L, LCAPTURE_GRAPH);
+  lcap_set_str(L, "__name", "Graph");
   lua_pop(L, 1);
   new_printable(L, "chalk.PassReport", lcap_report_tostring);
   new_printable(L, "chalk.PassReports", lcap_reports_tostring);

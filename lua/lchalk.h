@@ -10,6 +10,7 @@
 #define LCHALK_H
 
 #include "chalk.h"
+#include "lauxlib.h"
 #include "lua.h"
 
 #define LCHALK_TENSOR "chalk.Tensor"
@@ -32,6 +33,9 @@ int lchalk_error(lua_State *L);
 void **lchalk_handle_new(lua_State *L, const char *tname);
 void *lchalk_handle_check(lua_State *L, int idx, const char *tname, const char *when_empty);
 void *lchalk_handle_take(lua_State *L, int idx, const char *tname);
+/* The metatable tname of a kind of userdata, made once: methods reached through __index, and the
+ * metamethods meta (__gc, __close, __tostring, ...). Both lists end with {NULL, NULL}. */
+void lchalk_handle_class(lua_State *L, const char *tname, const luaL_Reg *methods, const luaL_Reg *meta);
 
 /* Opens the chalk table (what `require "chalk"` returns). */
 int luaopen_chalk(lua_State *L);

@@ -248,15 +248,8 @@ int luaopen_chalk_profile(lua_State *L) {
                                      {"ops", profile_ops},
                                      {"events", profile_events},
                                      {NULL, NULL}};
-  if (luaL_newmetatable(L, LVIZ_PROFILE)) {
-    lua_pushcfunction(L, profile_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, profile_tostring);
-    lua_setfield(L, -2, "__tostring");
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_pop(L, 1);
+  static const luaL_Reg meta[] = {{"__gc", profile_gc}, {"__tostring", profile_tostring}, {NULL, NULL}};
+  lchalk_handle_class(L, LVIZ_PROFILE, methods, meta);
   lua_pushcfunction(L, l_profile);
   return 1;
 }

@@ -127,13 +127,8 @@ int luaopen_chalk_sim_des(lua_State *L) {
       {"at", l_at},           {"cancel", l_cancel}, {"pop", l_pop},     {"peek", l_peek},     {"acquire", l_acquire},
       {"release", l_release}, {"now", l_now},       {"nfree", l_nfree}, {"holder", l_holder}, {"held", l_held},
       {"mark", l_mark},       {"check", l_check},   {NULL, NULL}};
-  luaL_newmetatable(L, LSIM_DES);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  static const luaL_Reg meta[] = {{"__gc", l_gc}, {NULL, NULL}};
+  lchalk_handle_class(L, LSIM_DES, methods, meta);
   lua_newtable(L);
   lua_pushcfunction(L, l_new);
   lua_setfield(L, -2, "new");
