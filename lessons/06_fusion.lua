@@ -9,7 +9,7 @@ return {
   module = 6,
   -- best(g, reps): the shortest of reps replays of a captured graph, in ms
   setup = [[
-    best = require("chalk.timing").best_replay_ms
+    best = require("chalk.lessonkit").best_replay_ms
     -- print generated source, long lines wrapped at a space to fit 100 columns
     function show_source(src)
       for line in (src .. "\n"):gmatch("(.-)\n") do

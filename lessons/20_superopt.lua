@@ -11,7 +11,7 @@ return {
   seed = 20,
   -- best(g, reps): the shortest of reps replays of a captured graph, in ms
   setup = [[
-    best = require("chalk.timing").best_replay_ms
+    best = require("chalk.lessonkit").best_replay_ms
     E = chalk.superopt.E]],
   steps = {
     {
