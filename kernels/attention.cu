@@ -468,19 +468,6 @@ static int get_dims(ct_tensor *const *in, dims *g) {
 
 static int padded(int w) { return w <= 16 ? 16 : w <= 32 ? 32 : w <= 64 ? 64 : 128; }
 
-/* Contiguous version of t on its device: t itself (borrowed, *tmp NULL) or a copy in *tmp. */
-static const void *contiguous(ct_tensor *t, ct_tensor **tmp) {
-  *tmp = NULL;
-  if (ct_is_contiguous(t)) return ct_data_ptr(t);
-  ct_tensor *c = ct_empty(t->shape, t->ndim, t->dtype, t->storage->device);
-  if (!c || ct_cu_copy_into(c, t)) {
-    ct_release(c);
-    return NULL;
-  }
-  *tmp = c;
-  return ct_data_ptr(c);
-}
-
 /* An f32 temporary of n elements on dev, tagged temporary (memory pictures show it). */
 static ct_tensor *temp_f32(int64_t n, ct_device dev) {
   ct_category old = ct_set_default_category(CT_CAT_TEMPORARY);
@@ -561,7 +548,7 @@ static int flash_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
   const void *p[3];
   int rc = 0;
   for (int i = 0; i < 3 && !rc; i++)
-    if (!(p[i] = contiguous(in[i], &tmp[i]))) rc = -1;
+    if (!(p[i] = ct_cu_contiguous_data(in[i], &tmp[i]))) rc = -1;
   float scale = (float)a->f[CT_ATTN_SCALE];
   int causal = a->i[CT_ATTN_CAUSAL] != 0;
   if (!rc) {
@@ -626,7 +613,7 @@ static int flash_backward_impl(ct_tensor *out, ct_tensor *const *in, int nin, co
   const void *p[5];
   int rc = 0;
   for (int i = 0; i < 5 && !rc; i++)
-    if (!(p[i] = contiguous(in[i], &tmp[i]))) rc = -1;
+    if (!(p[i] = ct_cu_contiguous_data(in[i], &tmp[i]))) rc = -1;
   int64_t rows = g.batch * g.nq;
   if (!rc && !rows) { /* no queries: every gradient is zero (and no kernel has a grid) */
     for (int i = 0; i < 5; i++) ct_release(tmp[i]);

@@ -47,17 +47,12 @@ return {
       setup = "        ladder_file = " .. ("%q"):format(ladder_file) .. "\n" .. [[
         pc = require "chalk.perfcharts"
         gpu = chalk.cuda.is_available()
-        -- pictures are PNG, or what CHALK_LESSON_FORMAT names (svg, pdf; dot for machines without
-        -- Graphviz's renderers: the DOT text is rendered elsewhere with the "nop" engine)
-        function pic(name) return name .. "." .. (os.getenv("CHALK_LESSON_FORMAT") or "png") end
+        kit = require "chalk.lessonkit"
+        pic = kit.pic -- PNG, or CHALK_LESSON_FORMAT's (dot: rendered elsewhere with the "nop" engine)
         quick = os.getenv("CHALK_LESSON_QUICK") == "1"
-        if gpu then
-          print("GPU: " .. chalk.cuda.get_device_name() .. " -- every rung below runs and is timed on it")
-        else
-          print("No GPU here (" .. tostring(chalk.cuda.unavailable_reason()) .. ").")
-          print("Every rung is explained and its source shown; the timings, the GPU roofline and the")
-          print("trace need CUDA. The last steps run the CPU ladder, where caches play shared memory.")
-        end
+        kit.gpu_banner("every rung below runs and is timed on it",
+          "Every rung is explained and its source shown; the timings, the GPU roofline and the",
+          "trace need CUDA. The last steps run the CPU ladder, where caches play shared memory.")
         -- the source of one rung: the lines from its "==== rung" banner to the next banner
         function rung_source(impl)
           local f = assert(io.open(ladder_file), "cannot read " .. ladder_file)

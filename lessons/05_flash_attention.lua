@@ -29,17 +29,12 @@ return {
         F = nn.functional
         pc = require "chalk.perfcharts"
         gpu = chalk.cuda.is_available()
-        -- pictures are PNG, or what CHALK_LESSON_FORMAT names (svg, pdf; dot for machines without
-        -- Graphviz's renderers: the DOT text is rendered elsewhere with the "nop" engine)
-        function pic(name) return name .. "." .. (os.getenv("CHALK_LESSON_FORMAT") or "png") end
+        kit = require "chalk.lessonkit"
+        pic = kit.pic -- PNG, or CHALK_LESSON_FORMAT's (dot: rendered elsewhere with the "nop" engine)
         dev = gpu and "cuda" or "cpu"
         quick = os.getenv("CHALK_LESSON_QUICK") == "1"
-        if gpu then
-          print("GPU: " .. chalk.cuda.get_device_name() .. " -- the measurements below run on it")
-        else
-          print("No GPU here (" .. tostring(chalk.cuda.unavailable_reason()) .. ").")
-          print("Every step runs on the CPU, at smaller N; the GPU numbers need a machine with CUDA.")
-        end
+        kit.gpu_banner("the measurements below run on it",
+          "Every step runs on the CPU, at smaller N; the GPU numbers need a machine with CUDA.")
         -- device time of fn: the median over reps runs of the ops' own times in a profile
         -- (GPU kernel times on the GPU), after one warm-up run
         function time_ms(fn, reps)

@@ -87,24 +87,7 @@ local function load_lesson(path)
 end
 
 -- Remove leading and trailing blank lines and the indentation all lines share.
-local function dedent(s)
-  s = s:gsub("^%s*\n", ""):gsub("%s+$", "")
-  local indent
-  for line in (s .. "\n"):gmatch("(.-)\n") do
-    if line:find("%S") then
-      local lead = line:match("^[ \t]*")
-      if not indent or #lead < #indent then indent = lead end
-    end
-  end
-  if indent and #indent > 0 then
-    local out = {}
-    for line in (s .. "\n"):gmatch("(.-)\n") do
-      out[#out + 1] = line:sub(1, #indent) == indent and line:sub(#indent + 1) or line:match("^%s*(.*)")
-    end
-    s = table.concat(out, "\n")
-  end
-  return s
-end
+local dedent = require("chalk.text").dedent
 
 -- The names of the lessons found, sorted (for Tab completion).
 function M.names()
