@@ -8,16 +8,18 @@
 #include "warpspec.h"
 
 /* One op of the list: LINEAR out[M,N] = in[M,K] w[K,N] + bias[N] in 32 x 32 tiles, or RELU
-   out = max(in, 0) over M*N elements in chunks of PK_CHUNK. `first` is its first task number. */
+   out = max(in, 0) by blocks of 32 rows. Rows come in blocks of 32 in every op, so a task of op j on
+   row block rb depends only on row block rb of op j - 1: its per_rb tasks (tiles across N for a
+   linear, 1 for a relu). `first` is the op's first task number. */
 enum { PK_LINEAR, PK_RELU };
-constexpr int PK_T = 32, PK_THREADS = 256, PK_CHUNK = 8192, PK_MAX_OPS = 2 * CT_PK_MAX_LAYERS;
+constexpr int PK_T = 32, PK_THREADS = 256, PK_MAX_OPS = 2 * CT_PK_MAX_LAYERS;
 struct pk_op {
-  int kind, M, N, K, ntiles, first;
+  int kind, M, N, K, ntiles, per_rb, first;
   const float *in, *w, *bias;
   float *out;
 };
 struct pk_list {
-  int nops, total;
+  int nops, total, rows; /* rows: row blocks of 32 */
   pk_op op[PK_MAX_OPS];
 };
 
@@ -26,9 +28,18 @@ struct pk_list {
 __device__ void pk_tile(const pk_op &o, int t) {
   __shared__ float As[PK_T][PK_T + 1], Ws[PK_T][PK_T];
   const int tx = threadIdx.x % PK_T, ty = threadIdx.x / PK_T; /* 32 x 8 */
-  if (o.kind == PK_RELU) {
-    int64_t n = (int64_t)o.M * o.N, i0 = (int64_t)t * PK_CHUNK;
-    for (int64_t i = i0 + threadIdx.x; i < n && i < i0 + PK_CHUNK; i += PK_THREADS) o.out[i] = fmaxf(__ldcg(o.in + i), 0.0f);
+  if (o.kind == PK_RELU) { /* rows 32t .. 32t + 31; 4 independent loads in flight per thread */
+    const float *__restrict__ in = o.in;
+    float *__restrict__ out = o.out;
+    int64_t i0 = (int64_t)t * PK_T * o.N, i1 = min((int64_t)(t + 1) * PK_T, (int64_t)o.M) * o.N;
+    for (int64_t i = i0 + threadIdx.x; i < i1; i += 4 * PK_THREADS) {
+      float v[4];
+#pragma unroll
+      for (int u = 0; u < 4; u++) v[u] = i + u * PK_THREADS < i1 ? __ldcg(in + i + u * PK_THREADS) : 0.0f;
+#pragma unroll
+      for (int u = 0; u < 4; u++)
+        if (i + u * PK_THREADS < i1) out[i + u * PK_THREADS] = fmaxf(v[u], 0.0f);
+    }
     return;
   }
   const int tilesN = (o.N + PK_T - 1) / PK_T, r0 = (t / tilesN) * PK_T, c0 = (t % tilesN) * PK_T, col = c0 + tx;
@@ -54,15 +65,15 @@ __device__ void pk_tile(const pk_op &o, int t) {
       if (r0 + ty + 8 * j < o.M) o.out[(size_t)(r0 + ty + 8 * j) * o.N + col] = acc[j] + o.bias[col];
 }
 
-/* One launch per op: a block per tile. */
+/* One launch per op: a block per task. */
 __global__ void __launch_bounds__(PK_THREADS) k_pk_op(pk_op o) { pk_tile(o, blockIdx.x); }
 
-/* The persistent kernel. ctr[0] hands out task numbers; ctr[1 + j] counts op j's finished tiles.
-   The counters are never reset: launch `epoch` (0, 1, ...) owns task numbers from
-   epoch * (total + gridDim.x) on (each block takes one number past the end before it leaves), and
-   op j is complete in this launch when its counter reaches (epoch + 1) * ntiles. Tasks are taken
-   in order, so every task of op j - 1 belongs to a block that is already running: waiting on it
-   cannot deadlock, whatever the grid size. */
+/* The persistent kernel. ctr[0] hands out task numbers; ctr[1 + j * rows + rb] counts the finished
+   tasks of op j on row block rb. The counters are never reset: launch `epoch` (0, 1, ...) owns
+   task numbers from epoch * (total + gridDim.x) on (each block takes one number past the end
+   before it leaves), and row block rb of op j is complete in this launch when its counter reaches
+   (epoch + 1) * per_rb. Tasks are taken in order, so every task a task waits on belongs to a block
+   that is already running: waiting cannot deadlock, whatever the grid size. */
 __global__ void __launch_bounds__(PK_THREADS) k_pk_persistent(pk_list L, unsigned long long *ctr,
                                                                unsigned long long epoch) {
   __shared__ int task;
@@ -74,21 +85,25 @@ __global__ void __launch_bounds__(PK_THREADS) k_pk_persistent(pk_list L, unsigne
     if (t >= L.total) break;
     int j = 0;
     while (t >= L.op[j].first + L.op[j].ntiles) j++;
-    if (j > 0 && threadIdx.x == 0) { /* the grid-wide flag: all of op j - 1 is written */
-      const unsigned long long need = (epoch + 1) * (unsigned long long)L.op[j - 1].ntiles;
+    const pk_op &o = L.op[j];
+    const int local = t - o.first, rb = o.kind == PK_RELU ? local : local / ((o.N + PK_T - 1) / PK_T);
+    if (j > 0 && threadIdx.x == 0) { /* the flag: row block rb of op j - 1 is written */
+      const unsigned long long need = (epoch + 1) * (unsigned long long)L.op[j - 1].per_rb;
+      const unsigned long long *flag = ctr + 1 + (size_t)(j - 1) * L.rows + rb;
       unsigned long long seen;
       for (;;) {
-        asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(seen) : "l"(ctr + j) : "memory");
+        asm volatile("ld.relaxed.gpu.global.u64 %0, [%1];" : "=l"(seen) : "l"(flag) : "memory");
         if (seen >= need) break;
-        __nanosleep(64);
+        __nanosleep(32);
       }
+      __threadfence(); /* what the writers published before their count is visible from here on */
     }
     __syncthreads();
-    pk_tile(L.op[j], t - L.op[j].first);
+    pk_tile(o, local);
     __syncthreads(); /* every thread's stores issued; thread 0 publishes them */
     if (threadIdx.x == 0) {
       __threadfence();
-      atomicAdd(&ctr[1 + j], 1ULL);
+      atomicAdd(&ctr[1 + (size_t)j * L.rows + rb], 1ULL);
     }
   }
 }
@@ -139,16 +154,18 @@ static int pk_build(ct_tensor *x, ct_tensor *const *w, ct_tensor *const *bias, i
   const float *in = (const float *)ct_data_ptr(x);
   float *buf = *act;
   L->nops = L->total = 0;
+  L->rows = (int)((B + PK_T - 1) / PK_T);
   K = x->shape[1];
   for (int i = 0; i < nlayers; i++) {
     int N = (int)w[i]->shape[1];
-    pk_op lin = {PK_LINEAR, (int)B, N, (int)K, (int)(((B + PK_T - 1) / PK_T) * ((N + PK_T - 1) / PK_T)), L->total,
+    int tilesN = (N + PK_T - 1) / PK_T;
+    pk_op lin = {PK_LINEAR, (int)B, N, (int)K, L->rows * tilesN, tilesN, L->total,
                  in, (const float *)ct_data_ptr(w[i]), (const float *)ct_data_ptr(bias[i]), buf};
     L->op[L->nops++] = lin;
     L->total += lin.ntiles;
     in = buf, buf += B * N;
     if (i + 1 < nlayers) {
-      pk_op relu = {PK_RELU, (int)B, N, 0, (int)((B * N + PK_CHUNK - 1) / PK_CHUNK), L->total, in, nullptr, nullptr, buf};
+      pk_op relu = {PK_RELU, (int)B, N, 0, L->rows, 1, L->total, in, nullptr, nullptr, buf};
       L->op[L->nops++] = relu;
       L->total += relu.ntiles;
       in = buf, buf += B * N;
@@ -186,7 +203,7 @@ extern "C" int ct_pk_mlp(int mode, ct_tensor *x, ct_tensor *const *w, ct_tensor 
     grid = per_sm * ct_cu_sm_count(dev);
     if (grid > L.total) grid = L.total;
     if (grid < 1) grid = 1;
-    size_t cb = sizeof *ctr * (1 + PK_MAX_OPS);
+    size_t cb = sizeof *ctr * (1 + (size_t)L.nops * L.rows);
     ctr = (unsigned long long *)ct_cu_scratch(cb, dev, "cuda.persistent_mlp");
     if (!rc) rc = ctr ? ct_cu_check(cudaMemsetAsync(ctr, 0, cb, s), "cuda.persistent_mlp: counters") : -1;
   }

@@ -42,19 +42,22 @@ __device__ __forceinline__ void cp_async_arrive(uint64_t *b) {
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
 /* ==== the warp-specialized GEMM ===================================================================
- * A 128 x 128 tile of C per block; K in slices of 16. A slot holds A's slice transposed (As[k][m],
- * rows padded to 132 floats against bank conflicts) and B's slice (Bs[k][n]). Warp 0 produces:
- * for slice i it waits until slot i % S is empty (the consumers released slice i - S), issues the
- * copies and arms the slot's "full" barrier. Warps 1..8 consume: each thread owns an 8 x 8 block
- * of C (rows tr*4.., 64+tr*4.., columns likewise, so a warp's float4 reads are contiguous). */
-constexpr int WS_BM = 128, WS_BN = 128, WS_BK = 16, WS_APAD = WS_BM + 4;
-constexpr int WS_SLOT = WS_BK * WS_APAD + WS_BK * WS_BN; /* floats per slot */
+ * A 128 x 128 tile of C per block; K in slices of 16. A slot holds A's slice (As[m][k], rows padded
+ * to 20 floats) and B's slice (Bs[k][n]). Warp 0 produces: for slice i it waits until slot i % S is
+ * empty (the consumers released slice i - S), issues the copies (16 bytes each when K and N are
+ * multiples of 4, else 4) and arms the slot's "full" barrier. Warps 1..8 consume: each thread owns
+ * an 8 x 8 block of C (rows tr*4.., 64+tr*4.., columns likewise, so a warp's float4 reads of B are
+ * contiguous and its reads of A are broadcasts). */
+constexpr int WS_BM = 128, WS_BN = 128, WS_BK = 16, WS_AST = WS_BK + 4;
+constexpr int WS_SLOT = WS_BM * WS_AST + WS_BK * WS_BN; /* floats per slot */
 constexpr int WS_THREADS = 32 * (1 + CT_WS_CONSUMERS);
 constexpr int WS_BAR_BYTES = 16 * CT_WS_MAX_STAGES; /* full[8] and empty[8] */
 
+__device__ __forceinline__ float ws_comp(const float4 &v, int q) { return q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w; }
+
 __global__ void __launch_bounds__(WS_THREADS) k_ws_gemm(int M, int N, int K, const float *__restrict__ A,
                                                         const float *__restrict__ B, float *__restrict__ C, int S,
-                                                        bool vecB, long long *stamps) {
+                                                        bool vecA, bool vecB, long long *stamps) {
   extern __shared__ __align__(16) unsigned char ws_shared[];
   uint64_t *full = (uint64_t *)ws_shared, *empty = full + CT_WS_MAX_STAGES;
   float *ring = (float *)(ws_shared + WS_BAR_BYTES);
@@ -71,14 +74,23 @@ __global__ void __launch_bounds__(WS_THREADS) k_ws_gemm(int M, int N, int K, con
       long long t0 = clock64();
       if (i >= S) mbar_wait(&empty[s], ((i / S) - 1) & 1);
       long long t1 = clock64();
-      float *As = ring + s * WS_SLOT, *Bs = As + WS_BK * WS_APAD;
+      float *As = ring + s * WS_SLOT, *Bs = As + WS_BM * WS_AST;
+      if (vecA) { /* a float4 of A's row is all in or all out */
 #pragma unroll 8
-      for (int j = 0; j < WS_BM * WS_BK / 32; j++) { /* lanes run along k: 64-byte row pieces */
-        int e = lane + 32 * j, m = e >> 4, k = e & 15, r = m0 + m, c = k0 + k;
-        bool ok = r < M && c < K;
-        cp_async4(&As[k * WS_APAD + m], ok ? A + (size_t)r * K + c : A, ok ? 4 : 0);
+        for (int j = 0; j < WS_BM * WS_BK / 128; j++) {
+          int e = lane + 32 * j, m = e >> 2, k = (e & 3) * 4, r = m0 + m, c = k0 + k;
+          bool ok = r < M && c < K;
+          cp_async16(&As[m * WS_AST + k], ok ? A + (size_t)r * K + c : A, ok ? 16 : 0);
+        }
+      } else {
+#pragma unroll 8
+        for (int j = 0; j < WS_BM * WS_BK / 32; j++) {
+          int e = lane + 32 * j, m = e >> 4, k = e & 15, r = m0 + m, c = k0 + k;
+          bool ok = r < M && c < K;
+          cp_async4(&As[m * WS_AST + k], ok ? A + (size_t)r * K + c : A, ok ? 4 : 0);
+        }
       }
-      if (vecB) { /* N % 4 == 0 and B 16-byte aligned: a float4 is all in or all out */
+      if (vecB) {
 #pragma unroll 8
         for (int j = 0; j < WS_BK * WS_BN / 128; j++) {
           int e = lane + 32 * j, k = e >> 5, n = (e & 31) * 4, r = k0 + k, c = n0 + n;
@@ -93,7 +105,7 @@ __global__ void __launch_bounds__(WS_THREADS) k_ws_gemm(int M, int N, int K, con
           cp_async4(&Bs[k * WS_BN + n], ok ? B + (size_t)r * N + c : B, ok ? 4 : 0);
         }
       }
-      cp_async_arrive(&full[s]);
+  cp_async_arrive(&full[s]);
       if (rec) {
         long long *p = stamps + (size_t)i * 3;
         p[0] = t0, p[1] = t1, p[2] = clock64();
@@ -115,17 +127,21 @@ __global__ void __launch_bounds__(WS_THREADS) k_ws_gemm(int M, int N, int K, con
     long long t0 = clock64();
     mbar_wait(&full[s], (i / S) & 1);
     long long t1 = clock64();
-    const float *As = ring + s * WS_SLOT, *Bs = As + WS_BK * WS_APAD;
+    const float *As = ring + s * WS_SLOT, *Bs = As + WS_BM * WS_AST;
 #pragma unroll
-    for (int k = 0; k < WS_BK; k++) {
-      float4 a0 = *(const float4 *)&As[k * WS_APAD + tr * 4], a1 = *(const float4 *)&As[k * WS_APAD + 64 + tr * 4];
-      float4 b0 = *(const float4 *)&Bs[k * WS_BN + tc * 4], b1 = *(const float4 *)&Bs[k * WS_BN + 64 + tc * 4];
-      float a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
-      float b[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+    for (int kk = 0; kk < WS_BK; kk += 4) {
+      float4 a4[8];
 #pragma unroll
-      for (int r = 0; r < 8; r++)
+      for (int r = 0; r < 8; r++) a4[r] = *(const float4 *)&As[(r < 4 ? tr * 4 + r : 60 + tr * 4 + r) * WS_AST + kk];
 #pragma unroll
-        for (int c = 0; c < 8; c++) acc[r][c] = fmaf(a[r], b[c], acc[r][c]);
+      for (int q = 0; q < 4; q++) {
+        float4 b0 = *(const float4 *)&Bs[(kk + q) * WS_BN + tc * 4], b1 = *(const float4 *)&Bs[(kk + q) * WS_BN + 64 + tc * 4];
+        float b[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+        for (int r = 0; r < 8; r++)
+#pragma unroll
+          for (int c = 0; c < 8; c++) acc[r][c] = fmaf(ws_comp(a4[r], q), b[c], acc[r][c]);
+      }
     }
     mbar_arrive(&empty[s]); /* this thread is done reading slot s */
     if (rec) {
@@ -186,10 +202,10 @@ extern "C" ct_tensor *ct_ws_gemm(ct_tensor *a, ct_tensor *b, int stages, ct_tens
       attr_set[dev] = !rc;
     }
     const float *A = (const float *)ct_data_ptr(ac), *B = (const float *)ct_data_ptr(bc);
-    bool vecB = N % 4 == 0 && ct_cu_aligned(B, 16);
+    bool vecA = K % 4 == 0 && ct_cu_aligned(A, 16), vecB = N % 4 == 0 && ct_cu_aligned(B, 16);
     if (!rc) {
       dim3 grid((unsigned)((N + WS_BN - 1) / WS_BN), (unsigned)((M + WS_BM - 1) / WS_BM));
-      k_ws_gemm<<<grid, WS_THREADS, smem, s>>>((int)M, (int)N, (int)K, A, B, (float *)ct_data_ptr(out), stages, vecB,
+      k_ws_gemm<<<grid, WS_THREADS, smem, s>>>((int)M, (int)N, (int)K, A, B, (float *)ct_data_ptr(out), stages, vecA, vecB,
                                               st ? (long long *)ct_data_ptr(st) : nullptr);
       rc = ct_cu_check_launch("cuda.ws_gemm");
     }

@@ -19,8 +19,9 @@
  *     CT_PK_PER_OP      one kernel launch per op (linear, relu, linear, ...)
  *     CT_PK_GRAPH       the same launches captured once in a CUDA Graph, the graph replayed
  *     CT_PK_PERSISTENT  one launch of a persistent kernel: blocks take (op, tile) tasks from a
- *                       device-side queue (an atomic counter) and wait on the previous op's
- *                       completion counter before a dependent task (a grid-wide flag per op)
+ *                       device-side queue (an atomic counter); before a task a block waits on
+ *                       the flag (a counter in device memory) of the 32 rows of the previous op
+ *                       it reads, so consecutive ops overlap on different row blocks
  *   Every mode computes each tile with the same device function, so outputs agree bit for bit.
  *   *out receives y; *ms the time per forward (CUDA events around the reps, on a private stream).
  *

@@ -73,7 +73,7 @@ return {
         Each slot cycles through issue, load and compute, so a slice takes at least (p+L+c)/S; the
         consumers need c per slice. Overlap is 0 with one slot (they take turns) and the busy
         fraction rises as c / max(c, (p+L+c)/S) until S >= (p+L+c)/c = 4.25: then the loads hide
-        entirely. More slots cost shared memory (16.6 KB each in the kernel) and buy nothing.]],
+        entirely. More slots cost shared memory (18.4 KB each in the kernel) and buy nothing.]],
       code = [[
         stages_pts = {}
         for S = 1, 8 do
@@ -140,8 +140,8 @@ return {
       text = [[
         Block (0, 0)'s stamps, in cycles of its SM. A slice is in flight from the producer's issue
         until the first consumer warp starts on it. From one slot we estimate the model's numbers
-        (c: compute per slice; L: the rest of a slice's period) and ask the simulation what more
-        slots should give; the stamps say what they gave.]],
+        (c compute and p issue per slice, L the rest of a slice's period) and ask the simulation
+        what more slots should give; the stamps say what they gave.]],
       code = [[
         runs = {}
         for _, S in ipairs{1, 2, 3, 4, 6, 8} do
@@ -149,12 +149,14 @@ return {
           runs[S] = ws.from_stamps(st, S)
         end
         local r1 = runs[1]
-        local c = (r1.utilization * r1.span) / #r1.slices
-        local L = r1.span / #r1.slices - c
+        local n1 = #r1.slices
+        local c, p = r1.utilization * r1.span / n1, r1.producer_busy * r1.span / n1
+        local L = r1.span / n1 - c - p
         for _, S in ipairs{1, 2, 3, 4, 6, 8} do
-          local sim = ws.simulate{stages = S, load = L, compute = c, tiles = #r1.slices}
-          print(("stamps stages %d: overlap %.3f, consumers busy %.3f, %.0f cycles per slice; model %.3f")
-            :format(S, runs[S].overlap, runs[S].utilization, runs[S].span / #runs[S].slices, sim.overlap))
+          local sim = ws.simulate{stages = S, load = L, compute = c, issue = p, tiles = n1}
+          print(("stamps stages %d: overlap %.3f, busy consumers %.3f producer %.3f, %.0f cycles per slice,"
+            .. " model %.3f"):format(S, runs[S].overlap, runs[S].utilization, runs[S].producer_busy,
+            runs[S].span / n1, sim.overlap))
         end
         ws.timeline(runs[4], {file = pic("19_gpu_timeline"), slices = 12,
           title = ("%s: ws_gemm n = %d, S = 4, block (0,0)"):format(chalk.cuda.get_device_name(), n)})]],
@@ -166,7 +168,8 @@ return {
         The MLP 784-512-256-10 forward is 5 ops (linear, relu, linear, relu, linear). One launch
         per op pays the launch overhead 5 times; a CUDA Graph replays them with less; the
         persistent kernel is one launch whose blocks take (op, tile) tasks from a device-side
-        counter and wait on a per-op completion flag before a dependent task.]],
+        counter; a task waits on a flag counting the finished tasks of the 32 rows it reads, so
+        layer 2 starts on rows 1-32 while layer 1 still works on later rows.]],
       code = [[
         lo = chalk.cuda.launch_overhead(2000)
         print(("empty kernel: %.2f us per launch (stream), %.2f us host enqueue, %.2f us per graph node")

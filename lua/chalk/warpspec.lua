@@ -5,7 +5,8 @@
 --
 --   run = warpspec.simulate{stages =, load =, compute =, issue = 0, tiles = 64}
 --   run = warpspec.from_stamps(stamps)        stamps: the [9, nk, 3] i64 tensor of ws_gemm
---   run.span  run.overlap  run.utilization  run.period (steady state, simulation only)
+--   run.span  run.overlap  run.utilization (consumers busy)  run.producer_busy
+--   run.period (steady state, simulation only)
 --   warpspec.law{stages =, load =, compute =, issue =} -> {period =, utilization =, overlap =}
 --
 -- A run: run.slices[i] = {issue0, issue1, start, done} (the producer issues slice i from issue0 to
@@ -57,6 +58,9 @@ local function measure(run)
   local C = union(comp)
   run.t0, run.span = t0, t1 - t0
   run.utilization = length(C) / run.span
+  local P = {}
+  for i, b in ipairs(run.roles[1].busy) do P[i] = {b[1], b[2]} end
+  run.producer_busy = length(union(P)) / run.span
   run.overlap = intersect(union(flight), C) / run.span
   return run
 end

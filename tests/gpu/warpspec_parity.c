@@ -126,8 +126,10 @@ void cases_warpspec(void) {
   ct_tensor *c = ct_ws_gemm(a.t[1], b.t[1], 4, NULL);
   record("ws_gemm", "shape mismatch is an error", !c && strstr(ct_last_error(), "cuda.ws_gemm"), 0, ct_last_error());
   ct_release(c);
-  c = ct_ws_gemm(a.t[1], a.t[1], 9, NULL);
+  int64_t s4[2] = {4, 5};
+  pair d = mk(s4, 2, CT_F32, -1, 1, LAY_CONTIG, false);
+  c = ct_ws_gemm(a.t[1], d.t[1], 9, NULL); /* [3,4] @ [4,5]: only the slot count is wrong */
   record("ws_gemm", "9 slots is an error", !c && strstr(ct_last_error(), "1 to 8"), 0, ct_last_error());
   ct_release(c);
-  pair_free(&a), pair_free(&b);
+  pair_free(&a), pair_free(&b), pair_free(&d);
 }
