@@ -2,6 +2,7 @@
  * tiles, run one launch per op, as a CUDA Graph of those launches, or by one persistent kernel whose
  * blocks take tiles from a device-side queue; and the cost of launching an empty kernel. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "cu_util.cuh"
@@ -85,7 +86,7 @@ __global__ void __launch_bounds__(PK_THREADS) k_pk_persistent(pk_list L, unsigne
     if (t >= L.total) break;
     int j = 0;
     while (t >= L.op[j].first + L.op[j].ntiles) j++;
-    const pk_op &o = L.op[j];
+    const pk_op o = L.op[j]; /* a copy in registers, not a reference into the parameters */
     const int local = t - o.first, rb = o.kind == PK_RELU ? local : local / ((o.N + PK_T - 1) / PK_T);
     if (j > 0 && threadIdx.x == 0) { /* the flag: row block rb of op j - 1 is written */
       const unsigned long long need = (epoch + 1) * (unsigned long long)L.op[j - 1].per_rb;
@@ -201,6 +202,8 @@ extern "C" int ct_pk_mlp(int mode, ct_tensor *x, ct_tensor *const *w, ct_tensor 
     rc = ct_cu_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_pk_persistent, PK_THREADS, 0),
                      "cuda.persistent_mlp: occupancy");
     grid = per_sm * ct_cu_sm_count(dev);
+    const char *env = getenv("CHALK_PK_GRID"); /* a smaller grid, for measuring (any size is correct) */
+    if (env && atoi(env) > 0 && atoi(env) < grid) grid = atoi(env);
     if (grid > L.total) grid = L.total;
     if (grid < 1) grid = 1;
     size_t cb = sizeof *ctr * (1 + (size_t)L.nops * L.rows);
