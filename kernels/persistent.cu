@@ -75,8 +75,8 @@ __global__ void __launch_bounds__(PK_THREADS) k_pk_op(pk_op o) { pk_tile(o, bloc
    before it leaves), and row block rb of op j is complete in this launch when its counter reaches
    (epoch + 1) * per_rb. Tasks are taken in order, so every task a task waits on belongs to a block
    that is already running: waiting cannot deadlock, whatever the grid size. */
-__global__ void __launch_bounds__(PK_THREADS) k_pk_persistent(pk_list L, unsigned long long *ctr,
-                                                               unsigned long long epoch) {
+__global__ void __launch_bounds__(PK_THREADS)
+    k_pk_persistent(pk_list L, unsigned long long *ctr, unsigned long long epoch) {
   __shared__ int task;
   const unsigned long long base = epoch * (unsigned long long)(L.total + gridDim.x);
   for (;;) {
@@ -142,8 +142,8 @@ static int pk_build(ct_tensor *x, ct_tensor *const *w, ct_tensor *const *bias, i
         W->storage->device.index != x->storage->device.index || b->storage->device.index != x->storage->device.index)
       return ct_errorf("cuda.persistent_mlp: layer %d needs W [%lld, N] and b [N] contiguous f32 on x's device "
                        "(x %s), got W %s and b %s",
-                       i + 1, (long long)K, ct_describe(x, d1, sizeof d1), W ? ct_describe(W, d2, sizeof d2) : "nothing",
-                       b ? ct_describe(b, d3, sizeof d3) : "nothing");
+                       i + 1, (long long)K, ct_describe(x, d1, sizeof d1),
+                       W ? ct_describe(W, d2, sizeof d2) : "nothing", b ? ct_describe(b, d3, sizeof d3) : "nothing");
     K = W->shape[1];
     floats += B * K * (i + 1 < nlayers ? 2 : 1);
   }
@@ -160,8 +160,17 @@ static int pk_build(ct_tensor *x, ct_tensor *const *w, ct_tensor *const *bias, i
   for (int i = 0; i < nlayers; i++) {
     int N = (int)w[i]->shape[1];
     int tilesN = (N + PK_T - 1) / PK_T;
-    pk_op lin = {PK_LINEAR, (int)B, N, (int)K, L->rows * tilesN, tilesN, L->total,
-                 in, (const float *)ct_data_ptr(w[i]), (const float *)ct_data_ptr(bias[i]), buf};
+    pk_op lin = {PK_LINEAR,
+                 (int)B,
+                 N,
+                 (int)K,
+                 L->rows * tilesN,
+                 tilesN,
+                 L->total,
+                 in,
+                 (const float *)ct_data_ptr(w[i]),
+                 (const float *)ct_data_ptr(bias[i]),
+                 buf};
     L->op[L->nops++] = lin;
     L->total += lin.ntiles;
     in = buf, buf += B * N;
@@ -179,7 +188,8 @@ static int pk_build(ct_tensor *x, ct_tensor *const *w, ct_tensor *const *bias, i
 extern "C" int ct_pk_mlp(int mode, ct_tensor *x, ct_tensor *const *w, ct_tensor *const *bias, int nlayers, int reps,
                          ct_tensor **out, double *ms) {
   *out = NULL, *ms = 0;
-  if (!ct_cuda_available()) return ct_errorf("cuda.persistent_mlp: CUDA is not available (%s)", ct_cuda_unavailable_reason());
+  if (!ct_cuda_available())
+    return ct_errorf("cuda.persistent_mlp: CUDA is not available (%s)", ct_cuda_unavailable_reason());
   if (mode < CT_PK_PER_OP || mode > CT_PK_PERSISTENT) return ct_errorf("cuda.persistent_mlp: unknown mode %d", mode);
   if (reps < 1) return ct_errorf("cuda.persistent_mlp: reps = %d; at least 1", reps);
   pk_list L;
@@ -221,8 +231,10 @@ extern "C" int ct_pk_mlp(int mode, ct_tensor *x, ct_tensor *const *w, ct_tensor 
   unsigned long long epoch = 0;
   for (int r = 0; r <= reps && !rc; r++) { /* r = 0: the warm-up */
     if (r == 1) rc = ct_cu_check(cudaEventRecord(e0, s), "cuda.persistent_mlp: event");
-    if (mode == CT_PK_PER_OP) rc = rc ? rc : pk_launch_ops(L, s);
-    else if (mode == CT_PK_GRAPH) rc = rc ? rc : ct_cu_check(cudaGraphLaunch(ge, s), "cuda.persistent_mlp: graph launch");
+    if (mode == CT_PK_PER_OP)
+      rc = rc ? rc : pk_launch_ops(L, s);
+    else if (mode == CT_PK_GRAPH)
+      rc = rc ? rc : ct_cu_check(cudaGraphLaunch(ge, s), "cuda.persistent_mlp: graph launch");
     else if (!rc) {
       k_pk_persistent<<<grid, PK_THREADS, 0, s>>>(L, ctr, epoch++);
       rc = ct_cu_check_launch("cuda.persistent_mlp(persistent)");
@@ -237,9 +249,12 @@ extern "C" int ct_pk_mlp(int mode, ct_tensor *x, ct_tensor *const *w, ct_tensor 
     const pk_op &last = L.op[L.nops - 1];
     int64_t shape[2] = {last.M, last.N};
     *out = ct_empty(shape, 2, CT_F32, x->storage->device);
-    if (!*out) rc = -1;
-    else rc = ct_cu_check(cudaMemcpyAsync(ct_data_ptr(*out), last.out, sizeof(float) * (size_t)last.M * last.N,
-                                          cudaMemcpyDeviceToDevice, chalk_s), "cuda.persistent_mlp: output");
+    if (!*out)
+      rc = -1;
+    else
+      rc = ct_cu_check(cudaMemcpyAsync(ct_data_ptr(*out), last.out, sizeof(float) * (size_t)last.M * last.N,
+                                       cudaMemcpyDeviceToDevice, chalk_s),
+                       "cuda.persistent_mlp: output");
   }
   if (ge) cudaGraphExecDestroy(ge);
   if (g) cudaGraphDestroy(g);
@@ -253,7 +268,8 @@ extern "C" int ct_pk_mlp(int mode, ct_tensor *x, ct_tensor *const *w, ct_tensor 
 }
 
 extern "C" int ct_pk_launch_overhead(int n, double *us_stream, double *us_host, double *us_graph) {
-  if (!ct_cuda_available()) return ct_errorf("cuda.launch_overhead: CUDA is not available (%s)", ct_cuda_unavailable_reason());
+  if (!ct_cuda_available())
+    return ct_errorf("cuda.launch_overhead: CUDA is not available (%s)", ct_cuda_unavailable_reason());
   if (n < 1 || n > 100000) return ct_errorf("cuda.launch_overhead: n = %d launches; 1 to 100000", n);
   cudaStream_t s = nullptr;
   cudaEvent_t e0 = nullptr, e1 = nullptr;
@@ -276,7 +292,8 @@ extern "C" int ct_pk_launch_overhead(int n, double *us_stream, double *us_host, 
     rc = ct_cu_check(cudaEventSynchronize(e1), "cuda.launch_overhead: launches");
     if (!rc) rc = ct_cu_check(cudaEventElapsedTime(&t, e0, e1), "cuda.launch_overhead: timing");
   }
-  if (!rc) rc = ct_cu_check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cuda.launch_overhead: capture");
+  if (!rc)
+    rc = ct_cu_check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cuda.launch_overhead: capture");
   if (!rc) {
     for (int i = 0; i < n; i++) k_pk_empty<<<1, 32, 0, s>>>();
     rc = ct_cu_check(cudaStreamEndCapture(s, &g), "cuda.launch_overhead: capture");

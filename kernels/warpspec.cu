@@ -21,10 +21,14 @@ __device__ __forceinline__ void mbar_wait(uint64_t *b, unsigned parity) {
   do {
 #if __CUDA_ARCH__ >= 900
     asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared.b64 p, [%1], %2;\n\tselp.u32 %0, 1, 0, p;\n\t}"
-                 : "=r"(done) : "r"(ws_smem(b)), "r"(parity) : "memory");
+                 : "=r"(done)
+                 : "r"(ws_smem(b)), "r"(parity)
+                 : "memory");
 #else
     asm volatile("{\n\t.reg .pred p;\n\tmbarrier.test_wait.parity.shared.b64 p, [%1], %2;\n\tselp.u32 %0, 1, 0, p;\n\t}"
-                 : "=r"(done) : "r"(ws_smem(b)), "r"(parity) : "memory");
+                 : "=r"(done)
+                 : "r"(ws_smem(b)), "r"(parity)
+                 : "memory");
 #endif
   } while (!done);
 }
@@ -33,7 +37,8 @@ __device__ __forceinline__ void cp_async4(float *dst, const float *src, int src_
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(ws_smem(dst)), "l"(src), "r"(src_bytes) : "memory");
 }
 __device__ __forceinline__ void cp_async16(float *dst, const float *src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(ws_smem(dst)), "l"(src), "r"(src_bytes) : "memory");
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(ws_smem(dst)), "l"(src), "r"(src_bytes)
+               : "memory");
 }
 /* The barrier receives one arrival when all of this thread's earlier cp.async copies have landed. */
 __device__ __forceinline__ void cp_async_arrive(uint64_t *b) {
@@ -53,11 +58,33 @@ constexpr int WS_SLOT = WS_BM * WS_AST + WS_BK * WS_BN; /* floats per slot */
 constexpr int WS_THREADS = 32 * (1 + CT_WS_CONSUMERS);
 constexpr int WS_BAR_BYTES = 16 * CT_WS_MAX_STAGES; /* full[8] and empty[8] */
 
-__device__ __forceinline__ float ws_comp(const float4 &v, int q) { return q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w; }
+__device__ __forceinline__ float ws_comp(const float4 &v, int q) {
+  return q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w;
+}
 
-__global__ void __launch_bounds__(WS_THREADS) k_ws_gemm(int M, int N, int K, const float *__restrict__ A,
-                                                        const float *__restrict__ B, float *__restrict__ C, int S,
-                                                        bool vecA, bool vecB, long long *stamps) {
+/* One warp's copies of a ROWS x COLS tile at (r0, c0) of a rows x cols row-major matrix (leading
+   dimension ld) into dst (leading dimension dld), W floats per copy (4: the caller checked that
+   cols % 4 == 0 and src is 16-byte aligned, so a float4 is all inside or all outside). Lanes run
+   along a row: each warp instruction reads whole row pieces. */
+template <int ROWS, int COLS, int W>
+__device__ __forceinline__ void ws_copy_tile(float *dst, int dld, const float *src, int ld, int r0, int c0, int rows,
+                                             int cols, int lane) {
+  constexpr int PER_ROW = COLS / W;
+#pragma unroll 8
+  for (int j = 0; j < ROWS * PER_ROW / 32; j++) {
+    int e = lane + 32 * j, r = e / PER_ROW, c = (e % PER_ROW) * W, gr = r0 + r, gc = c0 + c;
+    bool ok = gr < rows && gc < cols;
+    const float *from = ok ? src + (size_t)gr * ld + gc : src;
+    if (W == 4)
+      cp_async16(&dst[r * dld + c], from, ok ? 16 : 0);
+    else
+      cp_async4(&dst[r * dld + c], from, ok ? 4 : 0);
+  }
+}
+
+__global__ void __launch_bounds__(WS_THREADS)
+    k_ws_gemm(int M, int N, int K, const float *__restrict__ A, const float *__restrict__ B, float *__restrict__ C,
+              int S, bool vecA, bool vecB, long long *stamps) {
   extern __shared__ __align__(16) unsigned char ws_shared[];
   uint64_t *full = (uint64_t *)ws_shared, *empty = full + CT_WS_MAX_STAGES;
   float *ring = (float *)(ws_shared + WS_BAR_BYTES);
@@ -75,37 +102,15 @@ __global__ void __launch_bounds__(WS_THREADS) k_ws_gemm(int M, int N, int K, con
       if (i >= S) mbar_wait(&empty[s], ((i / S) - 1) & 1);
       long long t1 = clock64();
       float *As = ring + s * WS_SLOT, *Bs = As + WS_BM * WS_AST;
-      if (vecA) { /* a float4 of A's row is all in or all out */
-#pragma unroll 8
-        for (int j = 0; j < WS_BM * WS_BK / 128; j++) {
-          int e = lane + 32 * j, m = e >> 2, k = (e & 3) * 4, r = m0 + m, c = k0 + k;
-          bool ok = r < M && c < K;
-          cp_async16(&As[m * WS_AST + k], ok ? A + (size_t)r * K + c : A, ok ? 16 : 0);
-        }
-      } else {
-#pragma unroll 8
-        for (int j = 0; j < WS_BM * WS_BK / 32; j++) {
-          int e = lane + 32 * j, m = e >> 4, k = e & 15, r = m0 + m, c = k0 + k;
-          bool ok = r < M && c < K;
-          cp_async4(&As[m * WS_AST + k], ok ? A + (size_t)r * K + c : A, ok ? 4 : 0);
-        }
-      }
-      if (vecB) {
-#pragma unroll 8
-        for (int j = 0; j < WS_BK * WS_BN / 128; j++) {
-          int e = lane + 32 * j, k = e >> 5, n = (e & 31) * 4, r = k0 + k, c = n0 + n;
-          bool ok = r < K && c < N;
-          cp_async16(&Bs[k * WS_BN + n], ok ? B + (size_t)r * N + c : B, ok ? 16 : 0);
-        }
-      } else {
-#pragma unroll 8
-        for (int j = 0; j < WS_BK * WS_BN / 32; j++) {
-          int e = lane + 32 * j, k = e >> 7, n = e & 127, r = k0 + k, c = n0 + n;
-          bool ok = r < K && c < N;
-          cp_async4(&Bs[k * WS_BN + n], ok ? B + (size_t)r * N + c : B, ok ? 4 : 0);
-        }
-      }
-  cp_async_arrive(&full[s]);
+      if (vecA)
+        ws_copy_tile<WS_BM, WS_BK, 4>(As, WS_AST, A, K, m0, k0, M, K, lane);
+      else
+        ws_copy_tile<WS_BM, WS_BK, 1>(As, WS_AST, A, K, m0, k0, M, K, lane);
+      if (vecB)
+        ws_copy_tile<WS_BK, WS_BN, 4>(Bs, WS_BN, B, N, k0, n0, K, N, lane);
+      else
+        ws_copy_tile<WS_BK, WS_BN, 1>(Bs, WS_BN, B, N, k0, n0, K, N, lane);
+      cp_async_arrive(&full[s]);
       if (rec) {
         long long *p = stamps + (size_t)i * 3;
         p[0] = t0, p[1] = t1, p[2] = clock64();
@@ -135,7 +140,8 @@ __global__ void __launch_bounds__(WS_THREADS) k_ws_gemm(int M, int N, int K, con
       for (int r = 0; r < 8; r++) a4[r] = *(const float4 *)&As[(r < 4 ? tr * 4 + r : 60 + tr * 4 + r) * WS_AST + kk];
 #pragma unroll
       for (int q = 0; q < 4; q++) {
-        float4 b0 = *(const float4 *)&Bs[(kk + q) * WS_BN + tc * 4], b1 = *(const float4 *)&Bs[(kk + q) * WS_BN + 64 + tc * 4];
+        float4 b0 = *(const float4 *)&Bs[(kk + q) * WS_BN + tc * 4],
+               b1 = *(const float4 *)&Bs[(kk + q) * WS_BN + 64 + tc * 4];
         float b[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
 #pragma unroll
         for (int r = 0; r < 8; r++)
@@ -191,7 +197,8 @@ extern "C" ct_tensor *ct_ws_gemm(ct_tensor *a, ct_tensor *b, int stages, ct_tens
   int rc = out && bc && (!stamps || st) ? 0 : -1;
   cudaStream_t s = rc ? nullptr : ct_cu_stream(dev);
   if (!rc && !s) rc = -1;
-  if (!rc && M && N && !K) rc = ct_cu_check(cudaMemsetAsync(ct_data_ptr(out), 0, (size_t)(M * N) * 4, s), "cuda.ws_gemm");
+  if (!rc && M && N && !K)
+    rc = ct_cu_check(cudaMemsetAsync(ct_data_ptr(out), 0, (size_t)(M * N) * 4, s), "cuda.ws_gemm");
   if (!rc && M && N && K) {
     static bool attr_set[CT_CUDA_MAX_DEVICES];
     int smem = WS_BAR_BYTES + stages * WS_SLOT * (int)sizeof(float);
@@ -205,8 +212,8 @@ extern "C" ct_tensor *ct_ws_gemm(ct_tensor *a, ct_tensor *b, int stages, ct_tens
     bool vecA = K % 4 == 0 && ct_cu_aligned(A, 16), vecB = N % 4 == 0 && ct_cu_aligned(B, 16);
     if (!rc) {
       dim3 grid((unsigned)((N + WS_BN - 1) / WS_BN), (unsigned)((M + WS_BM - 1) / WS_BM));
-      k_ws_gemm<<<grid, WS_THREADS, smem, s>>>((int)M, (int)N, (int)K, A, B, (float *)ct_data_ptr(out), stages, vecA, vecB,
-                                              st ? (long long *)ct_data_ptr(st) : nullptr);
+      k_ws_gemm<<<grid, WS_THREADS, smem, s>>>((int)M, (int)N, (int)K, A, B, (float *)ct_data_ptr(out), stages, vecA,
+                                               vecB, st ? (long long *)ct_data_ptr(st) : nullptr);
       rc = ct_cu_check_launch("cuda.ws_gemm");
     }
   }

@@ -60,15 +60,19 @@ static int l_persistent_mlp(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   int n = (int)luaL_len(L, 2);
   if (n < 2 || n % 2 || n / 2 > CT_PK_MAX_LAYERS)
-    return luaL_error(L, "chalk.cuda.persistent_mlp: params must be {W1, b1, W2, b2, ...} for 1 to %d layers, got %d "
-                         "tensors", CT_PK_MAX_LAYERS, n);
+    return luaL_error(L,
+                      "chalk.cuda.persistent_mlp: params must be {W1, b1, W2, b2, ...} for 1 to %d layers, got %d "
+                      "tensors",
+                      CT_PK_MAX_LAYERS, n);
   ct_tensor *w[CT_PK_MAX_LAYERS], *bias[CT_PK_MAX_LAYERS];
   for (int i = 0; i < n; i++) {
     lua_geti(L, 2, i + 1);
     ct_tensor *t = lchalk_totensor(L, -1);
     if (!t) return luaL_error(L, "chalk.cuda.persistent_mlp: params[%d] is not a tensor", i + 1);
-    if (i % 2) bias[i / 2] = t;
-    else w[i / 2] = t;
+    if (i % 2)
+      bias[i / 2] = t;
+    else
+      w[i / 2] = t;
     lua_pop(L, 1); /* the table keeps the tensor alive */
   }
   int mode = CT_PK_PERSISTENT, reps = opt_int(L, 3, "reps", 1);
@@ -92,14 +96,12 @@ static int l_launch_overhead(lua_State *L) {
   double s = 0, h = 0, g = 0;
   if (ct_pk_launch_overhead(n, &s, &h, &g)) return lchalk_error(L);
   lua_createtable(L, 0, 4);
-  lua_pushnumber(L, s);
-  lua_setfield(L, -2, "stream_us");
-  lua_pushnumber(L, h);
-  lua_setfield(L, -2, "host_us");
-  lua_pushnumber(L, g);
-  lua_setfield(L, -2, "graph_us");
-  lua_pushinteger(L, n);
-  lua_setfield(L, -2, "n");
+  const char *keys[] = {"stream_us", "host_us", "graph_us", "n"};
+  double vals[] = {s, h, g, n};
+  for (int i = 0; i < 4; i++) {
+    lua_pushnumber(L, vals[i]);
+    lua_setfield(L, -2, keys[i]);
+  }
   return 1;
 }
 

@@ -69,8 +69,9 @@ static void stamps_case(int stages) {
     for (int w = 1; ok && w <= CT_WS_CONSUMERS; w++) {
       const int64_t *cs = v + (w * nk + i) * 3;
       ok = cs[0] <= cs[1] && cs[1] <= cs[2] && cs[1] >= pr[1];
-      if (!ok) snprintf(why, sizeof why, "slice %lld warp %d: consumer %lld %lld %lld, producer issue %lld", (long long)i,
-                        w, (long long)cs[0], (long long)cs[1], (long long)cs[2], (long long)pr[1]);
+      if (!ok)
+        snprintf(why, sizeof why, "slice %lld warp %d: consumer %lld %lld %lld, producer issue %lld", (long long)i, w,
+                 (long long)cs[0], (long long)cs[1], (long long)cs[2], (long long)pr[1]);
     }
   }
   record("ws_gemm", label, ok, 0, why);
@@ -112,7 +113,8 @@ static void mlp_case(int64_t B, const int64_t *dims, int nlayers) {
 
 void cases_warpspec(void) {
   for (int s = 0; s < NSIZES; s++)
-    for (int t = 0; t < NSIZES; t++) gemm_case(SIZES[s], SIZES[t], SIZES[(s + t + 1) % NSIZES], 1 + (s + t) % 4, LAY_CONTIG);
+    for (int t = 0; t < NSIZES; t++)
+      gemm_case(SIZES[s], SIZES[t], SIZES[(s + t + 1) % NSIZES], 1 + (s + t) % 4, LAY_CONTIG);
   gemm_case(130, 37, 129, 2, LAY_T);
   gemm_case(257, 129, 300, 8, LAY_CONTIG);
   if (!QUICK) gemm_case(1000, 1000, 1000, 4, LAY_CONTIG);
