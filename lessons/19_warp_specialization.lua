@@ -97,17 +97,15 @@ return {
         edges), and cp.async.mbarrier.arrive: the "full" barrier completes when the copies land.
         Warps 1-8 wait on "full", do 16 x 64 FMAs per thread from shared memory, arrive on
         "empty". With stamps = true, lane 0 of each warp of block (0,0) writes clock64() around
-        each wait and each piece of work into a device buffer: the timeline of the real kernel.]],
+        each wait and each piece of work into a device buffer: the timeline of the real kernel.
+        The producer's loop, from kernels/warpspec.cu:]],
       code = [[
         local f = assert(io.open(root .. "kernels/warpspec.cu"))
         local src = f:read("a"); f:close()
-        local a = src:find("  if (warp == 0) {", 1, true)
-        local n = 0
-        for line in src:sub(a):gmatch("[^\n]*") do
-          if n >= 9 then break end
-          if line ~= "" then print(line); n = n + 1 end
-        end
-        print("  ... (the copies of A and B, then)  cp_async_arrive(&full[s]);")]],
+        local body = src:match("  if %(warp == 0%) {.-cp_async_arrive%(&full%[s%]%);")
+        for line in body:gmatch("[^\n]+") do    -- the producer's loop, without its stamps
+          if not line:find("clock64") then print(line) end
+        end]],
     },
     {
       title = "On the GPU: the GEMM against lesson 4 and cuBLAS",
