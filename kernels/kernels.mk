@@ -15,6 +15,9 @@
 
 NVCC ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
 
+# lua/lchalk_warpspec.c declares lesson 19's kernels from kernels/warpspec.h, built or not
+$(BUILD)/lua/lchalk_warpspec.o: CFLAGS_COMMON += -Ikernels
+
 ifneq ($(strip $(NVCC)),)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
@@ -41,6 +44,9 @@ $(BUILD)/kernels/%.o: kernels/%.c
 # are linked into every program that can ask for CUDA.
 $(BUILD)/core/tensor/device.o: CFLAGS_COMMON += -DCT_WITH_CUDA
 $(BUILD)/core/tensor/device.o: kernels/kernels.mk
+# likewise lesson 19's binding and its kernels (warpspec.cu, persistent.cu)
+$(BUILD)/lua/lchalk_warpspec.o: CFLAGS_COMMON += -DCT_WITH_CUDA
+$(BUILD)/lua/lchalk_warpspec.o: kernels/kernels.mk
 
 # ---- GPU programs: one per folder, linked from its .c files and libchalk ---------------------
 # $(call gpu_program,DIR,BINARY): compile rule for DIR/*.c (with the CUDA flags) and the link.
@@ -78,6 +84,7 @@ endif
 
 else
 KERNELS_OBJ :=
+$(BUILD)/lua/lchalk_warpspec.o: kernels/kernels.mk
 
 test-gpu:
 	@echo "test-gpu: SKIPPED: chalk was built without CUDA (no nvcc on PATH or in /usr/local/cuda/bin)"
