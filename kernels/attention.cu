@@ -7,8 +7,8 @@
  * 4 rows x 8 columns), updates the running row maximum m and sum l (the 8 threads of a row
  * combine with warp shuffles), rescales its slice of the output accumulator by e^(m_old - m_new)
  * and adds P V. Only O (and, for the backward's statistics pass, L = m + log l) is written.
- * For bf16 the forward runs on the tensor cores instead (k_flash_forward_tc: the same tiles and
- * online softmax, with the scores and probabilities held in mma.sync's accumulator registers).
+ * bf16 runs on the tensor cores instead (kernels/flash_tc.cu: forward, statistics and backward, with
+ * L in log2 units; the row sums D and the dQ conversion below are shared).
  *
  * Backward: one block per 64-key tile keeps K_j and V_j in shared memory and sweeps the query
  * tiles: it recomputes S^T = K_j Q_i^T and P^T = e^(scale S^T - L_i), forms dP^T = V_j dO_i^T and

@@ -23,6 +23,8 @@
 
 #include "flash_tc.cuh"
 
+#include "ops/attention.h"
+
 #include "cuda_internal.h"
 
 typedef __nv_bfloat16 bf16;
@@ -440,6 +442,7 @@ struct fwd_args {
 template <int DP, bool STATS>
 static int fwd_launch(const fwd_args &a, cudaStream_t s) {
   constexpr int MT = DP <= 64 ? 2 : 1, BQ = 64 * MT;
+  static_assert(BQ == CT_ATTN_CUDA_TC_BQ(DP) && BK == CT_ATTN_CUDA_BK, "the tiles core/ops/attention.h counts");
   typedef decltype(&k_fa_fwd<DP, MT, STATS>) Kern;
   const size_t smem = sizeof(bf16) * (size_t)(BQ + 4 * BK) * (DP + 8);
   auto go = [](Kern k, dim3 grid, size_t sm, cudaStream_t st, int b0, void *p) {
@@ -491,6 +494,8 @@ int ct_flash_tc_backward(const bf16 *q, const bf16 *k, const bf16 *v, const bf16
                          float *dQ, bf16 *out, const ct_attn_dims &g, float scale, int causal, cudaStream_t s) {
   const void *p[4] = {q, k, v, dO};
   bwd_args a = {q, k, v, dO, L2, D, dQ, out, &g, scale * LOG2E, scale, causal, vec_ok(g, p, 4)};
+  static_assert(BK == CT_ATTN_CUDA_BWD_BK && CT_ATTN_CUDA_BWD_BQ(128) == 32 && CT_ATTN_CUDA_BWD_BQ(64) == 64,
+                "the tiles core/ops/attention.h counts");
   switch (padded_dim(g)) {
   case 16: return bwd_launch<16>(a, s);
   case 32: return bwd_launch<32>(a, s);
