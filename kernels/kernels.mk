@@ -36,6 +36,9 @@ $(BUILD)/kernels/%.o: kernels/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
 
+# The ladder's wgmma rungs need Hopper's arch-specific target (sm_90a) for their sm_90 code.
+$(BUILD)/kernels/ladder_tc.o: CUDA_ARCH = -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90a,code=sm_90a
+
 $(BUILD)/kernels/%.o: kernels/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(CUDA_CFLAGS) -Icore -c $< -o $@
@@ -71,6 +74,11 @@ test-gpu: $(GPU_TEST_BIN)
 GPU_BENCH_SRC := $(wildcard bench/gpu/*.c)
 GPU_BENCH_BIN := $(BUILD)/bench/gpu/gpu_bench
 $(eval $(call gpu_program,bench/gpu,$(GPU_BENCH_BIN)))
+
+# bench/attention: chalk's attention timed with CUDA events around the call (bench/attention/run.sh)
+ATTN_BENCH_BIN := $(BUILD)/bench/attention/attn_bench
+$(eval $(call gpu_program,bench/attention,$(ATTN_BENCH_BIN)))
+all: $(ATTN_BENCH_BIN)
 
 bench-gpu-kernels: $(GPU_BENCH_BIN)
 	$(GPU_BENCH_BIN) --out bench/results

@@ -420,10 +420,11 @@ return {
       text = [[
         On a GPU machine, bench/attention/run.sh times chalk's naive and flash attention
         against PyTorch's scaled_dot_product_attention (which picks FlashAttention-2 or its
-        memory-efficient kernel) on the same shapes, in f32 and bf16, and writes a table
-        beside the results of this lesson. PyTorch's kernels use the tensor cores and
-        hand-tuned pipelines; chalk's flash kernel is written to be read in a lecture: the
-        same algorithm, at a fraction of the speed. The gap is the subject of lesson 6.]],
+        memory-efficient kernel) on the same shapes, in f32 and bf16, both with CUDA events
+        around the call, and writes a table (bench/results/attention-*.md). In bf16 chalk
+        runs kernels/flash_tc.cu, FlashAttention-2 on the tensor cores (mma.sync, ldmatrix,
+        cp.async); its f32 kernel is written to be read in a lecture. The remaining gap is
+        the subject of lesson 6.]],
     },
   },
 }

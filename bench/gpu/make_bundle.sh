@@ -19,7 +19,7 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin" "$tmp/lib"
 # The GPU tests (make test-gpu) travel too when built: the parity harness and the capture tests.
 progs="chalk bench/gpu/gpu_bench"
-for t in tests/gpu/parity tests/gpu_capture tests/graph_pool; do [ -x "$BUILD/$t" ] && progs="$progs $t"; done
+for t in tests/gpu/parity tests/gpu_capture tests/graph_pool bench/attention/attn_bench; do [ -x "$BUILD/$t" ] && progs="$progs $t"; done
 for p in $progs; do
   n=$(basename "$p")
   strip --strip-debug -o "$tmp/bin/$n.bin" "$BUILD/$p"
