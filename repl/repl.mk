@@ -6,7 +6,7 @@
 #                                  a development aid for repl/ alone, not part of `all`
 
 REPL_SRC := repl/main.c repl/blas_env.c repl/repl.c repl/complete.c repl/meta.c repl/lesson.c repl/picture.c \
-  repl/launch.c
+  repl/launch.c repl/launch_nccl.c
 REPL_OBJ := $(REPL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/repl/lesson_lua.o
 REPL_CFLAGS = $(CFLAGS_COMMON) $(LUA_CFLAGS) -Irepl
 REPL_SYSLIBS = $(LUA_LIBS) -lreadline

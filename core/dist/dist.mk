@@ -5,7 +5,9 @@
 #                     dist.init() and chalk --nproc say what to install
 #   make check-dist   the C tests of every algorithm on sim (tests/dist/test_dist_sim.c), the Lua
 #                     tests of dist.run (tests/dist/*_spec.lua), and the mpi tests
-#                     (tests/dist/mpi.sh: chalk --nproc 2 and 4), skipped with the reason without MPI;
+#                     (tests/dist/mpi.sh: chalk --nproc 2 and 4), skipped with the reason without MPI,
+#                     and the nccl tests (tests/dist/nccl.sh: the error without a GPU, the id
+#                     exchange over pipe and MPI, the GPU round trip where GPUs are);
 #                     under sanitizers OpenMPI's own process-lifetime allocations are not reported
 #   make bench-dist   all_reduce algbw/busbw of chalk's ring vs MPI_Allreduce on 4 processes
 #   core/dist/transport_nccl.c  the nccl transport: with CUDA built (kernels/), compiled with the
@@ -43,6 +45,7 @@ check-dist: $(DIST_TEST_BIN) $(BUILD)/chalk.so $(BUILD)/chalk
 	@mkdir -p $(BUILD)/tests/lua/out
 	$(LUA_TEST_ENV) lua5.4 /usr/bin/busted --lpath='tests/lua/?.lua' --pattern=_spec tests/dist
 	@CHALK=$(BUILD)/chalk HAVE_MPI=$(HAVE_MPI) $(if $(SAN),ASAN_OPTIONS=detect_leaks=0) sh tests/dist/mpi.sh
+	@CHALK=$(BUILD)/chalk $(if $(SAN),ASAN_OPTIONS=detect_leaks=0) sh tests/dist/nccl.sh
 
 CHECKS += check-dist
 
