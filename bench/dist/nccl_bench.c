@@ -51,9 +51,12 @@ static int all_reduce(ct_dist_transport *tr, int n, void **bufs, int64_t count, 
   return rc;
 }
 
-/* Every rank's buffer holds r + 1; after one all_reduce, sampled elements must be N(N+1)/2. */
+/* Every rank's buffer holds r + 1; after one all_reduce, sampled elements must be N(N+1)/2.
+   The current device is restored after: chalk keeps its own idea of it (kernels/register.c). */
 static int check(ct_dist_transport *tr, int n, void **bufs, int64_t count, ct_dist_algo algo, float *host,
                  int64_t hostn) {
+  int cur = 0;
+  cudaGetDevice(&cur);
   for (int r = 0; r < n; r++) {
     for (int64_t i = 0; i < hostn; i++) host[i] = (float)(r + 1);
     cudaSetDevice(r);
@@ -62,6 +65,7 @@ static int check(ct_dist_transport *tr, int n, void **bufs, int64_t count, ct_di
       cudaMemcpy((float *)bufs[r] + off, host, (size_t)len * 4, cudaMemcpyHostToDevice);
     }
   }
+  cudaSetDevice(cur);
   if (all_reduce(tr, n, bufs, count, algo, 1)) return -1;
   float want = (float)n * (n + 1) / 2;
   for (int r = 0; r < n; r++) {
@@ -71,10 +75,11 @@ static int check(ct_dist_transport *tr, int n, void **bufs, int64_t count, ct_di
       float got = 0;
       cudaMemcpy(&got, (float *)bufs[r] + i, 4, cudaMemcpyDeviceToHost);
       if (got != want)
-        return ct_errorf("%s all_reduce of %lld f32: rank %d element %lld is %g, expected %g", ct_dist_algo_name(algo),
+        return cudaSetDevice(cur), ct_errorf("%s all_reduce of %lld f32: rank %d element %lld is %g, expected %g", ct_dist_algo_name(algo),
                          (long long)count, r + 1, (long long)i, got, want);
     }
   }
+  cudaSetDevice(cur);
   return 0;
 }
 
@@ -108,8 +113,11 @@ int main(int argc, char **argv) {
   if (csv) fprintf(csv, "gpus,gpu,bytes,count,algo,time_us,algbw_GBps,busbw_GBps\n");
   void *bufs[MAXG];
   size_t maxbytes = (size_t)maxb;
+  int cur = 0;
+  cudaGetDevice(&cur);
   for (int r = 0; r < n; r++)
     if (cudaSetDevice(r) || cudaMalloc(&bufs[r], maxbytes)) return printf("nccl_bench: cudaMalloc(%zu) failed\n", maxbytes), 1;
+  cudaSetDevice(cur);
   int64_t hostn = 1 << 20;
   float *host = malloc((size_t)hostn * 4);
   int rc = 0;

@@ -40,8 +40,9 @@ typedef struct {
 
 extern ct_nccl_api ct_nccl;
 
-/* Loads libnccl once: $CHALK_NCCL (the library, or a folder holding it), then the nvidia-nccl-cu*
-   wheel (nvidia/nccl/lib/libnccl.so.2 under Python's site-packages), then the loader's search path.
+/* Loads libnccl once: $CHALK_NCCL (the library, or a folder holding it) when set, and only it; else
+   the nvidia-nccl-cu* wheel (nvidia/nccl/lib/libnccl.so.2 under Python's site-packages), then the
+   loader's search path.
    0, or -1 with "NCCL is not available: <every place tried and why>". Sets NCCL_NVLS_ENABLE=0
    unless the environment says otherwise (NVLink multicast can take a shared host's GPUs down). */
 int ct_nccl_load(void);

@@ -1,8 +1,8 @@
 /* nccl_load.c: fills the NCCL table (nccl_api.h) by dlopen-ing libnccl.so.2 at the first use, as
  * kernels/cublas_dyn.c does for cuBLAS: nothing of NCCL at build or link time, and a CPU-only run
  * never opens it.
- * Invariants: the places are tried in order ($CHALK_NCCL, the nvidia-nccl wheel under Python's
- * site-packages, the loader's search path) and the first library that has every symbol wins; the
+ * Invariants: $CHALK_NCCL, when set, is the only place tried; else the nvidia-nccl wheel under
+ * Python's usual site-packages folders (or where python3 says it is), then the loader's search path and the first library that has every symbol wins; the
  * outcome of the first attempt is kept, and a failure names every place tried and why. */
 #include <dlfcn.h>
 #include <glob.h>
@@ -99,9 +99,16 @@ static int try_wheel(void) {
   const char *home = getenv("HOME");
   if (home && *home) snprintf(dir, sizeof dir, "%s/.local/lib/python3*/site-packages", home), add(&g, &flags, dir);
   for (int i = 0; fixed[i]; i++) add(&g, &flags, fixed[i]);
+  if (!g.gl_pathc) { /* elsewhere: ask python3 where the package is (only when the usual places failed) */
+    FILE *py = popen("python3 -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null", "r");
+    char line[1024] = "";
+    if (py && fgets(line, sizeof line, py)) line[strcspn(line, "\n")] = 0;
+    if (py) pclose(py);
+    if (*line) snprintf(dir, sizeof dir, "%.1000s/../..", line), add(&g, &flags, dir);
+  }
   int rc = -1;
   for (size_t i = 0; i < g.gl_pathc && rc; i++) rc = try_open(g.gl_pathv[i]);
-  if (!g.gl_pathc) note("the nvidia-nccl wheel", "not found under Python's site-packages");
+  if (!g.gl_pathc) note("the nvidia-nccl wheel", "not found under Python's site-packages (nor by python3)");
   globfree(&g);
   return rc;
 }
@@ -116,12 +123,10 @@ int ct_nccl_load(void) {
       struct stat st;
       if (!stat(env, &st) && S_ISDIR(st.st_mode)) snprintf(path, sizeof path, "%.1024s/libnccl.so.2", env);
       else snprintf(path, sizeof path, "%.1024s", env);
-      loaded = !try_open(path);
+      loaded = !try_open(path); /* what was asked for, or an error: never another library */
     } else {
-      note("CHALK_NCCL", "not set");
+      loaded = !try_wheel() || !try_open("libnccl.so.2");
     }
-    if (!loaded) loaded = !try_wheel();
-    if (!loaded) loaded = !try_open("libnccl.so.2");
   }
   return loaded ? 0
                 : ct_errorf("NCCL is not available: %s (pip install nvidia-nccl-cu13, or set CHALK_NCCL to libnccl.so.2)",

@@ -23,6 +23,14 @@ no*)
 *) echo "check-dist: FAILED: chalk could not answer dist.available(\"nccl\"): $status"; exit 1 ;;
 esac
 
+# CHALK_NCCL names the library: when it is not there, the launcher says so (and tries nothing else).
+out=$(CHALK_NCCL=/nonexistent/libnccl.so.2 "$CHALK" --nproc 2 --backend nccl tests/dist/nccl_bootstrap.lua 2>&1)
+if [ $? = 0 ] || ! echo "$out" | grep -q "NCCL is not available: /nonexistent/libnccl.so.2: \|built without CUDA"; then
+  echo "check-dist: FAILED: CHALK_NCCL=/nonexistent/libnccl.so.2 should be named in the error, said: $out"; fail=1
+else
+  echo "nccl missing: chalk --nproc 2 --backend nccl says: $(echo "$out" | head -1 | cut -c1-120)"
+fi
+
 # The id exchange: every rank prints the same hash of the same 128 bytes.
 ids() { # $1: N, rest: how to launch
   n=$1; shift
