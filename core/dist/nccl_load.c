@@ -80,7 +80,8 @@ static void add(glob_t *g, int *flags, const char *dir) {
    system, pyenv). */
 static int try_wheel(void) {
   static const char *const fixed[] = {"/usr/local/lib/python3*/*-packages", "/usr/lib/python3*/*-packages",
-                                      "/opt/*/lib/python3*/site-packages", "/root/.pyenv/versions/*/lib/python3*/site-packages",
+                                      "/opt/*/lib/python3*/site-packages", "/opt/*/.venv/lib/python3*/site-packages",
+                                      "/root/.pyenv/versions/*/lib/python3*/site-packages",
                                       NULL};
   char dir[1024];
   glob_t g = {0};

@@ -60,15 +60,17 @@ if [ "$gpus" -ge 1 ] 2>/dev/null; then
     label=$1; shift
     out=$(timeout 300 "$@" 2>&1)
     rc=$?
-    echo "$out" | grep "^nccl: rank"
-    if [ $rc != 0 ] || ! echo "$out" | grep -q "checks passed"; then
+    echo "$out" | grep "^nccl: rank\|^nccl ddp: rank"
+    if [ $rc != 0 ] || ! echo "$out" | grep -q "checks passed\|max diff"; then
       echo "check-dist: FAILED: $label (rc $rc):"; echo "$out" | tail -15; fail=1
     fi
   }
   run "dist.run(1, ..., {backend=nccl})" "$CHALK" tests/dist/nccl_one_rank.lua
+  run "DDP on dist.run(1, ..., {backend=nccl})" "$CHALK" tests/dist/nccl_ddp.lua
   run "chalk --nproc $gpus --backend nccl (pipe)" env CHALK_LAUNCHER=pipe "$CHALK" --nproc "$gpus" --backend nccl tests/dist/nccl_one_rank.lua
   if [ "$gpus" -ge 2 ]; then
     run "dist.run($gpus, ..., {backend=nccl})" "$CHALK" tests/dist/nccl_one_rank.lua "$gpus"
+    run "DDP on chalk --nproc $gpus --backend nccl" env CHALK_LAUNCHER=pipe "$CHALK" --nproc "$gpus" --backend nccl tests/dist/nccl_ddp.lua
   fi
 else
   echo "nccl GPU tests SKIPPED: ${why:-no GPU}"
