@@ -52,7 +52,7 @@ if nccl=$("$CHALK" -e 'print(pcall(require("chalk.dist_core").nccl_unique_id) an
     echo "nccl id exchange over MPI SKIPPED: chalk built without MPI, or no mpirun"
   fi
 else
-  echo "nccl id exchange SKIPPED: libnccl does not load: $("$CHALK" -e 'print(select(2, pcall(require("chalk.dist_core").nccl_unique_id)))' 2>&1 | head -1)"
+  echo "nccl id exchange SKIPPED: no NCCL unique id here: $("$CHALK" -e 'print(select(2, pcall(require("chalk.dist_core").nccl_unique_id)))' 2>&1 | head -1)"
 fi
 
 if [ "$gpus" -ge 1 ] 2>/dev/null; then
