@@ -54,7 +54,7 @@ bench-dist: $(BUILD)/chalk
 
 # ---- nccl -------------------------------------------------------------------------------------
 ifneq ($(strip $(KERNELS_OBJ)),)
-$(BUILD)/core/dist/transport_nccl.o: CFLAGS_COMMON += -DCT_WITH_CUDA $(CUDA_CFLAGS) -Ikernels
+$(BUILD)/core/dist/transport_nccl.o: CFLAGS_COMMON += -DCT_WITH_CUDA $(CUDA_CFLAGS)
 $(BUILD)/core/dist/transport_nccl.o: core/dist/dist.mk
 
 NCCL_TEST_BIN := $(BUILD)/tests/dist/test_nccl_gpu

@@ -26,14 +26,23 @@
 #include "dist/nccl_api.h"
 
 #ifdef CT_WITH_CUDA
-#include "cuda_internal.h"
+#include <cuda_runtime_api.h>
+
 #include "obs/events.h"
 
-/* kernels/dist_reduce.cu */
+/* What this file uses of the CUDA backend, defined in kernels/ (register.c, alloc_cuda.c,
+   dist_reduce.cu) and declared here as there (kernels/cuda_internal.h): core includes nothing of
+   kernels/, and this file is compiled only when kernels/ is linked in (CT_WITH_CUDA, dist.mk). */
+cudaStream_t ct_cu_stream(int index);
+int ct_cu_set_device(int index);
+int ct_cu_check(cudaError_t e, const char *what);
+void *ct_cu_alloc(size_t nbytes, int index);
+void ct_cu_free(void *p, size_t nbytes, int index);
 int ct_cu_dist_reduce(void *dst, const void *src, int64_t n, ct_dtype dt, int op, cudaStream_t s);
 int ct_cu_dist_scale(void *buf, int64_t n, ct_dtype dt, double f, cudaStream_t s);
 
 enum { OP_SEND, OP_RECV, OP_NATIVE };
+#define NC_MAX_LOCAL 16 /* GPUs one process drives (kernels/ sees at most 16) */
 typedef struct {
   int kind, peer; /* global rank of the peer (send/recv) */
   void *buf;
@@ -52,6 +61,7 @@ typedef struct {
   cudaEvent_t ev;
   nc_op ops[2];
   int nops;
+  void *token;    /* one device byte that empty messages carry (a barrier's), so they still meet */
   bool dirty;     /* work issued since the last wait */
   char stuck[300]; /* the watchdog's error, once it fired */
 } nc_rank;
@@ -197,10 +207,12 @@ static int issue(nc_tr *t, const bool *in) {
     if (!in[i]) continue;
     for (int k = 0; k < r->nops && !err; k++) {
       nc_op *o = &r->ops[k];
+      void *b = o->bytes ? o->buf : r->token;
+      size_t nb = o->bytes ? o->bytes : 1;
       if (o->kind == OP_NATIVE) err = issue_native(r, t->first + i, o);
-      else if (o->kind == OP_SEND && (rc = ct_nccl.Send(o->buf, o->bytes, CT_NCCL_UINT8, o->peer, r->comm, r->stream)))
+      else if (o->kind == OP_SEND && (rc = ct_nccl.Send(b, nb, CT_NCCL_UINT8, o->peer, r->comm, r->stream)))
         err = nccl_fail(rc, r->comm, "ncclSend", t->first + i);
-      else if (o->kind == OP_RECV && (rc = ct_nccl.Recv(o->buf, o->bytes, CT_NCCL_UINT8, o->peer, r->comm, r->stream)))
+      else if (o->kind == OP_RECV && (rc = ct_nccl.Recv(b, nb, CT_NCCL_UINT8, o->peer, r->comm, r->stream)))
         err = nccl_fail(rc, r->comm, "ncclRecv", t->first + i);
     }
     r->nops = 0;
@@ -218,7 +230,7 @@ static int nc_test(ct_dist_transport *tr, int rank) {
   if (!me) return ct_errorf("dist nccl: rank %d is not driven by this process", rank + 1);
   if (me->stuck[0]) return ct_errorf("%s", me->stuck);
   if (!me->nops) return 1;
-  bool in[CT_CUDA_MAX_DEVICES];
+  bool in[NC_MAX_LOCAL];
   for (int i = 0; i < t->nlocal; i++) in[i] = t->r[i].nops > 0;
   /* the largest set of ranks whose operations all meet their peers' inside it */
   for (bool changed = true; changed;) {
@@ -361,7 +373,8 @@ static int streams(nc_tr *t) {
     nc_rank *r = &t->r[i];
     if (ct_cu_set_device(r->dev) ||
         ct_cu_check(cudaStreamCreateWithFlags(&r->stream, cudaStreamNonBlocking), "dist nccl: cudaStreamCreate") ||
-        ct_cu_check(cudaEventCreateWithFlags(&r->ev, cudaEventDisableTiming), "dist nccl: cudaEventCreate"))
+        ct_cu_check(cudaEventCreateWithFlags(&r->ev, cudaEventDisableTiming), "dist nccl: cudaEventCreate") ||
+        ct_cu_check(cudaMalloc(&r->token, 16), "dist nccl: cudaMalloc"))
       return -1;
   }
   return 0;
@@ -370,14 +383,14 @@ static int streams(nc_tr *t) {
 ct_dist_transport *ct_dist_nccl_new_all(int n) {
   if (ct_dist_nccl_check()) return NULL;
   int gpus = ct_cuda_device_count();
-  if (n < 1 || n > gpus)
+  if (n < 1 || n > gpus || n > NC_MAX_LOCAL)
     return ct_errorf("dist.run(%d, ..., {backend=\"nccl\"}): %d rank%s need as many GPUs, and %d %s visible", n, n,
                      n == 1 ? "" : "s", gpus, gpus == 1 ? "is" : "are"),
            NULL;
   nc_tr *t = make(n, 0, n);
   if (!t) return NULL;
-  int devs[CT_CUDA_MAX_DEVICES];
-  ncclComm_t comms[CT_CUDA_MAX_DEVICES];
+  int devs[NC_MAX_LOCAL];
+  ncclComm_t comms[NC_MAX_LOCAL];
   for (int i = 0; i < n; i++) devs[i] = t->r[i].dev = i;
   int cur = 0;
   cudaGetDevice(&cur);
@@ -428,6 +441,7 @@ void ct_dist_nccl_free(ct_dist_transport *tr) {
     if (ct_cu_set_device(r->dev)) continue;
     if (r->stream) cudaStreamSynchronize(r->stream), cudaStreamDestroy(r->stream);
     if (r->ev) cudaEventDestroy(r->ev);
+    if (r->token) cudaFree(r->token);
     if (r->comm) ct_nccl.CommDestroy(r->comm);
   }
   free(t->r);
