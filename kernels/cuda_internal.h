@@ -64,6 +64,7 @@ void ct_cu_register_conv(void);
 void ct_cu_register_random(void);
 void ct_cu_register_attention(void); /* attention.cu: attention_flash and its backward */
 void ct_cu_register_paged(void);     /* paged.cu: paged_attention */
+void ct_cu_register_quant(void);     /* quant.cu: qmatmul */
 int ct_cu_blas_shutdown(void);
 
 /* dst[...] = src broadcast to dst's shape and converted to dst's dtype (both on dst's device,

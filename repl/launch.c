@@ -44,7 +44,7 @@ static bool flag_is(const char *a, const char *f) {
 
 /* The flags of chalk that take a value in the next argument (so that value is not the script). */
 static bool takes_value(const char *a) {
-  static const char *const fl[] = {"--lesson", "--step", "--out", "--backend", NULL};
+  static const char *const fl[] = {"--lesson", "--step", "--out", "--transcript", "--backend", NULL};
   if (strcmp(a, "-e") == 0) return true;
   for (int i = 0; fl[i]; i++)
     if (strcmp(a, fl[i]) == 0) return true;
@@ -73,6 +73,10 @@ int launch_mpirun(int argc, char **argv) {
       const char *f = slot == &np ? "--nproc" : slot == &hostfile ? "--hostfile" : slot == &host ? "--host" : "--backend";
       if (!(*slot = value(argc, argv, &i, f))) return free(rest), free(av), 1;
       continue;
+    }
+    if (flag_is(argv[i], "--serve") || flag_is(argv[i], "--transcript")) { /* N servers would fight for a port */
+      fprintf(stderr, "chalk: %s does not go with --nproc: serve or record one process\n", argv[i]);
+      return free(rest), free(av), 1;
     }
     rest[nrest++] = argv[i];
     if (takes_value(argv[i]) && i + 1 < argc) rest[nrest++] = argv[++i];

@@ -160,6 +160,9 @@ end
 local function show_step(i)
   local steps = current.lesson.steps
   local step = steps[i]
+  -- the live page and :save get the step as one event (repl/serve.c), not as the text below
+  host.announce(current.name, i, #steps, step.title, step.text and dedent(step.text), step.code and dedent(step.code))
+  host.record_output(false)
   print()
   print(style("1", ("[%d/%d] %s"):format(i, #steps, step.title or "")))
   if step.text then print(dedent(step.text)) end
@@ -168,6 +171,7 @@ local function show_step(i)
     for line in (dedent(step.code) .. "\n"):gmatch("(.-)\n") do print(style("2", "    " .. line)) end
     print()
   end
+  host.record_output(true)
 end
 
 -- Run step i's code and check; true when both pass. current.index becomes i: the state now
@@ -367,6 +371,7 @@ local function begin(name, auto)
   }
   current.fresh = snapshot()
   reseed()
+  host.announce(current.name, 0, #lesson.steps, lesson.title, nil, lesson.setup and dedent(lesson.setup))
   if not M.setup() then return false end
   local module = lesson.module and ("module " .. tostring(lesson.module) .. ", ") or ""
   print(style("1", ("%s"):format(lesson.title)) .. style("2", (" (%s%d steps)"):format(module, #lesson.steps)))
