@@ -41,13 +41,26 @@ extern "C" int ct_cu_dist_reduce(void *dst, const void *src, int64_t n, ct_dtype
   if (n <= 0) return 0;
   int o = op == 1 ? 0 : op;
   switch (dt) {
-  case CT_F32: combine<<<blocks(n), 256, 0, s>>>((float *)dst, (const float *)src, n, o); break;
-  case CT_F64: combine<<<blocks(n), 256, 0, s>>>((double *)dst, (const double *)src, n, o); break;
-  case CT_BF16: combine<<<blocks(n), 256, 0, s>>>((__nv_bfloat16 *)dst, (const __nv_bfloat16 *)src, n, o); break;
-  case CT_F16: combine<<<blocks(n), 256, 0, s>>>((__half *)dst, (const __half *)src, n, o); break;
-  case CT_I32: combine<<<blocks(n), 256, 0, s>>>((int32_t *)dst, (const int32_t *)src, n, o); break;
-  case CT_I64: combine<<<blocks(n), 256, 0, s>>>((int64_t *)dst, (const int64_t *)src, n, o); break;
-  default: return ct_errorf("dist: cannot reduce %s on cuda (f32, f64, bf16, f16, i32, i64)", ct_dtype_name(dt));
+  case CT_F32:
+    combine<<<blocks(n), 256, 0, s>>>((float *)dst, (const float *)src, n, o);
+    break;
+  case CT_F64:
+    combine<<<blocks(n), 256, 0, s>>>((double *)dst, (const double *)src, n, o);
+    break;
+  case CT_BF16:
+    combine<<<blocks(n), 256, 0, s>>>((__nv_bfloat16 *)dst, (const __nv_bfloat16 *)src, n, o);
+    break;
+  case CT_F16:
+    combine<<<blocks(n), 256, 0, s>>>((__half *)dst, (const __half *)src, n, o);
+    break;
+  case CT_I32:
+    combine<<<blocks(n), 256, 0, s>>>((int32_t *)dst, (const int32_t *)src, n, o);
+    break;
+  case CT_I64:
+    combine<<<blocks(n), 256, 0, s>>>((int64_t *)dst, (const int64_t *)src, n, o);
+    break;
+  default:
+    return ct_errorf("dist: cannot reduce %s on cuda (f32, f64, bf16, f16, i32, i64)", ct_dtype_name(dt));
   }
   return ct_cu_check_launch("dist reduce (cuda)");
 }
@@ -55,11 +68,20 @@ extern "C" int ct_cu_dist_reduce(void *dst, const void *src, int64_t n, ct_dtype
 extern "C" int ct_cu_dist_scale(void *buf, int64_t n, ct_dtype dt, double f, cudaStream_t s) {
   if (n <= 0) return 0;
   switch (dt) {
-  case CT_F32: scale<<<blocks(n), 256, 0, s>>>((float *)buf, n, f); break;
-  case CT_F64: scale<<<blocks(n), 256, 0, s>>>((double *)buf, n, f); break;
-  case CT_BF16: scale<<<blocks(n), 256, 0, s>>>((__nv_bfloat16 *)buf, n, f); break;
-  case CT_F16: scale<<<blocks(n), 256, 0, s>>>((__half *)buf, n, f); break;
-  default: return ct_errorf("dist: mean of %s on cuda (floats only)", ct_dtype_name(dt));
+  case CT_F32:
+    scale<<<blocks(n), 256, 0, s>>>((float *)buf, n, f);
+    break;
+  case CT_F64:
+    scale<<<blocks(n), 256, 0, s>>>((double *)buf, n, f);
+    break;
+  case CT_BF16:
+    scale<<<blocks(n), 256, 0, s>>>((__nv_bfloat16 *)buf, n, f);
+    break;
+  case CT_F16:
+    scale<<<blocks(n), 256, 0, s>>>((__half *)buf, n, f);
+    break;
+  default:
+    return ct_errorf("dist: mean of %s on cuda (floats only)", ct_dtype_name(dt));
   }
   return ct_cu_check_launch("dist mean (cuda)");
 }

@@ -70,7 +70,10 @@ int launch_mpirun(int argc, char **argv) {
     const char **slot = flag_is(argv[i], "--nproc") ? &np : flag_is(argv[i], "--hostfile") ? &hostfile
                         : flag_is(argv[i], "--host") ? &host : flag_is(argv[i], "--backend") ? &backend : NULL;
     if (slot) {
-      const char *f = slot == &np ? "--nproc" : slot == &hostfile ? "--hostfile" : slot == &host ? "--host" : "--backend";
+      const char *f = slot == &np         ? "--nproc"
+                      : slot == &hostfile ? "--hostfile"
+                      : slot == &host     ? "--host"
+                                          : "--backend";
       if (!(*slot = value(argc, argv, &i, f))) return free(rest), free(av), 1;
       continue;
     }

@@ -62,8 +62,10 @@ int launch_nccl_pipe(long n, const char *self, char **rest, int nrest) {
   long live = 0;
   for (long r = 0; r < n && !status; r++) {
     pids[r] = start(r, n, self, av, id);
-    if (pids[r] < 0) status = 1;
-    else live++;
+    if (pids[r] < 0)
+      status = 1;
+    else
+      live++;
   }
   while (live > 0) {
     int st = 0;

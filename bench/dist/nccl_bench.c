@@ -42,8 +42,10 @@ static int all_reduce(ct_dist_transport *tr, int n, void **bufs, int64_t count, 
     for (int r = 0; r < n && !rc; r++) {
       if (done[r]) continue;
       ct_exec_status st = ct_dist_exec_step(&x[r]);
-      if (st == CT_EXEC_ERROR) rc = -1;
-      else if (st == CT_EXEC_DONE) done[r] = true, left--, since = wall();
+      if (st == CT_EXEC_ERROR)
+        rc = -1;
+      else if (st == CT_EXEC_DONE)
+        done[r] = true, left--, since = wall();
     }
     if (!rc && left && wall() - since > 120) rc = ct_errorf("nccl_bench: no rank finished for 120 s");
   }
@@ -75,8 +77,8 @@ static int check(ct_dist_transport *tr, int n, void **bufs, int64_t count, ct_di
       float got = 0;
       cudaMemcpy(&got, (float *)bufs[r] + i, 4, cudaMemcpyDeviceToHost);
       if (got != want)
-        return cudaSetDevice(cur), ct_errorf("%s all_reduce of %lld f32: rank %d element %lld is %g, expected %g", ct_dist_algo_name(algo),
-                         (long long)count, r + 1, (long long)i, got, want);
+        return cudaSetDevice(cur), ct_errorf("%s all_reduce of %lld f32: rank %d element %lld is %g, expected %g",
+                                             ct_dist_algo_name(algo), (long long)count, r + 1, (long long)i, got, want);
     }
   }
   cudaSetDevice(cur);
@@ -88,11 +90,16 @@ int main(int argc, char **argv) {
   double maxb = 1 << 30;
   const char *out = NULL;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--gpus") && i + 1 < argc) gpus = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--max") && i + 1 < argc) maxb = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-    else return fprintf(stderr, "usage: nccl_bench [--gpus N] [--max BYTES] [--iters K] [--out FILE.csv]\n"), 2;
+    if (!strcmp(argv[i], "--gpus") && i + 1 < argc)
+      gpus = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--max") && i + 1 < argc)
+      maxb = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
+      iters = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+      out = argv[++i];
+    else
+      return fprintf(stderr, "usage: nccl_bench [--gpus N] [--max BYTES] [--iters K] [--out FILE.csv]\n"), 2;
   }
   ct_init();
   if (ct_dist_nccl_check()) return printf("nccl_bench: SKIPPED: %s\n", ct_last_error()), 0;
@@ -106,7 +113,8 @@ int main(int argc, char **argv) {
   printf("# nccl_bench: all_reduce sum f32 in place, %d x %s, NCCL %d.%d.%d (%s), NCCL_NVLS_ENABLE=%s\n", n, name,
          v / 10000, v / 100 % 100, v % 100, ct_nccl_where(), getenv("NCCL_NVLS_ENABLE"));
   printf("# time: mean of %d calls after 2 warm-up calls (wall clock until every rank's stream is done);"
-         " busbw = algbw * 2(N-1)/N = algbw * %.3f\n", iters, 2.0 * (n - 1) / n);
+         " busbw = algbw * 2(N-1)/N = algbw * %.3f\n",
+         iters, 2.0 * (n - 1) / n);
   printf("%12s %12s | %10s %9s %9s | %10s %9s %9s\n", "size(B)", "count", "nccl(us)", "algbw", "busbw", "ring(us)",
          "algbw", "busbw");
   FILE *csv = out ? fopen(out, "w") : NULL;
@@ -116,7 +124,8 @@ int main(int argc, char **argv) {
   int cur = 0;
   cudaGetDevice(&cur);
   for (int r = 0; r < n; r++)
-    if (cudaSetDevice(r) || cudaMalloc(&bufs[r], maxbytes)) return printf("nccl_bench: cudaMalloc(%zu) failed\n", maxbytes), 1;
+    if (cudaSetDevice(r) || cudaMalloc(&bufs[r], maxbytes))
+      return printf("nccl_bench: cudaMalloc(%zu) failed\n", maxbytes), 1;
   cudaSetDevice(cur);
   int64_t hostn = 1 << 20;
   float *host = malloc((size_t)hostn * 4);

@@ -14,8 +14,15 @@ typedef struct {
   char internal[CT_NCCL_ID_BYTES];
 } ncclUniqueId;
 
-enum { CT_NCCL_INT32 = 2, CT_NCCL_INT64 = 4, CT_NCCL_FLOAT16 = 6, CT_NCCL_FLOAT32 = 7, CT_NCCL_FLOAT64 = 8,
-       CT_NCCL_BFLOAT16 = 9, CT_NCCL_UINT8 = 1 };
+enum {
+  CT_NCCL_INT32 = 2,
+  CT_NCCL_INT64 = 4,
+  CT_NCCL_FLOAT16 = 6,
+  CT_NCCL_FLOAT32 = 7,
+  CT_NCCL_FLOAT64 = 8,
+  CT_NCCL_BFLOAT16 = 9,
+  CT_NCCL_UINT8 = 1
+};
 enum { CT_NCCL_SUM = 0, CT_NCCL_MAX = 2, CT_NCCL_MIN = 3 };
 
 typedef struct {

@@ -2,8 +2,9 @@
  * kernels/cublas_dyn.c does for cuBLAS: nothing of NCCL at build or link time, and a CPU-only run
  * never opens it.
  * Invariants: $CHALK_NCCL, when set, is the only place tried; else the nvidia-nccl wheel under
- * Python's usual site-packages folders (or where python3 says it is), then the loader's search path and the first library that has every symbol wins; the
- * outcome of the first attempt is kept, and a failure names every place tried and why. */
+ * Python's usual site-packages folders (or where python3 says it is), then the loader's search path and the first
+ * library that has every symbol wins; the outcome of the first attempt is kept, and a failure names every place tried
+ * and why. */
 #include <dlfcn.h>
 #include <glob.h>
 #include <stdio.h>
@@ -25,10 +26,10 @@ static void note(const char *what, const char *err) {
 }
 
 static int resolve(void *lib, const char *path) {
-#define CT_NCCL_SYM(field)                                                                         \
-  do {                                                                                             \
-    *(void **)&ct_nccl.field = dlsym(lib, "nccl" #field);                                          \
-    if (!ct_nccl.field) return note(path, "no symbol nccl" #field " (NCCL 2.7 or later needed)"), -1; \
+#define CT_NCCL_SYM(field)                                                                                             \
+  do {                                                                                                                 \
+    *(void **)&ct_nccl.field = dlsym(lib, "nccl" #field);                                                              \
+    if (!ct_nccl.field) return note(path, "no symbol nccl" #field " (NCCL 2.7 or later needed)"), -1;                  \
   } while (0)
   CT_NCCL_SYM(GetVersion);
   CT_NCCL_SYM(GetUniqueId);
@@ -79,8 +80,10 @@ static void add(glob_t *g, int *flags, const char *dir) {
 /* The wheel's library under every usual site-packages folder (PYTHONPATH, venv, conda, user,
    system, pyenv). */
 static int try_wheel(void) {
-  static const char *const fixed[] = {"/usr/local/lib/python3*/*-packages", "/usr/lib/python3*/*-packages",
-                                      "/opt/*/lib/python3*/site-packages", "/opt/*/.venv/lib/python3*/site-packages",
+  static const char *const fixed[] = {"/usr/local/lib/python3*/*-packages",
+                                      "/usr/lib/python3*/*-packages",
+                                      "/opt/*/lib/python3*/site-packages",
+                                      "/opt/*/.venv/lib/python3*/site-packages",
                                       "/root/.pyenv/versions/*/lib/python3*/site-packages",
                                       NULL};
   char dir[1024];
@@ -122,16 +125,19 @@ int ct_nccl_load(void) {
     if (env && *env) {
       char path[1100];
       struct stat st;
-      if (!stat(env, &st) && S_ISDIR(st.st_mode)) snprintf(path, sizeof path, "%.1024s/libnccl.so.2", env);
-      else snprintf(path, sizeof path, "%.1024s", env);
+      if (!stat(env, &st) && S_ISDIR(st.st_mode))
+        snprintf(path, sizeof path, "%.1024s/libnccl.so.2", env);
+      else
+        snprintf(path, sizeof path, "%.1024s", env);
       loaded = !try_open(path); /* what was asked for, or an error: never another library */
     } else {
       loaded = !try_wheel() || !try_open("libnccl.so.2");
     }
   }
-  return loaded ? 0
-                : ct_errorf("NCCL is not available: %s (pip install nvidia-nccl-cu13, or set CHALK_NCCL to libnccl.so.2)",
-                            why);
+  return loaded
+             ? 0
+             : ct_errorf("NCCL is not available: %s (pip install nvidia-nccl-cu13, or set CHALK_NCCL to libnccl.so.2)",
+                         why);
 }
 
 const char *ct_nccl_where(void) { return where; }

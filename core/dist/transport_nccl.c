@@ -61,8 +61,8 @@ typedef struct {
   cudaEvent_t ev;
   nc_op ops[2];
   int nops;
-  void *token;    /* one device byte that empty messages carry (a barrier's), so they still meet */
-  bool dirty;     /* work issued since the last wait */
+  void *token;     /* one device byte that empty messages carry (a barrier's), so they still meet */
+  bool dirty;      /* work issued since the last wait */
   char stuck[300]; /* the watchdog's error, once it fired */
 } nc_rank;
 
@@ -86,13 +86,20 @@ static int nccl_fail(int rc, ncclComm_t comm, const char *what, int rank) {
 
 static int nccl_dtype(ct_dtype dt, int *out) {
   switch (dt) {
-  case CT_F32: return *out = CT_NCCL_FLOAT32, 0;
-  case CT_F64: return *out = CT_NCCL_FLOAT64, 0;
-  case CT_BF16: return *out = CT_NCCL_BFLOAT16, 0;
-  case CT_F16: return *out = CT_NCCL_FLOAT16, 0;
-  case CT_I32: return *out = CT_NCCL_INT32, 0;
-  case CT_I64: return *out = CT_NCCL_INT64, 0;
-  default: return ct_errorf("dist nccl: no NCCL type for %s (f32, f64, bf16, f16, i32, i64)", ct_dtype_name(dt));
+  case CT_F32:
+    return *out = CT_NCCL_FLOAT32, 0;
+  case CT_F64:
+    return *out = CT_NCCL_FLOAT64, 0;
+  case CT_BF16:
+    return *out = CT_NCCL_BFLOAT16, 0;
+  case CT_F16:
+    return *out = CT_NCCL_FLOAT16, 0;
+  case CT_I32:
+    return *out = CT_NCCL_INT32, 0;
+  case CT_I64:
+    return *out = CT_NCCL_INT64, 0;
+  default:
+    return ct_errorf("dist nccl: no NCCL type for %s (f32, f64, bf16, f16, i32, i64)", ct_dtype_name(dt));
   }
 }
 
@@ -121,8 +128,9 @@ static int nc_native(ct_dist_transport *tr, int rank, const int *members, int n,
   if (n != tr->world_size)
     return ct_errorf("%s: algo \"native\" runs on the whole world on nccl (a group of %d of %d: use ring)",
                      ct_dist_coll_name(coll), n, tr->world_size);
-  return queue((nc_tr *)tr, rank, (nc_op){.kind = OP_NATIVE, .buf = buf, .coll = coll, .count = count, .dt = dt,
-                                          .op = op, .root = root, .n = n});
+  return queue(
+      (nc_tr *)tr, rank,
+      (nc_op){.kind = OP_NATIVE, .buf = buf, .coll = coll, .count = count, .dt = dt, .op = op, .root = root, .n = n});
 }
 
 /* Is every operation of rank i matched by its peer's, among the ranks still in `in`? A mismatch in
@@ -156,9 +164,9 @@ static int matched(nc_tr *t, int i, const bool *in) {
       if (p->kind != (o->kind == OP_SEND ? OP_RECV : OP_SEND) || p->peer != t->first + i) continue;
       if (p->bytes != o->bytes)
         return ct_errorf("dist mismatch: rank %d sends %zu bytes, but rank %d expects %zu (tensors differ across "
-                         "ranks)", o->kind == OP_SEND ? t->first + i + 1 : o->peer + 1,
-                         o->kind == OP_SEND ? o->bytes : p->bytes, o->kind == OP_SEND ? o->peer + 1 : t->first + i + 1,
-                         o->kind == OP_SEND ? p->bytes : o->bytes);
+                         "ranks)",
+                         o->kind == OP_SEND ? t->first + i + 1 : o->peer + 1, o->kind == OP_SEND ? o->bytes : p->bytes,
+                         o->kind == OP_SEND ? o->peer + 1 : t->first + i + 1, o->kind == OP_SEND ? p->bytes : o->bytes);
       has = true;
     }
     if (!has) return 0;
@@ -178,8 +186,12 @@ static int issue_native(nc_rank *r, int rank, const nc_op *o) {
   bool even = o->count % o->n == 0;
   size_t chunk = cnt / (size_t)o->n;
   switch (o->coll) {
-  case CT_COLL_ALL_REDUCE: rc = ct_nccl.AllReduce(b, b, cnt, dt, op, r->comm, r->stream); break;
-  case CT_COLL_BROADCAST: rc = ct_nccl.Broadcast(b, b, cnt, dt, o->root, r->comm, r->stream); break;
+  case CT_COLL_ALL_REDUCE:
+    rc = ct_nccl.AllReduce(b, b, cnt, dt, op, r->comm, r->stream);
+    break;
+  case CT_COLL_BROADCAST:
+    rc = ct_nccl.Broadcast(b, b, cnt, dt, o->root, r->comm, r->stream);
+    break;
   case CT_COLL_REDUCE_SCATTER:
   case CT_COLL_ALL_GATHER:
     if (even && o->coll == CT_COLL_REDUCE_SCATTER)
@@ -193,7 +205,8 @@ static int issue_native(nc_rank *r, int rank, const nc_op *o) {
                                              : ct_nccl.Broadcast(c, c, len, dt, j, r->comm, r->stream);
     }
     break;
-  default: return ct_errorf("%s: no native NCCL form", ct_dist_coll_name(o->coll));
+  default:
+    return ct_errorf("%s: no native NCCL form", ct_dist_coll_name(o->coll));
   }
   return rc ? nccl_fail(rc, r->comm, ct_dist_coll_name(o->coll), rank) : 0;
 }
@@ -209,7 +222,8 @@ static int issue(nc_tr *t, const bool *in) {
       nc_op *o = &r->ops[k];
       void *b = o->bytes ? o->buf : r->token;
       size_t nb = o->bytes ? o->bytes : 1;
-      if (o->kind == OP_NATIVE) err = issue_native(r, t->first + i, o);
+      if (o->kind == OP_NATIVE)
+        err = issue_native(r, t->first + i, o);
       else if (o->kind == OP_SEND && (rc = ct_nccl.Send(b, nb, CT_NCCL_UINT8, o->peer, r->comm, r->stream)))
         err = nccl_fail(rc, r->comm, "ncclSend", t->first + i);
       else if (o->kind == OP_RECV && (rc = ct_nccl.Recv(b, nb, CT_NCCL_UINT8, o->peer, r->comm, r->stream)))
@@ -257,9 +271,11 @@ static int wait_stream(nc_tr *t, nc_rank *r, int rank) {
   cudaError_t e;
   while ((e = cudaStreamQuery(r->stream)) == cudaErrorNotReady) {
     if (t->base.timeout_s > 0 && ct_now_us() * 1e-6 - t0 > t->base.timeout_s) {
-      snprintf(r->stuck, sizeof r->stuck, "dist nccl: rank %d of %d waited %.0f s for its communication stream: a rank "
-               "skipped or mismatched a collective (shapes, dtypes, order), or died (CHALK_DIST_TIMEOUT sets the limit)",
-               rank + 1, t->base.world_size, t->base.timeout_s);
+      snprintf(
+          r->stuck, sizeof r->stuck,
+          "dist nccl: rank %d of %d waited %.0f s for its communication stream: a rank "
+          "skipped or mismatched a collective (shapes, dtypes, order), or died (CHALK_DIST_TIMEOUT sets the limit)",
+          rank + 1, t->base.world_size, t->base.timeout_s);
       return ct_errorf("%s", r->stuck);
     }
     sched_yield();
@@ -281,8 +297,10 @@ static uint64_t nc_progress(ct_dist_transport *tr) { return ((nc_tr *)tr)->progr
 
 static nc_rank *dev_of(ct_dist_transport *tr, int rank) {
   nc_rank *r = local((nc_tr *)tr, rank);
-  if (!r) ct_errorf("dist nccl: rank %d is not driven by this process", rank + 1);
-  else if (ct_cu_set_device(r->dev)) r = NULL;
+  if (!r)
+    ct_errorf("dist nccl: rank %d is not driven by this process", rank + 1);
+  else if (ct_cu_set_device(r->dev))
+    r = NULL;
   return r;
 }
 
@@ -350,8 +368,7 @@ static const ct_dist_devmem nc_mem = {nc_alloc, nc_release, nc_reduce, nc_scale,
 /* ---- construction --------------------------------------------------------------------------- */
 
 int ct_dist_nccl_check(void) {
-  if (!ct_cuda_available())
-    return ct_errorf("the nccl backend needs a CUDA GPU: %s", ct_cuda_unavailable_reason());
+  if (!ct_cuda_available()) return ct_errorf("the nccl backend needs a CUDA GPU: %s", ct_cuda_unavailable_reason());
   return ct_nccl_load();
 }
 
@@ -359,9 +376,16 @@ static nc_tr *make(int size, int first, int nlocal) {
   nc_tr *t = calloc(1, sizeof *t);
   if (!t || !(t->r = calloc((size_t)nlocal, sizeof *t->r))) return free(t), ct_errorf("dist nccl: out of memory"), NULL;
   const char *to = getenv("CHALK_DIST_TIMEOUT");
-  t->base = (ct_dist_transport){.name = "nccl", .world_size = size, .post_send = nc_post_send,
-                                .post_recv = nc_post_recv, .test = nc_test, .now = nc_now, .native = nc_native,
-                                .mem = &nc_mem, .progress = nc_progress, .timeout_s = to && *to ? atof(to) : 60};
+  t->base = (ct_dist_transport){.name = "nccl",
+                                .world_size = size,
+                                .post_send = nc_post_send,
+                                .post_recv = nc_post_recv,
+                                .test = nc_test,
+                                .now = nc_now,
+                                .native = nc_native,
+                                .mem = &nc_mem,
+                                .progress = nc_progress,
+                                .timeout_s = to && *to ? atof(to) : 60};
   t->first = first;
   t->nlocal = nlocal;
   return t;

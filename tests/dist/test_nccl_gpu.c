@@ -33,8 +33,10 @@ static void *upload(const float *h, int64_t n, ct_dtype dt) {
   size_t es = ct_dtype_size(dt);
   void *host = malloc((size_t)n * es), *dev = NULL;
   for (int64_t i = 0; i < n; i++) {
-    if (dt == CT_F32) ((float *)host)[i] = h[i];
-    else ((uint16_t *)host)[i] = f2bf(h[i]);
+    if (dt == CT_F32)
+      ((float *)host)[i] = h[i];
+    else
+      ((uint16_t *)host)[i] = f2bf(h[i]);
   }
   if (cudaMalloc(&dev, (size_t)n * es) || cudaMemcpy(dev, host, (size_t)n * es, cudaMemcpyHostToDevice)) {
     fprintf(stderr, "cudaMalloc/cudaMemcpy failed\n");
@@ -90,15 +92,19 @@ static void self_step(ct_dist_transport *tr, ct_dtype dt, int64_t n, const float
   int rc = !scratch || tr->mem->begin(tr, 0) || tr->post_send(tr, 0, 0, &hdr, d, bytes) ||
            tr->post_recv(tr, 0, 0, &hdr, scratch, bytes) || tr->test(tr, 0) != 1 ||
            tr->mem->reduce(tr, 0, d, scratch, n, dt, CT_DIST_SUM) || tr->mem->end(tr, 0);
-  if (rc) printf("FAIL self send/recv (%s): %s\n", ct_dtype_name(dt), ct_last_error()), failures++;
-  else expect("self send/recv + reduce", d, n, dt, h, 2.0f);
+  if (rc)
+    printf("FAIL self send/recv (%s): %s\n", ct_dtype_name(dt), ct_last_error()), failures++;
+  else
+    expect("self send/recv + reduce", d, n, dt, h, 2.0f);
   if (!rc && (tr->mem->scale(tr, 0, d, n, dt, 0.5) || tr->mem->end(tr, 0)))
     printf("FAIL scale (%s): %s\n", ct_dtype_name(dt), ct_last_error()), failures++;
-  else if (!rc) expect("mean scaling", d, n, dt, h, 1.0f);
+  else if (!rc)
+    expect("mean scaling", d, n, dt, h, 1.0f);
   void *m = upload(neg, n, dt);
   if (!rc && (tr->mem->reduce(tr, 0, m, d, n, dt, CT_DIST_MAX) || tr->mem->end(tr, 0)))
     printf("FAIL max (%s): %s\n", ct_dtype_name(dt), ct_last_error()), failures++;
-  else if (!rc) expect("max reduction", m, n, dt, big, 1.0f);
+  else if (!rc)
+    expect("max reduction", m, n, dt, big, 1.0f);
   if (scratch) tr->mem->release(tr, 0, scratch, bytes);
   cudaFree(d);
   cudaFree(m);
