@@ -37,51 +37,38 @@ static unsigned blocks(int64_t n) {
   return (unsigned)(b < 4096 ? (b > 0 ? b : 1) : 4096);
 }
 
+/* The dtypes each entry takes: X(chalk dtype, element type) */
+#define CT_DIST_FLOATS(X) X(CT_F32, float) X(CT_F64, double) X(CT_BF16, __nv_bfloat16) X(CT_F16, __half)
+#define CT_DIST_INTS(X) X(CT_I32, int32_t) X(CT_I64, int64_t)
+
 extern "C" int ct_cu_dist_reduce(void *dst, const void *src, int64_t n, ct_dtype dt, int op, cudaStream_t s) {
   if (n <= 0) return 0;
   int o = op == 1 ? 0 : op;
+#define CT_DIST_COMBINE(tag, T)                                                                                        \
+  case tag:                                                                                                            \
+    combine<<<blocks(n), 256, 0, s>>>((T *)dst, (const T *)src, n, o);                                                 \
+    break;
   switch (dt) {
-  case CT_F32:
-    combine<<<blocks(n), 256, 0, s>>>((float *)dst, (const float *)src, n, o);
-    break;
-  case CT_F64:
-    combine<<<blocks(n), 256, 0, s>>>((double *)dst, (const double *)src, n, o);
-    break;
-  case CT_BF16:
-    combine<<<blocks(n), 256, 0, s>>>((__nv_bfloat16 *)dst, (const __nv_bfloat16 *)src, n, o);
-    break;
-  case CT_F16:
-    combine<<<blocks(n), 256, 0, s>>>((__half *)dst, (const __half *)src, n, o);
-    break;
-  case CT_I32:
-    combine<<<blocks(n), 256, 0, s>>>((int32_t *)dst, (const int32_t *)src, n, o);
-    break;
-  case CT_I64:
-    combine<<<blocks(n), 256, 0, s>>>((int64_t *)dst, (const int64_t *)src, n, o);
-    break;
+    CT_DIST_FLOATS(CT_DIST_COMBINE)
+    CT_DIST_INTS(CT_DIST_COMBINE)
   default:
     return ct_errorf("dist: cannot reduce %s on cuda (f32, f64, bf16, f16, i32, i64)", ct_dtype_name(dt));
   }
+#undef CT_DIST_COMBINE
   return ct_cu_check_launch("dist reduce (cuda)");
 }
 
 extern "C" int ct_cu_dist_scale(void *buf, int64_t n, ct_dtype dt, double f, cudaStream_t s) {
   if (n <= 0) return 0;
+#define CT_DIST_SCALE(tag, T)                                                                                          \
+  case tag:                                                                                                            \
+    scale<<<blocks(n), 256, 0, s>>>((T *)buf, n, f);                                                                   \
+    break;
   switch (dt) {
-  case CT_F32:
-    scale<<<blocks(n), 256, 0, s>>>((float *)buf, n, f);
-    break;
-  case CT_F64:
-    scale<<<blocks(n), 256, 0, s>>>((double *)buf, n, f);
-    break;
-  case CT_BF16:
-    scale<<<blocks(n), 256, 0, s>>>((__nv_bfloat16 *)buf, n, f);
-    break;
-  case CT_F16:
-    scale<<<blocks(n), 256, 0, s>>>((__half *)buf, n, f);
-    break;
+    CT_DIST_FLOATS(CT_DIST_SCALE)
   default:
     return ct_errorf("dist: mean of %s on cuda (floats only)", ct_dtype_name(dt));
   }
+#undef CT_DIST_SCALE
   return ct_cu_check_launch("dist mean (cuda)");
 }

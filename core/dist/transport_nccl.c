@@ -84,23 +84,13 @@ static int nccl_fail(int rc, ncclComm_t comm, const char *what, int rank) {
                    last && *last ? ": " : "", last && *last ? last : "");
 }
 
+/* chalk's dtype -> NCCL's (0: none; ncclInt8, the only NCCL type that is 0, is not used) */
 static int nccl_dtype(ct_dtype dt, int *out) {
-  switch (dt) {
-  case CT_F32:
-    return *out = CT_NCCL_FLOAT32, 0;
-  case CT_F64:
-    return *out = CT_NCCL_FLOAT64, 0;
-  case CT_BF16:
-    return *out = CT_NCCL_BFLOAT16, 0;
-  case CT_F16:
-    return *out = CT_NCCL_FLOAT16, 0;
-  case CT_I32:
-    return *out = CT_NCCL_INT32, 0;
-  case CT_I64:
-    return *out = CT_NCCL_INT64, 0;
-  default:
-    return ct_errorf("dist nccl: no NCCL type for %s (f32, f64, bf16, f16, i32, i64)", ct_dtype_name(dt));
-  }
+  static const int types[CT_NDTYPES] = {
+      [CT_F32] = CT_NCCL_FLOAT32, [CT_F64] = CT_NCCL_FLOAT64, [CT_BF16] = CT_NCCL_BFLOAT16,
+      [CT_F16] = CT_NCCL_FLOAT16, [CT_I32] = CT_NCCL_INT32,   [CT_I64] = CT_NCCL_INT64};
+  if ((int)dt >= 0 && dt < CT_NDTYPES && types[dt]) return *out = types[dt], 0;
+  return ct_errorf("dist nccl: no NCCL type for %s (f32, f64, bf16, f16, i32, i64)", ct_dtype_name(dt));
 }
 
 static int queue(nc_tr *t, int rank, nc_op op) {
