@@ -6,7 +6,7 @@
 #                                  a development aid for repl/ alone, not part of `all`
 
 REPL_SRC := repl/main.c repl/blas_env.c repl/repl.c repl/complete.c repl/meta.c repl/lesson.c repl/picture.c \
-  repl/launch.c repl/serve.c repl/serve_log.c repl/serve_tee.c repl/serve_http.c repl/transcript.c
+  repl/launch.c repl/launch_nccl.c repl/serve.c repl/serve_log.c repl/serve_tee.c repl/serve_http.c repl/transcript.c
 # The lecture page (repl/web/) is compiled in like the lesson runner: chalk --serve needs no files.
 REPL_WEB := page_html page_css page_js
 REPL_OBJ := $(REPL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/repl/lesson_lua.o $(REPL_WEB:%=$(BUILD)/repl/web_%.o)
