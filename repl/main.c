@@ -51,6 +51,8 @@ static void print_usage(FILE *f) {
              "  chalk --lessons            list lessons\n"
              "  chalk --nproc N [--hostfile FILE | --host LIST] FILE.lua | --lesson NAME\n"
              "                             run on N processes through OpenMPI (world = chalk.dist.init())\n"
+             "  chalk --nproc N --backend nccl FILE.lua\n"
+             "                             one process per GPU, collectives through NCCL (core/dist/README.md)\n"
              "  chalk --out DIR            where pictures go (default ./chalk-out, or $CHALK_OUT)\n"
              "  chalk --open               hand each picture to xdg-open\n"
              "  chalk --serve [PORT] [--host ADDR] [FILE.lua | --lesson NAME]\n"
