@@ -35,6 +35,9 @@ void lchalk_push_memory_stats(lua_State *L, ct_ctx *c);
    previous one. lchalk_autograd.c sets it around ct_backward. */
 lua_State *lchalk_hook_state(lua_State *L);
 
+/* The quantized tensor (chalk.QTensor) at idx, or NULL when it is not one (lchalk_quant.c). */
+ct_qtensor *lchalk_testq(lua_State *L, int idx);
+
 /* ---- indexing (lchalk_index.c), used by __index/__newindex in lchalk_tensor.c ---------------- */
 /* Push t[key] (key at stack index key: integer, index-spec table or index tensor). */
 int lchalk_index_get(lua_State *L, ct_tensor *t, int key);

@@ -26,6 +26,12 @@ static ct_qtensor *checkq(lua_State *L, int idx) {
   return b->q;
 }
 
+/* The quantized tensor at idx, or NULL when the value there is not one (x:matmul(q) asks). */
+ct_qtensor *lchalk_testq(lua_State *L, int idx) {
+  qbox *b = luaL_testudata(L, idx, LCHALK_QTENSOR);
+  return b ? checkq(L, idx) : NULL;
+}
+
 /* A new empty box on the stack (anchored before the core call, so nothing leaks on a raise). */
 static qbox *newbox(lua_State *L) {
   qbox *b = lua_newuserdatauv(L, sizeof *b, 0);

@@ -92,6 +92,17 @@ describe("quant.linear", function()
     end)
   end
 
+  it("x:matmul(q) is x @ W through the qmatmul row, for every format and awkward sizes", function()
+    chalk.manual_seed(4)
+    for _, fmt in ipairs(FORMATS) do
+      for _, s in ipairs { { 1, 33, 7 }, { 7, 100, 1 }, { 33, 40, 9 } } do
+        local w, x = chalk.randn({ s[2], s[3] }), chalk.randn({ s[1], s[2] })
+        local q = quant.quantize(w, fmt)
+        assert.is_true(maxdiff(x:matmul(q), x:matmul(quant.dequantize(q))) < 1e-4)
+      end
+    end
+  end)
+
   it("passes the gradient to x (dx = g @ W) and not to the frozen weight", function()
     local w = chalk.randn({ 6, 50 })
     local q = quant.quantize(w, "q4")
