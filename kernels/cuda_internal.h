@@ -65,6 +65,7 @@ void ct_cu_register_random(void);
 void ct_cu_register_attention(void); /* attention.cu: attention_flash and its backward */
 void ct_cu_register_paged(void);     /* paged.cu: paged_attention */
 void ct_cu_register_optim(void);     /* optim.cu: sgd_multi, adam_multi (one launch per step) */
+void ct_cu_register_linear(void);    /* cublaslt_linear.c: linear, the bias in the GEMM's epilogue */
 int ct_cu_blas_shutdown(void);
 
 /* dst[...] = src broadcast to dst's shape and converted to dst's dtype (both on dst's device,

@@ -121,6 +121,7 @@ int ct_cuda_register(void) {
   ct_cu_register_attention();
   ct_cu_register_paged();
   ct_cu_register_optim();
+  ct_cu_register_linear();
   return n;
 }
 

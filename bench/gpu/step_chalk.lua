@@ -31,7 +31,19 @@ elseif model_name == "gpt" then
   opt = optim.Adam(model:parameters(), { lr = 6e-3 })
   x = chalk.randint(1, 28, { 32, 32 }):to(device)
   y = chalk.randint(1, 28, { 32, 32 }):to(device)
-  loss_of = function(a, b) return chalk.cross_entropy(model(a):reshape(-1, 27), b:reshape(-1)) end
+  -- CharGPT:forward term for term, with its positions made once on the device (forward builds them
+  -- on the host each call, which is a host-to-device copy per step)
+  local rows = {}
+  for i = 1, 32 do
+    rows[i] = {}
+    for t = 1, 32 do rows[i][t] = t end
+  end
+  local pos = chalk.tensor(rows, { dtype = "i64" }):to(device)
+  loss_of = function(a, b)
+    local h = model.tok(a) + model.pos(pos)
+    for l = 1, model.n_layer do h = model["block" .. l](h) end
+    return chalk.cross_entropy(model.head(model.ln_f(h)):reshape(-1, 27), b:reshape(-1))
+  end
 else
   error("step_chalk: MODEL must be mlp or gpt, got " .. tostring(model_name))
 end

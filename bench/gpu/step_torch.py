@@ -69,8 +69,9 @@ def main():
         y = torch.randint(0, 27, (32, 32), device=device)
         mask = torch.full((32, 32), float("-inf"), device=device).triu(1)
 
+        pos = torch.arange(32, device=device).repeat(32, 1)  # made once on the device, as step_chalk.lua does
+
         def loss_of():
-            pos = torch.arange(32).repeat(32, 1).to(device)  # chalk's positions(): a host tensor copied each step
             return F.cross_entropy(model(x, pos, mask).reshape(-1, 27), y.reshape(-1))
     else:
         raise SystemExit("step_torch: MODEL must be mlp or gpt")

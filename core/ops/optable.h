@@ -50,7 +50,9 @@
   /* in place: y <- a y + b x (optimizer updates; recorded by chalk.capture like assign) */     \
   X(axpby)                                                                                      \
   /* in place over every parameter at once (ops/ops_optim.c): the fused optimizer updates */   \
-  X(sgd_multi) X(adam_multi)
+  X(sgd_multi) X(adam_multi)                                                                   \
+  /* y = x W^T + b in one op (ops/ops_linear.c; on CUDA the bias rides in the GEMM's epilogue) */ \
+  X(linear)
 
 /* An X of CT_OPS takes the op's name first; elementwise rows pass their other columns too. */
 #define CT_OP_FIRST_(name, ...) name
@@ -168,6 +170,9 @@ int ct_sgd_multi_(ct_tensor *const *p, ct_tensor *const *buf, ct_tensor *const *
                   double dampening, double weight_decay, bool nesterov, bool first_step);
 int ct_adam_multi_(ct_tensor *const *p, ct_tensor *const *m, ct_tensor *const *v, ct_tensor *const *g, int n, double lr,
                    double beta1, double beta2, double eps, double weight_decay, bool decoupled, int64_t step);
+
+/* y = x W^T + b (x [..., K], W [N, K], b [N]): one op, one cuBLASLt GEMM on CUDA (ops/ops_linear.c). */
+ct_tensor *ct_linear(ct_tensor *x, ct_tensor *w, ct_tensor *b);
 
 /* ---- checkpointing (ops/ops_checkpoint.c; the graph pass is graph/passes/checkpoint.c) ---- */
 /* A function recomputed in backward: run(ud, in, nin) returns a new tensor (its output).

@@ -72,5 +72,6 @@ void cases_backend(void);
 void cases_ladder(void);
 void cases_attention(void); /* attention_parity.c */
 void cases_paged(void);     /* paged_parity.c */
+void cases_step(void);      /* step_parity.c: fused optimizers, gelu_bwd, deferred index checks */
 
 #endif

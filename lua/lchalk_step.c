@@ -1,4 +1,4 @@
-/* lchalk_optim.c: chalk._sgd_multi_ and chalk._adam_multi_, the bindings of the fused optimizer rows (core/ops/ops_optim.c) for lua/chalk/optim.lua. */
+/* lchalk_step.c: the training step's fused rows: chalk._sgd_multi_, chalk._adam_multi_ (core/ops/ops_optim.c, for optim.lua) and chalk.linear (ops_linear.c). */
 #include "lchalk_internal.h"
 #include "ops/optable.h"
 
@@ -49,8 +49,15 @@ static int l_adam_multi(lua_State *L) {
   return 0;
 }
 
-void lchalk_open_optim(lua_State *L, int chalk, int methods, int meta) {
+/* chalk.linear(x, w, b): y = x w^T + b in one op (nn.functional.linear uses it for f32 on a GPU) */
+static int l_linear(lua_State *L) {
+  ct_tensor *x = lchalk_checktensor(L, 1), *w = lchalk_checktensor(L, 2), *b = lchalk_checktensor(L, 3);
+  LCHALK_RETURN(L, ct_linear(x, w, b));
+}
+
+void lchalk_open_step(lua_State *L, int chalk, int methods, int meta) {
   (void)methods, (void)meta;
-  static const luaL_Reg fs[] = {{"_sgd_multi_", l_sgd_multi}, {"_adam_multi_", l_adam_multi}, {NULL, NULL}};
+  static const luaL_Reg fs[] = {{"_sgd_multi_", l_sgd_multi}, {"_adam_multi_", l_adam_multi}, {"linear", l_linear},
+                                {NULL, NULL}};
   lchalk_register(L, chalk, fs);
 }
