@@ -153,8 +153,8 @@ int ct_fill_(ct_tensor *t, double v) {
   ct_dtype dt = t->dtype;
   if (dv != CT_CPU && ct_devops[dv].memset0 && ct_cuda_forward[CT_OP_add_scalar] && ct_is_contiguous(t) &&
       (dt == CT_F32 || dt == CT_F64 || dt == CT_I32 || dt == CT_I64)) {
-    /* zero then + v on the device: no host-to-device copy, which would wait for the stream (a
-       backward's seed, ones_like, used to stall every step here) */
+    /* zero then + v on the device: no host-to-device copy from pageable memory, which CUDA may
+       serialise with the stream (a backward's seed, ones_like, made one such copy every step) */
     ct_attrs a = {0};
     a.f[0] = v;
     if (ct_devops[dv].memset0(ct_data_ptr(t), (size_t)ct_numel(t) * ct_dtype_size(dt), t->storage->device.index) ||
