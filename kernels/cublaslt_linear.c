@@ -38,14 +38,10 @@ static char lt_why[300];
 static int lt_load(void) {
   if (lt_tried) return lt_loaded ? 0 : -1;
   lt_tried = 1;
-  static const char *const names[] = {"libcublasLt.so." CT_STR(CUBLAS_VER_MAJOR), "libcublasLt.so", NULL};
-  void *lib = NULL;
-  for (int i = 0; names[i] && !lib; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    const char *e = dlerror();
-    snprintf(lt_why, sizeof lt_why, "%s", e ? e : "libcublasLt not found");
-    return -1;
-  }
+  /* the soname of the headers' major version, else the unversioned name */
+  void *lib = dlopen("libcublasLt.so." CT_STR(CUBLAS_VER_MAJOR), RTLD_NOW | RTLD_LOCAL);
+  if (!lib && !(lib = dlopen("libcublasLt.so", RTLD_NOW | RTLD_LOCAL)))
+    return snprintf(lt_why, sizeof lt_why, "%s", dlerror()), -1;
 #define LT_SYM(field, fn)                                                                          \
   if (!(*(void **)&lt.field = dlsym(lib, #fn))) {                                                  \
     snprintf(lt_why, sizeof lt_why, "symbol %s not found in libcublasLt", #fn);                    \

@@ -67,18 +67,22 @@ if mode == "captured" then
 elseif mode ~= "eager" then
   error("step_chalk: MODE must be eager or captured, got " .. tostring(mode))
 end
-sync()
-local first = last:item()
-local samples = {}
-for r = 1, REPS do
-  collectgarbage("step", 0)
-  sync()
-  local t0 = chalk.clock()
-  for _ = 1, INNER do run() end
-  sync()
-  samples[r] = (chalk.clock() - t0) / INNER
+-- seconds per call of fn: REPS samples of INNER calls, each sample between two synchronisations
+local function sampled(fn)
+  local out = {}
+  while #out < REPS do
+    collectgarbage("step", 0)
+    sync()
+    local t0 = chalk.clock()
+    for _ = 1, INNER do fn() end
+    sync()
+    out[#out + 1] = (chalk.clock() - t0) / INNER
+  end
+  table.sort(out)
+  return out
 end
-table.sort(samples)
+local first = last:item()
+local samples = sampled(run)
 local now = last:item()
 assert(now == now and math.abs(now) < 1e6, "step_chalk: loss is not finite: " .. tostring(now))
 io.stderr:write(("step_chalk %s %s: loss %.4f -> %.4f; samples %.4f..%.4f ms\n"):format(model_name, mode, first, now,
@@ -93,12 +97,8 @@ if g then
   print(("LAUNCHES captured %d kernel nodes of %d nodes; replayed as %s (%d graph launches so far)%s"):format(kernels,
     nodes, how, launches, why and (": " .. why) or ""))
 else
-  local N = 5
-  sync()
-  local prof = chalk.profile(function()
-    for _ = 1, N do run() end
-    sync()
-  end)
+  local N = REPS * INNER -- steps profiled: one more round of samples, all of its GPU work inside
+  local prof = chalk.profile(function() sampled(run) end)
   local n, names = 0, {}
   for _, row in ipairs(prof:summary().ops) do
     local base = row.name

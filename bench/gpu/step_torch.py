@@ -49,6 +49,27 @@ class CharGPT(nn.Module):
         return self.head(self.ln_f(x))
 
 
+def time_samples(step, cuda, inner=INNER, reps=REPS):
+    """(sorted seconds per step of reps samples of inner calls of step, step's last result): CUDA events
+    recorded on the current stream around each sample (the end event waited for), perf_counter on the CPU."""
+    out, last = [], None
+    for _ in range(reps):
+        if cuda:
+            torch.cuda.synchronize()
+            ev = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
+            ev[0].record()
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            last = step()
+        if cuda:
+            ev[1].record()
+            ev[1].synchronize()
+            out.append(ev[0].elapsed_time(ev[1]) * 1e-3 / inner)
+        else:
+            out.append((time.perf_counter() - t0) / inner)
+    return sorted(out), last
+
+
 def main():
     name = sys.argv[1] if len(sys.argv) > 1 else "mlp"
     device = sys.argv[2] if len(sys.argv) > 2 else "cuda"
@@ -75,41 +96,18 @@ def main():
             return F.cross_entropy(model(x, pos, mask).reshape(-1, 27), y.reshape(-1))
     else:
         raise SystemExit("step_torch: MODEL must be mlp or gpt")
-    last = [None]
-
     def step():
         opt.zero_grad()
         loss = loss_of()
         loss.backward()
         opt.step()
-        last[0] = loss
-
-    def sync():
-        if cuda:
-            torch.cuda.synchronize()
+        return loss
 
     for _ in range(WARMUP):
         step()
-    sync()
-    first = last[0].item()
-    samples = []
-    for _ in range(REPS):
-        sync()
-        if cuda:
-            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            e0.record()
-            for _ in range(INNER):
-                step()
-            e1.record()
-            e1.synchronize()
-            samples.append(e0.elapsed_time(e1) * 1e-3 / INNER)
-        else:
-            t0 = time.perf_counter()
-            for _ in range(INNER):
-                step()
-            samples.append((time.perf_counter() - t0) / INNER)
-    samples.sort()
-    now = last[0].item()
+    first = step().item()
+    samples, last = time_samples(step, cuda)
+    now = last.item()
     if not (now == now and abs(now) < 1e6):
         raise SystemExit("step_torch: loss is not finite: %r" % now)
     sys.stderr.write("step_torch %s: loss %.4f -> %.4f; samples %.4f..%.4f ms\n"
@@ -118,12 +116,12 @@ def main():
     sys.stdout.flush()
     if cuda:
         n = 5
-        sync()
+        torch.cuda.synchronize()
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
                                                 torch.profiler.ProfilerActivity.CUDA]) as prof:
             for _ in range(n):
                 step()
-            sync()
+            torch.cuda.synchronize()
         kern = [e for e in prof.events() if str(getattr(e, "device_type", "")).endswith("CUDA")]
         print("LAUNCHES eager %.1f GPU kernels and copies per step (torch %s)" % (len(kern) / n, torch.__version__))
 

@@ -123,6 +123,17 @@ local function fusable(self, g)
   return list
 end
 
+-- The state of p, made on its first step, with its step count advanced.
+local function next_state(self, p)
+  local st = self.state[p]
+  if not st then
+    st = { step = 0 }
+    self.state[p] = st
+  end
+  st.step = st.step + 1
+  return st
+end
+
 -- Calls update(self, group, p, grad, state) for every parameter that has a gradient, under
 -- no_grad (or fused_update(self, group, params, states) once for the fusable ones). closure
 -- (optional) recomputes the loss first, as in PyTorch.
@@ -135,28 +146,12 @@ function Optimizer:step(closure)
       local fused, done = fusable(self, g), {}
       if fused then
         local states = {}
-        for i, p in ipairs(fused) do
-          local st = self.state[p]
-          if not st then
-            st = { step = 0 }
-            self.state[p] = st
-          end
-          st.step = st.step + 1
-          states[i], done[p] = st, true
-        end
+        for i, p in ipairs(fused) do states[i], done[p] = next_state(self, p), true end
         self:fused_update(g, fused, states)
       end
       for _, p in ipairs(g.params) do
         local grad = p.grad
-        if grad and not done[p] then
-          local st = self.state[p]
-          if not st then
-            st = { step = 0 }
-            self.state[p] = st
-          end
-          st.step = st.step + 1
-          self:update(g, p, grad, st)
-        end
+        if grad and not done[p] then self:update(g, p, grad, next_state(self, p)) end
       end
     end
   end)

@@ -112,13 +112,14 @@ for i in range(4):
     for _, kind in ipairs { "SGD", "AdamW" } do
       local oe = optim[kind](me:parameters(), { lr = 0.05, momentum = kind == "SGD" and 0.9 or nil, fused = true })
       local oc = optim[kind](mc:parameters(), { lr = 0.05, momentum = kind == "SGD" and 0.9 or nil, fused = true })
-      local function step(m, o)
+      local function step(m, o) -- through step's closure, as torch.optim allows
         return function(a, b)
-          o:zero_grad()
-          local l = nn.functional.mse_loss(m(a), b)
-          l:backward()
-          o:step()
-          return l
+          return o:step(function()
+            o:zero_grad()
+            local l = nn.functional.mse_loss(m(a), b)
+            l:backward()
+            return l
+          end)
         end
       end
       local se, sc = step(me, oe), step(mc, oc)
