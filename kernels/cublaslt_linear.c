@@ -42,11 +42,11 @@ static int lt_load(void) {
   void *lib = dlopen("libcublasLt.so." CT_STR(CUBLAS_VER_MAJOR), RTLD_NOW | RTLD_LOCAL);
   if (!lib && !(lib = dlopen("libcublasLt.so", RTLD_NOW | RTLD_LOCAL)))
     return snprintf(lt_why, sizeof lt_why, "%s", dlerror()), -1;
-#define LT_SYM(field, fn)                                                                          \
-  if (!(*(void **)&lt.field = dlsym(lib, #fn))) {                                                  \
-    snprintf(lt_why, sizeof lt_why, "symbol %s not found in libcublasLt", #fn);                    \
-    dlclose(lib);                                                                                  \
-    return -1;                                                                                     \
+#define LT_SYM(field, fn)                                                                                              \
+  if (!(*(void **)&lt.field = dlsym(lib, #fn))) {                                                                      \
+    snprintf(lt_why, sizeof lt_why, "symbol %s not found in libcublasLt", #fn);                                        \
+    dlclose(lib);                                                                                                      \
+    return -1;                                                                                                         \
   }
   LT_SYM(Create, cublasLtCreate)
   LT_SYM(DescCreate, cublasLtMatmulDescCreate)
@@ -103,19 +103,19 @@ static lt_plan *plan_for(int dev, int64_t m, int64_t n, int64_t k) {
   cublasLtMatmulHeuristicResult_t res;
   int found = 0;
   /* D [n, m] col-major = op_T(W: [k, n] col-major, ld k) x (x: [k, m] col-major, ld k) */
-  p->ok = lt.DescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
-          lt.DescSet(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta) == CUBLAS_STATUS_SUCCESS &&
-          lt.DescSet(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb) == CUBLAS_STATUS_SUCCESS &&
-          lt.DescSet(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi) == CUBLAS_STATUS_SUCCESS &&
-          lt.DescSet(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt) == CUBLAS_STATUS_SUCCESS &&
-          lt.LayoutCreate(&p->la, CUDA_R_32F, (uint64_t)k, (uint64_t)n, k) == CUBLAS_STATUS_SUCCESS &&
-          lt.LayoutCreate(&p->lb, CUDA_R_32F, (uint64_t)k, (uint64_t)m, k) == CUBLAS_STATUS_SUCCESS &&
-          lt.LayoutCreate(&p->lc, CUDA_R_32F, (uint64_t)n, (uint64_t)m, n) == CUBLAS_STATUS_SUCCESS &&
-          lt.PrefCreate(&pref) == CUBLAS_STATUS_SUCCESS &&
-          lt.PrefSet(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws) == CUBLAS_STATUS_SUCCESS &&
-          lt.Heuristic(handles[dev], p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &res, &found) ==
-              CUBLAS_STATUS_SUCCESS &&
-          found > 0;
+  p->ok =
+      lt.DescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
+      lt.DescSet(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta) == CUBLAS_STATUS_SUCCESS &&
+      lt.DescSet(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb) == CUBLAS_STATUS_SUCCESS &&
+      lt.DescSet(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi) == CUBLAS_STATUS_SUCCESS &&
+      lt.DescSet(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt) == CUBLAS_STATUS_SUCCESS &&
+      lt.LayoutCreate(&p->la, CUDA_R_32F, (uint64_t)k, (uint64_t)n, k) == CUBLAS_STATUS_SUCCESS &&
+      lt.LayoutCreate(&p->lb, CUDA_R_32F, (uint64_t)k, (uint64_t)m, k) == CUBLAS_STATUS_SUCCESS &&
+      lt.LayoutCreate(&p->lc, CUDA_R_32F, (uint64_t)n, (uint64_t)m, n) == CUBLAS_STATUS_SUCCESS &&
+      lt.PrefCreate(&pref) == CUBLAS_STATUS_SUCCESS &&
+      lt.PrefSet(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws) == CUBLAS_STATUS_SUCCESS &&
+      lt.Heuristic(handles[dev], p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &res, &found) == CUBLAS_STATUS_SUCCESS &&
+      found > 0;
   if (pref) lt.PrefDestroy(pref);
   if (p->ok) p->algo = res.algo;
   return p;

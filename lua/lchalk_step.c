@@ -1,4 +1,5 @@
-/* lchalk_step.c: the training step's fused rows: chalk._sgd_multi_, chalk._adam_multi_ (core/ops/ops_optim.c, for optim.lua) and chalk.linear (ops_linear.c). */
+/* lchalk_step.c: the training step's fused rows: chalk._sgd_multi_, chalk._adam_multi_ (core/ops/ops_optim.c, for
+ * optim.lua) and chalk.linear (ops_linear.c). */
 #include "lchalk_internal.h"
 #include "ops/optable.h"
 
@@ -57,7 +58,7 @@ static int l_linear(lua_State *L) {
 
 void lchalk_open_step(lua_State *L, int chalk, int methods, int meta) {
   (void)methods, (void)meta;
-  static const luaL_Reg fs[] = {{"_sgd_multi_", l_sgd_multi}, {"_adam_multi_", l_adam_multi}, {"linear", l_linear},
-                                {NULL, NULL}};
+  static const luaL_Reg fs[] = {
+      {"_sgd_multi_", l_sgd_multi}, {"_adam_multi_", l_adam_multi}, {"linear", l_linear}, {NULL, NULL}};
   lchalk_register(L, chalk, fs);
 }

@@ -51,8 +51,10 @@ static int linear_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
       double s = 0;
       for (int64_t k = 0; k < K; k++) s += at2(x, i, k) * at2(w, j, k);
       s += at2(b, 0, j);
-      if (out->dtype == CT_F32) ((float *)ct_data_ptr(out))[i * N + j] = (float)s;
-      else ((double *)ct_data_ptr(out))[i * N + j] = s;
+      if (out->dtype == CT_F32)
+        ((float *)ct_data_ptr(out))[i * N + j] = (float)s;
+      else
+        ((double *)ct_data_ptr(out))[i * N + j] = s;
     }
   return 0;
 }
@@ -87,8 +89,9 @@ static void linear_cost(ct_tensor *const *in, int nin, const ct_tensor *out, con
   *b = sz * ((double)ct_numel(in[0]) + (double)ct_numel(in[1]) + (double)ct_numel(in[2]) + (double)ct_numel(out));
 }
 
-const ct_opdef ct_op_linear = {"linear", 3, 0, linear_shape, linear_cpu, linear_backward, linear_cost,
-                               "dx = g W; dW = g^T x; db = sum_rows g", NULL};
+const ct_opdef ct_op_linear = {
+    "linear", 3, 0, linear_shape, linear_cpu, linear_backward, linear_cost, "dx = g W; dW = g^T x; db = sum_rows g",
+    NULL};
 
 ct_tensor *ct_linear(ct_tensor *x, ct_tensor *w, ct_tensor *b) {
   if (!x || !w || !b) return ct_errorf("linear: missing %s", !x ? "x" : !w ? "weight" : "bias"), NULL;

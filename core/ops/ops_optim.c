@@ -22,21 +22,21 @@
 #include "ops/optable.h"
 
 /* the per-element updates, one dtype each (T float or double): shared by the CPU rows here */
-#define SGD_ELEM(T)                                                                                \
-  static void sgd_elem_##T(T *p, T *buf, const T *g, int64_t n, const double *f, bool init, bool nest) { \
-    const double lr = f[0], mom = f[1], damp = f[2], wd = f[3];                                   \
-    const T a = (T)mom, b = (T)(1 - damp), mlr = (T)(-lr), one = (T)1;                             \
-    for (int64_t i = 0; i < n; i++) {                                                              \
-      T d = g[i];                                                                                  \
-      if (wd != 0) d = d + (T)((double)p[i] * wd);                                                 \
-      if (buf) {                                                                                   \
-        T ay = a * buf[i], bx = b * d;                                                             \
-        buf[i] = init ? d : ay + bx;                                                               \
-        d = nest ? d + (T)((double)buf[i] * mom) : buf[i];                                         \
-      }                                                                                            \
-      T py = one * p[i], pd = mlr * d;                                                             \
-      p[i] = py + pd;                                                                              \
-    }                                                                                              \
+#define SGD_ELEM(T)                                                                                                    \
+  static void sgd_elem_##T(T *p, T *buf, const T *g, int64_t n, const double *f, bool init, bool nest) {               \
+    const double lr = f[0], mom = f[1], damp = f[2], wd = f[3];                                                        \
+    const T a = (T)mom, b = (T)(1 - damp), mlr = (T)(-lr), one = (T)1;                                                 \
+    for (int64_t i = 0; i < n; i++) {                                                                                  \
+      T d = g[i];                                                                                                      \
+      if (wd != 0) d = d + (T)((double)p[i] * wd);                                                                     \
+      if (buf) {                                                                                                       \
+        T ay = a * buf[i], bx = b * d;                                                                                 \
+        buf[i] = init ? d : ay + bx;                                                                                   \
+        d = nest ? d + (T)((double)buf[i] * mom) : buf[i];                                                             \
+      }                                                                                                                \
+      T py = one * p[i], pd = mlr * d;                                                                                 \
+      p[i] = py + pd;                                                                                                  \
+    }                                                                                                                  \
   }
 SGD_ELEM(float)
 SGD_ELEM(double)
@@ -62,22 +62,22 @@ static adam_k adam_consts(const ct_attrs *a) {
   k.step_size = lr / (1 - pow(b1, step));
   return k;
 }
-#define ADAM_ELEM(T)                                                                               \
-  static void adam_elem_##T(T *p, T *m, T *v, const T *g, int64_t n, const adam_k *k) {            \
-    for (int64_t i = 0; i < n; i++) {                                                              \
-      T pi = p[i], gr = g[i];                                                                      \
-      if (k->wd != 0 && k->decoupled) pi = (T)((double)pi * k->decay);                             \
-      if (k->wd != 0 && !k->decoupled) gr = gr + (T)((double)pi * k->wd);                          \
-      T t = gr - m[i];                                                                             \
-      T mi = m[i] + (T)((double)t * k->c1);                                                        \
-      T sq = gr * gr;                                                                              \
-      T vi = (T)((double)v[i] * k->b2) + (T)((double)sq * k->c2);                                  \
-      T den = (T)((double)(T)((double)sqrt_##T(vi) * k->isb2) + k->eps);                           \
-      T q = mi / den;                                                                              \
-      p[i] = pi - (T)((double)q * k->step_size);                                                   \
-      m[i] = mi;                                                                                   \
-      v[i] = vi;                                                                                   \
-    }                                                                                              \
+#define ADAM_ELEM(T)                                                                                                   \
+  static void adam_elem_##T(T *p, T *m, T *v, const T *g, int64_t n, const adam_k *k) {                                \
+    for (int64_t i = 0; i < n; i++) {                                                                                  \
+      T pi = p[i], gr = g[i];                                                                                          \
+      if (k->wd != 0 && k->decoupled) pi = (T)((double)pi * k->decay);                                                 \
+      if (k->wd != 0 && !k->decoupled) gr = gr + (T)((double)pi * k->wd);                                              \
+      T t = gr - m[i];                                                                                                 \
+      T mi = m[i] + (T)((double)t * k->c1);                                                                            \
+      T sq = gr * gr;                                                                                                  \
+      T vi = (T)((double)v[i] * k->b2) + (T)((double)sq * k->c2);                                                      \
+      T den = (T)((double)(T)((double)sqrt_##T(vi) * k->isb2) + k->eps);                                               \
+      T q = mi / den;                                                                                                  \
+      p[i] = pi - (T)((double)q * k->step_size);                                                                       \
+      m[i] = mi;                                                                                                       \
+      v[i] = vi;                                                                                                       \
+    }                                                                                                                  \
   }
 static inline float sqrt_float(float x) { return sqrtf(x); }
 static inline double sqrt_double(double x) { return sqrt(x); }

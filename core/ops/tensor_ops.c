@@ -1,7 +1,7 @@
 /* tensor_ops.c: tensor creation, copy, fill and device moves that run ops or cpu/ loops (above tensor/).
- * ct_full/ct_fill_ fill through the cpu copy loop (on a GPU: memset and add_scalar, no host copy), ct_to_device and cross-device copies run the copy
- * op (so they show as op events), ct_read_host makes a contiguous view first; the random draws
- * take Philox numbers from tensor/rng.c on the CPU and move them to the device. */
+ * ct_full/ct_fill_ fill through the cpu copy loop (on a GPU: memset and add_scalar, no host copy), ct_to_device and
+ * cross-device copies run the copy op (so they show as op events), ct_read_host makes a contiguous view first; the
+ * random draws take Philox numbers from tensor/rng.c on the CPU and move them to the device. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "graph/capture.h"
 #include "chalk.h"
 #include "gradcheck.h"
+#include "graph/capture.h"
 #include "ops/optable.h"
 #include "testutil.h"
 
@@ -76,7 +76,8 @@ Test(step_ops, gelu_bwd_gradients_and_gelu_backward_equal_the_two_op_graph) {
   /* gelu's backward (now gelu_bwd) equals g * gelu_grad(x) bit for bit */
   tu_rng r;
   tu_seed(&r, 3);
-  ct_tensor *x = tu_rand_tensor(&r, TU_SHAPE(6, 7), CT_F32, -3, 3), *g = tu_rand_tensor(&r, TU_SHAPE(6, 7), CT_F32, -1, 1);
+  ct_tensor *x = tu_rand_tensor(&r, TU_SHAPE(6, 7), CT_F32, -3, 3),
+            *g = tu_rand_tensor(&r, TU_SHAPE(6, 7), CT_F32, -1, 1);
   ct_tensor *in[2] = {g, x};
   ct_tensor *one = ct_op_run(CT_OP_gelu_bwd, in, 2, NULL), *gg = ct_op_run(CT_OP_gelu_grad, &x, 1, NULL);
   ct_tensor *two = ct_mul(g, gg);

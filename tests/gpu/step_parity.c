@@ -148,7 +148,8 @@ static void deferred_case(const char *op, const char *label, opf f, ct_tensor *c
 }
 static void deferred_cases(void) {
   int64_t ls[2] = {4, 11}, ks[1] = {4}, xs[2] = {4, 3}, gs[2] = {4, 2};
-  double bad_t[4] = {1, 2, 12, 3}, bad_i[4] = {1, 5, -2, 2}, zero_i[4] = {1, 0, 2, 3}, bad_g[8] = {1, 2, 3, 1, 4, 1, 2, 2};
+  double bad_t[4] = {1, 2, 12, 3}, bad_i[4] = {1, 5, -2, 2}, zero_i[4] = {1, 0, 2, 3},
+         bad_g[8] = {1, 2, 3, 1, 4, 1, 2, 2};
   pair lp = mk(ls, 2, CT_F32, -1, 1, LAY_CONTIG, false), t = mk_values(bad_t, ks, 1, CT_I64, false);
   pair x = mk(xs, 2, CT_F32, -1, 1, LAY_CONTIG, false), bi = mk_values(bad_i, ks, 1, CT_I64, false);
   pair zi = mk_values(zero_i, ks, 1, CT_I64, false), bg = mk_values(bad_g, gs, 2, CT_I64, false);
