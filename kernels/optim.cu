@@ -1,4 +1,4 @@
-/* optim.cu: CUDA forwards of sgd_multi and adam_multi (core/ops/ops_optim.c): one launch updates every parameter.
+/* optim.cu: CUDA forwards of sgd_multi and adam_multi (core/ops/ops_assign.c): one launch updates every parameter.
  * The launch takes a table of up to MT_MAX tensors by value (pointers of each list, sizes, and the
  * first chunk of each tensor), as PyTorch's multi_tensor_apply does: no device-side table to upload,
  * so the launch is recorded into a CUDA Graph as it is (chalk.capture's replay) and needs no
@@ -132,7 +132,7 @@ CT_CU_FORWARD(sgd_multi, sgd_impl)
 static int adam_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
   cudaStream_t s = ct_cu_stream(ct_cu_index(out));
-  /* the constants as ops/ops_optim.c's adam_consts computes them (same expressions, same libm) */
+  /* the constants as ops/ops_assign.c's adam_consts computes them (same expressions, same libm) */
   double lr = a->f[0], b1 = a->f[1], b2 = a->f[2], wd, step = (double)a->i[2];
   memcpy(&wd, &a->i[4], sizeof wd);
   adam_k k = {1 - lr * wd, wd, 1 - b1, 1 - b2, b2, 1 / sqrt(1 - pow(b2, step)), a->f[3], lr / (1 - pow(b1, step)),

@@ -1,5 +1,5 @@
-/* lchalk_step.c: the training step's fused rows: chalk._sgd_multi_, chalk._adam_multi_ (core/ops/ops_optim.c, for
- * optim.lua) and chalk.linear (ops_linear.c). */
+/* lchalk_step.c: the training step's fused rows: chalk._sgd_multi_, chalk._adam_multi_ (core/ops/ops_assign.c, for
+ * optim.lua) and chalk.linear (ops_matmul.c). */
 #include "lchalk_internal.h"
 #include "ops/optable.h"
 

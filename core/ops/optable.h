@@ -49,9 +49,9 @@
   X(conv2d_grad_input) X(conv2d_grad_weight)                                      \
   /* in place: y <- a y + b x (optimizer updates; recorded by chalk.capture like assign) */     \
   X(axpby)                                                                                      \
-  /* in place over every parameter at once (ops/ops_optim.c): the fused optimizer updates */   \
+  /* in place over every parameter at once (ops/ops_assign.c): the fused optimizer updates */   \
   X(sgd_multi) X(adam_multi)                                                                   \
-  /* y = x W^T + b in one op (ops/ops_linear.c; on CUDA the bias rides in the GEMM's epilogue) */ \
+  /* y = x W^T + b in one op (ops/ops_matmul.c; on CUDA the bias rides in the GEMM's epilogue) */ \
   X(linear)
 
 /* An X of CT_OPS takes the op's name first; elementwise rows pass their other columns too. */
@@ -162,7 +162,7 @@ int ct_cat_into(ct_tensor *out, ct_tensor *const *in, int nin, int dim,
    device, so a captured step records it; across devices it falls back to ct_copy_. 0 or -1. */
 int ct_assign_(ct_tensor *dst, ct_tensor *src);
 
-/* ---- multi-tensor optimizer updates (ops/ops_optim.c) ---------------------------------------- */
+/* ---- multi-tensor optimizer updates (ops/ops_assign.c) ---------------------------------------- */
 /* One op over n parameters (same device; each list's i-th tensor shaped like p[i]): the update of
    lua/chalk/optim.lua's SGD / Adam / AdamW, element for element. first_step: buf <- d (SGD's
    first momentum step). buf may be NULL when momentum is 0. 0, or -1 with the error set. */
@@ -171,7 +171,7 @@ int ct_sgd_multi_(ct_tensor *const *p, ct_tensor *const *buf, ct_tensor *const *
 int ct_adam_multi_(ct_tensor *const *p, ct_tensor *const *m, ct_tensor *const *v, ct_tensor *const *g, int n, double lr,
                    double beta1, double beta2, double eps, double weight_decay, bool decoupled, int64_t step);
 
-/* y = x W^T + b (x [..., K], W [N, K], b [N]): one op, one cuBLASLt GEMM on CUDA (ops/ops_linear.c). */
+/* y = x W^T + b (x [..., K], W [N, K], b [N]): one op, one cuBLASLt GEMM on CUDA (ops/ops_matmul.c). */
 ct_tensor *ct_linear(ct_tensor *x, ct_tensor *w, ct_tensor *b);
 
 /* ---- checkpointing (ops/ops_checkpoint.c; the graph pass is graph/passes/checkpoint.c) ---- */
