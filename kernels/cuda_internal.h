@@ -65,6 +65,8 @@ void ct_cu_register_random(void);
 void ct_cu_register_attention(void); /* attention.cu: attention_flash and its backward */
 void ct_cu_register_paged(void);     /* paged.cu: paged_attention */
 void ct_cu_register_quant(void);     /* quant.cu: qmatmul */
+void ct_cu_register_optim(void);     /* optim.cu: sgd_multi, adam_multi (one launch per step) */
+void ct_cu_register_linear(void);    /* cublaslt_linear.c: linear, the bias in the GEMM's epilogue */
 int ct_cu_blas_shutdown(void);
 
 /* dst[...] = src broadcast to dst's shape and converted to dst's dtype (both on dst's device,
@@ -75,10 +77,15 @@ int ct_cu_copy_into(ct_tensor *dst, const ct_tensor *src);
 const void *ct_cu_contiguous_data(ct_tensor *t, ct_tensor **tmp);
 /* Index values (1-based, negative from the end, any integer dtype and layout) as 0-based int64
    positions in a new device buffer *pos (release with ct_cu_free), every value checked against
-   size. On a value out of range returns 0 with *bad_at its row-major position and *bad_value the
-   value (the caller words the error); *bad_at = -1 when all are in range. -1 on a CUDA error.
-   Waits for the check (one 8-byte read), so errors are reported by the op that made them. */
-int ct_cu_index_positions(const ct_tensor *idx, int64_t size, int64_t **pos, int64_t *bad_at, int64_t *bad_value);
+   size on the device without waiting (index.cu): a bad value reads position 0, and the first one
+   is reported at the next synchronisation by ct_cu_index_check_deferred in the words of its kind:
+   CT_CU_IX_RANGE "op: index v is out of range for dim dim+1 of size ...", CT_CU_IX_TARGET
+   nll_loss's target message, CT_CU_IX_ONE_HOT one_hot's. op must be a string literal. -1 on a CUDA error. */
+enum { CT_CU_IX_RANGE = 0, CT_CU_IX_TARGET = 1, CT_CU_IX_ONE_HOT = 2 };
+int ct_cu_index_positions(const ct_tensor *idx, int64_t size, int64_t **pos, const char *op, int kind, int dim);
+/* After the device's stream has synchronised: -1 with the recorded op's error set when a check
+   found a bad index since the last call, else 0 (register.c calls it at every synchronisation). */
+int ct_cu_index_check_deferred(int dev);
 
 /* Device of an op's output, for the forwards. */
 static inline int ct_cu_index(const ct_tensor *t) { return t->storage->device.index; }

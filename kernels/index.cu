@@ -1,69 +1,113 @@
 /* index.cu: CUDA forwards of the indexing ops of core/ops_index.c: index_select and its adjoint
  * index_add, gather and its adjoint scatter_add, cat; and the index check every op with index
  * values uses (ct_cu_index_positions).
- * Invariants: index values are 1-based (negative from the end) and every one is checked before
- * any is used; the first bad value in row-major order is the one reported, as on the CPU; the
+ * Invariants: index values are 1-based (negative from the end) and every one is checked on the
+ * device as it is used (a bad one reads position 0 and is reported at the next synchronisation,
+ * naming the op); the first bad value in row-major order is the one reported, as on the CPU; the
  * adjoints accumulate with atomics, so duplicate indices add up (in an order that may differ
  * from the CPU's by rounding). */
+#include <stdio.h>
 #include <string.h>
 
 #include "cu_util.cuh"
 
-/* ---- index values -> 0-based positions ---------------------------------------------------------- */
+/* ---- index values -> 0-based positions, checked on the device ----------------------------------
+ * A bad value is not waited for: the kernel clamps it to position 0 and records the first bad
+ * element (atomicMin); the last block to finish (a counter) copies that element's value, the op,
+ * the size and the dim into a host-mapped record and resets the counters for the next check, so a
+ * check is one launch with no memset and no copy, and works inside a CUDA Graph. The host reads the
+ * record at the next synchronisation (ct_cu_index_check_deferred, called by every device-to-host
+ * copy and by chalk.cuda.synchronize()), as PyTorch's device-side asserts surface at the next sync,
+ * and turns it into the op's range error. All checks of a device run on its one stream, in order,
+ * so one pair of counters per device serves them all. */
+struct ix_dev {
+  unsigned long long bad; /* first bad element, ~0 when none */
+  unsigned int done;      /* blocks finished */
+  unsigned int claimed;   /* 1 once a bad value is recorded (the first report wins) */
+};
+struct ix_host {
+  volatile int flag;
+  int kind, dim;
+  long long at, value, size;
+  const char *op; /* a string literal of the host process (never read on the device) */
+};
+static ix_dev *ix_d[CT_CUDA_MAX_DEVICES];
+static ix_host *ix_h[CT_CUDA_MAX_DEVICES], *ix_hd[CT_CUDA_MAX_DEVICES];
+
+static int ix_records(int dev) {
+  if (ix_d[dev]) return 0;
+  ix_dev init = {~0ull, 0, 0};
+  if (ct_cu_check(cudaMalloc((void **)&ix_d[dev], sizeof(ix_dev)), "index check") ||
+      ct_cu_check(cudaMemcpy(ix_d[dev], &init, sizeof init, cudaMemcpyHostToDevice), "index check") ||
+      ct_cu_check(cudaHostAlloc((void **)&ix_h[dev], sizeof(ix_host), cudaHostAllocMapped), "index check") ||
+      ct_cu_check(cudaHostGetDevicePointer((void **)&ix_hd[dev], ix_h[dev], 0), "index check")) {
+    if (ix_d[dev]) cudaFree(ix_d[dev]);
+    ix_d[dev] = NULL;
+    return -1;
+  }
+  memset((void *)ix_h[dev], 0, sizeof(ix_host));
+  return 0;
+}
+
 template <typename I>
-__global__ void k_positions(int64_t n, const I *__restrict__ idx, int64_t size, int64_t *__restrict__ pos,
-                            unsigned long long *bad) {
+__global__ void k_positions(int64_t n, const I *__restrict__ idx, int64_t size, int64_t *__restrict__ pos, ix_dev *rec,
+                            ix_host *host, const char *op, int kind, int dim) {
   int64_t step = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
     int64_t v = (int64_t)idx[i];
     int64_t k = v >= 1 && v <= size ? v - 1 : (v <= -1 && v >= -size ? size + v : -1);
     if (k < 0) {
-      atomicMin(bad, (unsigned long long)i);
+      atomicMin(&rec->bad, (unsigned long long)i);
       k = 0;
     }
     pos[i] = k;
   }
+  __syncthreads();
+  if (threadIdx.x) return;
+  __threadfence();
+  if (atomicAdd(&rec->done, 1u) != gridDim.x - 1) return;
+  unsigned long long bad = atomicAdd(&rec->bad, 0ull); /* every block's atomicMin is visible now */
+  if (bad != ~0ull && atomicCAS(&rec->claimed, 0u, 1u) == 0u) {
+    host->at = (long long)bad;
+    host->value = (long long)idx[bad];
+    host->size = size;
+    host->kind = kind;
+    host->dim = dim;
+    host->op = op;
+    __threadfence_system();
+    host->flag = 1;
+  }
+  rec->bad = ~0ull;
+  rec->done = 0;
 }
 
-extern "C" int ct_cu_index_positions(const ct_tensor *idx, int64_t size, int64_t **pos_out, int64_t *bad_at,
-                                     int64_t *bad_value) {
+extern "C" int ct_cu_index_positions(const ct_tensor *idx, int64_t size, int64_t **pos_out, const char *op, int kind,
+                                     int dim) {
   *pos_out = NULL;
-  *bad_at = -1;
   if (idx->dtype != CT_I64 && idx->dtype != CT_I32 && idx->dtype != CT_I8)
     return ct_errorf("the index tensor must have an integer dtype (i64, i32 or i8), got %s", ct_dtype_name(idx->dtype));
   int dev = ct_cu_index(idx);
   cudaStream_t s = ct_cu_stream(dev);
-  if (!s) return -1;
+  if (!s || ix_records(dev)) return -1;
   ct_tensor *c = ct_contiguous((ct_tensor *)idx);
   if (!c) return -1;
   int64_t n = ct_numel(c);
-  int64_t *pos = (int64_t *)ct_cu_scratch(sizeof(int64_t) * (size_t)(n + 1), dev, "index check");
+  int64_t *pos = (int64_t *)ct_cu_scratch(sizeof(int64_t) * (size_t)(n ? n : 1), dev, "index check");
   if (!pos) {
     ct_release(c);
     return -1;
   }
-  unsigned long long *bad = (unsigned long long *)(pos + n), hbad = 0;
-  int rc = ct_cu_check(cudaMemsetAsync(bad, 0xff, sizeof *bad, s), "index check");
-  if (!rc && n) {
+  int rc = 0;
+  if (n) {
     unsigned blocks = ct_cu_blocks(n, dev);
     const void *ip = ct_data_ptr(c);
-    if (c->dtype == CT_I64) k_positions<int64_t><<<blocks, CT_CU_THREADS, 0, s>>>(n, (const int64_t *)ip, size, pos, bad);
-    else if (c->dtype == CT_I32) k_positions<int32_t><<<blocks, CT_CU_THREADS, 0, s>>>(n, (const int32_t *)ip, size, pos, bad);
-    else k_positions<int8_t><<<blocks, CT_CU_THREADS, 0, s>>>(n, (const int8_t *)ip, size, pos, bad);
+#define IX_LAUNCH(I)                                                                                                   \
+  k_positions<I><<<blocks, CT_CU_THREADS, 0, s>>>(n, (const I *)ip, size, pos, ix_d[dev], ix_hd[dev], op, kind, dim)
+    if (c->dtype == CT_I64) IX_LAUNCH(int64_t);
+    else if (c->dtype == CT_I32) IX_LAUNCH(int32_t);
+    else IX_LAUNCH(int8_t);
+#undef IX_LAUNCH
     rc = ct_cu_check_launch("index check");
-  }
-  if (!rc) rc = ct_cu_check(cudaMemcpyAsync(&hbad, bad, sizeof hbad, cudaMemcpyDeviceToHost, s), "index check");
-  if (!rc) rc = ct_cu_check(cudaStreamSynchronize(s), "index check");
-  if (!rc && n && hbad != ~0ull) {
-    size_t isz = ct_dtype_size(c->dtype);
-    char v[8] = {0};
-    rc = ct_cu_check(cudaMemcpy(v, (const char *)ct_data_ptr(c) + hbad * isz, isz, cudaMemcpyDeviceToHost), "index check");
-    if (!rc) {
-      *bad_at = (int64_t)hbad;
-      if (c->dtype == CT_I64) memcpy(bad_value, v, 8);
-      else if (c->dtype == CT_I32) { int32_t x; memcpy(&x, v, 4); *bad_value = x; }
-      else *bad_value = (int8_t)v[0];
-    }
   }
   ct_release(c);
   if (rc) {
@@ -79,15 +123,31 @@ static int range_error(const char *op, int64_t v, int dim, int64_t size) {
                    (long long)v, dim + 1, (long long)size, (long long)size, (long long)size);
 }
 
-/* Positions of idx along a dim of the given size, or NULL with the op's range error set. */
+extern "C" int ct_cu_index_check_deferred(int dev) {
+  if (dev < 0 || dev >= CT_CUDA_MAX_DEVICES || !ix_h[dev] || !ix_h[dev]->flag) return 0;
+  ix_host r = *(ix_host *)ix_h[dev];
+  ix_h[dev]->flag = 0;
+  unsigned int zero = 0; /* the next bad value may report again */
+  cudaMemcpy(&ix_d[dev]->claimed, &zero, sizeof zero, cudaMemcpyHostToDevice);
+  long long C = r.size;
+  if (r.kind == CT_CU_IX_TARGET)
+    ct_errorf("nll_loss: target %lld (sample %lld) is out of range for C=%lld classes (1-based; valid 1..%lld or "
+              "-%lld..-1)", r.value, r.at + 1, C, C, C);
+  else if (r.kind == CT_CU_IX_ONE_HOT)
+    ct_errorf("one_hot: index %lld (element %lld) is out of range for %lld classes (1-based; valid 1..%lld or "
+              "-%lld..-1)", r.value, r.at + 1, C, C, C);
+  else
+    range_error(r.op, r.value, r.dim, r.size);
+  char msg[600];
+  snprintf(msg, sizeof msg, "%s", ct_last_error());
+  return ct_errorf("%s [checked on cuda:%d without waiting; reported at this synchronisation, so results computed "
+                   "since are not valid]", msg, dev);
+}
+
+/* Positions of idx along a dim of the given size (checked on the device, see above), or NULL. */
 static int64_t *positions_or_error(const char *op, const ct_tensor *idx, int dim, int64_t size) {
-  int64_t *pos, bad_at, bad_v;
-  if (ct_cu_index_positions(idx, size, &pos, &bad_at, &bad_v)) return NULL;
-  if (bad_at >= 0) {
-    ct_cu_free(pos, 0, ct_cu_index(idx));
-    range_error(op, bad_v, dim, size);
-    return NULL;
-  }
+  int64_t *pos;
+  if (ct_cu_index_positions(idx, size, &pos, op, CT_CU_IX_RANGE, dim)) return NULL;
   return pos;
 }
 

@@ -6,7 +6,7 @@
  * exp in double, layer_norm takes mean and variance in double and normalises in the input's
  * type, nll_loss accumulates in double; dropout_mask keeps element i when
  * ct_philox_uniform(seed, offset + i) >= p, bit for bit the CPU's mask. Class and index values
- * are range-checked before use (ct_cu_index_positions). */
+ * are range-checked on the device as they are used (ct_cu_index_positions). */
 #include <math.h>
 #include <string.h>
 
@@ -274,14 +274,8 @@ static int nll_fwd(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs
   cudaStream_t s = ct_cu_stream(dev);
   int64_t N = lp->ndim == 2 ? lp->shape[0] : 1, C = lp->shape[lp->ndim - 1];
   int64_t s0 = lp->ndim == 2 ? lp->stride[0] : 0, s1 = lp->stride[lp->ndim - 1];
-  int64_t *pos, bad_at, bad_v;
-  if (ct_cu_index_positions(t, C, &pos, &bad_at, &bad_v)) return -1;
-  if (bad_at >= 0) {
-    ct_cu_free(pos, 0, dev);
-    return ct_errorf("nll_loss: target %lld (sample %lld) is out of range for C=%lld classes (1-based; valid "
-                     "1..%lld or -%lld..-1)", (long long)bad_v, (long long)bad_at + 1, (long long)C, (long long)C,
-                     (long long)C);
-  }
+  int64_t *pos; /* a bad target is reported at the next synchronisation (index.cu) */
+  if (ct_cu_index_positions(t, C, &pos, "nll_loss", CT_CU_IX_TARGET, 0)) return -1;
   if (lp->dtype == CT_F32)
     k_nll<float><<<1, 1024, 0, s>>>(N, (const float *)ct_data_ptr(lp), s0, s1, pos, (float *)ct_data_ptr(out));
   else
@@ -311,13 +305,8 @@ static int one_hot_fwd(ct_tensor *out, ct_tensor *const *in, const ct_attrs *a, 
   size_t osz = ct_dtype_size(out->dtype);
   if (ct_cu_zero(out, s, "one_hot")) return -1;
   if (!n) return 0;
-  int64_t *pos, bad_at, bad_v;
-  if (ct_cu_index_positions(in[0], C, &pos, &bad_at, &bad_v)) return -1;
-  if (bad_at >= 0) {
-    ct_cu_free(pos, 0, dev);
-    return ct_errorf("one_hot: index %lld (element %lld) is out of range for %lld classes (1-based; valid 1..%lld or "
-                     "-%lld..-1)", (long long)bad_v, (long long)bad_at + 1, (long long)C, (long long)C, (long long)C);
-  }
+  int64_t *pos; /* a bad index is reported at the next synchronisation (index.cu) */
+  if (ct_cu_index_positions(in[0], C, &pos, "one_hot", CT_CU_IX_ONE_HOT, 0)) return -1;
   /* the bit pattern of 1 in the output dtype, as ct_store_from_double(dt, p, 1.0) writes it */
   uint64_t one = 0;
   char host1[8] = {0};

@@ -61,7 +61,8 @@ static int copy_dir(void *dst, const void *src, size_t n, int index, enum cudaMe
   if (!s) return -1;
   if (ct_cu_check(cudaMemcpyAsync(dst, src, n, kind, s), what)) return -1;
   /* device->host must be complete on return; host->device from pageable memory already is */
-  if (kind == cudaMemcpyDeviceToHost) return ct_cu_check(cudaStreamSynchronize(s), what);
+  if (kind == cudaMemcpyDeviceToHost) /* a sync point: index checks of earlier ops report here */
+    return ct_cu_check(cudaStreamSynchronize(s), what) ? -1 : ct_cu_index_check_deferred(index);
   return 0;
 }
 static int cu_copy_h2d(void *dst, const void *src, size_t n, int index) {
@@ -120,6 +121,8 @@ int ct_cuda_register(void) {
   ct_cu_register_attention();
   ct_cu_register_paged();
   ct_cu_register_quant();
+  ct_cu_register_optim();
+  ct_cu_register_linear();
   return n;
 }
 
@@ -131,7 +134,9 @@ int ct_cuda_backend_synchronize(void) {
   if (!device_count) return ct_errorf("cuda synchronize: no CUDA device (%s)", reason);
   for (int i = 0; i < device_count; i++) {
     if (!streams[i]) continue;
-    if (ct_cu_set_device(i) || ct_cu_check(cudaStreamSynchronize(streams[i]), "cuda synchronize")) return -1;
+    if (ct_cu_set_device(i) || ct_cu_check(cudaStreamSynchronize(streams[i]), "cuda synchronize") ||
+        ct_cu_index_check_deferred(i))
+      return -1;
   }
   return ct_cu_resolve_times();
 }

@@ -20,7 +20,8 @@
  * chalk.cuda.matmul; context: chalk.context; quant: quantized weights). */
 #define LCHALK_PARTS(X)                                                                            \
   X(tensor) X(index) X(print) X(create) X(view) X(math) X(reduce) X(nn) X(autograd) X(device)     \
-  X(memory) X(ops) X(io) X(attention) X(paged) X(ladder) X(context) X(pytorch) X(quant) X(warpspec)
+  X(memory) X(ops) X(io) X(attention) X(paged) X(ladder) X(context) X(pytorch) X(quant) X(warpspec)  \
+  X(step)
 #define LCHALK_DECLARE_OPEN(NAME) void lchalk_open_##NAME(lua_State *L, int chalk, int methods, int meta);
 LCHALK_PARTS(LCHALK_DECLARE_OPEN)
 #undef LCHALK_DECLARE_OPEN

@@ -13,6 +13,8 @@ import time
 
 import torch
 
+from step_torch import time_samples
+
 INNER, REPS, WARMUP = 20, 9, 10
 
 
@@ -46,23 +48,7 @@ def main():
         step()
     sync()
     first = last[0].item()
-    samples = []
-    for _ in range(REPS):
-        sync()
-        if cuda:
-            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            e0.record()
-            for _ in range(INNER):
-                step()
-            e1.record()
-            e1.synchronize()
-            samples.append(e0.elapsed_time(e1) * 1e-3 / INNER)
-        else:
-            t0 = time.perf_counter()
-            for _ in range(INNER):
-                step()
-            samples.append((time.perf_counter() - t0) / INNER)
-    samples.sort()
+    samples = time_samples(step, cuda, INNER, REPS)[0]  # the timing loop of step_torch.py
     now = last[0].item()
     if not (now == now and abs(now) < 1e6):
         raise SystemExit("torch_gpu: loss is not finite: %r" % now)

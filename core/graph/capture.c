@@ -141,7 +141,19 @@ static void capture_hook(ct_op op, ct_tensor *const *in, int nin, const ct_attrs
   ct_meta_of(out, &m);
   int ov = rc ? -1 : ct_graph_add_value(g, &m);
   if (ov < 0) rc = -1;
-  int ni = rc ? -1 : ct_graph_add_node(g, op, a, ins, nin, &ov, 1);
+  /* a multi-tensor in-place op (CT_OPF_INPLACE_MULTI) has one output per written input */
+  int nw = ct_op_nwritten(ct_optable[op]->flags, a), outs_small[16], *outs = &ov, nout = 1;
+  if (!rc && nw > 1) {
+    outs = nw <= 16 ? outs_small : malloc(sizeof(int) * (size_t)nw);
+    if (!outs) rc = ct_errorf("capture: out of memory");
+    for (int k = 0; k < nw && !rc; k++) {
+      ct_meta_of(in[k], &m);
+      outs[k] = k ? ct_graph_add_value(g, &m) : ov;
+      if (outs[k] < 0) rc = -1;
+    }
+    nout = nw;
+  }
+  int ni = rc ? -1 : ct_graph_add_node(g, op, a, ins, nin, outs, nout);
   if (ni < 0) rc = -1;
   if (!rc) {
     ct_gnode *n = &g->n[ni];
@@ -156,16 +168,20 @@ static void capture_hook(ct_op op, ct_tensor *const *in, int nin, const ct_attrs
         ct_graph_node_cost(g, ni);
     }
     if (def->flags & CT_OPF_INPLACE_OUT) {
-      /* the destination tensor now holds the new version: later reads see this node's value */
-      rc = map_put(&s->tensors, in[0], ov);
-      int r = ct_graph_root(g, ins[0]);
-      if (g->v[r].producer < 0) g->v[r].written = true;
+      /* each destination tensor now holds the new version: later reads see this node's value */
+      for (int k = 0; k < nout && !rc; k++) {
+        rc = map_put(&s->tensors, in[k], outs[k]);
+        int r = ct_graph_root(g, ins[k]);
+        if (g->v[r].producer < 0) g->v[r].written = true;
+        if (!rc && k) rc = remember(g, in[k], outs[k]);
+      }
     } else if (!(def->flags & CT_OPF_VIEW)) {
       rc = map_put(&s->storages, out->storage, ov);
     }
     if (!rc) rc = remember(g, out, ov);
   }
   if (ins != small) free(ins);
+  if (outs != &ov && outs != outs_small) free(outs);
   if (rc) cap_fail(g, ct_last_error());
 }
 

@@ -194,7 +194,9 @@ int ct_graph_root(const ct_graph *g, int v) {
     if (p < 0) return v;
     const ct_gnode *n = &g->n[p];
     if (!(ct_gop_is_view(n->op) || ct_gop_is_inplace(n->op)) || n->nin == 0) return v;
-    v = n->in[0];
+    int k = 0; /* output k of an in-place node aliases its input k (CT_OPF_INPLACE_MULTI) */
+    while (k < n->nout && n->out[k] != v) k++;
+    v = n->in[k < n->nout && k < n->nin ? k : 0];
   }
   return v;
 }
@@ -211,7 +213,11 @@ int ct_graph_epoch(const ct_graph *g, int v, int i) {
   for (int k = 0; k < i && k < g->nn; k++) {
     const ct_gnode *n = &g->n[k];
     if (n->dead || !ct_gop_is_inplace(n->op)) continue;
-    if (ct_graph_storage_key(g, n->in[0]) == key) e++;
+    for (int w = 0; w < n->nout && w < n->nin; w++) /* inputs 0..nout-1 are written */
+      if (ct_graph_storage_key(g, n->in[w]) == key) {
+        e++;
+        break;
+      }
   }
   return e;
 }

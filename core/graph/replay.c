@@ -99,9 +99,10 @@ int ct_graph_instantiate(ct_graph *g) {
       ct_meta m;
       value_meta(x, &m);
       if (ct_gop_is_view(n->op) || ct_gop_is_inplace(n->op)) {
-        ct_tensor *base = g->v[n->in[0]].rt;
+        int src = n->in[k < n->nin ? k : 0]; /* output k of an in-place node aliases input k */
+        ct_tensor *base = g->v[src].rt;
         if (!base)
-          rc = ct_errorf("replay: internal error: value %d has no buffer", n->in[0]);
+          rc = ct_errorf("replay: internal error: value %d has no buffer", src);
         else if (!(x->rt = ct_tensor_alias(base, &m)))
           rc = -1;
         continue;

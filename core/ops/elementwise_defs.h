@@ -33,9 +33,14 @@
   X(pow, FLOAT, POW(x, y), "da = g*b*a^(b-1); db = g*a^b*ln a", 0)                                 \
   X(maximum, NUM, x > y ? x : y, "da = g*[a>=b]; db = g*[b>a]", 0)
 
-/* The same columns, reached through their own entry points (relu's backward in one pass:
-   relu_grad(g, x) = x > 0 ? g : 0, x takes no gradient) */
-#define CT_EW_BINARY_INTERNAL(X) X(relu_grad, FLOAT, y > 0 ? x : 0, "dg = g*[x>0]", CT_OPF_NONDIFF_IN1)
+/* The same columns, reached through their own entry points (relu's and gelu's backward in one
+   pass: relu_grad(g, x) = x > 0 ? g : 0, x takes no gradient; gelu_bwd(g, x) = g * gelu'(x), the
+   product of g and gelu_grad's expression, so it rounds as the two ops did) */
+#define CT_EW_BINARY_INTERNAL(X)                                                                   \
+  X(relu_grad, FLOAT, y > 0 ? x : 0, "dg = g*[x>0]", CT_OPF_NONDIFF_IN1)                           \
+  X(gelu_bwd, FLOAT,                                                                               \
+    x * (K(0.5) * (1 + ERF(y * K(0.70710678118654752))) + y * (K(0.39894228040143268) * EXP(K(-0.5) * y * y))), \
+    "dg = g*gelu'(x); dx = g*g_in*phi(x)*(2 - x^2)", 0)
 
 /* X(name, expression): comparisons, bool results, no gradient */
 #define CT_EW_COMPARE(X)                                                                           \

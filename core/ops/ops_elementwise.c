@@ -156,15 +156,31 @@ static int relu_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
 }
 static int gelu_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_tensor *x = n->in[0];
+  ct_device dev = x->storage->device;
+  if (g->dtype == x->dtype && g->storage->device.type == dev.type &&
+      (dev.type == CT_CPU || ct_cuda_forward[CT_OP_gelu_bwd])) { /* g * gelu'(x) in one pass */
+    ct_tensor *in[2] = {g, x};
+    gin[0] = ct_op_run(CT_OP_gelu_bwd, in, 2, NULL);
+    return gin[0] ? 0 : -1;
+  }
   gin[0] = O_MUL(R(g), ct_op_run(CT_OP_gelu_grad, &x, 1, NULL));
   return gin[0] ? 0 : -1;
 }
-static int gelu_grad_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
-  ct_tensor *x = n->in[0];
+/* g * gelu''(x) = g * phi(x) * (2 - x^2) */
+static ct_tensor *gelu_second(ct_tensor *g, ct_tensor *x) {
   ct_tensor *x2 = ct_mul(x, x);
   ct_tensor *dens = O_MULS(O_EXP(O_MULS(R(x2), -0.5)), 0.39894228040143268);
-  gin[0] = O_MUL(O_MUL(R(g), dens), O_ADDS(O_NEG(x2), 2));
+  return O_MUL(O_MUL(R(g), dens), O_ADDS(O_NEG(x2), 2));
+}
+static int gelu_grad_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  gin[0] = gelu_second(g, n->in[0]);
   return gin[0] ? 0 : -1;
+}
+static int gelu_bwd_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
+  ct_tensor *x = n->in[1];
+  GIN(0, O_MUL(R(g), ct_op_run(CT_OP_gelu_grad, &x, 1, NULL)));
+  GIN(1, O_MUL(gelu_second(g, x), R(n->in[0])));
+  return 0;
 }
 static int pow_scalar_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   double p = n->attrs.f[0];

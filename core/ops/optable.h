@@ -49,6 +49,10 @@
   X(conv2d_grad_input) X(conv2d_grad_weight)                                      \
   /* in place: y <- a y + b x (optimizer updates; recorded by chalk.capture like assign) */     \
   X(axpby)                                                                                      \
+  /* in place over every parameter at once (ops/ops_assign.c): the fused optimizer updates */   \
+  X(sgd_multi) X(adam_multi)                                                                   \
+  /* y = x W^T + b in one op (ops/ops_matmul.c; on CUDA the bias rides in the GEMM's epilogue) */ \
+  X(linear)                                                                                     \
   /* matmul with a quantized second operand (ops/ops_quant.c) */ X(qmatmul)
 
 /* An X of CT_OPS takes the op's name first; elementwise rows pass their other columns too. */
@@ -74,7 +78,15 @@ enum {
   CT_OPF_NONDIFF_IN1 = 8,   /* input 1 is an index/target: no gradient flows to it */
   CT_OPF_ELEMENTWISE = 16,  /* pure elementwise with broadcasting: fusable */
   CT_OPF_INPLACE_OUT = 32,  /* output aliases input 0 and the forward writes into it (assign) */
+  CT_OPF_INPLACE_MULTI = 64, /* with INPLACE_OUT: the forward writes inputs 0..attrs.i[1]-1 */
 };
+
+/* How many leading inputs an op call writes in place: attrs.i[1] for CT_OPF_INPLACE_MULTI rows
+   (the multi-tensor optimizers), 1 for other in-place rows, else 0. Capture records each. */
+static inline int ct_op_nwritten(unsigned flags, const ct_attrs *a) {
+  if (!(flags & CT_OPF_INPLACE_OUT)) return 0;
+  return (flags & CT_OPF_INPLACE_MULTI) && a ? (int)a->i[1] : 1;
+}
 
 typedef struct {
   const char *name;
@@ -150,6 +162,18 @@ int ct_cat_into(ct_tensor *out, ct_tensor *const *in, int nin, int dim,
 /* dst <- src (broadcast, dtype converted), through the op table (op "assign") when both are on one
    device, so a captured step records it; across devices it falls back to ct_copy_. 0 or -1. */
 int ct_assign_(ct_tensor *dst, ct_tensor *src);
+
+/* ---- multi-tensor optimizer updates (ops/ops_assign.c) ---------------------------------------- */
+/* One op over n parameters (same device; each list's i-th tensor shaped like p[i]): the update of
+   lua/chalk/optim.lua's SGD / Adam / AdamW, element for element. first_step: buf <- d (SGD's
+   first momentum step). buf may be NULL when momentum is 0. 0, or -1 with the error set. */
+int ct_sgd_multi_(ct_tensor *const *p, ct_tensor *const *buf, ct_tensor *const *g, int n, double lr, double momentum,
+                  double dampening, double weight_decay, bool nesterov, bool first_step);
+int ct_adam_multi_(ct_tensor *const *p, ct_tensor *const *m, ct_tensor *const *v, ct_tensor *const *g, int n, double lr,
+                   double beta1, double beta2, double eps, double weight_decay, bool decoupled, int64_t step);
+
+/* y = x W^T + b (x [..., K], W [N, K], b [N]): one op, one cuBLASLt GEMM on CUDA (ops/ops_matmul.c). */
+ct_tensor *ct_linear(ct_tensor *x, ct_tensor *w, ct_tensor *b);
 
 /* ---- checkpointing (ops/ops_checkpoint.c; the graph pass is graph/passes/checkpoint.c) ---- */
 /* A function recomputed in backward: run(ud, in, nin) returns a new tensor (its output).

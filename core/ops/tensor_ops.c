@@ -1,7 +1,7 @@
 /* tensor_ops.c: tensor creation, copy, fill and device moves that run ops or cpu/ loops (above tensor/).
- * ct_full/ct_fill_ fill through the cpu copy loop, ct_to_device and cross-device copies run the copy
- * op (so they show as op events), ct_read_host makes a contiguous view first; the random draws
- * take Philox numbers from tensor/rng.c on the CPU and move them to the device. */
+ * ct_full/ct_fill_ fill through the cpu copy loop (on a GPU: memset and add_scalar, no host copy), ct_to_device and
+ * cross-device copies run the copy op (so they show as op events), ct_read_host makes a contiguous view first; the
+ * random draws take Philox numbers from tensor/rng.c on the CPU and move them to the device. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +149,20 @@ int ct_copy_(ct_tensor *dst, const ct_tensor *src) {
 }
 
 int ct_fill_(ct_tensor *t, double v) {
+  ct_devtype dv = t->storage->device.type;
+  ct_dtype dt = t->dtype;
+  if (dv != CT_CPU && ct_devops[dv].memset0 && ct_cuda_forward[CT_OP_add_scalar] && ct_is_contiguous(t) &&
+      (dt == CT_F32 || dt == CT_F64 || dt == CT_I32 || dt == CT_I64)) {
+    /* zero then + v on the device: no host-to-device copy from pageable memory, which CUDA may
+       serialise with the stream (a backward's seed, ones_like, made one such copy every step) */
+    ct_attrs a = {0};
+    a.f[0] = v;
+    if (ct_devops[dv].memset0(ct_data_ptr(t), (size_t)ct_numel(t) * ct_dtype_size(dt), t->storage->device.index) ||
+        (v != 0 && ct_cuda_forward[CT_OP_add_scalar](t, &t, 1, &a)))
+      return -1;
+    t->storage->version++;
+    return 0;
+  }
   ct_tensor *s = ct_empty(NULL, 0, t->dtype, ct_cpu());
   if (!s) return -1;
   ct_store_from_double(t->dtype, s->storage->data, v);

@@ -404,6 +404,8 @@ local tensor_arg
 function F.linear(x, w, b)
   tensor_arg(x, "linear")
   if not chalk.is_tensor(w) then error(("nn.functional.linear: argument 2 (weight) must be a tensor, got %s"):format(type(w)), 2) end
+  -- on a GPU one op with the bias in the GEMM (chalk.linear: cuBLASLt's bias epilogue)
+  if b and x.dtype == "f32" and x.device:sub(1, 4) == "cuda" then return chalk.linear(x, w, b) end
   local y = x:matmul(w.T)
   if b then y = y + b end
   return y

@@ -14,6 +14,10 @@
 --    parameter-sized temporaries, not a pile waiting for Lua's garbage collector.
 --  - State tensors are created lazily on the first step, tagged "optimizer state" and named after
 --    their parameter ("1.weight.exp_avg"), so memory pictures show what Adam costs (2 per param).
+--  - Option fused ("auto" by default, true, false): SGD, Adam and AdamW update every parameter of
+--    a group in one op (sgd_multi / adam_multi: one CUDA launch, PyTorch's fused/foreach path);
+--    "auto" fuses parameters on a CUDA device, and the CPU keeps the per-parameter ops (true fuses
+--    there too). Both give the same numbers (the rows round as the op chain does).
 local chalk = require "chalk"
 
 local optim = {}
@@ -95,25 +99,59 @@ function Optimizer:zero_grad()
   end
 end
 
+-- The parameters of group g that fused_update takes together: those with a gradient, on the
+-- device of the first such one, f32 or f64, contiguous, all at the same step count (others go
+-- one by one). nil when the group is not fused.
+local function fusable(self, g)
+  if not self.fused_update or g.fused == false then return nil end
+  local list, dev, dt, step = {}, nil, nil, nil
+  for _, p in ipairs(g.params) do
+    local grad = p.grad
+    if grad then
+      local st = self.state[p]
+      local n = st and st.step or 0
+      dev = dev or p.device
+      dt = dt or p.dtype
+      step = step or n
+      if p.device == dev and p.dtype == dt and (dt == "f32" or dt == "f64") and n == step
+        and p:is_contiguous() and grad.device == dev then
+        list[#list + 1] = p
+      end
+    end
+  end
+  if #list == 0 or (g.fused ~= true and dev:sub(1, 4) ~= "cuda") then return nil end
+  return list
+end
+
+-- The state of p, made on its first step, with its step count advanced.
+local function next_state(self, p)
+  local st = self.state[p]
+  if not st then
+    st = { step = 0 }
+    self.state[p] = st
+  end
+  st.step = st.step + 1
+  return st
+end
+
 -- Calls update(self, group, p, grad, state) for every parameter that has a gradient, under
--- no_grad. closure (optional) recomputes the loss first, as in PyTorch.
+-- no_grad (or fused_update(self, group, params, states) once for the fusable ones). closure
+-- (optional) recomputes the loss first, as in PyTorch.
 function Optimizer:step(closure)
   local loss
   if closure then loss = closure() end
   -- what a step makes is temporary (its state is tagged in state_like), as PyTorch counts it
   chalk.with_category("temporary", chalk.no_grad, function()
     for _, g in ipairs(self.param_groups) do
+      local fused, done = fusable(self, g), {}
+      if fused then
+        local states = {}
+        for i, p in ipairs(fused) do states[i], done[p] = next_state(self, p), true end
+        self:fused_update(g, fused, states)
+      end
       for _, p in ipairs(g.params) do
         local grad = p.grad
-        if grad then
-          local st = self.state[p]
-          if not st then
-            st = { step = 0 }
-            self.state[p] = st
-          end
-          st.step = st.step + 1
-          self:update(g, p, grad, st)
-        end
+        if grad and not done[p] then self:update(g, p, grad, next_state(self, p)) end
       end
     end
   end)
@@ -194,11 +232,12 @@ function Optimizer:__tostring()
   return table.concat(lines, "\n")
 end
 
-local function class(name, defaults, update)
+local function class(name, defaults, update, fused_update)
   local cls = setmetatable({}, { __index = Optimizer })
   cls.__index = cls
   cls.__tostring = Optimizer.__tostring
   cls.update = update
+  cls.fused_update = fused_update
   optim[name] = setmetatable(cls, {
     __index = Optimizer,
     __call = function(c, params, opts) return new_optimizer(c, name, params, opts, defaults) end,
@@ -211,7 +250,27 @@ end
 -- optim.SGD(params, {lr, momentum=0, dampening=0, weight_decay=0, nesterov=false})
 --   d = g + wd p;  buf = momentum buf + (1 - dampening) d  (buf = d on the first step)
 --   d = nesterov and d + momentum buf or buf;  p = p - lr d
-class("SGD", { lr = 1e-2, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false },
+local function sgd_fused(_, g, params, states)
+  if g.nesterov and (g.momentum <= 0 or g.dampening ~= 0) then
+    error("optim.SGD: nesterov needs momentum > 0 and dampening 0", 0)
+  end
+  local grads, bufs, first = {}, nil, false
+  for i, p in ipairs(params) do grads[i] = p.grad end
+  if g.momentum ~= 0 then
+    bufs = {}
+    for i, p in ipairs(params) do
+      local st = states[i]
+      if not st.momentum_buffer then
+        st.momentum_buffer = state_like(p, "momentum_buffer")
+        first = true -- all params of the call share their step count (fusable), so all are new
+      end
+      bufs[i] = st.momentum_buffer
+    end
+  end
+  chalk._sgd_multi_(params, bufs, grads, g.lr, g.momentum, g.dampening, g.weight_decay, g.nesterov, first)
+end
+
+class("SGD", { lr = 1e-2, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false, fused = "auto" },
   function(_, g, p, grad, st)
     if g.nesterov and (g.momentum <= 0 or g.dampening ~= 0) then
       error("optim.SGD: nesterov needs momentum > 0 and dampening 0", 0)
@@ -245,7 +304,7 @@ class("SGD", { lr = 1e-2, momentum = 0, dampening = 0, weight_decay = 0, nestero
     end
     p:axpby_(1, d, -g.lr) -- p = p - lr d, in one pass
     if d_owned then release(d) end
-  end)
+  end, sgd_fused)
 
 -- ---- Adam and AdamW ------------------------------------------------------------------------------
 
@@ -310,13 +369,30 @@ local function adam_update(g, p, grad, st, decoupled)
   release(u)
 end
 
+-- The same update for every parameter of params at once (one adam_multi op).
+local function adam_fused(g, params, states, decoupled)
+  local grads, m, v = {}, {}, {}
+  for i, p in ipairs(params) do
+    local st = states[i]
+    if not st.exp_avg then
+      st.exp_avg = state_like(p, "exp_avg")
+      st.exp_avg_sq = state_like(p, "exp_avg_sq")
+    end
+    grads[i], m[i], v[i] = p.grad, st.exp_avg, st.exp_avg_sq
+  end
+  chalk._adam_multi_(params, m, v, grads, g.lr, g.betas[1], g.betas[2], g.eps, g.weight_decay, decoupled,
+    states[1].step)
+end
+
 -- optim.Adam(params, {lr=1e-3, betas={0.9, 0.999}, eps=1e-8, weight_decay=0}) (L2 decay: g + wd p)
-class("Adam", { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 0 },
-  function(_, g, p, grad, st) adam_update(g, p, grad, st, false) end)
+class("Adam", { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 0, fused = "auto" },
+  function(_, g, p, grad, st) adam_update(g, p, grad, st, false) end,
+  function(_, g, params, states) adam_fused(g, params, states, false) end)
 
 -- optim.AdamW(params, {lr=1e-3, betas={0.9, 0.999}, eps=1e-8, weight_decay=1e-2}) (decoupled)
-class("AdamW", { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 1e-2 },
-  function(_, g, p, grad, st) adam_update(g, p, grad, st, true) end)
+class("AdamW", { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 1e-2, fused = "auto" },
+  function(_, g, p, grad, st) adam_update(g, p, grad, st, true) end,
+  function(_, g, params, states) adam_fused(g, params, states, true) end)
 
 -- for optim_extra.lua (RMSprop): the class maker and state allocator above
 optim._class, optim._state_like = class, state_like

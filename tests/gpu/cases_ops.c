@@ -553,16 +553,7 @@ void cases_nn(void) {
       run_case("one_hot", label, op_one_hot, &p, &idx, 1, 0, 0);
       pair_free(&idx);
     }
-  {
-    double bad[4] = {1, 2, 12, 3};
-    int64_t sh[1] = {4}, ls[2] = {4, 11};
-    pair idx = mk_values(bad, sh, 1, CT_I64, false);
-    prm p = {{11, CT_F32}, {0}};
-    run_case("one_hot", "class 12 of 11: the CPU's error", op_one_hot, &p, &idx, 1, 0, 0);
-    pair in[2] = {mk(ls, 2, CT_F32, -1, 1, LAY_CONTIG, false), idx};
-    run_case("nll_loss", "target 12 of 11: the CPU's error", op_nll, NULL, in, 2, 0, 0);
-    pair_free(&in[0]), pair_free(&idx);
-  }
+  /* out-of-range classes and targets: reported at the next synchronisation (step_parity.c) */
 }
 
 /* ==== indexing ======================================================================================= */
@@ -624,19 +615,7 @@ void cases_index(void) {
         }
       }
   }
-  /* the index ops' errors on the GPU are the CPU's */
-  {
-    int64_t shape[2] = {4, 3}, ks[1] = {3};
-    double bad[3] = {1, 5, -2};
-    prm p = {{0}, {0}};
-    pair in[2] = {mk(shape, 2, CT_F32, -1, 1, LAY_CONTIG, false), mk_values(bad, ks, 1, CT_I64, false)};
-    run_case("index_select", "index 5 of 4: the CPU's error", op_index_select, &p, in, 2, 0, 0);
-    double zero[3] = {1, 0, 2};
-    pair_free(&in[1]);
-    in[1] = mk_values(zero, ks, 1, CT_I64, false);
-    run_case("index_select", "index 0 (1-based): the CPU's error", op_index_select, &p, in, 2, 0, 0);
-    pair_free(&in[0]), pair_free(&in[1]);
-  }
+  /* the index ops' errors: reported at the next synchronisation, in the CPU's words (step_parity.c) */
 }
 
 /* ==== convolution and pooling ==================================================================== */

@@ -346,6 +346,7 @@ int main(int argc, char **argv) {
   cases_nn();
   cases_index();
   cases_conv();
+  cases_step();
   if (!cpu_only) {
     cases_ladder();
     cases_attention();

@@ -74,5 +74,6 @@ void cases_attention(void); /* attention_parity.c */
 void cases_paged(void);     /* paged_parity.c */
 void cases_quant(void);     /* quant_parity.c */
 void cases_warpspec(void);  /* warpspec_parity.c: lesson 19 */
+void cases_step(void);      /* step_parity.c: fused optimizers, gelu_bwd, deferred index checks */
 
 #endif
