@@ -38,7 +38,10 @@ static void *upload(const float *h, int64_t n, ct_dtype dt) {
     else
       ((uint16_t *)host)[i] = f2bf(h[i]);
   }
-  if (cudaMalloc(&dev, (size_t)n * es) || cudaMemcpy(dev, host, (size_t)n * es, cudaMemcpyHostToDevice)) {
+  /* a copy from pageable memory may return before its DMA lands, and the transport's stream does not
+     wait for the legacy stream: synchronise, or a kernel can read the tail before it arrives */
+  if (cudaMalloc(&dev, (size_t)n * es) || cudaMemcpy(dev, host, (size_t)n * es, cudaMemcpyHostToDevice) ||
+      cudaDeviceSynchronize()) {
     fprintf(stderr, "cudaMalloc/cudaMemcpy failed\n");
     exit(1);
   }
