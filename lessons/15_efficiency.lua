@@ -254,10 +254,9 @@ return {
     {
       title = "Mixture of experts: routing with a capacity",
       text = [[
-        nn.MoE{dim = 64, hidden = 64, experts = 8, top_k = 2}: a softmax router sends each token
-        to its 2 best experts; each takes at most capacity = ceil(k x tokens / E x factor)
-        assignments, first choices first. The rest are dropped: they add 0, and the residual
-        x + moe(x) carries the token on. 1024 embedded tokens, one router, three factors:]],
+        nn.MoE{dim = 64, hidden = 64, experts = 8, top_k = 2}: a softmax router sends each token to
+        its 2 best experts; each takes at most ceil(k x tokens / E x factor) assignments, first
+        choices first. The rest are dropped: they add 0; the residual x + moe(x) carries the token.]],
       code = [[
         chalk.manual_seed(3)
         moe = nn.MoE{dim = 64, hidden = 64, experts = 8, top_k = 2}

@@ -98,15 +98,15 @@ function MoE:forward(x)
   for e = 1, E do
     offset[e] = rows
     if #members[e] > 0 then
-      local idx = chalk.tensor(members[e], { dtype = "i64" })
+      local idx = chalk.tensor(members[e], { dtype = "i64", device = xf.device })
       outs[#outs + 1] = self["expert" .. e](xf:index_select(1, idx))
       rows = rows + #members[e]
     end
   end
-  outs[#outs + 1] = chalk.zeros(1, d)
+  outs[#outs + 1] = chalk.zeros(1, d, { dtype = xf.dtype, device = xf.device })
   local stacked = chalk.cat(outs, 1)                                      -- [rows + 1, d]
   -- the gate weights: p of the chosen experts renormalised over them; combine by gathering rows
-  local chosen = chalk.tensor(choice, { dtype = "i64" })                   -- [T, k]
+  local chosen = chalk.tensor(choice, { dtype = "i64", device = xf.device })                   -- [T, k]
   local gates = probs:gather(2, chosen)
   gates = gates / gates:sum(2, true)
   local y
@@ -116,13 +116,13 @@ function MoE:forward(x)
       local s = slot[t][j]
       pick[t] = s and offset[choice[t][j]] + s or rows + 1               -- dropped: the zero row
     end
-    local part = stacked:index_select(1, chalk.tensor(pick, { dtype = "i64" })) * gates:narrow(2, j, 1)
+    local part = stacked:index_select(1, chalk.tensor(pick, { dtype = "i64", device = xf.device })) * gates:narrow(2, j, 1)
     y = y and y + part or part
   end
   -- the Switch auxiliary loss E x sum_i f_i P_i
   local f = {}
   for e = 1, E do f[e] = load[e] / (T * k) end
-  self.aux_loss = (probs:mean(1) * chalk.tensor(f)):sum() * E
+  self.aux_loss = (probs:mean(1) * chalk.tensor(f, { dtype = probs.dtype, device = probs.device })):sum() * E
   local kept = {}
   for e = 1, E do kept[e] = #members[e] end
   self.last = { tokens = T, top_k = k, capacity = capacity, load = load, kept = kept, dropped = dropped }
