@@ -277,6 +277,30 @@ typedef struct {
 ct_tensor *ct_attention(ct_tensor *q, ct_tensor *k, ct_tensor *v, const ct_attention_opts *o); /* o may be NULL */
 /* Decode attention through a block table (ops/ops_paged.c): q [B,H,D], caches [blocks,S,H,D], table [B,M], lengths [B]. */
 ct_tensor *ct_paged_attention(ct_tensor *q, ct_tensor *k_cache, ct_tensor *v_cache, ct_tensor *block_table, ct_tensor *lengths);
+/* Quantized weights (ops/ops_quant.c; loops in cpu/quant.c, CUDA in kernels/quant.cu). A weight of
+   rows x cols (a 1-D one is one row) is stored as bytes of one i8 tensor: int8 (one f32 step d for
+   the tensor, then the codes), int8_channel (one f32 d per row, then the codes), q4 and q8 (per row,
+   ceil(cols/32) blocks of an f16 d and 32 codes, 4-bit (18 bytes) or 8-bit (34 bytes); a last partial
+   block is padded with zero codes). Every element: w ~ code * d, code = round(w / d) in [-L, L],
+   d = max|w| / L over its group (L = 127; 7 for q4; q4/q8 round d up to an f16), so
+   |w - code * d| <= d / 2. */
+typedef enum { CT_QINT8, CT_QINT8_CHANNEL, CT_QQ4, CT_QQ8, CT_QNFORMATS } ct_qformat;
+typedef struct ct_qtensor {
+  ct_qformat format;
+  int ndim;            /* 1 or 2, as the weight was given */
+  int64_t rows, cols;  /* a 1-D weight: rows 1 */
+  ct_tensor *data;     /* i8 [bytes], owned */
+} ct_qtensor;
+int ct_qformat_from_name(const char *name, ct_qformat *out); /* error lists the formats */
+const char *ct_qformat_name(ct_qformat f);
+int64_t ct_qformat_bytes(ct_qformat f, int64_t rows, int64_t cols);
+ct_qtensor *ct_quantize(ct_tensor *w, ct_qformat f);   /* f32/f64 w, any device; NULL + error */
+ct_tensor *ct_dequantize(const ct_qtensor *q);        /* f32, on q's device */
+ct_tensor *ct_qmatmul(ct_tensor *x, const ct_qtensor *q, bool transposed); /* x @ W^T, or x @ W */
+ct_tensor *ct_qscales(const ct_qtensor *q);           /* f32 [rows, groups per row]: each group's d */
+ct_qtensor *ct_qtensor_to(const ct_qtensor *q, ct_device dev);
+double ct_qtensor_bits(const ct_qtensor *q);          /* bytes * 8 / elements */
+void ct_qtensor_free(ct_qtensor *q);
 /* Bytes the flash forward (or backward) moves through main memory on dev for q of q_shape, as the
    op's cost reports them (core/ops_attention.c). */
 double ct_attention_flash_bytes(const int64_t *q_shape, int ndim, int64_t nk, int64_t dv, ct_dtype dt,

@@ -17,10 +17,10 @@
  * Tensor method table (index methods) and, where it has any, metamethods into the tensor
  * metatable (index meta). The indices are absolute. The parts, in the order lchalk_module.c
  * opens them; part NAME is lua/lchalk_NAME.c (io: save/load, .npy, IDX; ladder:
- * chalk.cuda.matmul; context: chalk.context). */
+ * chalk.cuda.matmul; context: chalk.context; quant: quantized weights). */
 #define LCHALK_PARTS(X)                                                                            \
   X(tensor) X(index) X(print) X(create) X(view) X(math) X(reduce) X(nn) X(autograd) X(device)     \
-  X(memory) X(ops) X(io) X(attention) X(paged) X(ladder) X(context) X(pytorch)
+  X(memory) X(ops) X(io) X(attention) X(paged) X(ladder) X(context) X(pytorch) X(quant)
 #define LCHALK_DECLARE_OPEN(NAME) void lchalk_open_##NAME(lua_State *L, int chalk, int methods, int meta);
 LCHALK_PARTS(LCHALK_DECLARE_OPEN)
 #undef LCHALK_DECLARE_OPEN

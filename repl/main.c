@@ -163,7 +163,7 @@ static void setup_globals(lua_State *L) {
     return;
   }
   int chalk = lua_gettop(L);
-  static const char *const fields[] = {"nn", "optim", "data", "viz", "dist", "sim", "serve", NULL};
+  static const char *const fields[] = {"nn", "optim", "data", "viz", "dist", "sim", "serve", "quant", NULL};
   for (int i = 0; fields[i]; i++) {
     if (lua_getfield(L, chalk, fields[i]) != LUA_TNIL)
       lua_setglobal(L, fields[i]);

@@ -48,7 +48,8 @@
   /* fused backward rows (CPU; where a device has no kernel the rules use the ops above) */    \
   X(conv2d_grad_input) X(conv2d_grad_weight)                                      \
   /* in place: y <- a y + b x (optimizer updates; recorded by chalk.capture like assign) */     \
-  X(axpby)
+  X(axpby)                                                                                      \
+  /* matmul with a quantized second operand (ops/ops_quant.c) */ X(qmatmul)
 
 /* An X of CT_OPS takes the op's name first; elementwise rows pass their other columns too. */
 #define CT_OP_FIRST_(name, ...) name
