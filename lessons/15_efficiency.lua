@@ -1,16 +1,19 @@
 -- 15_efficiency.lua: module 15, model efficiency on the Fashion-MNIST MLP of lesson 3 and the char
--- GPT of lesson 13: magnitude pruning (per tensor and 2:4), distillation, LoRA and QLoRA, and a
--- mixture of experts with a top-k router, capacity and dropped tokens.
--- Numbers to reproduce (lessons.md row 15): accuracy against sparsity; the distilled student beats the
+-- GPT of lesson 13: quantization (int8, q8, q4 with the dequantizing matmul), magnitude pruning
+-- (per tensor and 2:4), distillation, LoRA and QLoRA, and a mixture of experts with a top-k router,
+-- capacity and dropped tokens.
+-- Numbers to reproduce (lessons.md row 15): round-trip error <= d/2 on every element, scale 127/max|w|,
+-- model bytes = params x bits / 8 measured, accuracy and perplexity per format, quantized vs f32
+-- matmul at batch 1 and 256; accuracy against sparsity; the distilled student beats the
 -- same student on labels alone; LoRA trainable r(d+k) against dk, merged output = unmerged; capacity =
 -- ceil(k x tokens / E x factor) and the drops at factors 1.0, 1.25, 2.0; aux loss 1 at a uniform router.
 return {
-  title = "Model efficiency: pruning, distillation, LoRA, mixture of experts",
+  title = "Model efficiency: quantization, pruning, distillation, LoRA, mixture of experts",
   module = 15,
-  timing = { "wall", " s$" },
+  timing = { "wall", " s$", " ms ", "time [%d.]+x of f32" },
   setup = [[
     eff = chalk.efficiency
-    prune, distill, chart = eff.prune, eff.distill, require "chalk.chart"
+    prune, distill, chart, quant = eff.prune, eff.distill, require "chalk.chart", chalk.quant
     F = nn.functional
     -- acc(m [, Xs, Ys]): test accuracy of a classifier (the test images by default)
     function acc(m, Xs, Ys) return distill.accuracy(m, Xs or Xt, Ys or Yt) end
@@ -62,6 +65,72 @@ return {
         lm = nn.CharGPT.pretrained()
         print(("char GPT: %d parameters, validation loss %.3f nats/char"):format(
           lm:num_parameters(), lm.report.val_loss))]],
+    },
+    {
+      title = "Quantized weights: int8 and 4-bit blocks",
+      text = [[
+        A quantized weight is a small integer code times a step d = max|w| / L of its group:
+        int8 (L = 127) per tensor or per output row; q8 and q4 (L = 7) per block of 32 weights
+        of a row with an f16 step, as llama.cpp's Q8_0 and Q4_0: 8.5 and 4.5 bits per weight.
+        Rounding to the nearest level errs by at most d/2, checked on every element of the
+        MLP's first layer (784 = 24.5 blocks: each row's last block is padded).]],
+      code = [[
+        w1 = mlp["1"].weight
+        print(quant.quantize(w1, "q4"))
+        print("format       bits/w     bytes  max |w - code d|  largest d/2  over the bound")
+        for _, f in ipairs {"int8", "int8_channel", "q8", "q4"} do
+          local st = quant.check(w1, f)
+          print(("%-12s %6.3f %9d %17.3e %12.3e %14d"):format(f, st.bits, st.bytes, st.max_err,
+            st.max_bound, st.violations))
+        end
+        amax = w1:abs():max():item()
+        print(("int8 scale: measured %.4f, law 127 / max|w| = 127 / %.5f = %.4f"):format(
+          quant.check(w1, "int8").scale, amax, 127 / amax))
+        quant.histogram(w1, "q4", {block = {1, 12}, file = "15_q4_histogram.png"})]],
+    },
+    {
+      title = "Accuracy and perplexity against bits",
+      text = [[
+        quant.quantize_model swaps every Linear for a quantized one (embeddings stay f32). Weight
+        bytes from the allocator (live parameter bytes after the swap - before + the f32 weights
+        let go) against the law params x bits / 8; MLP accuracy and char GPT perplexity.]],
+      setup = [[_, va = nn.CharGPT.streams()]], -- the validation words, as lm:loss_on reads them
+      code = [[
+        ppl32 = math.exp(lm:loss_on(va, 8))
+        acc_pts, ppl_pts = {{bits = 32, value = 100 * base_acc}}, {{bits = 32, value = ppl32}}
+        print("format       GPT weight bytes  params x bits/8  MLP accuracy  GPT perplexity")
+        print(("%-12s %46.2f%% %15.3f"):format("f32", 100 * base_acc, ppl32))
+        for _, f in ipairs {"q8", "int8_channel", "int8", "q4"} do
+          local m = quant.quantize_model(trained_mlp(), f)
+          local g, r = quant.quantize_model(nn.CharGPT.pretrained(), f)
+          local a, p, bits = 100 * acc(m), math.exp(g:loss_on(va, 8)), quant.format[f].bits
+          acc_pts[#acc_pts + 1] = {bits = bits, value = a, label = f}
+          ppl_pts[#ppl_pts + 1] = {bits = bits, value = p, label = f}
+          print(("%-12s %16d %16d %12.2f%% %15.3f"):format(f, r.bytes_after - r.bytes_before
+            + r.f32_bytes, r.expected_qbytes, a, p))
+        end
+        quant.bits_chart(acc_pts, {ylabel = "MLP test accuracy (%)", file = "15_bits_accuracy.png"})
+        quant.bits_chart(ppl_pts, {ylabel = "char GPT perplexity", file = "15_bits_perplexity.png"})]],
+    },
+    {
+      title = "The dequantizing matmul: fewer bytes, more work",
+      text = [[
+        qmatmul (an op of the table) multiplies f32 activations by a quantized weight, unpacking
+        codes as it goes: the f32 weight is never made. At batch 1 a matmul reads the whole
+        weight for 2 FLOPs per weight: bytes decide, and 4.5 bits instead of 32 should win. At
+        batch 256 the FLOPs decide and unpacking is extra work that BLAS's f32 kernel does not
+        do. Whether the saved bytes pay for the unpacking is measured, here on this CPU:]],
+      code = [[
+        mt = quant.matmul_table{n = 1024, k = 1024, batches = {1, 256}, formats = {"int8", "q4"}}
+        print(mt)
+        for _, r in ipairs(mt) do
+          if r.format == "q4" then
+            local f32 = mt[r.batch == 1 and 1 or 4]
+            print(("batch %3d: q4 reads %.1fx fewer bytes, time %.2fx of f32's: %s"):format(r.batch,
+              f32.bytes / r.bytes, r.ms / f32.ms, r.ms < f32.ms and "the bytes win"
+              or "unpacking erases the gain"))
+          end
+        end]],
     },
     {
       title = "Magnitude pruning: accuracy against sparsity",
@@ -214,12 +283,27 @@ return {
       check = function() assert(d64 <= 1e-6, "merged output should equal unmerged") end,
     },
     {
+      title = "QLoRA: the frozen base in 4 bits",
+      text = [[
+        QLoRA keeps the frozen base in the 4-bit layout (nn.LoRA(linear, {quant = "q4"}) makes
+        the base a quant.Linear) and trains f32 adapters through the dequantizing matmul: the
+        gradient reaches x through qmatmul, never W. The same shifted task, the same 300 steps.]],
+      code = [[
+        chalk.manual_seed(2)
+        qlora_mlp = nn.LoRA.wrap(trained_mlp(), {"1", "3"}, {r = 8, alpha = 16, quant = "q4"})
+        print("layer 1's frozen W: " .. tostring(qlora_mlp["1"].base.qweight))
+        fit(qlora_mlp, (nn.LoRA.trainable(qlora_mlp)), Xn, Yn, 300, nil, 1e-2)
+        qlora_acc = 100 * acc(qlora_mlp, Xtn, Yt)
+        print(("QLoRA r = 8 on a q4 base:  %.2f%% (LoRA on the f32 base: %.2f%%)"):format(qlora_acc,
+          lora_acc))]],
+    },
+    {
       title = "Fine-tuning memory, from the allocator",
       text = [[
         What training holds besides activations: parameters, gradients and Adam's two moments.
         Full fine-tuning keeps a gradient and two moments for all 203,530 values; LoRA only for A
-        and B. Each line is measured from chalk.memory_stats() around building the model, its
-        optimizer, and one step. (finetune_memory in the lesson's setup does it.)]],
+        and B; QLoRA also stores the frozen W in 4.6 bits instead of 32. Each line is measured
+        from chalk.memory_stats() around building the model, its optimizer, and one step.]],
       setup = [[
         function finetune_memory(make)
           collectgarbage(); collectgarbage()
@@ -244,8 +328,12 @@ return {
           local m = nn.LoRA.wrap(trained_mlp(), {"1", "3"}, {r = 8, alpha = 16})
           return m, (nn.LoRA.trainable(m))
         end)
+        mem.qlora = finetune_memory(function()
+          local m = nn.LoRA.wrap(trained_mlp(), {"1", "3"}, {r = 8, alpha = 16, quant = "q4"})
+          return m, (nn.LoRA.trainable(m))
+        end)
         print("KiB          parameters  gradients  optimizer   total")
-        for _, k in ipairs {"full", "lora"} do
+        for _, k in ipairs {"full", "lora", "qlora"} do
           local m = mem[k]
           print(("%-10s %11.1f %10.1f %10.1f %7.1f"):format(k, m.parameter, m.gradient,
             m["optimizer state"], m.parameter + m.gradient + m["optimizer state"]))

@@ -11,8 +11,9 @@
 -- computes exactly what its base does. The base's weight and bias stay registered (state_dict,
 -- parameters() and the memory category "parameter" still hold them) but do not require grad, so
 -- backward gives A and B gradients and the base none. Merging is exact up to f32 rounding; a merged
--- LoRA skips the side path. With {quant = "q4"} (QLoRA) the base weight is held only as a quantized
--- tensor of chalk.quant and multiplied through its dequantizing matmul; merge is then refused.
+-- LoRA skips the side path. With {quant = "q4"} (QLoRA) the base is chalk.quant's quant.Linear: the
+-- weight held only in the 4-bit layout and multiplied through the dequantizing matmul (qmatmul),
+-- the adapters in f32; merge is then refused (a merged weight would need requantizing).
 local chalk = require "chalk"
 local nn = require "chalk.nn"
 
@@ -36,43 +37,25 @@ function LoRA:__init(linear, opts)
   self.merged = false
   linear.weight.requires_grad = false
   if linear.bias then linear.bias.requires_grad = false end
-  self.base = linear
+  -- QLoRA: the base becomes chalk.quant's frozen quantized Linear; the f32 weight is let go
+  self.base = opts.quant and (chalk.quant or require "chalk.quant").Linear(linear, opts.quant) or linear
+  self.quant_format = opts.quant
   local bound = 1 / math.sqrt(linear.in_features) -- kaiming_uniform(a = sqrt(5)), as nn.Linear
   self.A = nn.Parameter(chalk.no_grad(function() return chalk.rand(r, linear.in_features) * (2 * bound) - bound end))
   self.B = nn.Parameter(chalk.zeros(linear.out_features, r))
-  if opts.quant then self:quantize_base(opts.quant) end
-end
-
--- QLoRA: the base weight kept only as chalk.quant's quantized tensor of format fmt ("q4", ...).
-function LoRA:quantize_base(fmt)
-  local quant = chalk.quant or require "chalk.quant"
-  local w = self.base.weight
-  self.qweight = quant.quantize(w:detach(), fmt)
-  self.base._parameters.weight = nil -- the f32 weight is gone: its bytes are freed
-  local order = rawget(self.base, "_order")
-  for i = #order, 1, -1 do if order[i] == "weight" then table.remove(order, i) end end
-  self.quant_format = fmt
-  return self
 end
 
 -- The side path (alpha/r) (x A^T) B^T.
 function LoRA:delta(x) return x:matmul(self.A.T):matmul(self.B.T) * self.scaling end
 
 function LoRA:forward(x)
-  local y
-  if self.qweight then
-    local quant = chalk.quant or require "chalk.quant"
-    y = quant.matmul(x, self.qweight)
-    if self.base.bias then y = y + self.base.bias end
-  else
-    y = self.base(x)
-  end
+  local y = self.base(x)
   if self.merged then return y end
   return y + self:delta(x)
 end
 
 local function fold(self, sign)
-  if self.qweight then error("nn.LoRA: a quantized base (QLoRA) cannot be merged in place; dequantize it first", 3) end
+  if self.quant_format then error("nn.LoRA: a quantized base (QLoRA) cannot be merged in place; dequantize it first", 3) end
   chalk.no_grad(function()
     self.base.weight:add_(self.B:matmul(self.A) * (sign * self.scaling))
   end)

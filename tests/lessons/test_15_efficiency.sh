@@ -1,14 +1,51 @@
-# test_15_efficiency.sh: lesson 15 runs unattended; the MLP trains; pruning zeroes exactly the share
+# test_15_efficiency.sh: lesson 15 runs unattended; the MLP trains; quantization: every element
+# within d/2, bytes and bits per format, scale 127/max|w|, weight bytes measured = params x bits/8,
+# accuracy and perplexity deltas, q4 reads fewer bytes at batch 1; pruning zeroes exactly the share
 # asked and the masks hold through fine-tuning (largest pruned |w| = 0), fine-tuning recovers accuracy;
 # 2:4 keeps at most 2 of every 4; the distilled student beats the same student on labels alone;
 # LoRA trainable r(d+k) against dk, initial output = base, gradients in A and B only, merged = unmerged
-# (f64 within 1e-6), LoRA recovers the shifted task; fine-tuning memory from the allocator against
+# (f64 within 1e-6), LoRA and QLoRA recover the shifted task; fine-tuning memory from the allocator against
 # params x 4 bytes; MoE capacity = ceil(k x tokens / E x factor) and drops = the hand count per
 # factor; aux loss 1 at a uniform router and E/2 for top-2 with one expert first; the MoE char GPT
 # learns; its expert against active parameters; the pictures.
 . tests/lessons/lib.sh
 start_cached_lesson 15_efficiency
 at_least "MLP test accuracy (%)" "$(number 'MLP: [0-9]* parameters, test accuracy')" 80
+# quantization: "format bits/w bytes max_err largest_d/2 over" on the first layer (256 x 784)
+sed -n 's/^\(int8\|int8_channel\|q8\|q4\) *\([0-9.]*\) *\([0-9]*\) *\([0-9.e+-]*\) *\([0-9.e+-]*\) *\([0-9]*\)$/\1 \2 \3 \4 \5 \6/p' \
+  "$LOG" >"$TMP/quant"
+[ "$(wc -l <"$TMP/quant")" -eq 4 ] || fail "round-trip table has $(wc -l <"$TMP/quant") rows, expected 4"
+while read -r f bits bytes err bound over; do
+  near "elements over d/2 ($f)" "$over" 0 0
+  at_least "d/2 - max error ($f)" "$(awk -v b="$bound" -v e="$err" 'BEGIN { print b - e }')" 0
+  case $f in # bytes: codes + steps; q4/q8 blocks of 32 (f16 step), 25 blocks per row of 784
+  int8) want=$((256 * 784 + 4)) ;;
+  int8_channel) want=$((256 * 784 + 4 * 256)) ;;
+  q8) want=$((256 * 25 * 34)) ;;
+  q4) want=$((256 * 25 * 18)) ;;
+  esac
+  near "bytes of $f" "$bytes" "$want" 0
+  near "bits per weight of $f" "$bits" "$(awk -v b="$want" 'BEGIN { print b * 8 / (256 * 784) }')" 0.001
+done <"$TMP/quant"
+sc=$(sed -n 's/^int8 scale: measured \([0-9.]*\), law 127 \/ max|w| = 127 \/ [0-9.]* = \([0-9.]*\)$/\1 \2/p' "$LOG")
+near "int8 scale vs 127 / max|w|" "${sc% *}" "${sc#* }" 0.001
+# bytes measured vs params x bits / 8, accuracy and perplexity per format against f32
+f32=$(sed -n 's/^f32  *\([0-9.]*\)% *\([0-9.]*\)$/\1 \2/p' "$LOG")
+[ -n "$f32" ] || fail "the f32 row of the bits table is missing"
+sed -n 's/^\(int8\|int8_channel\|q8\|q4\)  *\([0-9]*\)  *\([0-9]*\)  *\([0-9.]*\)% *\([0-9.]*\)$/\1 \2 \3 \4 \5/p' \
+  "$LOG" >"$TMP/bits"
+[ "$(wc -l <"$TMP/bits")" -eq 4 ] || fail "bits table has $(wc -l <"$TMP/bits") rows, expected 4"
+while read -r f measured law a p; do
+  case $f in q4 | q8) tol=0 ;; *) tol=$(awk -v l="$law" 'BEGIN { print 0.05 * l }') ;; esac
+  near "GPT weight bytes measured vs params x bits / 8 ($f)" "$measured" "$law" "$tol"
+  case $f in q4) da=3 dp=0.05 ;; *) da=1 dp=0.02 ;; esac
+  near "MLP accuracy delta ($f)" "$a" "${f32% *}" "$da"
+  near "perplexity relative delta ($f)" "$(awk -v p="$p" -v r="${f32#* }" 'BEGIN { print p / r - 1 }')" 0 "$dp"
+done <"$TMP/bits"
+ratio1=$(sed -n 's/^batch   1: q4 reads \([0-9.]*\)x fewer bytes.*/\1/p' "$LOG")
+at_least "q4 / f32 bytes read at batch 1" "$ratio1" 6
+grep -q '^batch 256: q4 reads [0-9.]*x fewer bytes, time [0-9.]*x of f32.s: ' "$LOG" ||
+  fail "the batch-256 verdict on the dequantizing matmul is missing"
 # sparsity table: "  S%  zeros  pruned%  tuned%  largest"
 sed -n 's/^ *\([0-9]*\)% *\([0-9.]*\) *\([0-9.]*\)% *\([0-9.]*\)% *\([0-9.e+-]*\)$/\1 \2 \3 \4 \5/p' "$LOG" \
   >"$TMP/sparsity"
@@ -40,6 +77,8 @@ near "initial LoRA output - base" "$(number 'initial output - base output: max')
 shifted=$(number 'trained MLP on shifted images:')
 at_least "LoRA - base accuracy on the shifted task" "$(awk -v a="$(number 'LoRA r = 8 ( *[0-9]* trained):')" \
   -v b="$shifted" 'BEGIN { print a - b }')" 30
+at_least "QLoRA - base accuracy on the shifted task" "$(awk -v a="$(number 'QLoRA r = 8 on a q4 base:')" \
+  -v b="$shifted" 'BEGIN { print a - b }')" 30
 near "f64 merged - unmerged" "$(number 'f64: merged - unmerged, 10000 images: max')" 0 1e-6
 f32=$(sed -n 's/^f32: merged - unmerged, 10000 images: max \([0-9.e+-]*\) (logits up to \([0-9.]*\))$/\1 \2/p' "$LOG")
 near "f32 merged - unmerged, relative to the logits" "$(echo "$f32" | awk '{ print $1 / $2 }')" 0 1e-5
@@ -50,6 +89,9 @@ lora=$(sed -n 's/^lora  *\([0-9.]*\) *\([0-9.]*\) *\([0-9.]*\) *\([0-9.]*\)$/\1 
 near "full fine-tuning gradients (KiB)" "$(echo "$full" | cut -d' ' -f2)" "$(awk -v p="$params" 'BEGIN { print p * 4 / 1024 }')" 0.1
 near "full fine-tuning Adam state (KiB)" "$(echo "$full" | cut -d' ' -f3)" "$(awk -v p="$params" 'BEGIN { print p * 8 / 1024 }')" 0.1
 near "LoRA gradients (KiB)" "$(echo "$lora" | cut -d' ' -f2)" "$(awk -v p="$sum" 'BEGIN { print p * 4 / 1024 }')" 0.1
+qlora=$(sed -n 's/^qlora  *\([0-9.]*\) *\([0-9.]*\) *\([0-9.]*\) *\([0-9.]*\)$/\1 \2 \3 \4/p' "$LOG")
+near "QLoRA gradients = LoRA's (KiB)" "$(echo "$qlora" | cut -d' ' -f2)" "$(echo "$lora" | cut -d' ' -f2)" 0
+at_least "LoRA / QLoRA parameter bytes" "$(awk -v l="${lora%% *}" -v q="${qlora%% *}" 'BEGIN { print l / q }')" 4
 near "LoRA Adam state (KiB)" "$(echo "$lora" | cut -d' ' -f3)" "$(awk -v p="$sum" 'BEGIN { print p * 8 / 1024 }')" 0.1
 # MoE: "factor capacity dropped hand"
 sed -n 's/^ *\([0-9]\.[0-9][0-9]\)  *\([0-9][0-9]*\)  *\([0-9][0-9]*\)  *\([0-9][0-9]*\)$/\1 \2 \3 \4/p' "$LOG" \
@@ -69,5 +111,6 @@ pc=$(sed -n 's/^per layer: experts \([0-9]*\) parameters, used per token \([0-9]
 at_least "MoE parameters / active per token" "$(echo "$pc" | awk '{ print $1 / $2 }')" 3.5
 val=$(sed -n 's/^validation loss: MoE \([0-9.]*\), dense \([0-9.]*\) nats\/char$/\1 \2/p' "$LOG")
 at_least "dense + 0.2 - MoE validation loss" "$(echo "$val" | awk '{ print $2 + 0.2 - $1 }')" 0
-for p in 15_sparsity.png 15_lora_graph.png 15_moe_tokens.png; do picture "$p"; done
+for p in 15_q4_histogram.png 15_bits_accuracy.png 15_bits_perplexity.png 15_sparsity.png \
+  15_lora_graph.png 15_moe_tokens.png; do picture "$p"; done
 finish
