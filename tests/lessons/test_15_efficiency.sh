@@ -111,6 +111,6 @@ pc=$(sed -n 's/^per layer: experts \([0-9]*\) parameters, used per token \([0-9]
 at_least "MoE parameters / active per token" "$(echo "$pc" | awk '{ print $1 / $2 }')" 3.5
 val=$(sed -n 's/^validation loss: MoE \([0-9.]*\), dense \([0-9.]*\) nats\/char$/\1 \2/p' "$LOG")
 at_least "dense + 0.2 - MoE validation loss" "$(echo "$val" | awk '{ print $2 + 0.2 - $1 }')" 0
-for p in 15_q4_histogram.png 15_bits_accuracy.png 15_bits_perplexity.png 15_sparsity.png \
+for p in 15_q4_histogram.png 15_bits_error.png 15_bits_perplexity.png 15_sparsity.png \
   15_lora_graph.png 15_moe_tokens.png; do picture "$p"; done
 finish
