@@ -122,9 +122,11 @@ return {
         codes as it goes: the f32 weight is never made. At batch 1 a matmul reads the whole
         weight for 2 FLOPs per weight: bytes decide, and 4.5 bits instead of 32 should win. At
         batch 256 the FLOPs decide and unpacking is extra work that BLAS's f32 kernel does not
-        do. Whether the saved bytes pay for the unpacking is measured, here on this CPU:]],
+        do. Whether the saved bytes pay for the unpacking is measured here, on this CPU (the bytes
+        are exact; times on a shared machine are noisy: the median of 15 runs):]],
       code = [[
-        mt = quant.matmul_table{n = 1024, k = 1024, batches = {1, 256}, formats = {"int8", "q4"}}
+        mt = quant.matmul_table{n = 1024, k = 1024, batches = {1, 256}, formats = {"int8", "q4"},
+          reps = 15}
         print(mt)
         for _, r in ipairs(mt) do
           if r.format == "q4" then
