@@ -10,7 +10,7 @@ $(BUILD)/core/%.o: core/%.c
 # vectorises only loops that need no runtime overlap check, which left every one of them scalar
 # (relu and mul_scalar were a fifth of an MLP training step); the dynamic cost model vectorises
 # them behind that check (SSE2 at the default -march). No effect at -O1 (sanitizer builds).
-CORE_VEC_OBJ := $(addprefix $(BUILD)/core/,ops/ops_elementwise.o ops/ops_reduce.o ops/ops_nn.o ops/ops_conv.o ops/ops_pool.o cpu/softmax.o tensor/tensor.o)
+CORE_VEC_OBJ := $(addprefix $(BUILD)/core/,ops/ops_elementwise.o ops/ops_reduce.o ops/ops_nn.o ops/ops_conv.o ops/ops_pool.o cpu/softmax.o cpu/quant.o tensor/tensor.o)
 $(CORE_VEC_OBJ): CFLAGS_COMMON += -fvect-cost-model=dynamic
 $(CORE_VEC_OBJ): core/core.mk
 

@@ -7,8 +7,8 @@
  * 4 rows x 8 columns), updates the running row maximum m and sum l (the 8 threads of a row
  * combine with warp shuffles), rescales its slice of the output accumulator by e^(m_old - m_new)
  * and adds P V. Only O (and, for the backward's statistics pass, L = m + log l) is written.
- * For bf16 the forward runs on the tensor cores instead (k_flash_forward_tc: the same tiles and
- * online softmax, with the scores and probabilities held in mma.sync's accumulator registers).
+ * bf16 runs on the tensor cores instead (kernels/flash_tc.cu: forward, statistics and backward, with
+ * L in log2 units; the row sums D and the dQ conversion below are shared).
  *
  * Backward: one block per 64-key tile keeps K_j and V_j in shared memory and sweeps the query
  * tiles: it recomputes S^T = K_j Q_i^T and P^T = e^(scale S^T - L_i), forms dP^T = V_j dO_i^T and
@@ -28,6 +28,7 @@
 
 #include "ops/attention.h"
 #include "cu_util.cuh"
+#include "flash_tc.cuh"
 
 #define NTHREADS 128
 #define FWD_BQ CT_ATTN_CUDA_BQ
@@ -170,133 +171,6 @@ __global__ void __launch_bounds__(NTHREADS) k_flash_forward(const T *__restrict_
         if (col < dv) store_f(O + (b * nq + row) * dv + col, acc[i][c] * inv);
       }
     }
-  }
-}
-
-/* ==== forward on the tensor cores (bf16) ==========================================================
- * The same sweep for bf16 inputs, with both products on the tensor cores: each of the 4 warps owns
- * 16 query rows and issues mma.sync m16n8k16 (bf16 in, f32 accumulate). The layout of the
- * instruction's accumulator is fixed by PTX (lane = 4 g + t holds rows g and g + 8, columns 2t and
- * 2t + 1 of each 8-column tile), so the scores stay in registers: the row max and sum combine over
- * the 4 lanes of a row with shuffles, the rescale e^(m_old - m_new) multiplies the output
- * accumulators row by row, and the probabilities, rounded to bf16, are already laid out as the A
- * operand of P V (FlashAttention-2's register reuse). V's tile is stored transposed in shared memory
- * so each B operand is one 32-bit load. */
-__device__ __forceinline__ uint32_t ld32(const __nv_bfloat16 *p) { return *reinterpret_cast<const uint32_t *>(p); }
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t *>(&h);
-}
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};\n"
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-template <int DP>
-__global__ void __launch_bounds__(NTHREADS) k_flash_forward_tc(const __nv_bfloat16 *__restrict__ Q,
-                                                               const __nv_bfloat16 *__restrict__ K,
-                                                               const __nv_bfloat16 *__restrict__ V,
-                                                               __nv_bfloat16 *__restrict__ O, int nq, int nk, int d,
-                                                               int dv, float scale, int causal, int b0) {
-  constexpr int BQ = FWD_BQ, BK = FWD_BK, LD = DP + 8, LDV = BK + 8, NT = DP / 8;
-  extern __shared__ __align__(16) unsigned char smraw[];
-  __nv_bfloat16 *Qs = reinterpret_cast<__nv_bfloat16 *>(smraw), *Ks = Qs + BQ * LD, *Vt = Ks + BK * LD;
-  const __nv_bfloat16 zero = __float2bfloat16(0.0f);
-  const int64_t b = b0 + blockIdx.y;
-  const int i0 = blockIdx.x * BQ, warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  Q += b * nq * d, K += b * nk * d, V += b * nk * dv;
-  for (int e = threadIdx.x; e < BQ * DP; e += NTHREADS) {
-    int r = e / DP, c = e % DP;
-    Qs[r * LD + c] = i0 + r < nq && c < d ? Q[(int64_t)(i0 + r) * d + c] : zero;
-  }
-  float o[NT][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0, 0};
-#pragma unroll
-  for (int n = 0; n < NT; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0;
-  const int row0 = i0 + warp * 16 + g, row1 = row0 + 8;
-  const int rows_end = min(nq, i0 + BQ), jend = causal ? min(nk, rows_end) : nk;
-  for (int j0 = 0; j0 < jend; j0 += BK) {
-    __syncthreads();
-    for (int e = threadIdx.x; e < BK * DP; e += NTHREADS) {
-      int r = e / DP, c = e % DP;
-      bool in = j0 + r < jend;
-      Ks[r * LD + c] = in && c < d ? K[(int64_t)(j0 + r) * d + c] : zero;
-      Vt[c * LDV + r] = in && c < dv ? V[(int64_t)(j0 + r) * dv + c] : zero;
-    }
-    __syncthreads();
-    if (causal && i0 + warp * 16 + 15 < j0) continue; /* this warp's rows see none of these keys */
-    float s[8][4];
-#pragma unroll
-    for (int j = 0; j < 8; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0;
-#pragma unroll
-    for (int k0 = 0; k0 < DP; k0 += 16) { /* S = Q K^T */
-      const __nv_bfloat16 *qa = Qs + (warp * 16 + g) * LD + k0 + 2 * t;
-      const uint32_t a[4] = {ld32(qa), ld32(qa + 8 * LD), ld32(qa + 8), ld32(qa + 8 * LD + 8)};
-#pragma unroll
-      for (int j = 0; j < 8; j++) {
-        const __nv_bfloat16 *kb = Ks + (j * 8 + g) * LD + k0 + 2 * t;
-        mma_bf16(s[j], a, ld32(kb), ld32(kb + 8));
-      }
-    }
-    float mx[2] = {m[0], m[1]};
-#pragma unroll
-    for (int j = 0; j < 8; j++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) { /* e < 2: row0, else row1; column j0 + 8j + 2t + e%2 */
-        const int col = j0 + j * 8 + 2 * t + (e & 1), row = e < 2 ? row0 : row1;
-        float v = s[j][e] * scale;
-        if (col >= jend || (causal && col > row)) v = -INFINITY;
-        s[j][e] = v;
-        mx[e >> 1] = fmaxf(mx[e >> 1], v);
-      }
-    float alpha[2];
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-      alpha[h] = mx[h] == -INFINITY ? 1.0f : __expf(m[h] - mx[h]);
-      m[h] = mx[h];
-      l[h] *= alpha[h]; /* this lane's part of the row sum; the 4 parts are added at the end */
-    }
-#pragma unroll
-    for (int j = 0; j < 8; j++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const float p = s[j][e] == -INFINITY ? 0.0f : __expf(s[j][e] - m[e >> 1]);
-        s[j][e] = p;
-        l[e >> 1] += p;
-      }
-#pragma unroll
-    for (int n = 0; n < NT; n++) o[n][0] *= alpha[0], o[n][1] *= alpha[0], o[n][2] *= alpha[1], o[n][3] *= alpha[1];
-#pragma unroll
-    for (int kk = 0; kk < BK / 16; kk++) { /* O += P V, P straight from the score registers */
-      const uint32_t a[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                             pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]), pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int n = 0; n < NT; n++) {
-        const __nv_bfloat16 *vb = Vt + (n * 8 + g) * LDV + kk * 16 + 2 * t;
-        mma_bf16(o[n], a, ld32(vb), ld32(vb + 8));
-      }
-    }
-  }
-#pragma unroll
-  for (int h = 0; h < 2; h++) {
-    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
-    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);
-  }
-#pragma unroll
-  for (int h = 0; h < 2; h++) {
-    const int row = h ? row1 : row0;
-    if (row >= nq) continue;
-    const float inv = 1.0f / l[h];
-#pragma unroll
-    for (int n = 0; n < NT; n++)
-#pragma unroll
-      for (int e = 0; e < 2; e++) {
-        const int col = n * 8 + 2 * t + e;
-        if (col < dv) O[(b * nq + row) * dv + col] = __float2bfloat16(o[n][2 * h + e] * inv);
-      }
   }
 }
 
@@ -448,10 +322,7 @@ __global__ void k_dq_out(const float *__restrict__ dQ, T *__restrict__ out, int6
 
 /* ---- host side -------------------------------------------------------------------------------- */
 
-typedef struct {
-  int64_t batch;
-  int nq, nk, d, dv;
-} dims;
+typedef ct_attn_dims dims;
 
 static int get_dims(ct_tensor *const *in, dims *g) {
   const ct_tensor *q = in[0], *v = in[2];
@@ -467,19 +338,6 @@ static int get_dims(ct_tensor *const *in, dims *g) {
 }
 
 static int padded(int w) { return w <= 16 ? 16 : w <= 32 ? 32 : w <= 64 ? 64 : 128; }
-
-/* Contiguous version of t on its device: t itself (borrowed, *tmp NULL) or a copy in *tmp. */
-static const void *contiguous(ct_tensor *t, ct_tensor **tmp) {
-  *tmp = NULL;
-  if (ct_is_contiguous(t)) return ct_data_ptr(t);
-  ct_tensor *c = ct_empty(t->shape, t->ndim, t->dtype, t->storage->device);
-  if (!c || ct_cu_copy_into(c, t)) {
-    ct_release(c);
-    return NULL;
-  }
-  *tmp = c;
-  return ct_data_ptr(c);
-}
 
 /* An f32 temporary of n elements on dev, tagged temporary (memory pictures show it). */
 static ct_tensor *temp_f32(int64_t n, ct_device dev) {
@@ -510,31 +368,12 @@ static int launch_forward(const T *q, const T *k, const T *v, T *o, float *L, co
   return 0;
 }
 
-template <int DP>
-static int launch_forward_tc(const __nv_bfloat16 *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v,
-                             __nv_bfloat16 *o, const dims &g, float scale, int causal, cudaStream_t s) {
-  const size_t smem = sizeof(__nv_bfloat16) * (size_t)(FWD_BQ * (DP + 8) + FWD_BK * (DP + 8) + DP * (FWD_BK + 8));
-  if (allow_smem(k_flash_forward_tc<DP>, smem)) return -1;
-  for (int64_t b0 = 0; b0 < g.batch; b0 += MAX_GRID_Y) {
-    dim3 grid((unsigned)((g.nq + FWD_BQ - 1) / FWD_BQ), (unsigned)(g.batch - b0 < MAX_GRID_Y ? g.batch - b0 : MAX_GRID_Y));
-    k_flash_forward_tc<DP><<<grid, NTHREADS, smem, s>>>(q, k, v, o, g.nq, g.nk, g.d, g.dv, scale, causal, (int)b0);
-    if (ct_cu_check_launch("attention_flash")) return -1;
-  }
-  return 0;
-}
-
 template <typename T>
 static int forward_typed(const T *q, const T *k, const T *v, T *o, float *L, const dims &g, float scale, int causal,
                          bool stats, cudaStream_t s) {
   int dp = padded(g.d > g.dv ? g.d : g.dv);
-  if constexpr (std::is_same<T, __nv_bfloat16>::value) {
-    if (!stats) switch (dp) { /* bf16 outputs: the tensor cores */
-      case 16: return launch_forward_tc<16>(q, k, v, o, g, scale, causal, s);
-      case 32: return launch_forward_tc<32>(q, k, v, o, g, scale, causal, s);
-      case 64: return launch_forward_tc<64>(q, k, v, o, g, scale, causal, s);
-      default: return launch_forward_tc<128>(q, k, v, o, g, scale, causal, s);
-      }
-  }
+  if constexpr (std::is_same<T, __nv_bfloat16>::value) /* bf16: the tensor cores (flash_tc.cu) */
+    return ct_flash_tc_forward(q, k, v, stats ? NULL : o, L, g, scale, causal, s);
 #define FWD_CASE(DP)                                                                                     \
   case DP:                                                                                               \
     return stats ? launch_forward<T, DP, true>(q, k, v, o, L, g, scale, causal, s)                       \
@@ -561,7 +400,7 @@ static int flash_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
   const void *p[3];
   int rc = 0;
   for (int i = 0; i < 3 && !rc; i++)
-    if (!(p[i] = contiguous(in[i], &tmp[i]))) rc = -1;
+    if (!(p[i] = ct_cu_contiguous_data(in[i], &tmp[i]))) rc = -1;
   float scale = (float)a->f[CT_ATTN_SCALE];
   int causal = a->i[CT_ATTN_CAUSAL] != 0;
   if (!rc) {
@@ -602,12 +441,15 @@ static int backward_typed(const void *const *p, T *out, float *L, float *D, floa
       ct_cu_check(cudaMemsetAsync(dQ, 0, sizeof(float) * (size_t)(rows * g.d), s), "attention_flash_backward: dQ"))
     return -1;
   int dp = padded(g.d > g.dv ? g.d : g.dv), rc;
-  switch (dp) {
-  case 16: rc = launch_backward<T, 16, 64>(q, k, v, go, L, D, dQ, out, g, scale, causal, s); break;
-  case 32: rc = launch_backward<T, 32, 64>(q, k, v, go, L, D, dQ, out, g, scale, causal, s); break;
-  case 64: rc = launch_backward<T, 64, 64>(q, k, v, go, L, D, dQ, out, g, scale, causal, s); break;
-  default: rc = launch_backward<T, 128, 32>(q, k, v, go, L, D, dQ, out, g, scale, causal, s); break;
-  }
+  if constexpr (std::is_same<T, __nv_bfloat16>::value) /* bf16: the tensor cores (flash_tc.cu), L in log2 units */
+    rc = ct_flash_tc_backward(q, k, v, go, L, D, dQ, out, g, scale, causal, s);
+  else
+    switch (dp) {
+    case 16: rc = launch_backward<T, 16, 64>(q, k, v, go, L, D, dQ, out, g, scale, causal, s); break;
+    case 32: rc = launch_backward<T, 32, 64>(q, k, v, go, L, D, dQ, out, g, scale, causal, s); break;
+    case 64: rc = launch_backward<T, 64, 64>(q, k, v, go, L, D, dQ, out, g, scale, causal, s); break;
+    default: rc = launch_backward<T, 128, 32>(q, k, v, go, L, D, dQ, out, g, scale, causal, s); break;
+    }
   static_assert(CT_ATTN_CUDA_BWD_BQ(64) == 64 && CT_ATTN_CUDA_BWD_BQ(128) == 32, "query tiles as attention.h says");
   if (rc) return -1;
   int64_t per = (int64_t)g.nq * g.d + (int64_t)g.nk * g.d + (int64_t)g.nk * g.dv;
@@ -626,7 +468,7 @@ static int flash_backward_impl(ct_tensor *out, ct_tensor *const *in, int nin, co
   const void *p[5];
   int rc = 0;
   for (int i = 0; i < 5 && !rc; i++)
-    if (!(p[i] = contiguous(in[i], &tmp[i]))) rc = -1;
+    if (!(p[i] = ct_cu_contiguous_data(in[i], &tmp[i]))) rc = -1;
   int64_t rows = g.batch * g.nq;
   if (!rc && !rows) { /* no queries: every gradient is zero (and no kernel has a grid) */
     for (int i = 0; i < 5; i++) ct_release(tmp[i]);

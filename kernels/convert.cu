@@ -8,58 +8,15 @@
 #include <string.h>
 
 #include "cu_util.cuh"
+#include "tensor/half.h"
 
-/* ---- dtype load/store as double, matching core/dtype.c bit for bit --------------------------- */
-__device__ __forceinline__ float f16_to_f32(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-  if (e == 0) {
-    if (mant == 0) bits = sign;
-    else {
-      e = 127 - 15 + 1;
-      while (!(mant & 0x400)) mant <<= 1, e--;
-      bits = sign | (e << 23) | ((mant & 0x3ff) << 13);
-    }
-  } else if (e == 31) bits = sign | 0x7f800000 | (mant << 13);
-  else bits = sign | ((e + 127 - 15) << 23) | (mant << 13);
-  return __uint_as_float(bits);
-}
-
-__device__ __forceinline__ uint16_t f32_to_f16(float f) {
-  uint32_t x = __float_as_uint(f);
-  uint32_t sign = (x >> 16) & 0x8000;
-  int32_t e = (int32_t)((x >> 23) & 0xff) - 127 + 15;
-  uint32_t mant = x & 0x7fffff;
-  if (((x >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
-  if (e >= 31) return (uint16_t)(sign | 0x7c00);
-  if (e <= 0) {
-    if (e < -10) return (uint16_t)sign;
-    mant |= 0x800000;
-    uint32_t shift = (uint32_t)(14 - e);
-    uint32_t half = 1u << (shift - 1), rest = mant & ((1u << shift) - 1);
-    uint32_t r = mant >> shift;
-    if (rest > half || (rest == half && (r & 1))) r++;
-    return (uint16_t)(sign | r);
-  }
-  uint32_t r = ((uint32_t)e << 10) | (mant >> 13), rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest == 0x1000 && (r & 1))) r++;
-  return (uint16_t)(sign | r);
-}
-
-__device__ __forceinline__ float bf16_to_f32(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
-
-__device__ __forceinline__ uint16_t f32_to_bf16(float f) {
-  uint32_t x = __float_as_uint(f);
-  if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40);
-  x += 0x7fff + ((x >> 16) & 1);
-  return (uint16_t)(x >> 16);
-}
-
+/* ---- dtype load/store as double, matching core/tensor/dtype.c bit for bit (tensor/half.h) ---- */
 __device__ __forceinline__ double load_as_double(int dt, const char *p) {
   switch (dt) {
   case CT_F32: return *(const float *)p;
   case CT_F64: return *(const double *)p;
-  case CT_F16: return f16_to_f32(*(const uint16_t *)p);
-  case CT_BF16: return bf16_to_f32(*(const uint16_t *)p);
+  case CT_F16: return ct_half_f16_to_f32(*(const uint16_t *)p);
+  case CT_BF16: return ct_half_bf16_to_f32(*(const uint16_t *)p);
   case CT_I32: return *(const int32_t *)p;
   case CT_I64: return (double)*(const int64_t *)p;
   case CT_I8: return *(const int8_t *)p;
@@ -72,8 +29,8 @@ __device__ __forceinline__ void store_from_double(int dt, char *p, double v) {
   switch (dt) {
   case CT_F32: *(float *)p = (float)v; break;
   case CT_F64: *(double *)p = v; break;
-  case CT_F16: *(uint16_t *)p = f32_to_f16((float)v); break;
-  case CT_BF16: *(uint16_t *)p = f32_to_bf16((float)v); break;
+  case CT_F16: *(uint16_t *)p = ct_half_f32_to_f16((float)v); break;
+  case CT_BF16: *(uint16_t *)p = ct_half_f32_to_bf16((float)v); break;
   case CT_I32: *(int32_t *)p = (int32_t)v; break;
   case CT_I64: *(int64_t *)p = (int64_t)v; break;
   case CT_I8: *(int8_t *)p = (int8_t)v; break;
@@ -110,8 +67,8 @@ template <typename D, typename S>
 __device__ __forceinline__ D convert_one(S v);
 template <> __device__ __forceinline__ float convert_one<float, double>(double v) { return (float)v; }
 template <> __device__ __forceinline__ double convert_one<double, float>(float v) { return v; }
-template <> __device__ __forceinline__ uint16_t convert_one<uint16_t, float>(float v) { return f32_to_bf16(v); }
-template <> __device__ __forceinline__ float convert_one<float, uint16_t>(uint16_t v) { return bf16_to_f32(v); }
+template <> __device__ __forceinline__ uint16_t convert_one<uint16_t, float>(float v) { return ct_half_f32_to_bf16(v); }
+template <> __device__ __forceinline__ float convert_one<float, uint16_t>(uint16_t v) { return ct_half_bf16_to_f32(v); }
 
 template <typename D, typename S>
 __global__ void k_convert_flat(int64_t n, D *__restrict__ dst, const S *__restrict__ src) {
@@ -165,6 +122,18 @@ extern "C" int ct_cu_copy_into(ct_tensor *dst, const ct_tensor *src) {
   else
     k_convert_strided<int64_t><<<blocks, CT_CU_THREADS, 0, s>>>(it, d, dst->dtype, (int)dsz, sp, src->dtype, (int)ssz);
   return 0;
+}
+
+extern "C" const void *ct_cu_contiguous_data(ct_tensor *t, ct_tensor **tmp) {
+  *tmp = NULL;
+  if (ct_is_contiguous(t)) return ct_data_ptr(t);
+  ct_tensor *c = ct_empty(t->shape, t->ndim, t->dtype, t->storage->device);
+  if (!c || ct_cu_copy_into(c, t)) {
+    ct_release(c);
+    return NULL;
+  }
+  *tmp = c;
+  return ct_data_ptr(c);
 }
 
 /* A contiguous copy of src (on any device) in device memory of `dev`: a new tensor. */

@@ -64,11 +64,15 @@ void ct_cu_register_conv(void);
 void ct_cu_register_random(void);
 void ct_cu_register_attention(void); /* attention.cu: attention_flash and its backward */
 void ct_cu_register_paged(void);     /* paged.cu: paged_attention */
+void ct_cu_register_quant(void);     /* quant.cu: qmatmul */
 int ct_cu_blas_shutdown(void);
 
 /* dst[...] = src broadcast to dst's shape and converted to dst's dtype (both on dst's device,
    any strides). convert.cu. */
 int ct_cu_copy_into(ct_tensor *dst, const ct_tensor *src);
+/* The data of t laid out contiguously on its device: t's own (borrowed, *tmp NULL) or that of a
+   contiguous copy left in *tmp (release it after use). NULL with the error set. convert.cu. */
+const void *ct_cu_contiguous_data(ct_tensor *t, ct_tensor **tmp);
 /* Index values (1-based, negative from the end, any integer dtype and layout) as 0-based int64
    positions in a new device buffer *pos (release with ct_cu_free), every value checked against
    size. On a value out of range returns 0 with *bad_at its row-major position and *bad_value the

@@ -15,6 +15,9 @@
 
 NVCC ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
 
+# lua/lchalk_warpspec.c declares lesson 19's kernels from kernels/warpspec.h, built or not
+$(BUILD)/lua/lchalk_warpspec.o: CFLAGS_COMMON += -Ikernels
+
 ifneq ($(strip $(NVCC)),)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
@@ -33,6 +36,9 @@ $(BUILD)/kernels/%.o: kernels/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
 
+# The ladder's wgmma rungs need Hopper's arch-specific target (sm_90a) for their sm_90 code.
+$(BUILD)/kernels/ladder_tc.o: CUDA_ARCH = -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90a,code=sm_90a
+
 $(BUILD)/kernels/%.o: kernels/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(CUDA_CFLAGS) -Icore -c $< -o $@
@@ -41,6 +47,9 @@ $(BUILD)/kernels/%.o: kernels/%.c
 # are linked into every program that can ask for CUDA.
 $(BUILD)/core/tensor/device.o: CFLAGS_COMMON += -DCT_WITH_CUDA
 $(BUILD)/core/tensor/device.o: kernels/kernels.mk
+# likewise lesson 19's binding and its kernels (warpspec.cu, persistent.cu)
+$(BUILD)/lua/lchalk_warpspec.o: CFLAGS_COMMON += -DCT_WITH_CUDA
+$(BUILD)/lua/lchalk_warpspec.o: kernels/kernels.mk
 
 # ---- GPU programs: one per folder, linked from its .c files and libchalk ---------------------
 # $(call gpu_program,DIR,BINARY): compile rule for DIR/*.c (with the CUDA flags) and the link.
@@ -66,6 +75,11 @@ GPU_BENCH_SRC := $(wildcard bench/gpu/*.c)
 GPU_BENCH_BIN := $(BUILD)/bench/gpu/gpu_bench
 $(eval $(call gpu_program,bench/gpu,$(GPU_BENCH_BIN)))
 
+# bench/attention: chalk's attention timed with CUDA events around the call (bench/attention/run.sh)
+ATTN_BENCH_BIN := $(BUILD)/bench/attention/attn_bench
+$(eval $(call gpu_program,bench/attention,$(ATTN_BENCH_BIN)))
+all: $(ATTN_BENCH_BIN)
+
 bench-gpu-kernels: $(GPU_BENCH_BIN)
 	$(GPU_BENCH_BIN) --out bench/results
 
@@ -78,6 +92,7 @@ endif
 
 else
 KERNELS_OBJ :=
+$(BUILD)/lua/lchalk_warpspec.o: kernels/kernels.mk
 
 test-gpu:
 	@echo "test-gpu: SKIPPED: chalk was built without CUDA (no nvcc on PATH or in /usr/local/cuda/bin)"

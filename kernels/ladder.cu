@@ -15,6 +15,7 @@
 #include "blas.h"
 #include "cu_util.cuh"
 #include "ladder.h"
+#include "ladder_tc.cuh"
 
 using namespace nvcuda;
 
@@ -532,6 +533,8 @@ static int launch(int impl, int dev, int M, int N, int K, const float *A, const 
   case IMPL_warptile: return launch_warptile(s, dev, M, N, K, A, B, C, aligned);
   case IMPL_wmma_tf32: k_wmma<false><<<dim3(cdiv(N, 128), cdiv(M, 128)), 256, 0, s>>>(M, N, K, A, B, C, aligned); break;
   case IMPL_wmma_bf16: k_wmma<true><<<dim3(cdiv(N, 128), cdiv(M, 128)), 256, 0, s>>>(M, N, K, A, B, C, aligned); break;
+  case IMPL_wgmma_tf32: return ct_ladder_wgmma(0, dev, M, N, K, A, B, C);
+  case IMPL_wgmma_bf16: return ct_ladder_wgmma(1, dev, M, N, K, A, B, C);
   case IMPL_cublas: return run_cublas(dev, 0, M, N, K, A, B, C);
   case IMPL_cublas_tf32: return run_cublas(dev, 1, M, N, K, A, B, C);
   default: return run_cublas(dev, 2, M, N, K, A, B, C);
@@ -577,6 +580,8 @@ extern "C" void ct_cu_register_ladder(void) {
       "vectorized with a warp-level tile between block and thread",
       "tensor cores through WMMA, inputs rounded to TF32",
       "tensor cores through WMMA, inputs rounded to bf16",
+      "Hopper wgmma, TF32: 128x256 tiles, 4-stage cp.async ring, swizzled shared memory",
+      "Hopper wgmma, bf16: 128x256 tiles, 4-stage cp.async ring, swizzled shared memory",
       "cuBLAS SGEMM in true f32 (the default)",
       "cuBLAS with TF32 tensor cores",
       "cuBLAS on bf16 copies of the inputs, f32 accumulation",

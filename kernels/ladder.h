@@ -8,6 +8,9 @@
  *   "warptile"     vectorized with a warp-level tile between block and thread (fewer shared loads)
  *   "wmma_tf32"    tensor cores through WMMA, inputs rounded to TF32, f32 accumulation
  *   "wmma_bf16"    tensor cores through WMMA, inputs rounded to bf16, f32 accumulation
+ *   "wgmma_tf32"   Hopper's warpgroup tensor-core instructions (wgmma), TF32, a 4-stage cp.async ring
+ *                  of 128-byte-swizzled shared memory (ladder_tc.cu; compute capability 9.0 only)
+ *   "wgmma_bf16"   the same in bf16
  *   "cublas"       cuBLAS SGEMM in true f32 (the reference; chalk's matmul op uses it)
  *   "cublas_tf32"  cuBLAS with TF32 tensor cores
  *   "cublas_bf16"  cuBLAS on bf16 copies of the inputs, f32 accumulation and output
@@ -23,6 +26,6 @@
 /* The rungs in ladder order (one X per name). */
 #define CT_LADDER_IMPLS(X)                                                                         \
   X(naive) X(coalesced) X(tiled) X(register2d) X(vectorized) X(warptile) X(wmma_tf32) X(wmma_bf16) \
-  X(cublas) X(cublas_tf32) X(cublas_bf16)
+  X(wgmma_tf32) X(wgmma_bf16) X(cublas) X(cublas_tf32) X(cublas_bf16)
 
 #endif

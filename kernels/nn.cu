@@ -48,29 +48,45 @@ __device__ T block_max(T v, T *sh) { return block_reduce<true>(v, sh); }
 __device__ __forceinline__ float m_exp(float x) { return expf(x); }
 __device__ __forceinline__ double m_exp(double x) { return exp(x); }
 
+/* The row of x ([rows, D]) and y that this thread works on (ROWBLOCK: one block per row; else one
+   warp per row, 8 rows per block), its lane in the row and the row's lane count; sum and max reduce
+   over the row's lanes (every lane gets the result). Check row against the row count first. */
+template <typename T, bool ROWBLOCK>
+struct row_lanes {
+  int64_t row;
+  int lane, nl;
+  const T *xr;
+  T *yr;
+  __device__ row_lanes(const T *x, T *y, int64_t D)
+      : row(ROWBLOCK ? (int64_t)blockIdx.x : (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)),
+        lane(ROWBLOCK ? threadIdx.x : (threadIdx.x & 31)), nl(ROWBLOCK ? blockDim.x : 32), xr(x + row * D),
+        yr(y + row * D) {}
+  template <typename A>
+  __device__ A sum(A v, A *sh) const { return ROWBLOCK ? block_sum(v, sh) : warp_sum(v); }
+  template <typename A>
+  __device__ A max(A v, A *sh) const { return ROWBLOCK ? block_max(v, sh) : warp_max(v); }
+};
+
 /* ---- softmax / log_softmax --------------------------------------------------------------------- */
 /* Rows of length D. ROWBLOCK: one block per row; else one warp per row, 8 rows per block. */
 template <typename T, bool LOG, bool ROWBLOCK>
 __global__ void k_softmax_rows(int64_t rows, int64_t D, const T *__restrict__ x, T *__restrict__ y) {
   __shared__ double shd[32];
   __shared__ T sht[32];
-  int64_t row = ROWBLOCK ? (int64_t)blockIdx.x : (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  int lane = ROWBLOCK ? threadIdx.x : (threadIdx.x & 31), nl = ROWBLOCK ? blockDim.x : 32;
-  if (row >= rows) return;
-  const T *xr = x + row * D;
-  T *yr = y + row * D;
-  T m = xr[0];
-  for (int64_t j = lane; j < D; j += nl) m = xr[j] > m ? xr[j] : m;
-  m = ROWBLOCK ? block_max(m, sht) : warp_max(m);
+  const row_lanes<T, ROWBLOCK> r(x, y, D);
+  if (r.row >= rows) return;
+  T m = r.xr[0];
+  for (int64_t j = r.lane; j < D; j += r.nl) m = r.xr[j] > m ? r.xr[j] : m;
+  m = r.max(m, sht);
   double s = 0;
-  for (int64_t j = lane; j < D; j += nl) s += (double)m_exp(xr[j] - m);
-  s = ROWBLOCK ? block_sum(s, shd) : warp_sum(s);
+  for (int64_t j = r.lane; j < D; j += r.nl) s += (double)m_exp(r.xr[j] - m);
+  s = r.sum(s, shd);
   if (LOG) {
     T lse = m + (T)log(s);
-    for (int64_t j = lane; j < D; j += nl) yr[j] = xr[j] - lse;
+    for (int64_t j = r.lane; j < D; j += r.nl) r.yr[j] = r.xr[j] - lse;
   } else {
     T inv = (T)(1.0 / s);
-    for (int64_t j = lane; j < D; j += nl) yr[j] = m_exp(xr[j] - m) * inv;
+    for (int64_t j = r.lane; j < D; j += r.nl) r.yr[j] = m_exp(r.xr[j] - m) * inv;
   }
 }
 
@@ -145,23 +161,20 @@ template <typename T, bool ROWBLOCK>
 __global__ void k_layer_norm(int64_t M, int64_t D, const T *__restrict__ x, const T *__restrict__ w,
                              const T *__restrict__ b, T *__restrict__ y, double eps) {
   __shared__ double shd[32];
-  int64_t row = ROWBLOCK ? (int64_t)blockIdx.x : (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  int lane = ROWBLOCK ? threadIdx.x : (threadIdx.x & 31), nl = ROWBLOCK ? blockDim.x : 32;
-  if (row >= M) return;
-  const T *xr = x + row * D;
-  T *yr = y + row * D;
+  const row_lanes<T, ROWBLOCK> r(x, y, D);
+  if (r.row >= M) return;
   double s = 0;
-  for (int64_t j = lane; j < D; j += nl) s += (double)xr[j];
-  s = ROWBLOCK ? block_sum(s, shd) : warp_sum(s);
+  for (int64_t j = r.lane; j < D; j += r.nl) s += (double)r.xr[j];
+  s = r.sum(s, shd);
   double mu = s / (double)D, v = 0;
-  for (int64_t j = lane; j < D; j += nl) v += ((double)xr[j] - mu) * ((double)xr[j] - mu);
-  v = ROWBLOCK ? block_sum(v, shd) : warp_sum(v);
+  for (int64_t j = r.lane; j < D; j += r.nl) v += ((double)r.xr[j] - mu) * ((double)r.xr[j] - mu);
+  v = r.sum(v, shd);
   T rstd = (T)(1.0 / sqrt(v / (double)D + eps)), tmu = (T)mu;
-  for (int64_t j = lane; j < D; j += nl) {
-    T t = (xr[j] - tmu) * rstd;
+  for (int64_t j = r.lane; j < D; j += r.nl) {
+    T t = (r.xr[j] - tmu) * rstd;
     if (w) t = t * w[j];
     if (b) t = t + b[j];
-    yr[j] = t;
+    r.yr[j] = t;
   }
 }
 

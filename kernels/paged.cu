@@ -35,18 +35,6 @@ __global__ void paged_kernel(const T *q, const T *k, const T *v, const int64_t *
   if (on) o[(b * H + h) * D + d] = (T)(acc / z);
 }
 
-static const void *contiguous(ct_tensor *t, ct_tensor **tmp) {
-  *tmp = NULL;
-  if (ct_is_contiguous(t)) return ct_data_ptr(t);
-  ct_tensor *c = ct_empty(t->shape, t->ndim, t->dtype, t->storage->device);
-  if (!c || ct_cu_copy_into(c, t)) {
-    ct_release(c);
-    return NULL;
-  }
-  *tmp = c;
-  return ct_data_ptr(c);
-}
-
 static int paged_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin, (void)a;
   int64_t B = in[0]->shape[0], H = in[0]->shape[1], D = in[0]->shape[2];
@@ -58,7 +46,7 @@ static int paged_impl(ct_tensor *out, ct_tensor *const *in, int nin, const ct_at
   const void *p[5];
   int rc = 0;
   for (int i = 0; i < 5 && !rc; i++)
-    if (!(p[i] = contiguous(in[i], &tmp[i]))) rc = -1;
+    if (!(p[i] = ct_cu_contiguous_data(in[i], &tmp[i]))) rc = -1;
   int64_t *hbt = (int64_t *)malloc((size_t)(B * M + B) * sizeof(int64_t));
   if (!rc && !hbt) rc = ct_errorf("paged_attention: out of host memory for the block table");
   if (!rc) rc = ct_cu_check(cudaMemcpyAsync(hbt, p[3], (size_t)(B * M) * 8, cudaMemcpyDeviceToHost, s), "paged_attention");

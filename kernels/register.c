@@ -119,6 +119,7 @@ int ct_cuda_register(void) {
   ct_cu_register_random();
   ct_cu_register_attention();
   ct_cu_register_paged();
+  ct_cu_register_quant();
   return n;
 }
 

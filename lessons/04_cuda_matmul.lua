@@ -47,25 +47,22 @@ return {
       setup = "        ladder_file = " .. ("%q"):format(ladder_file) .. "\n" .. [[
         pc = require "chalk.perfcharts"
         gpu = chalk.cuda.is_available()
-        -- pictures are PNG, or what CHALK_LESSON_FORMAT names (svg, pdf; dot for machines without
-        -- Graphviz's renderers: the DOT text is rendered elsewhere with the "nop" engine)
-        function pic(name) return name .. "." .. (os.getenv("CHALK_LESSON_FORMAT") or "png") end
+        kit = require "chalk.lessonkit"
+        pic = kit.pic -- PNG, or CHALK_LESSON_FORMAT's (dot: rendered elsewhere with the "nop" engine)
         quick = os.getenv("CHALK_LESSON_QUICK") == "1"
-        if gpu then
-          print("GPU: " .. chalk.cuda.get_device_name() .. " -- every rung below runs and is timed on it")
-        else
-          print("No GPU here (" .. tostring(chalk.cuda.unavailable_reason()) .. ").")
-          print("Every rung is explained and its source shown; the timings, the GPU roofline and the")
-          print("trace need CUDA. The last steps run the CPU ladder, where caches play shared memory.")
-        end
+        kit.gpu_banner("every rung below runs and is timed on it",
+          "Every rung is explained and its source shown; the timings, the GPU roofline and the",
+          "trace need CUDA. The last steps run the CPU ladder, where caches play shared memory.")
         -- the source of one rung: the lines from its "==== rung" banner to the next banner
         function rung_source(impl)
-          local f = assert(io.open(ladder_file), "cannot read " .. ladder_file)
+          local file = impl:match("^wgmma") and ladder_file:gsub("ladder%.cu$", "ladder_tc.cu") or ladder_file
+          local f = assert(io.open(file), "cannot read " .. file)
           local text = f:read("a")
           f:close()
           local banner = {naive = "rung 1:", coalesced = "rung 2:", tiled = "rung 3:", register2d = "rung 4:",
                           vectorized = "rung 5:", warptile = "rung 6:", wmma_tf32 = "rungs 7 and 8:",
-                          wmma_bf16 = "rungs 7 and 8:", cublas = "cuBLAS rungs"}
+                          wmma_bf16 = "rungs 7 and 8:", wgmma_tf32 = "rungs 9 and 10:",
+                          wgmma_bf16 = "rungs 9 and 10:", cublas = "cuBLAS rungs"}
           local lines, on = {}, false
           for line in text:gmatch("([^\n]*)\n") do
             if line:find("/* ====", 1, true) or line:find("/* ----", 1, true) then
@@ -82,7 +79,8 @@ return {
           if shown[key] then return end
           shown[key] = true
           local lines = rung_source(impl)
-          print(("---- kernels/ladder.cu, %s (%d lines) ----"):format(impl, #lines))
+          print(("---- kernels/%s, %s (%d lines) ----"):format(impl:match("^wgmma") and "ladder_tc.cu" or "ladder.cu",
+                                                              impl, #lines))
           for i = 1, math.min(#lines, 12) do print("  " .. lines[i]) end
           if #lines > 12 then print(("  ... (%d more lines in the file)"):format(#lines - 12)) end
         end
@@ -229,6 +227,13 @@ return {
         input precision: TF32 keeps 10 bits of mantissa, bf16 8 (accumulation stays f32).
         The WMMA API loads fragments from shared memory; the tiling above still decides how
         often global memory is touched.]]),
+    rung_step("Rungs 9-10: Hopper's warpgroup MMA", {"wgmma_tf32", "wgmma_bf16"}, [[
+        WMMA hides how the tensor cores are fed. Hopper's wgmma lets 4 warps (a warpgroup)
+        multiply a 64 x 256 tile straight out of shared memory, asynchronously: the
+        instruction reads A and B through descriptors of a 128-byte-swizzled layout (no bank
+        conflicts, no register copies of the operands), while cp.async fills the next stages
+        of a 4-deep ring. Two warpgroups make a 128 x 256 block tile; both operands are packed
+        K-major (and rounded) first, as cuBLAS's bf16 rung converts its inputs too.]]),
     rung_step("The reference: cuBLAS", {"cublas", "cublas_tf32", "cublas_bf16"}, [[
         cuBLAS picks among hand-tuned kernels per size and device: larger tiles, deeper
         pipelines (asynchronous copies from global to shared memory), and on Hopper the

@@ -29,17 +29,12 @@ return {
         F = nn.functional
         pc = require "chalk.perfcharts"
         gpu = chalk.cuda.is_available()
-        -- pictures are PNG, or what CHALK_LESSON_FORMAT names (svg, pdf; dot for machines without
-        -- Graphviz's renderers: the DOT text is rendered elsewhere with the "nop" engine)
-        function pic(name) return name .. "." .. (os.getenv("CHALK_LESSON_FORMAT") or "png") end
+        kit = require "chalk.lessonkit"
+        pic = kit.pic -- PNG, or CHALK_LESSON_FORMAT's (dot: rendered elsewhere with the "nop" engine)
         dev = gpu and "cuda" or "cpu"
         quick = os.getenv("CHALK_LESSON_QUICK") == "1"
-        if gpu then
-          print("GPU: " .. chalk.cuda.get_device_name() .. " -- the measurements below run on it")
-        else
-          print("No GPU here (" .. tostring(chalk.cuda.unavailable_reason()) .. ").")
-          print("Every step runs on the CPU, at smaller N; the GPU numbers need a machine with CUDA.")
-        end
+        kit.gpu_banner("the measurements below run on it",
+          "Every step runs on the CPU, at smaller N; the GPU numbers need a machine with CUDA.")
         -- device time of fn: the median over reps runs of the ops' own times in a profile
         -- (GPU kernel times on the GPU), after one warm-up run
         function time_ms(fn, reps)
@@ -425,10 +420,11 @@ return {
       text = [[
         On a GPU machine, bench/attention/run.sh times chalk's naive and flash attention
         against PyTorch's scaled_dot_product_attention (which picks FlashAttention-2 or its
-        memory-efficient kernel) on the same shapes, in f32 and bf16, and writes a table
-        beside the results of this lesson. PyTorch's kernels use the tensor cores and
-        hand-tuned pipelines; chalk's flash kernel is written to be read in a lecture: the
-        same algorithm, at a fraction of the speed. The gap is the subject of lesson 6.]],
+        memory-efficient kernel) on the same shapes, in f32 and bf16, both with CUDA events
+        around the call, and writes a table (bench/results/attention-*.md). In bf16 chalk
+        runs kernels/flash_tc.cu, FlashAttention-2 on the tensor cores (mma.sync, ldmatrix,
+        cp.async); its f32 kernel is written to be read in a lecture. The remaining gap is
+        the subject of lesson 6.]],
     },
   },
 }

@@ -9,13 +9,7 @@ return {
   module = 6,
   -- best(g, reps): the shortest of reps replays of a captured graph, in ms
   setup = [[
-    function best(g, reps)
-      local t = math.huge
-      for _ = 1, reps do
-        local t0 = chalk.clock(); g:replay(); t = math.min(t, chalk.clock() - t0)
-      end
-      return t * 1e3
-    end
+    best = require("chalk.lessonkit").best_replay_ms
     -- print generated source, long lines wrapped at a space to fit 100 columns
     function show_source(src)
       for line in (src .. "\n"):gmatch("(.-)\n") do

@@ -11,13 +11,7 @@ return {
   seed = 20,
   -- best(g, reps): the shortest of reps replays of a captured graph, in ms
   setup = [[
-    function best(g, reps)
-      local t = math.huge
-      for _ = 1, reps do
-        local t0 = chalk.clock(); g:replay(); t = math.min(t, chalk.clock() - t0)
-      end
-      return t * 1e3
-    end
+    best = require("chalk.lessonkit").best_replay_ms
     E = chalk.superopt.E]],
   steps = {
     {

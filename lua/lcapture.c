@@ -12,14 +12,57 @@
  * a core error of backward, never a longjmp through the autograd engine.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "lcapture.h"
 #include "viz.h" /* viz_capture_dot: g:dot() */
 
 ct_graph *lcap_check_graph(lua_State *L, int idx) {
-  graph_box *b = luaL_checkudata(L, idx, LCAPTURE_GRAPH);
-  if (!b->g) luaL_error(L, "graph was closed");
-  return b->g;
+  return lchalk_handle_check(L, idx, LCAPTURE_GRAPH, "graph was closed");
+}
+
+void lcap_push_fields(lua_State *L, const void *rec, const lcap_field *fields, int n) {
+  lua_createtable(L, 0, n);
+  for (int i = 0; i < n; i++) {
+    const char *at = (const char *)rec + fields[i].offset;
+    int iv;
+    int64_t lv;
+    double dv;
+    bool bv;
+    switch (fields[i].kind) {
+    case LCAP_INT:
+    case LCAP_POS:
+      memcpy(&iv, at, sizeof iv);
+      lua_pushinteger(L, (lua_Integer)iv + (fields[i].kind == LCAP_POS));
+      break;
+    case LCAP_I64:
+      memcpy(&lv, at, sizeof lv);
+      lua_pushinteger(L, (lua_Integer)lv);
+      break;
+    case LCAP_NUM:
+      memcpy(&dv, at, sizeof dv);
+      lua_pushnumber(L, dv);
+      break;
+    case LCAP_BOOL:
+      memcpy(&bv, at, sizeof bv);
+      lua_pushboolean(L, bv);
+      break;
+    }
+    lua_setfield(L, -2, fields[i].key);
+  }
+}
+
+void lcap_get_fields(lua_State *L, int idx, const char *const *keys) {
+  idx = lua_absindex(L, idx);
+  for (; *keys; keys++) lua_getfield(L, idx, *keys);
+}
+
+void lcap_push_list(lua_State *L, ct_graph *g, int n, void (*push_entry)(lua_State *L, ct_graph *g, int i)) {
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    push_entry(L, g, i);
+    lua_rawseti(L, -2, i + 1);
+  }
 }
 
 /* ---- chalk.capture ---------------------------------------------------------------------------- */
@@ -34,17 +77,15 @@ static int l_capture(lua_State *L) {
     ct_tensor *t = lchalk_totensor(L, i);
     if (t) ins[nin++] = t;
   }
-  graph_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-  b->g = NULL;
-  luaL_setmetatable(L, LCAPTURE_GRAPH);
+  void **h = lchalk_handle_new(L, LCAPTURE_GRAPH);
   int box = lua_gettop(L);
   ct_graph *g = ct_capture_begin(ins, nin);
   if (!g) return lchalk_error(L);
-  b->g = g;
+  *h = g;
   for (int i = 1; i <= nargs + 1; i++) lua_pushvalue(L, i);
   if (lua_pcall(L, nargs, LUA_MULTRET, 0) != LUA_OK) {
     ct_capture_abort(g);
-    b->g = NULL;
+    *h = NULL;
     return lua_error(L);
   }
   int nres = lua_gettop(L) - box;
@@ -56,7 +97,7 @@ static int l_capture(lua_State *L) {
   }
   if (ct_capture_end(g, outs, nout)) {
     ct_graph_free(g);
-    b->g = NULL;
+    *h = NULL;
     return lchalk_error(L);
   }
   lua_settop(L, box);
@@ -66,9 +107,7 @@ static int l_capture(lua_State *L) {
 /* ---- Graph methods ------------------------------------------------------------------------------ */
 
 static int g_gc(lua_State *L) {
-  graph_box *b = luaL_checkudata(L, 1, LCAPTURE_GRAPH);
-  ct_graph_free(b->g);
-  b->g = NULL;
+  ct_graph_free(lchalk_handle_take(L, 1, LCAPTURE_GRAPH));
   return 0;
 }
 
@@ -105,36 +144,35 @@ static void push_ids(lua_State *L, const int *ids, int n) {
   }
 }
 
+static void push_node(lua_State *L, ct_graph *g, int i) {
+  ct_gnode_info in;
+  ct_graph_node(g, i, &in);
+  lua_createtable(L, 0, 14);
+  lcap_set_str(L, "op", in.name);
+  lcap_set_str(L, "label", in.label);
+  push_ids(L, in.in, in.nin);
+  lua_setfield(L, -2, "inputs");
+  push_ids(L, in.out, in.nout);
+  lua_setfield(L, -2, "outputs");
+  if (in.group >= 0) lcap_set_int(L, "kernel", in.group);
+  lcap_set_int(L, "members", in.members);
+  lcap_set_bool(L, "backward", in.backward);
+  lcap_set_bool(L, "view", in.view);
+  lcap_set_num(L, "flops", in.flops);
+  lcap_set_num(L, "bytes", in.bytes);
+  ct_gvalue_info vi;
+  ct_graph_value(g, in.out[0], &vi);
+  push_shape(L, vi.shape, vi.ndim);
+  lua_setfield(L, -2, "shape");
+  lcap_set_str(L, "dtype", ct_dtype_name(vi.dtype));
+  lcap_set_str(L, "name", vi.name);
+}
+
 /* g:nodes() -> {{op=, name=, label=, inputs={value ids}, outputs=, kernel=, members=, backward=,
    view=, flops=, bytes=, shape=, dtype=}, ...} */
 static int g_nodes(lua_State *L) {
   ct_graph *g = lcap_check_graph(L, 1);
-  int n = ct_graph_nnodes(g);
-  lua_createtable(L, n, 0);
-  for (int i = 0; i < n; i++) {
-    ct_gnode_info in;
-    ct_graph_node(g, i, &in);
-    lua_createtable(L, 0, 14);
-    lcap_set_str(L, "op", in.name);
-    lcap_set_str(L, "label", in.label);
-    push_ids(L, in.in, in.nin);
-    lua_setfield(L, -2, "inputs");
-    push_ids(L, in.out, in.nout);
-    lua_setfield(L, -2, "outputs");
-    if (in.group >= 0) lcap_set_int(L, "kernel", in.group);
-    lcap_set_int(L, "members", in.members);
-    lcap_set_bool(L, "backward", in.backward);
-    lcap_set_bool(L, "view", in.view);
-    lcap_set_num(L, "flops", in.flops);
-    lcap_set_num(L, "bytes", in.bytes);
-    ct_gvalue_info vi;
-    ct_graph_value(g, in.out[0], &vi);
-    push_shape(L, vi.shape, vi.ndim);
-    lua_setfield(L, -2, "shape");
-    lcap_set_str(L, "dtype", ct_dtype_name(vi.dtype));
-    lcap_set_str(L, "name", vi.name);
-    lua_rawseti(L, -2, i + 1);
-  }
+  lcap_push_list(L, g, ct_graph_nnodes(g), push_node);
   return 1;
 }
 
@@ -297,12 +335,9 @@ int luaopen_chalk_capture(lua_State *L) {
       {"matmul_tiled", lcap_l_matmul_tiled}, {"_checkpoint", lcap_l_checkpoint}, {NULL, NULL}};
   static const luaL_Reg autotune[] = {
       {"matmul", lcap_l_autotune_matmul}, {"cached", lcap_l_autotune_cached}, {NULL, NULL}};
-  if (luaL_newmetatable(L, LCAPTURE_GRAPH)) {
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    luaL_setfuncs(L, meta, 0);
-    lcap_set_str(L, "__name", "Graph");
-  }
+  lchalk_handle_class(L, LCAPTURE_GRAPH, methods, meta);
+  luaL_getmetatable(L, LCAPTURE_GRAPH);
+  lcap_set_str(L, "__name", "Graph");
   lua_pop(L, 1);
   new_printable(L, "chalk.PassReport", lcap_report_tostring);
   new_printable(L, "chalk.PassReports", lcap_reports_tostring);

@@ -4,34 +4,27 @@
 #include "lcapture.h"
 #include "obs/profile.h"
 
+static const lcap_field report_fields[] = {
+    LCAP_FIELD(ct_pass_report, changes),       LCAP_FIELD(ct_pass_report, nodes_before),
+    LCAP_FIELD(ct_pass_report, nodes_after),   LCAP_FIELD(ct_pass_report, kernels_before),
+    LCAP_FIELD(ct_pass_report, kernels_after), LCAP_FIELD(ct_pass_report, bytes_before),
+    LCAP_FIELD(ct_pass_report, bytes_after),   LCAP_FIELD(ct_pass_report, flops_before),
+    LCAP_FIELD(ct_pass_report, flops_after)};
+
 static void push_report(lua_State *L, const ct_pass_report *r) {
-  lua_createtable(L, 0, 10);
+  lcap_push_fields(L, r, report_fields, LCAP_NFIELDS(report_fields));
   lcap_set_str(L, "pass", r->pass);
-  lcap_set_int(L, "changes", r->changes);
-  lcap_set_int(L, "nodes_before", r->nodes_before);
-  lcap_set_int(L, "nodes_after", r->nodes_after);
-  lcap_set_int(L, "kernels_before", r->kernels_before);
-  lcap_set_int(L, "kernels_after", r->kernels_after);
-  lcap_set_num(L, "bytes_before", r->bytes_before);
-  lcap_set_num(L, "bytes_after", r->bytes_after);
-  lcap_set_num(L, "flops_before", r->flops_before);
-  lcap_set_num(L, "flops_after", r->flops_after);
   luaL_setmetatable(L, "chalk.PassReport");
 }
 
 int lcap_report_tostring(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   char b1[32], b2[32];
-  lua_getfield(L, 1, "bytes_before");
-  lua_getfield(L, 1, "bytes_after");
-  ct_format_bytes(lua_tonumber(L, -2), b1, sizeof b1);
-  ct_format_bytes(lua_tonumber(L, -1), b2, sizeof b2);
-  lua_getfield(L, 1, "pass");
-  lua_getfield(L, 1, "changes");
-  lua_getfield(L, 1, "nodes_before");
-  lua_getfield(L, 1, "nodes_after");
-  lua_getfield(L, 1, "kernels_before");
-  lua_getfield(L, 1, "kernels_after");
+  lcap_get_fields(L, 1,
+                  (const char *const[]){"bytes_before", "bytes_after", "pass", "changes", "nodes_before", "nodes_after",
+                                        "kernels_before", "kernels_after", NULL});
+  ct_format_bytes(lua_tonumber(L, -8), b1, sizeof b1);
+  ct_format_bytes(lua_tonumber(L, -7), b2, sizeof b2);
   int changes = (int)lua_tointeger(L, -5);
   lua_pushfstring(L, "%s: %d change%s; nodes %d -> %d, kernels %d -> %d, bytes moved %s -> %s", lua_tostring(L, -6),
                   changes, changes == 1 ? "" : "s", (int)lua_tointeger(L, -4), (int)lua_tointeger(L, -3),

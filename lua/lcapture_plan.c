@@ -6,17 +6,18 @@
 
 static const char *const strategy_names[] = {"bestfit", "greedy", "naive", NULL};
 
+static const lcap_field plan_fields[] = {LCAP_FIELD_AS(ct_plan_report, naive_bytes, "naive"),
+                                         LCAP_FIELD_AS(ct_plan_report, planned_bytes, "planned"),
+                                         LCAP_FIELD(ct_plan_report, lower_bound),
+                                         LCAP_FIELD_AS(ct_plan_report, pinned_bytes, "pinned"),
+                                         LCAP_FIELD(ct_plan_report, activation_peak),
+                                         LCAP_FIELD_AS(ct_plan_report, external_bytes, "external"),
+                                         LCAP_FIELD_AS(ct_plan_report, nbuffers, "buffers"),
+                                         LCAP_FIELD_AS(ct_plan_report, ninplace, "inplace"),
+                                         LCAP_FIELD_AS(ct_plan_report, ninplace_candidates, "inplace_candidates")};
+
 static void push_plan(lua_State *L, const ct_plan_report *r) {
-  lua_createtable(L, 0, 10);
-  lcap_set_int(L, "naive", r->naive_bytes);
-  lcap_set_int(L, "planned", r->planned_bytes);
-  lcap_set_int(L, "lower_bound", r->lower_bound);
-  lcap_set_int(L, "pinned", r->pinned_bytes);
-  lcap_set_int(L, "activation_peak", r->activation_peak);
-  lcap_set_int(L, "external", r->external_bytes);
-  lcap_set_int(L, "buffers", r->nbuffers);
-  lcap_set_int(L, "inplace", r->ninplace);
-  lcap_set_int(L, "inplace_candidates", r->ninplace_candidates);
+  lcap_push_fields(L, r, plan_fields, LCAP_NFIELDS(plan_fields));
   lcap_set_str(L, "strategy", strategy_names[r->strategy]);
   luaL_setmetatable(L, "chalk.PlanReport");
 }
@@ -24,13 +25,8 @@ static void push_plan(lua_State *L, const ct_plan_report *r) {
 int lcap_plan_tostring(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   char a[32], b[32], c[32], d[32];
-  lua_getfield(L, 1, "naive");
-  lua_getfield(L, 1, "planned");
-  lua_getfield(L, 1, "lower_bound");
-  lua_getfield(L, 1, "pinned");
-  lua_getfield(L, 1, "buffers");
-  lua_getfield(L, 1, "inplace");
-  lua_getfield(L, 1, "strategy");
+  lcap_get_fields(
+      L, 1, (const char *const[]){"naive", "planned", "lower_bound", "pinned", "buffers", "inplace", "strategy", NULL});
   lua_pushfstring(L,
                   "memory plan (%s): naive sum %s, planned peak %s, live lower bound %s; %d tensors in the arena, "
                   "%d in place; %s of outputs and gradients outside it",
@@ -68,32 +64,31 @@ int lcap_g_verify_plan(lua_State *L) {
   return 1;
 }
 
+static const lcap_field buffer_fields[] = {LCAP_FIELD(ct_plan_buffer, offset),
+                                           LCAP_FIELD_AS(ct_plan_buffer, nbytes, "size"),
+                                           LCAP_POSITION(ct_plan_buffer, first), LCAP_POSITION(ct_plan_buffer, last),
+                                           LCAP_FIELD_AS(ct_plan_buffer, nvalues, "values")};
+
+static void push_buffer(lua_State *L, ct_graph *g, int i) {
+  ct_plan_buffer b;
+  ct_graph_plan_buffer(g, i, &b);
+  lcap_push_fields(L, &b, buffer_fields, LCAP_NFIELDS(buffer_fields));
+  ct_gvalue_info vi;
+  ct_graph_value(g, b.value, &vi);
+  if (vi.name) {
+    lua_pushstring(L, vi.name);
+  } else { /* what made it: "relu %12" */
+    ct_gnode_info ni;
+    ct_graph_node(g, vi.producer, &ni);
+    lua_pushfstring(L, "%s %%%d", ni.op == CT_GOP_FUSED ? "fused" : ni.name, b.value);
+  }
+  lua_setfield(L, -2, "name");
+}
+
 /* g:buffers() -> {{offset=, size=, first=, last=, name=, values=}, ...} (positions 1-based) */
 int lcap_g_buffers(lua_State *L) {
   ct_graph *g = lcap_check_graph(L, 1);
-  int n = ct_graph_plan_nbuffers(g);
-  lua_createtable(L, n, 0);
-  for (int i = 0; i < n; i++) {
-    ct_plan_buffer b;
-    ct_graph_plan_buffer(g, i, &b);
-    lua_createtable(L, 0, 6);
-    lcap_set_int(L, "offset", b.offset);
-    lcap_set_int(L, "size", b.nbytes);
-    lcap_set_int(L, "first", b.first + 1);
-    lcap_set_int(L, "last", b.last + 1);
-    lcap_set_int(L, "values", b.nvalues);
-    ct_gvalue_info vi;
-    ct_graph_value(g, b.value, &vi);
-    if (vi.name) {
-      lua_pushstring(L, vi.name);
-    } else { /* what made it: "relu %12" */
-      ct_gnode_info ni;
-      ct_graph_node(g, vi.producer, &ni);
-      lua_pushfstring(L, "%s %%%d", ni.op == CT_GOP_FUSED ? "fused" : ni.name, b.value);
-    }
-    lua_setfield(L, -2, "name");
-    lua_rawseti(L, -2, i + 1);
-  }
+  lcap_push_list(L, g, ct_graph_plan_nbuffers(g), push_buffer);
   return 1;
 }
 

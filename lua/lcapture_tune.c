@@ -64,13 +64,12 @@ static int read_int_list(lua_State *L, int idx, const char *k, int *out, int max
 }
 
 /* {bm, bn, bk, us, gflops} of one autotuning result, pushed as a table. */
+static const lcap_field tune_fields[] = {LCAP_FIELD(ct_tune_result, bm), LCAP_FIELD(ct_tune_result, bn),
+                                         LCAP_FIELD(ct_tune_result, bk), LCAP_FIELD(ct_tune_result, us),
+                                         LCAP_FIELD(ct_tune_result, gflops)};
+
 static void push_tune_result(lua_State *L, const ct_tune_result *r) {
-  lua_createtable(L, 0, 5);
-  lcap_set_int(L, "bm", r->bm);
-  lcap_set_int(L, "bn", r->bn);
-  lcap_set_int(L, "bk", r->bk);
-  lcap_set_num(L, "us", r->us);
-  lcap_set_num(L, "gflops", r->gflops);
+  lcap_push_fields(L, r, tune_fields, LCAP_NFIELDS(tune_fields));
 }
 
 static void push_int_array(lua_State *L, const int *v, int n) {

@@ -10,6 +10,7 @@
 #define LCHALK_H
 
 #include "chalk.h"
+#include "lauxlib.h"
 #include "lua.h"
 
 #define LCHALK_TENSOR "chalk.Tensor"
@@ -24,6 +25,17 @@ ct_tensor *lchalk_totensor(lua_State *L, int idx);
 int lchalk_pushtensor(lua_State *L, ct_tensor *t);
 /* Raise ct_last_error() as a Lua error at the caller's line (never returns). */
 int lchalk_error(lua_State *L);
+
+/* Owning handles (lchalk_handle.c): a full userdata of metatable tname holding one pointer to a
+ * core object. _new pushes one holding NULL (set *h once the object exists, so an error before
+ * leaks nothing); _check returns the pointer or raises when_empty; _take returns it and leaves the
+ * handle empty: __gc and __close free what it returns (free functions take NULL). */
+void **lchalk_handle_new(lua_State *L, const char *tname);
+void *lchalk_handle_check(lua_State *L, int idx, const char *tname, const char *when_empty);
+void *lchalk_handle_take(lua_State *L, int idx, const char *tname);
+/* The metatable tname of a kind of userdata, made once: methods reached through __index, and the
+ * metamethods meta (__gc, __close, __tostring, ...). Both lists end with {NULL, NULL}. */
+void lchalk_handle_class(lua_State *L, const char *tname, const luaL_Reg *methods, const luaL_Reg *meta);
 
 /* Opens the chalk table (what `require "chalk"` returns). */
 int luaopen_chalk(lua_State *L);

@@ -20,7 +20,7 @@
  * chalk.cuda.matmul; context: chalk.context; quant: quantized weights). */
 #define LCHALK_PARTS(X)                                                                            \
   X(tensor) X(index) X(print) X(create) X(view) X(math) X(reduce) X(nn) X(autograd) X(device)     \
-  X(memory) X(ops) X(io) X(attention) X(paged) X(ladder) X(context) X(pytorch) X(quant)
+  X(memory) X(ops) X(io) X(attention) X(paged) X(ladder) X(context) X(pytorch) X(quant) X(warpspec)
 #define LCHALK_DECLARE_OPEN(NAME) void lchalk_open_##NAME(lua_State *L, int chalk, int methods, int meta);
 LCHALK_PARTS(LCHALK_DECLARE_OPEN)
 #undef LCHALK_DECLARE_OPEN
@@ -34,6 +34,9 @@ void lchalk_push_memory_stats(lua_State *L, ct_ctx *c);
 /* The Lua thread that context hooks run on while x:backward() runs (lchalk_context.c); returns the
    previous one. lchalk_autograd.c sets it around ct_backward. */
 lua_State *lchalk_hook_state(lua_State *L);
+
+/* The quantized tensor (chalk.QTensor) at idx, or NULL when it is not one (lchalk_quant.c). */
+ct_qtensor *lchalk_testq(lua_State *L, int idx);
 
 /* ---- indexing (lchalk_index.c), used by __index/__newindex in lchalk_tensor.c ---------------- */
 /* Push t[key] (key at stack index key: integer, index-spec table or index tensor). */

@@ -175,9 +175,14 @@ static int l_where(lua_State *L) {
 
 /* x:matmul(y), chalk.matmul(x, y): torch.matmul semantics (batched, broadcast). */
 /* x:matmul(y [, {impl = "tiled", tiles = {bm, bn, bk}}]): impl picks one of the matmul row's
-   implementations (chalk.ops() lists them), run through the op table like the default. */
+   implementations (chalk.ops() lists them), run through the op table like the default.
+   x:matmul(q) with q quantized (chalk.quantize(W)) is x @ W through the qmatmul row, which reads W
+   in its packed form (core/ops/ops_quant.c). */
 static int l_matmul(lua_State *L) {
-  ct_tensor *a = lchalk_checktensor(L, 1), *b = lchalk_checktensor(L, 2);
+  ct_tensor *a = lchalk_checktensor(L, 1);
+  ct_qtensor *q = lchalk_testq(L, 2);
+  if (q) LCHALK_RETURN(L, ct_qmatmul(a, q, true));
+  ct_tensor *b = lchalk_checktensor(L, 2);
   if (lua_isnoneornil(L, 3)) LCHALK_RETURN(L, ct_matmul(a, b));
   luaL_checktype(L, 3, LUA_TTABLE);
   lua_getfield(L, 3, "impl");

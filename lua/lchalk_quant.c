@@ -26,6 +26,12 @@ static ct_qtensor *checkq(lua_State *L, int idx) {
   return b->q;
 }
 
+/* The quantized tensor at idx, or NULL when the value there is not one (x:matmul(q) asks). */
+ct_qtensor *lchalk_testq(lua_State *L, int idx) {
+  qbox *b = luaL_testudata(L, idx, LCHALK_QTENSOR);
+  return b ? checkq(L, idx) : NULL;
+}
+
 /* A new empty box on the stack (anchored before the core call, so nothing leaks on a raise). */
 static qbox *newbox(lua_State *L) {
   qbox *b = lua_newuserdatauv(L, sizeof *b, 0);
@@ -92,21 +98,29 @@ static int l_tostring(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg methods[] = {{"dequantize", l_dequantize}, {"scales", l_scales}, {"to", l_to},
-                                   {"matmul", l_matmul_method}, {NULL, NULL}};
+static const luaL_Reg methods[] = {
+    {"dequantize", l_dequantize}, {"scales", l_scales}, {"to", l_to}, {"matmul", l_matmul_method}, {NULL, NULL}};
 
 static int l_index(lua_State *L) {
   ct_qtensor *q = checkq(L, 1);
   const char *k = luaL_checkstring(L, 2);
   char dev[32];
-  if (!strcmp(k, "format")) lua_pushstring(L, ct_qformat_name(q->format));
-  else if (!strcmp(k, "bits")) lua_pushnumber(L, ct_qtensor_bits(q));
-  else if (!strcmp(k, "bytes")) lua_pushinteger(L, q->data->shape[0]);
-  else if (!strcmp(k, "rows")) lua_pushinteger(L, q->rows);
-  else if (!strcmp(k, "cols")) lua_pushinteger(L, q->cols);
-  else if (!strcmp(k, "numel")) lua_pushinteger(L, q->rows * q->cols);
-  else if (!strcmp(k, "device")) lua_pushstring(L, ct_device_str(q->data->storage->device, dev, sizeof dev));
-  else if (!strcmp(k, "data")) return lchalk_pushtensor(L, ct_retain(q->data));
+  if (!strcmp(k, "format"))
+    lua_pushstring(L, ct_qformat_name(q->format));
+  else if (!strcmp(k, "bits"))
+    lua_pushnumber(L, ct_qtensor_bits(q));
+  else if (!strcmp(k, "bytes"))
+    lua_pushinteger(L, q->data->shape[0]);
+  else if (!strcmp(k, "rows"))
+    lua_pushinteger(L, q->rows);
+  else if (!strcmp(k, "cols"))
+    lua_pushinteger(L, q->cols);
+  else if (!strcmp(k, "numel"))
+    lua_pushinteger(L, q->rows * q->cols);
+  else if (!strcmp(k, "device"))
+    lua_pushstring(L, ct_device_str(q->data->storage->device, dev, sizeof dev));
+  else if (!strcmp(k, "data"))
+    return lchalk_pushtensor(L, ct_retain(q->data));
   else if (!strcmp(k, "shape")) {
     lua_createtable(L, 2, 0);
     if (q->ndim == 2) lua_pushinteger(L, q->rows), lua_rawseti(L, -2, 1);
@@ -124,14 +138,16 @@ static int l_is_qtensor(lua_State *L) {
   return 1;
 }
 
+/* chalk.quantize, chalk.dequantize, chalk.qmatmul, chalk.is_qtensor */
+static const luaL_Reg functions[] = {
+    {"quantize", l_quantize}, {"dequantize", l_dequantize}, {"qmatmul", l_qmatmul}, {"is_qtensor", l_is_qtensor}, {0}};
+
 void lchalk_open_quant(lua_State *L, int chalk, int methods_idx, int meta) {
   (void)methods_idx, (void)meta;
   luaL_newmetatable(L, LCHALK_QTENSOR);
-  static const luaL_Reg mm[] = {{"__index", l_index}, {"__gc", l_gc}, {"__close", l_gc},
-                                {"__tostring", l_tostring}, {NULL, NULL}};
+  static const luaL_Reg mm[] = {
+      {"__index", l_index}, {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}};
   luaL_setfuncs(L, mm, 0);
   lua_pop(L, 1);
-  static const luaL_Reg fns[] = {{"quantize", l_quantize}, {"dequantize", l_dequantize}, {"qmatmul", l_qmatmul},
-                                 {"is_qtensor", l_is_qtensor}, {NULL, NULL}};
-  lchalk_register(L, chalk, fns);
+  lchalk_register(L, chalk, functions);
 }

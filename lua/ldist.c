@@ -3,6 +3,12 @@
  *
  *   tr = core.sim(n, alpha, bandwidth)      -- a sim transport (userdata; freed by __gc)
  *   tr, rank, size = core.mpi()             -- the MPI world (nil, why when MPI is not built in)
+ *   ok, why = core.nccl_available()         -- a GPU, CUDA built in and libnccl loadable?
+ *   tr = core.nccl_all(n)                   -- one process driving n GPUs (ncclCommInitAll)
+ *   id = core.nccl_unique_id()              -- 128 bytes for ncclCommInitRank (rank 0 makes it)
+ *   tr = core.nccl_rank(rank, size, id)     -- this process's rank (0-based) of an nccl job
+ *   rank, size, id = core.nccl_launched()   -- from chalk --nproc N --backend nccl's pipe, or nil
+ *   tr:device(rank)                         -- the GPU index of a rank this process drives
  *   g = core.group(tr, {global ranks, 0-based}, my_group_rank, group_id)
  *   x = g:start(coll, algo, op, tensor, root_or_peer)   -- root/peer 0-based group rank
  *   st, peer, step = x:step()               -- "done", or "blocked" on global rank peer (0-based)
@@ -17,9 +23,11 @@
  * the exec's resources are released (ct_dist_exec_end is idempotent). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctx/ctx.h"
 #include "dist/dist.h"
+#include "dist/nccl_api.h"
 #include "lchalk_internal.h"
 #include "ops/optable.h"
 
@@ -32,7 +40,7 @@ extern ct_dist_transport *ct_dist_mpi_world(int *rank) __attribute__((weak));
 
 typedef struct {
   ct_dist_transport *tr;
-  bool owned; /* sim: freed by __gc; mpi: the process's static world */
+  bool owned; /* sim, nccl: freed by __gc; mpi: the process's static world */
 } tr_box;
 
 typedef struct {
@@ -54,7 +62,10 @@ static exec_box *check_exec(lua_State *L, int i) { return luaL_checkudata(L, i, 
 
 static int tr_gc(lua_State *L) {
   tr_box *b = check_tr(L, 1);
-  if (b->owned && b->tr) ct_dist_sim_free(b->tr);
+  if (b->owned && b->tr) {
+    if (strcmp(b->tr->name, "nccl")) ct_dist_sim_free(b->tr);
+    else ct_dist_nccl_free(b->tr);
+  }
   b->tr = NULL;
   return 0;
 }
@@ -94,6 +105,63 @@ static int l_mpi(lua_State *L) {
   return 3;
 }
 
+static int l_nccl_available(lua_State *L) {
+  bool ok = ct_dist_nccl_check() == 0;
+  lua_pushboolean(L, ok);
+  if (ok) lua_pushfstring(L, "NCCL %d from %s", ct_nccl_version(), ct_nccl_where());
+  else lua_pushstring(L, ct_last_error());
+  return 2;
+}
+
+static int push_tr(lua_State *L, ct_dist_transport *t) {
+  if (!t) return lchalk_error(L);
+  tr_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+  *b = (tr_box){t, true};
+  luaL_setmetatable(L, LDIST_TR);
+  return 1;
+}
+
+static int l_nccl_all(lua_State *L) { return push_tr(L, ct_dist_nccl_new_all((int)luaL_checkinteger(L, 1))); }
+
+static int l_nccl_unique_id(lua_State *L) {
+  char id[CT_NCCL_ID_BYTES];
+  if (ct_dist_nccl_unique_id(id)) return lchalk_error(L);
+  lua_pushlstring(L, id, sizeof id);
+  return 1;
+}
+
+static int l_nccl_rank(lua_State *L) {
+  int rank = (int)luaL_checkinteger(L, 1), size = (int)luaL_checkinteger(L, 2);
+  size_t n = 0;
+  const char *id = luaL_checklstring(L, 3, &n);
+  luaL_argcheck(L, n == CT_NCCL_ID_BYTES, 3, "an NCCL unique id of 128 bytes");
+  push_tr(L, ct_dist_nccl_new_rank(rank, size, id)); /* raises on failure */
+  ct_ctx_default()->rank = rank + 1; /* as under MPI: the process's context is its rank */
+  return 1;
+}
+
+/* chalk --nproc N --backend nccl without MPI (repl/launch_nccl.c): CHALK_NCCL_RANK and
+   CHALK_NCCL_SIZE say who this process is, and the unique id waits on fd CHALK_NCCL_ID_FD. */
+static int l_nccl_launched(lua_State *L) {
+  const char *r = getenv("CHALK_NCCL_RANK"), *s = getenv("CHALK_NCCL_SIZE"), *fd = getenv("CHALK_NCCL_ID_FD");
+  if (!r || !s || !fd) return 0;
+  static char id[CT_NCCL_ID_BYTES];
+  static bool have;
+  int f = atoi(fd);
+  for (size_t got = 0; !have && got < sizeof id;) {
+    ssize_t k = read(f, id + got, sizeof id - got);
+    if (k <= 0) return luaL_error(L, "dist.init: the NCCL id from chalk --nproc's pipe (fd %d) ended after %d of 128 "
+                                     "bytes", f, (int)got);
+    got += (size_t)k;
+    have = got == sizeof id;
+  }
+  if (have) close(f);
+  lua_pushinteger(L, atoi(r));
+  lua_pushinteger(L, atoi(s));
+  lua_pushlstring(L, id, sizeof id);
+  return 3;
+}
+
 static ct_dist_transport *live_tr(lua_State *L, int i) {
   tr_box *b = check_tr(L, i);
   if (!b->tr) luaL_error(L, "dist: the transport was closed");
@@ -102,7 +170,8 @@ static ct_dist_transport *live_tr(lua_State *L, int i) {
 
 static int l_progress(lua_State *L) {
   ct_dist_transport *t = live_tr(L, 1);
-  lua_pushinteger(L, strcmp(t->name, "sim") ? 0 : (lua_Integer)ct_dist_sim_progress(t));
+  lua_pushinteger(L, !strcmp(t->name, "sim") ? (lua_Integer)ct_dist_sim_progress(t)
+                    : t->progress ? (lua_Integer)t->progress(t) : 0);
   return 1;
 }
 
@@ -120,6 +189,12 @@ static int l_advance(lua_State *L) {
   luaL_argcheck(L, r >= 0 && r < t->world_size && !strcmp(t->name, "sim"), 2, "a rank of a sim transport");
   ct_dist_sim_advance(t, r, luaL_checknumber(L, 3));
   return 0;
+}
+
+static int l_tr_device(lua_State *L) {
+  ct_dist_transport *t = live_tr(L, 1);
+  lua_pushinteger(L, ct_dist_nccl_device(t, (int)luaL_checkinteger(L, 2)));
+  return 1;
 }
 
 static int l_tr_name(lua_State *L) {
@@ -196,9 +271,13 @@ static int l_start(lua_State *L) {
   }
   if (t) {
     char d[160];
-    if (t->storage->device.type != CT_CPU)
-      return luaL_error(L, "%s: %s is not on the cpu (this round of dist moves host tensors)", name,
-                        ct_describe(t, d, sizeof d));
+    int gpu = ct_dist_nccl_device(g->tr, g->members[g->rank]);
+    if (gpu < 0 && t->storage->device.type != CT_CPU)
+      return luaL_error(L, "%s: %s is not on the cpu (the %s backend moves host tensors)", name,
+                        ct_describe(t, d, sizeof d), g->tr->name);
+    if (gpu >= 0 && (t->storage->device.type != CT_CUDA || t->storage->device.index != gpu))
+      return luaL_error(L, "%s: %s is not on cuda:%d, rank %d's GPU on nccl (move it to world.device)", name,
+                        ct_describe(t, d, sizeof d), gpu, g->members[g->rank] + 1);
     if (!ct_is_contiguous(t))
       return luaL_error(L, "%s: %s is not contiguous (collectives work in place; call :contiguous() first)", name,
                         ct_describe(t, d, sizeof d));
@@ -349,7 +428,7 @@ static int l_tensor_id(lua_State *L) {
 int luaopen_chalk_dist_core(lua_State *L);
 int luaopen_chalk_dist_core(lua_State *L) {
   static const luaL_Reg tr_methods[] = {{"progress", l_progress}, {"clock", l_clock}, {"advance", l_advance},
-                                        {"name", l_tr_name}, {NULL, NULL}};
+                                        {"name", l_tr_name}, {"device", l_tr_device}, {NULL, NULL}};
   static const luaL_Reg group_methods[] = {{"start", l_start}, {"stats", l_stats}, {"reset_stats", l_reset_stats},
                                            {NULL, NULL}};
   static const luaL_Reg exec_methods[] = {{"step", l_step}, {"run", l_run}, {"info", l_info}, {NULL, NULL}};
@@ -369,7 +448,9 @@ int luaopen_chalk_dist_core(lua_State *L) {
   }
   static const luaL_Reg fns[] = {{"sim", l_sim}, {"mpi", l_mpi}, {"mpi_available", l_mpi_available},
                                  {"group", l_group}, {"compute_clock", l_compute_clock},
-                                 {"tensor_id", l_tensor_id}, {NULL, NULL}};
+                                 {"tensor_id", l_tensor_id}, {"nccl_available", l_nccl_available},
+                                 {"nccl_all", l_nccl_all}, {"nccl_unique_id", l_nccl_unique_id},
+                                 {"nccl_rank", l_nccl_rank}, {"nccl_launched", l_nccl_launched}, {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

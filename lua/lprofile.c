@@ -5,23 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lchalk.h"
 #include "lviz.h"
 #include "viz.h"
 
-typedef struct {
-  ct_profile *p;
-} profile_box;
-
 ct_profile *lviz_checkprofile(lua_State *L, int idx) {
-  profile_box *b = luaL_checkudata(L, idx, LVIZ_PROFILE);
-  if (!b->p) luaL_error(L, "profile is empty (it failed to record)");
-  return b->p;
+  return lchalk_handle_check(L, idx, LVIZ_PROFILE, "profile is empty (it failed to record)");
 }
 
 static int profile_gc(lua_State *L) {
-  profile_box *b = luaL_checkudata(L, 1, LVIZ_PROFILE);
-  ct_profile_free(b->p);
-  b->p = NULL;
+  ct_profile_free(lchalk_handle_take(L, 1, LVIZ_PROFILE));
   return 0;
 }
 
@@ -29,14 +22,12 @@ static int profile_gc(lua_State *L) {
 static int l_profile(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   int nargs = lua_gettop(L) - 1;
-  profile_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-  b->p = NULL;
-  luaL_setmetatable(L, LVIZ_PROFILE);
+  void **h = lchalk_handle_new(L, LVIZ_PROFILE);
   lua_insert(L, 1); /* prof, fn, args... */
-  b->p = ct_profile_start();
-  if (!b->p) return luaL_error(L, "%s", ct_last_error());
+  ct_profile *p = *h = ct_profile_start();
+  if (!p) return luaL_error(L, "%s", ct_last_error());
   int status = lua_pcall(L, nargs, LUA_MULTRET, 0);
-  if (ct_profile_stop(b->p) && status == LUA_OK) return luaL_error(L, "%s", ct_last_error());
+  if (ct_profile_stop(p) && status == LUA_OK) return luaL_error(L, "%s", ct_last_error());
   if (status != LUA_OK) return lua_error(L);
   return lua_gettop(L);
 }
@@ -257,15 +248,8 @@ int luaopen_chalk_profile(lua_State *L) {
                                      {"ops", profile_ops},
                                      {"events", profile_events},
                                      {NULL, NULL}};
-  if (luaL_newmetatable(L, LVIZ_PROFILE)) {
-    lua_pushcfunction(L, profile_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, profile_tostring);
-    lua_setfield(L, -2, "__tostring");
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_pop(L, 1);
+  static const luaL_Reg meta[] = {{"__gc", profile_gc}, {"__tostring", profile_tostring}, {NULL, NULL}};
+  lchalk_handle_class(L, LVIZ_PROFILE, methods, meta);
   lua_pushcfunction(L, l_profile);
   return 1;
 }

@@ -17,29 +17,19 @@
 #define LSIM_DES "chalk.sim_des"
 #define MAXGANG 4096
 
-typedef struct {
-  ct_des *d;
-} des_box;
-
 static ct_des *check_des(lua_State *L) {
-  des_box *b = luaL_checkudata(L, 1, LSIM_DES);
-  if (!b->d) luaL_error(L, "sim_des: used after free");
-  return b->d;
+  return lchalk_handle_check(L, 1, LSIM_DES, "sim_des: used after free");
 }
 
 static int l_new(lua_State *L) {
   int n = (int)luaL_checkinteger(L, 1);
-  des_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-  b->d = NULL;
-  luaL_setmetatable(L, LSIM_DES);
-  if (!(b->d = ct_des_new(n))) lchalk_error(L);
+  void **h = lchalk_handle_new(L, LSIM_DES);
+  if (!(*h = ct_des_new(n))) lchalk_error(L);
   return 1;
 }
 
 static int l_gc(lua_State *L) {
-  des_box *b = luaL_checkudata(L, 1, LSIM_DES);
-  ct_des_free(b->d);
-  b->d = NULL;
+  ct_des_free(lchalk_handle_take(L, 1, LSIM_DES));
   return 0;
 }
 
@@ -88,21 +78,17 @@ static int gpu_list(lua_State *L, int *res) {
   return (int)n;
 }
 
-static int l_acquire(lua_State *L) {
+/* d:acquire(job, {gpus}) and d:release(job, {gpus}): one gang operation of the engine. */
+static int gang_op(lua_State *L, int (*op)(ct_des *d, int64_t job, int n, const int *res)) {
   ct_des *d = check_des(L);
   int res[MAXGANG];
   int n = gpu_list(L, res);
-  if (ct_des_acquire(d, luaL_checkinteger(L, 2), n, res)) lchalk_error(L);
+  if (op(d, luaL_checkinteger(L, 2), n, res)) lchalk_error(L);
   return 0;
 }
 
-static int l_release(lua_State *L) {
-  ct_des *d = check_des(L);
-  int res[MAXGANG];
-  int n = gpu_list(L, res);
-  if (ct_des_release(d, luaL_checkinteger(L, 2), n, res)) lchalk_error(L);
-  return 0;
-}
+static int l_acquire(lua_State *L) { return gang_op(L, ct_des_acquire); }
+static int l_release(lua_State *L) { return gang_op(L, ct_des_release); }
 
 static int l_now(lua_State *L) {
   lua_pushnumber(L, ct_des_now(check_des(L)));
@@ -141,13 +127,8 @@ int luaopen_chalk_sim_des(lua_State *L) {
       {"at", l_at},           {"cancel", l_cancel}, {"pop", l_pop},     {"peek", l_peek},     {"acquire", l_acquire},
       {"release", l_release}, {"now", l_now},       {"nfree", l_nfree}, {"holder", l_holder}, {"held", l_held},
       {"mark", l_mark},       {"check", l_check},   {NULL, NULL}};
-  luaL_newmetatable(L, LSIM_DES);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  static const luaL_Reg meta[] = {{"__gc", l_gc}, {NULL, NULL}};
+  lchalk_handle_class(L, LSIM_DES, methods, meta);
   lua_newtable(L);
   lua_pushcfunction(L, l_new);
   lua_setfield(L, -2, "new");

@@ -295,9 +295,18 @@ static int l_step(lua_State *L) {
 
 /* ---- viz.memory, viz.trace --------------------------------------------------------------------- */
 
-static int l_memory(lua_State *L) {
+/* viz.memory(prof, opts) and viz.trace(prof, opts): draw reads its options at 2 and writes the DOT
+   text of the picture; rendered with the nop engine (positions are in the DOT) to the output. */
+static int draw_profile(lua_State *L, const char *kind, int (*draw)(lua_State *L, const ct_profile *p, viz_buf *b)) {
   ct_profile *p = lviz_checkprofile(L, 1);
   check_opts(L, 2);
+  char path[4096], fmt[8];
+  lviz_output(L, 2, kind, path, sizeof path, fmt, sizeof fmt);
+  viz_buf b = {0};
+  return drawn_nop(L, draw(L, p, &b), &b, fmt, path);
+}
+
+static int memory_dot(lua_State *L, const ct_profile *p, viz_buf *b) {
   viz_memory_opts o = {.device = -1};
   const char *dev = opt_string(L, 2, "device", NULL);
   if (dev) {
@@ -310,23 +319,18 @@ static int l_memory(lua_State *L) {
   o.by_time = !strcmp(x, "time");
   o.max_listed = (int)opt_int(L, 2, "list", 0);
   o.title = opt_string(L, 2, "title", NULL);
-  char path[4096], fmt[8];
-  lviz_output(L, 2, "memory", path, sizeof path, fmt, sizeof fmt);
-  viz_buf b = {0};
-  return drawn_nop(L, viz_memory_dot(p, &o, &b), &b, fmt, path);
+  return viz_memory_dot(p, &o, b);
 }
 
-static int l_trace(lua_State *L) {
-  ct_profile *p = lviz_checkprofile(L, 1);
-  check_opts(L, 2);
+static int trace_dot(lua_State *L, const ct_profile *p, viz_buf *b) {
   viz_trace_opts o = {0};
   o.width_pt = (double)opt_int(L, 2, "width", 0);
   o.title = opt_string(L, 2, "title", NULL);
-  char path[4096], fmt[8];
-  lviz_output(L, 2, "trace", path, sizeof path, fmt, sizeof fmt);
-  viz_buf b = {0};
-  return drawn_nop(L, viz_trace_dot(p, &o, &b), &b, fmt, path);
+  return viz_trace_dot(p, &o, b);
 }
+
+static int l_memory(lua_State *L) { return draw_profile(L, "memory", memory_dot); }
+static int l_trace(lua_State *L) { return draw_profile(L, "trace", trace_dot); }
 
 /* ---- viz.render, viz.chrome, viz.mark ---------------------------------------------------------- */
 

@@ -7,6 +7,10 @@
  *                                      temporary file; ok is fn's first result (false when fn
  *                                      raised: the error is reported), output what it printed
  *   host.listdir(dir) -> {names}|nil   the entries of a directory
+ *   host.announce(lesson, i, n, title, text, code)  a step (i = 0: the lesson, code its setup)
+ *                                      is shown: into the session log (the live page, :save)
+ *   host.record_output(on)             whether what is printed goes into the session log too
+ *                                      (off while a step's header, already announced, prints)
  *   host.exe_dir                       the directory of the chalk executable, or nil
  *   host.color                         whether stdout is a terminal that takes ANSI styles
  *   host.interactive                   whether stdin is a terminal
@@ -21,6 +25,7 @@
 
 #include "lauxlib.h"
 #include "repl.h"
+#include "serve.h"
 
 #define RUNNER_KEY "chalk.repl.lesson"
 
@@ -67,6 +72,17 @@ static int host_capture(lua_State *L) {
   return 2;
 }
 
+static int host_announce(lua_State *L) {
+  serve_step(luaL_checkstring(L, 1), luaL_optstring(L, 4, ""), luaL_optstring(L, 5, ""), luaL_optstring(L, 6, ""),
+             (int)luaL_checkinteger(L, 2), (int)luaL_checkinteger(L, 3));
+  return 0;
+}
+
+static int host_record_output(lua_State *L) {
+  tee_record(lua_toboolean(L, 1));
+  return 0;
+}
+
 static int host_listdir(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   DIR *dir = opendir(path);
@@ -107,7 +123,8 @@ void lesson_init(lua_State *L, const char *argv0) {
   int status = luaL_loadbuffer(L, (const char *)lesson_lua, lesson_lua_len, "=lesson.lua");
   if (status == LUA_OK) {
     static const luaL_Reg host[] = {
-        {"run", host_run}, {"capture", host_capture}, {"listdir", host_listdir}, {NULL, NULL}};
+        {"run", host_run}, {"capture", host_capture}, {"listdir", host_listdir}, {"announce", host_announce},
+        {"record_output", host_record_output}, {NULL, NULL}};
     luaL_newlib(L, host);
     push_exe_dir(L, argv0);
     lua_setfield(L, -2, "exe_dir");

@@ -87,24 +87,7 @@ local function load_lesson(path)
 end
 
 -- Remove leading and trailing blank lines and the indentation all lines share.
-local function dedent(s)
-  s = s:gsub("^%s*\n", ""):gsub("%s+$", "")
-  local indent
-  for line in (s .. "\n"):gmatch("(.-)\n") do
-    if line:find("%S") then
-      local lead = line:match("^[ \t]*")
-      if not indent or #lead < #indent then indent = lead end
-    end
-  end
-  if indent and #indent > 0 then
-    local out = {}
-    for line in (s .. "\n"):gmatch("(.-)\n") do
-      out[#out + 1] = line:sub(1, #indent) == indent and line:sub(#indent + 1) or line:match("^%s*(.*)")
-    end
-    s = table.concat(out, "\n")
-  end
-  return s
-end
+local dedent = require("chalk.text").dedent
 
 -- The names of the lessons found, sorted (for Tab completion).
 function M.names()
@@ -160,6 +143,9 @@ end
 local function show_step(i)
   local steps = current.lesson.steps
   local step = steps[i]
+  -- the live page and :save get the step as one event (repl/serve.c), not as the text below
+  host.announce(current.name, i, #steps, step.title, step.text and dedent(step.text), step.code and dedent(step.code))
+  host.record_output(false)
   print()
   print(style("1", ("[%d/%d] %s"):format(i, #steps, step.title or "")))
   if step.text then print(dedent(step.text)) end
@@ -168,6 +154,7 @@ local function show_step(i)
     for line in (dedent(step.code) .. "\n"):gmatch("(.-)\n") do print(style("2", "    " .. line)) end
     print()
   end
+  host.record_output(true)
 end
 
 -- Run step i's code and check; true when both pass. current.index becomes i: the state now
@@ -367,6 +354,7 @@ local function begin(name, auto)
   }
   current.fresh = snapshot()
   reseed()
+  host.announce(current.name, 0, #lesson.steps, lesson.title, nil, lesson.setup and dedent(lesson.setup))
   if not M.setup() then return false end
   local module = lesson.module and ("module " .. tostring(lesson.module) .. ", ") or ""
   print(style("1", ("%s"):format(lesson.title)) .. style("2", (" (%s%d steps)"):format(module, #lesson.steps)))

@@ -16,6 +16,7 @@
 #include "lauxlib.h"
 #include "lualib.h"
 #include "repl.h"
+#include "serve.h"
 
 #define DEFAULT_OUT_DIR "chalk-out"
 
@@ -35,6 +36,9 @@ typedef struct {
   bool list_lessons;
   bool help;
   bool version;
+  bool serve;             /* --serve [PORT] */
+  int port;               /* 8080 unless given */
+  const char *transcript; /* --transcript FILE.html: the session, written at exit */
 } options;
 
 static void print_usage(FILE *f) {
@@ -47,8 +51,13 @@ static void print_usage(FILE *f) {
              "  chalk --lessons            list lessons\n"
              "  chalk --nproc N [--hostfile FILE | --host LIST] FILE.lua | --lesson NAME\n"
              "                             run on N processes through OpenMPI (world = chalk.dist.init())\n"
+             "  chalk --nproc N --backend nccl FILE.lua\n"
+             "                             one process per GPU, collectives through NCCL (core/dist/README.md)\n"
              "  chalk --out DIR            where pictures go (default ./chalk-out, or $CHALK_OUT)\n"
              "  chalk --open               hand each picture to xdg-open\n"
+             "  chalk --serve [PORT] [--host ADDR] [FILE.lua | --lesson NAME]\n"
+             "                             a live page of the session (default port 8080, address 127.0.0.1)\n"
+             "  chalk --transcript FILE.html  write the session as one page at exit (with --lesson NAME --auto)\n"
              "  chalk --version            print the version\n"
              "  chalk --help               this text\n");
 }
@@ -76,10 +85,10 @@ static bool parse_args(int argc, char **argv, options *o) {
     const char *v;
     if (a[0] != '-' || strcmp(a, "-") == 0) {
       o->script = i;
-      return true;
+      break;
     } else if (strcmp(a, "--") == 0) {
       if (i + 1 < argc) o->script = i + 1;
-      return true;
+      break;
     } else if (strncmp(a, "-e", 2) == 0) { /* -e CODE or -eCODE */
       if (a[2] != '\0') {
         o->exprs[o->nexprs++] = a + 2;
@@ -104,6 +113,22 @@ static bool parse_args(int argc, char **argv, options *o) {
       repl_config.out_dir = v;
     } else if (is_flag(a, "--open")) {
       repl_config.open_pictures = true;
+    } else if (is_flag(a, "--serve")) {
+      o->serve = true;
+      const char *port = a[7] == '=' ? a + 8 : i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9' ? argv[++i] : NULL;
+      char *end = NULL;
+      long n = port ? strtol(port, &end, 10) : 8080;
+      if (port && (*end != '\0' || n < 0 || n > 65535)) {
+        fprintf(stderr, "chalk: --serve takes a port number (0 to 65535, 0 for any free one), got %s\n", port);
+        return false;
+      }
+      o->port = (int)n;
+    } else if (is_flag(a, "--host")) {
+      if ((v = flag_value(argc, argv, &i, "--host")) == NULL) return false;
+      repl_config.serve_host = v;
+    } else if (is_flag(a, "--transcript")) {
+      if ((v = flag_value(argc, argv, &i, "--transcript")) == NULL) return false;
+      o->transcript = v;
     } else if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
       o->version = true;
     } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -115,6 +140,10 @@ static bool parse_args(int argc, char **argv, options *o) {
   }
   if ((o->step || o->auto_run) && o->lesson == NULL) {
     fprintf(stderr, "chalk: --step and --auto go with --lesson NAME\n");
+    return false;
+  }
+  if (repl_config.serve_host && !o->serve) {
+    fprintf(stderr, "chalk: --host goes with --serve (or with --nproc, for mpirun's hosts)\n");
     return false;
   }
   return true;
@@ -173,7 +202,8 @@ static void setup_globals(lua_State *L) {
   lua_pushstring(L, repl_config.out_dir);
   lua_setfield(L, chalk, "out_dir");
   picture_install(L, chalk);
-  lua_pop(L, 1);
+  if (lua_getfield(L, chalk, "viz") == LUA_TTABLE) serve_install(L, lua_gettop(L)); /* viz.show */
+  lua_pop(L, 2);
   lua_getglobal(L, "require"); /* help(f), help "viz.step": lua/chalk/help.lua */
   lua_pushstring(L, "chalk.help");
   if (lua_pcall(L, 1, 1, 0) == LUA_OK)
@@ -195,7 +225,7 @@ static void create_arg_table(lua_State *L, int argc, char **argv, int script) {
 
 static int run_exprs(lua_State *L, const options *o) {
   for (int i = 0; i < o->nexprs; i++)
-    if (repl_run_code(L, o->exprs[i], strlen(o->exprs[i]), "=(command line)") != LUA_OK) return 1;
+    if (serve_input(EV_INPUT, o->exprs[i]), repl_run_code(L, o->exprs[i], strlen(o->exprs[i]), "=(command line)") != LUA_OK) return 1;
   return 0;
 }
 
@@ -267,6 +297,14 @@ int main(int argc, char **argv) {
 
   int status = 0;
   bool interactive = isatty(STDIN_FILENO);
+  bool repl = !o.list_lessons && o.nexprs == 0 && o.script == 0 && interactive && !(o.lesson && o.auto_run);
+  if (o.serve || o.transcript || repl) serve_record(true); /* the session log: the page, :save, --transcript */
+  if (o.serve && (!make_dirs(repl_config.out_dir) || !serve_start(repl_config.serve_host, o.port))) {
+    lua_close(L);
+    free(o.exprs);
+    return 1;
+  }
+  serve_run_begin();
   if (o.list_lessons) {
     status = lesson_call(L, "list", NULL, NULL) ? 0 : 1;
   } else if (o.nexprs > 0 || o.script > 0) {
@@ -276,14 +314,26 @@ int main(int argc, char **argv) {
     status = lesson_call(L, "auto", o.lesson, o.step) ? 0 : 1;
   } else if (interactive) {
     print_banner();
-    if (o.lesson && !lesson_call(L, "start", o.lesson, o.step))
+    if (o.lesson && !lesson_call(L, "start", o.lesson, o.step)) {
       status = 1; /* no such lesson */
-    else
+    } else {
+      serve_run_end(); /* the loop routes output around each chunk itself */
       repl_loop(L);
+      serve_run_begin();
+    }
   } else {
     status = run_script(L, NULL, argc, argv, 0);
   }
   fflush(stdout);
+  serve_run_end();
+  if (o.serve && !repl && interactive) { /* a script or --auto lesson is over; the room may still be reading */
+    printf("chalk: the page stays up until Enter (or Ctrl-D)\n");
+    fflush(stdout);
+    int c;
+    while ((c = getchar()) != EOF && c != '\n') continue;
+  }
+  if (o.transcript && !transcript_save(o.transcript)) status = 1;
+  serve_shutdown(); /* the server's threads end before the Lua state does */
   lua_close(L);
   free(o.exprs);
   return status;

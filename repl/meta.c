@@ -1,4 +1,4 @@
-/* meta.c: the REPL's colon commands (:help, :lessons, :lesson, :next, :back, :step, :show, :mem, :quit). */
+/* meta.c: the REPL's colon commands (:help, :lessons, :lesson, :next, :back, :step, :show, :mem, :serve, :save, :quit). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +6,7 @@
 
 #include "lauxlib.h"
 #include "repl.h"
+#include "serve.h"
 
 typedef struct {
   const char *name;
@@ -223,6 +224,17 @@ static int cmd_mem(lua_State *L, const char *arg) {
   return META_OK;
 }
 
+/* ---- :save ---------------------------------------------------------------------------------- */
+
+static int cmd_save(lua_State *L, const char *arg) {
+  (void)L;
+  if (*arg == '\0')
+    printf("usage: :save FILE.html (the session as one page, pictures inside) | :save FILE.lua (its inputs)\n");
+  else if (transcript_save(arg))
+    printf("saved %s\n", arg);
+  return META_OK;
+}
+
 /* ---- :quit ---------------------------------------------------------------------------------- */
 
 static int cmd_quit(lua_State *L, const char *arg) {
@@ -240,6 +252,9 @@ static const meta_command commands[] = {
     {"step", "N", "go to step N, in the state after steps 1..N-1 (run quietly)", NULL, "step", ":step N"},
     {"show", "", "show the last picture again", cmd_show, NULL, NULL},
     {"mem", "", "live tensor bytes by device and category", cmd_mem, NULL, NULL},
+    {"serve", "[PORT]", "a live page of this session for the room (default 8080)", serve_command, NULL, NULL},
+    {"save", "FILE", "FILE.html: the session as one page (pictures inside); FILE.lua: its inputs", cmd_save, NULL,
+     NULL},
     {"quit", "", "leave chalk (as does Ctrl-D)", cmd_quit, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
@@ -262,6 +277,8 @@ void meta_print_help(void) {
          "  chalk --lessons            list lessons\n"
          "  chalk --out DIR            where pictures go (default ./chalk-out, or $CHALK_OUT)\n"
          "  chalk --open               hand each picture to xdg-open\n"
+         "  chalk --serve [PORT] [FILE.lua | --lesson NAME]\n"
+         "                             a live page of the session (:serve from here)\n"
          "  chalk --version | --help\n"
          "History is kept in ~/.chalk_history.\n");
 }

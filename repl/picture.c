@@ -4,7 +4,7 @@
  * chalk.on_picture(path) if that field is a function. The REPL sets it (in scripts too) to
  * l_on_picture below, which remembers the path for :show, prints "picture: PATH", shows a PNG
  * inline when stdout is a terminal that speaks the kitty or iTerm2 image protocol, and with
- * --open hands the file to xdg-open.
+ * --open hands the file to xdg-open. It also logs the picture for the live page and :save (serve.c).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 
 #include "lauxlib.h"
 #include "repl.h"
+#include "serve.h"
 
 #define INLINE_MAX_BYTES (16 << 20) /* bigger files are only named, not streamed inline */
 #define KITTY_CHUNK 4096
@@ -59,7 +60,7 @@ static unsigned char *read_file(const char *path, size_t *len) {
   return data;
 }
 
-static char *base64(const unsigned char *in, size_t n, size_t *out_len) {
+char *repl_base64(const unsigned char *in, size_t n, size_t *out_len) {
   static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   size_t len = 4 * ((n + 2) / 3);
   char *out = malloc(len + 1);
@@ -105,7 +106,7 @@ static void show_inline(const char *path) {
   size_t len = 0, b64_len = 0;
   unsigned char *data = read_file(path, &len);
   if (data == NULL) return;
-  char *b64 = base64(data, len, &b64_len);
+  char *b64 = repl_base64(data, len, &b64_len);
   if (b64) {
     if (proto == PROTO_KITTY)
       show_kitty(b64, b64_len);
@@ -146,6 +147,7 @@ static int l_on_picture(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   snprintf(last_picture, sizeof last_picture, "%s", path);
   show(path);
+  serve_picture(path); /* into the session log: the live page and :save */
   return 0;
 }
 

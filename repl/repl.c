@@ -24,6 +24,7 @@
 #include "lauxlib.h"
 #include "lualib.h"
 #include "repl.h"
+#include "serve.h"
 
 #define HISTORY_FILE ".chalk_history"
 #define HISTORY_MAX 1000
@@ -389,6 +390,7 @@ static int read_chunk(lua_State *L, char *first, int *status) {
     *status = luaL_loadbuffer(L, src, len, "=stdin");
   }
   history_save(lua_tostring(L, -2));
+  serve_input(EV_INPUT, lua_tostring(L, -2)); /* the session log (repl/serve.c) */
   lua_remove(L, -2); /* the source */
   return LINE_OK;
 }
@@ -411,12 +413,20 @@ void repl_loop(lua_State *L) {
     }
     if (is_blank(line)) { /* Enter in a lesson goes on to the next step */
       free(line);
-      if (prompt) lesson_call(L, "next", NULL, NULL);
+      if (prompt) {
+        serve_input(EV_COMMAND, ":next");
+        serve_run_begin();
+        lesson_call(L, "next", NULL, NULL);
+        serve_run_end();
+      }
       continue;
     }
     if (meta_is_command(line)) {
       history_save(line);
+      serve_input(EV_COMMAND, line);
+      serve_run_begin(); /* what the command prints goes into the session log too */
       int m = meta_run(L, line);
+      serve_run_end();
       free(line);
       if (m == META_QUIT) break;
       continue;
@@ -424,12 +434,14 @@ void repl_loop(lua_State *L) {
     int base = lua_gettop(L);
     int status;
     if (read_chunk(L, line, &status) == LINE_INTERRUPTED) continue;
+    serve_run_begin();
     if (status == LUA_OK)
       run_loaded(L, base);
     else
       repl_report(L, status);
     lua_settop(L, base);
     fflush(stdout);
+    serve_run_end();
   }
   history_close();
 }

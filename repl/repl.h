@@ -23,6 +23,7 @@ typedef struct {
   const char *progname; /* argv[0], for messages */
   const char *out_dir;  /* where pictures go: --out, $CHALK_OUT or ./chalk-out */
   bool open_pictures;   /* --open: hand each picture to xdg-open */
+  const char *serve_host; /* --host: the address the page is served on (default 127.0.0.1) */
 } repl_settings;
 extern repl_settings repl_config;
 
@@ -70,5 +71,7 @@ const char *lesson_prompt(lua_State *L, char *buf, size_t size);
 void picture_install(lua_State *L, int chalk_index);
 /* Show a picture again (:show); false when there is none yet. */
 bool picture_show_last(void);
+/* The base64 text of n bytes (malloc'd, NUL-terminated; its length in *out_len), or NULL. */
+char *repl_base64(const unsigned char *in, size_t n, size_t *out_len);
 
 #endif

@@ -100,3 +100,10 @@ $(BUILD)/tests/graph_pool: tests/capture/graph_pool.c tests/capture/gpu_test.h $
 test-gpu-graph-pool: $(BUILD)/tests/graph_pool
 	$(BUILD)/tests/graph_pool
 test-gpu: test-gpu-graph-pool
+
+# The char GPT generating on CUDA equals the CPU (tests/gpu/chargpt_generate.lua); part of `make
+# test-gpu`, prints SKIPPED and why without a GPU.
+.PHONY: test-gpu-chargpt
+test-gpu-chargpt: $(BUILD)/chalk
+	$(BUILD)/chalk tests/gpu/chargpt_generate.lua
+test-gpu: test-gpu-chargpt

@@ -1,10 +1,11 @@
 #!/bin/sh
 # deps.sh: install the Debian packages chalk needs, only those that are missing.
 # Called by `make deps` (and so by `make test` and `make demo`). Needs root for apt-get.
+# libmicrohttpd-dev serves the live page (chalk --serve); chromium runs its tests (tests/web/).
 set -e
 PKGS="build-essential pkg-config liblua5.4-dev lua5.4 libreadline-dev libgraphviz-dev
 libopenblas-dev libcriterion-dev lua-busted zlib1g-dev tmux dataset-fashion-mnist
-wamerican python3-torch python3-numpy openmpi-bin libopenmpi-dev"
+wamerican python3-torch python3-numpy openmpi-bin libopenmpi-dev libmicrohttpd-dev chromium"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -31,8 +31,9 @@ def main():
         return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
 
     lines = [f"# Attention: chalk against PyTorch scaled_dot_product_attention, {device}, {datetime.date.today()}", "",
-             "Shapes [B=2, H=8, N, d=64], causal. Times in ms, median of 10 (GPU kernel time for chalk from its "
-             "profiler's CUDA events; CUDA events around the call for PyTorch). `torch sdpa` is PyTorch's default "
+             "Shapes [B=2, H=8, N, d=64], causal. Times in ms, median of many runs (30 unless run.sh was given "
+             "REPS), both timed the same way: CUDA events recorded on the stream just before and after the call "
+             "(chalk: bench/attention/attn_bench.c; PyTorch: torch_sdpa.py). `torch sdpa` is PyTorch's default "
              "choice (backend in the last column); `torch math` is its naive composite. Command: "
              "`bench/attention/run.sh`.", ""]
     for dtype in ("f32", "bf16"):

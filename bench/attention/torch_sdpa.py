@@ -1,12 +1,12 @@
 """torch_sdpa.py: times PyTorch's scaled_dot_product_attention for bench/attention/run.sh.
 
-    python3 bench/attention/torch_sdpa.py OUT.json [N,N,...]
+    python3 bench/attention/torch_sdpa.py OUT.json [N,N,...] [REPS]
 
-Same shapes as chalk_attention.lua: [B=2, H=8, N, d=64], causal (is_causal=True), fresh random
+Same shapes as attn_bench.c: [B=2, H=8, N, d=64], causal (is_causal=True), fresh random
 inputs. For each N and dtype (f32, bf16): PyTorch's default SDPA (it picks FlashAttention-2 for
 bf16 and the memory-efficient kernel for f32) and the math backend (the naive composite), forward
-alone and forward + backward. A time is the median over 10 runs (after 2 warm-ups) of CUDA-event
-timings around the call. Records which backend the default picked where PyTorch can say.
+alone and forward + backward. A time is the median over REPS runs (default 30, after 3 warm-ups) of
+CUDA-event timings around the call, as attn_bench.c times chalk. Records which backend the default picked where PyTorch can say.
 """
 import json
 import sys
@@ -15,11 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-B, H, D, REPS = 2, 8, 64, 10
+B, H, D = 2, 8, 64
+REPS = 30
 
 
 def median_ms(fn):
-    for _ in range(2):
+    for _ in range(3):
         fn()
     torch.cuda.synchronize()
     times = []
@@ -49,7 +50,10 @@ def default_backend(q, k, v):
 
 def main():
     out_path = sys.argv[1]
+    global REPS
     sizes = [int(s) for s in (sys.argv[2] if len(sys.argv) > 2 else "512,1024,2048,4096,8192").split(",")]
+    if len(sys.argv) > 3:
+        REPS = int(sys.argv[3])
     records = []
     for n in sizes:
         for dtype_name, dtype in (("f32", torch.float32), ("bf16", torch.bfloat16)):

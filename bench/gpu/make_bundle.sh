@@ -17,9 +17,12 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin" "$tmp/lib"
-# The GPU tests (make test-gpu) travel too when built: the parity harness and the capture tests.
+# The GPU tests (make test-gpu) travel too when built: the parity harness, the capture tests, the
+# nccl transport's one-GPU test and its bench (tests/dist/nccl.sh needs the Lua scripts beside).
 progs="chalk bench/gpu/gpu_bench"
-for t in tests/gpu/parity tests/gpu_capture tests/graph_pool; do [ -x "$BUILD/$t" ] && progs="$progs $t"; done
+for t in tests/gpu/parity tests/gpu_capture tests/graph_pool bench/attention/attn_bench tests/dist/test_nccl_gpu bench/dist/nccl_bench; do
+  [ -x "$BUILD/$t" ] && progs="$progs $t"
+done
 for p in $progs; do
   n=$(basename "$p")
   strip --strip-debug -o "$tmp/bin/$n.bin" "$BUILD/$p"

@@ -1,6 +1,6 @@
 """generate_torch.py: PyTorch's side of bench/serve: the same CharGPT (2 layers, 4 heads, dim 64,
 context 32, pre-norm GPT blocks, GELU MLP) generating greedily with a KV cache, batch B, median of R.
-    python3 bench/serve/generate_torch.py B R   -> prints "torch B tokens_per_s"
+    python3 bench/serve/generate_torch.py B R [cpu|cuda]   -> prints "torch B tokens_per_s"
 """
 import sys, time, math, torch
 import torch.nn as nn
@@ -25,7 +25,7 @@ class Block(nn.Module):
         K, Vv = ck[:, :, :p0 + T], cv[:, :, :p0 + T]
         s = q @ K.transpose(2, 3) / math.sqrt(dh)
         if T > 1:
-            s = s + torch.full((T, p0 + T), float("-inf")).triu(p0 + 1)
+            s = s + torch.full((T, p0 + T), float("-inf"), device=s.device).triu(p0 + 1)
         y = (s.softmax(-1) @ Vv).transpose(1, 2).reshape(B, T, D)
         x = x + self.proj(y)
         return x + self.mlp(self.ln2(x))
@@ -41,11 +41,13 @@ class CharGPT(nn.Module):
     @torch.no_grad()
     def generate(self, idx, n):
         B, T = idx.shape
-        cache = [(torch.zeros(B, H, C, D // H), torch.zeros(B, H, C, D // H)) for _ in range(L)]
+        dev = idx.device
+        cache = [(torch.zeros(B, H, C, D // H, device=dev), torch.zeros(B, H, C, D // H, device=dev))
+                 for _ in range(L)]
         p0, x_in = 0, idx
         for _ in range(n):
             T = x_in.shape[1]
-            x = self.tok(x_in) + self.pos(torch.arange(p0, p0 + T))
+            x = self.tok(x_in) + self.pos(torch.arange(p0, p0 + T, device=dev))
             for blk, (ck, cv) in zip(self.blocks, cache):
                 x = blk(x, ck, cv, p0)
             p0 += T
@@ -56,12 +58,16 @@ class CharGPT(nn.Module):
 def main():
     B = int(sys.argv[1]) if len(sys.argv) > 1 else 1
     R = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    dev = sys.argv[3] if len(sys.argv) > 3 else "cpu"
     torch.manual_seed(1)
-    m = CharGPT().eval()
-    idx = torch.tensor([[1, 4, 2]] * B)
+    m = CharGPT().eval().to(dev)
+    idx = torch.tensor([[1, 4, 2]] * B, device=dev)
+    sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
     def once():
+        sync()
         t = time.perf_counter()
         m.generate(idx, 29)
+        sync()
         return B * 29 / (time.perf_counter() - t)
     once()
     rates = sorted(once() for _ in range(R))

@@ -5,6 +5,7 @@
  * |w - code * d| <= d / 2 for every element; q4/q8 steps are f16 rounded up (never down), so the
  * bound holds for the stored step; an all-zero group has d = 0 and codes 0. Unpacking computes
  * (float)code * d, one rounding, the same product on every path (dequantize, matmul, CUDA). */
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -112,6 +113,11 @@ void ct_q_unpack_row(ct_qformat f, const uint8_t *data, int64_t rows, int64_t co
     float *o = out + b * CT_QBLOCK;
     if (f == CT_QQ8) {
       for (int64_t j = 0; j < n; j++) o[j] = (float)(int8_t)q[j] * d;
+    } else if (n == CT_QBLOCK) {
+      for (int j = 0; j < CT_QBLOCK / 2; j++) {
+        o[j] = (float)((q[j] & 0x0F) - 8) * d;
+        o[j + CT_QBLOCK / 2] = (float)((q[j] >> 4) - 8) * d;
+      }
     } else {
       for (int64_t j = 0; j < n; j++) {
         uint8_t byte = q[j % (CT_QBLOCK / 2)];
@@ -133,30 +139,47 @@ void ct_q_steps(ct_qformat f, const uint8_t *data, int64_t rows, int64_t cols, f
   }
 }
 
-/* Dot products with 8 independent partial sums (vectorisable without reassociating one sum). */
-#define QMM(T, NAME)                                                                                     \
-  static T dot_##T(const T *x, const float *w, int64_t n) {                                              \
-    T s[8] = {0}, r = 0;                                                                                 \
-    int64_t i = 0;                                                                                       \
-    for (; i + 8 <= n; i += 8)                                                                           \
-      for (int j = 0; j < 8; j++) s[j] += x[i + j] * (T)w[i + j];                                        \
-    for (; i < n; i++) r += x[i] * (T)w[i];                                                              \
-    return r + ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));                       \
-  }                                                                                                      \
-  void NAME(ct_qformat f, const uint8_t *data, int64_t rows, int64_t cols, const T *x, int64_t M, T *out, \
-            bool transposed, float *row) {                                                               \
-    if (transposed) memset(out, 0, sizeof(T) * (size_t)(M * cols));                                      \
-    for (int64_t n = 0; n < rows; n++) {                                                                 \
-      ct_q_unpack_row(f, data, rows, cols, n, row);                                                      \
-      if (!transposed) {                                                                                 \
-        for (int64_t m = 0; m < M; m++) out[m * rows + n] = dot_##T(x + m * cols, row, cols);            \
-      } else {                                                                                           \
-        for (int64_t m = 0; m < M; m++) {                                                                \
-          T g = x[m * rows + n], *o = out + m * cols;                                                    \
-          for (int64_t k = 0; k < cols; k++) o[k] += g * (T)row[k];                                      \
-        }                                                                                                \
-      }                                                                                                  \
-    }                                                                                                    \
+/* Dot products with 8 independent partial sums (vectorisable without reassociating one sum). A
+   batch of CT_Q_GEMM_MIN rows or more unpacks CT_Q_TILE rows of W at a time and multiplies them
+   with OpenBLAS (a tile, never the whole weight); a smaller one unpacks a row and takes dots. */
+#define QMM(T, NAME, GEMM)                                                                                             \
+  static T dot_##T(const T *x, const float *w, int64_t n) {                                                            \
+    T s[8] = {0}, r = 0;                                                                                               \
+    int64_t i = 0;                                                                                                     \
+    for (; i + 8 <= n; i += 8)                                                                                         \
+      for (int j = 0; j < 8; j++) s[j] += x[i + j] * (T)w[i + j];                                                      \
+    for (; i < n; i++) r += x[i] * (T)w[i];                                                                            \
+    return r + ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));                                      \
+  }                                                                                                                    \
+  void NAME(ct_qformat f, const uint8_t *data, int64_t rows, int64_t cols, const T *x, int64_t M, T *out,              \
+            bool transposed, void *scratch) {                                                                          \
+    float *row = scratch;                                                                                              \
+    T *tile = (T *)((char *)scratch + ct_q_row_bytes(cols));                                                           \
+    if (M < CT_Q_GEMM_MIN) { /* one row of W at a time, read straight from the unpacked row */                         \
+      if (transposed) memset(out, 0, sizeof(T) * (size_t)(M * cols));                                                  \
+      for (int64_t n = 0; n < rows; n++) {                                                                             \
+        ct_q_unpack_row(f, data, rows, cols, n, row);                                                                  \
+        for (int64_t m = 0; m < M && !transposed; m++) out[m * rows + n] = dot_##T(x + m * cols, row, cols);           \
+        for (int64_t m = 0; m < M && transposed; m++) {                                                                \
+          T g = x[m * rows + n], *o = out + m * cols;                                                                  \
+          for (int64_t k = 0; k < cols; k++) o[k] += g * (T)row[k];                                                    \
+        }                                                                                                              \
+      }                                                                                                                \
+      return;                                                                                                          \
+    }                                                                                                                  \
+    for (int64_t r0 = 0; r0 < rows; r0 += CT_Q_TILE) {                                                                 \
+      int64_t nr = rows - r0 < CT_Q_TILE ? rows - r0 : CT_Q_TILE;                                                      \
+      for (int64_t i = 0; i < nr; i++) {                                                                               \
+        ct_q_unpack_row(f, data, rows, cols, r0 + i, row);                                                             \
+        for (int64_t k = 0; k < cols; k++) tile[i * cols + k] = (T)row[k];                                             \
+      }                                                                                                                \
+      if (!transposed)                                                                                                 \
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)M, (blasint)nr, (blasint)cols, 1, x, (blasint)cols,     \
+             tile, (blasint)cols, 0, out + r0, (blasint)rows);                                                         \
+      else                                                                                                             \
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)M, (blasint)cols, (blasint)nr, 1, x + r0,             \
+             (blasint)rows, tile, (blasint)cols, r0 ? 1 : 0, out, (blasint)cols);                                      \
+    }                                                                                                                  \
   }
-QMM(float, ct_q_matmul_f32)
-QMM(double, ct_q_matmul_f64)
+QMM(float, ct_q_matmul_f32, cblas_sgemm)
+QMM(double, ct_q_matmul_f64, cblas_dgemm)

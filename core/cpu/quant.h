@@ -5,6 +5,7 @@
 #define CHALK_CPU_QUANT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "chalk.h"
@@ -32,10 +33,18 @@ void ct_q_unpack_row(ct_qformat f, const uint8_t *data, int64_t rows, int64_t co
 /* Each group's step d, f32 [rows, ct_q_groups] (int8: [1, 1]). */
 void ct_q_steps(ct_qformat f, const uint8_t *data, int64_t rows, int64_t cols, float *out);
 /* out [M, rows] = x [M, cols] @ W^T, or (transposed) out [M, cols] = x [M, rows] @ W; contiguous.
-   One row of W is unpacked at a time into row (cols floats of scratch). */
+   A batch of M >= CT_Q_GEMM_MIN unpacks CT_Q_TILE rows of W at a time into scratch and multiplies
+   the tile with OpenBLAS; a smaller one unpacks one row at a time and takes dot products (axpys).
+   scratch: ct_q_scratch_bytes(cols, sizeof(T)) bytes. */
+#define CT_Q_TILE 256
+#define CT_Q_GEMM_MIN 8
+static inline size_t ct_q_row_bytes(int64_t cols) { return ((size_t)cols * sizeof(float) + 15) & ~(size_t)15; }
+static inline size_t ct_q_scratch_bytes(int64_t cols, size_t elem) {
+  return ct_q_row_bytes(cols) + (size_t)cols * elem * CT_Q_TILE;
+}
 void ct_q_matmul_f32(ct_qformat f, const uint8_t *data, int64_t rows, int64_t cols, const float *x, int64_t M,
-                     float *out, bool transposed, float *row);
+                     float *out, bool transposed, void *scratch);
 void ct_q_matmul_f64(ct_qformat f, const uint8_t *data, int64_t rows, int64_t cols, const double *x, int64_t M,
-                     double *out, bool transposed, float *row);
+                     double *out, bool transposed, void *scratch);
 
 #endif

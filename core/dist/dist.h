@@ -1,6 +1,6 @@
 /* dist.h: collectives written once (design decision 10): algorithms as schedules, one resumable
  * executor, and the transport interface it runs over (sim in core/dist/sim.c, MPI in
- * core/dist/mpi/transport_mpi.c).
+ * core/dist/mpi/transport_mpi.c, NCCL in core/dist/transport_nccl.c).
  *
  * Ranks here are 0-based; the Lua binding adds one. A group is a list of global ranks; "group
  * rank" i is members[i]. A schedule is what one rank does in one collective: a list of steps, each
@@ -78,8 +78,22 @@ typedef struct {
 } ct_dist_hdr;
 
 typedef struct ct_dist_transport ct_dist_transport;
+
+/* Where a transport's buffers are device memory (nccl), the executor's scratch, reductions, mean
+   scaling and all_to_all snapshot go through these, and begin/end order the collective against
+   the device's compute stream. NULL on host transports (sim, mpi). */
+typedef struct {
+  void *(*alloc)(ct_dist_transport *t, int rank, size_t nbytes);
+  void (*release)(ct_dist_transport *t, int rank, void *p, size_t nbytes);
+  int (*reduce)(ct_dist_transport *t, int rank, void *dst, const void *src, int64_t n, ct_dtype dt, ct_dist_op op);
+  int (*scale)(ct_dist_transport *t, int rank, void *buf, int64_t n, ct_dtype dt, double f);
+  int (*copy)(ct_dist_transport *t, int rank, void *dst, const void *src, size_t nbytes);
+  int (*begin)(ct_dist_transport *t, int rank); /* the communication stream waits for compute */
+  int (*end)(ct_dist_transport *t, int rank);   /* compute waits for the communication stream */
+} ct_dist_devmem;
+
 struct ct_dist_transport {
-  const char *name; /* "sim", "mpi" */
+  const char *name; /* "sim", "mpi", "nccl" */
   int world_size;
   /* Start sending nbytes from buf (global ranks). The buffer may be reused once test says done. */
   int (*post_send)(ct_dist_transport *t, int src, int dst, const ct_dist_hdr *h, const void *buf, size_t nbytes);
@@ -94,6 +108,14 @@ struct ct_dist_transport {
                            ct_dtype dt, ct_dist_op op);
   /* Seconds a blocked collective may wait before it fails (0: forever; sim detects deadlock). */
   double timeout_s;
+  /* Optional. The transport's own algorithm for any collective (nccl: ncclAllReduce, ...); it only
+     posts: test() says when it is done. Takes precedence over native_all_reduce, also on one rank. */
+  int (*native)(ct_dist_transport *t, int rank, const int *members, int n, ct_dist_coll coll, void *buf,
+                int64_t count, ct_dtype dt, ct_dist_op op, int root);
+  const ct_dist_devmem *mem;
+  /* Optional: a counter that changes whenever a message is posted or moves (deadlock detection of
+     cooperative workers in one process: sim, nccl with ncclCommInitAll). */
+  uint64_t (*progress)(ct_dist_transport *t);
 };
 
 /* ---- statistics (nccl-tests' definitions: algbw = S/t, busbw = algbw * factor) -------------- */
@@ -131,6 +153,7 @@ typedef struct {
   int root;
   ct_dist_schedule sched;
   char *scratch, *snapshot;
+  size_t scratch_n, snapshot_n; /* their bytes */
   int next;             /* next step to run */
   bool posted;          /* the next step's send/recv were posted */
   double t_start, t_step;
@@ -166,6 +189,19 @@ uint64_t ct_dist_sim_progress(ct_dist_transport *t);
 double ct_dist_sim_clock(ct_dist_transport *t, int rank);
 /* Raise rank's virtual clock to at least t (compute modelled by the caller). */
 void ct_dist_sim_advance(ct_dist_transport *t, int rank, double t_s);
+
+/* ---- the NCCL transport (core/dist/transport_nccl.c; NCCL dlopen-ed by nccl_load.c) ---------- */
+/* One process driving n GPUs (ncclCommInitAll; rank r on cuda:r), or one rank of a job whose
+   unique id (128 bytes, ct_dist_nccl_unique_id) came from rank 0 or the launcher; rank's device is
+   rank % GPUs. NULL with the reason (no CUDA build, no GPU, no libnccl, too few GPUs) in
+   ct_last_error. */
+ct_dist_transport *ct_dist_nccl_new_all(int n);
+ct_dist_transport *ct_dist_nccl_new_rank(int rank, int size, const void *unique_id);
+int ct_dist_nccl_unique_id(void *out128);
+void ct_dist_nccl_free(ct_dist_transport *t);
+int ct_dist_nccl_device(ct_dist_transport *t, int rank); /* the GPU of a rank this process drives, else -1 */
+/* 0 when a transport can be made here (CUDA built, a GPU, libnccl loaded), else -1 with the reason. */
+int ct_dist_nccl_check(void);
 
 /* ---- the MPI transport (core/dist/mpi/transport_mpi.c, linked only when MPI is found) ------- */
 /* Initialises MPI (once) and returns the world transport, or NULL with the reason in ct_last_error. */

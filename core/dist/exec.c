@@ -119,42 +119,65 @@ static void scratch_put(void *p) {
 
 static bool reduces(ct_dist_coll c) { return c == CT_COLL_ALL_REDUCE || c == CT_COLL_REDUCE_SCATTER; }
 
+/* Does this call run the transport's own algorithm? (nccl: any collective, one rank too) */
+static bool runs_native(const ct_dist_exec *x) {
+  if (x->algo != CT_ALGO_NATIVE) return false;
+  if (x->tr->native) return x->coll != CT_COLL_SEND && x->coll != CT_COLL_RECV && x->coll != CT_COLL_BARRIER;
+  return x->coll == CT_COLL_ALL_REDUCE && x->tr->native_all_reduce && x->size > 1;
+}
+
+/* Scratch and snapshot: device memory where the transport has its own (nccl), else the pool. */
+static void *buf_get(ct_dist_exec *x, size_t n) {
+  return x->tr->mem ? x->tr->mem->alloc(x->tr, x->members[x->rank], n) : scratch_get(n);
+}
+static void buf_put(ct_dist_exec *x, void *p, size_t n) {
+  if (!p) return;
+  if (x->tr->mem) x->tr->mem->release(x->tr, x->members[x->rank], p, n);
+  else scratch_put(p);
+}
+
 int ct_dist_exec_begin(ct_dist_exec *x, ct_dist_transport *tr, const int *members, int size, int rank,
                        uint32_t group_id, uint32_t seq, ct_dist_coll coll, ct_dist_algo algo, ct_dist_op op,
                        void *buf, int64_t count, ct_dtype dt, int root, ct_dist_stats *stats) {
   *x = (ct_dist_exec){.tr = tr, .members = members, .size = size, .rank = rank, .group_id = group_id, .seq = seq,
                       .coll = coll, .algo = algo, .op = op, .dtype = dt, .buf = buf, .count = count, .root = root,
                       .stats = stats};
+  bool dev = tr->mem != NULL; /* device reductions also take 16-bit floats */
   if (reduces(coll)) {
-    if (dt != CT_F32 && dt != CT_F64 && dt != CT_I32 && dt != CT_I64)
+    if (dt != CT_F32 && dt != CT_F64 && dt != CT_I32 && dt != CT_I64 && !(dev && (dt == CT_BF16 || dt == CT_F16)))
       return ct_errorf("%s: cannot reduce %s (f32, f64, i32, i64)", ct_dist_coll_name(coll), ct_dtype_name(dt));
-    if (op == CT_DIST_MEAN && dt != CT_F32 && dt != CT_F64)
+    if (op == CT_DIST_MEAN && (dt == CT_I32 || dt == CT_I64))
       return ct_errorf("%s: mean of %s (integers); use sum, or a float tensor", ct_dist_coll_name(coll), ct_dtype_name(dt));
   }
-  if (algo == CT_ALGO_NATIVE && coll != CT_COLL_ALL_REDUCE)
-    return ct_errorf("%s: algo \"native\" is for all_reduce only", ct_dist_coll_name(coll));
-  bool native = algo == CT_ALGO_NATIVE && tr->native_all_reduce && size > 1;
-  if (!native && ct_dist_schedule_build(&x->sched, coll, algo, size, rank, count, root)) return -1;
+  if (algo == CT_ALGO_NATIVE && coll != CT_COLL_ALL_REDUCE && !(tr->native && runs_native(x)))
+    return ct_errorf("%s: algo \"native\" is for all_reduce only%s", ct_dist_coll_name(coll),
+                     tr->native ? " (and reduce_scatter, all_gather, broadcast)" : "");
+  if (!runs_native(x) && ct_dist_schedule_build(&x->sched, coll, algo, size, rank, count, root)) return -1;
   size_t es = ct_dtype_size(dt);
   int64_t most = 0;
   for (int i = 0; i < x->sched.nsteps; i++)
     if (x->sched.steps[i].action == CT_STEP_RECV_REDUCE || x->sched.steps[i].action == CT_STEP_SENDRECV_REDUCE)
       most = x->sched.steps[i].recv_len > most ? x->sched.steps[i].recv_len : most;
   if (!buf) most = 0; /* timing only (sim): messages carry sizes, no data */
-  if ((most && !(x->scratch = scratch_get((size_t)most * es))) ||
-      (buf && x->sched.send_from_snapshot && count && !(x->snapshot = scratch_get((size_t)count * es)))) {
+  x->scratch_n = (size_t)most * es;
+  x->snapshot_n = buf && x->sched.send_from_snapshot ? (size_t)count * es : 0;
+  if ((x->scratch_n && !(x->scratch = buf_get(x, x->scratch_n))) ||
+      (x->snapshot_n && !(x->snapshot = buf_get(x, x->snapshot_n)))) {
     ct_dist_exec_end(x);
     return ct_errorf("%s: out of memory for %lld elements of scratch", ct_dist_coll_name(coll), (long long)count);
   }
-  if (x->snapshot) memcpy(x->snapshot, buf, (size_t)count * es);
+  if (tr->mem && tr->mem->begin(tr, members[rank])) return ct_dist_exec_end(x), -1;
+  if (x->snapshot && (tr->mem ? tr->mem->copy(tr, members[rank], x->snapshot, buf, x->snapshot_n)
+                              : (memcpy(x->snapshot, buf, x->snapshot_n), 0)))
+    return ct_dist_exec_end(x), -1;
   x->t_start = tr->now(tr, members[rank]);
   return 0;
 }
 
 void ct_dist_exec_end(ct_dist_exec *x) {
   ct_dist_schedule_free(&x->sched);
-  scratch_put(x->scratch);
-  scratch_put(x->snapshot);
+  buf_put(x, x->scratch, x->scratch_n);
+  buf_put(x, x->snapshot, x->snapshot_n);
   x->scratch = x->snapshot = NULL;
 }
 
@@ -177,16 +200,20 @@ static void message_event(const ct_dist_exec *x, const ct_dist_step *s, bool rec
   ct_event_push(&e);
 }
 
-static void finish(ct_dist_exec *x) {
+static int finish(ct_dist_exec *x) {
   size_t es = ct_dtype_size(x->dtype);
+  ct_dist_transport *tr = x->tr;
+  int me = x->members[x->rank];
   if (x->buf && x->op == CT_DIST_MEAN && reduces(x->coll) && x->size > 1) {
     int64_t off = 0, len = x->count;
     if (x->coll == CT_COLL_REDUCE_SCATTER) {
       off = ct_dist_chunk_off(x->count, x->size, x->rank);
       len = ct_dist_chunk_len(x->count, x->size, x->rank);
     }
-    scale(x->buf + off * (int64_t)es, len, x->dtype, 1.0 / x->size);
+    if (!tr->mem) scale(x->buf + off * (int64_t)es, len, x->dtype, 1.0 / x->size);
+    else if (tr->mem->scale(tr, me, x->buf + off * (int64_t)es, len, x->dtype, 1.0 / x->size)) return -1;
   }
+  if (tr->mem && tr->mem->end(tr, me)) return -1;
   double t1 = x->tr->now(x->tr, x->members[x->rank]);
   if (x->stats) {
     ct_dist_stat *st = &x->stats->by[x->coll][x->algo];
@@ -206,18 +233,28 @@ static void finish(ct_dist_exec *x) {
     snprintf(e.label, sizeof e.label, "%s %s", ct_dist_algo_name(x->algo), ct_dist_op_name(x->op));
     ct_event_push(&e);
   }
+  return 0;
 }
 
 ct_exec_status ct_dist_exec_step(ct_dist_exec *x) {
   ct_dist_transport *tr = x->tr;
   int me = x->members[x->rank];
   size_t es = ct_dtype_size(x->dtype);
-  if (x->algo == CT_ALGO_NATIVE && tr->native_all_reduce && x->size > 1 && x->next == 0) {
+  if (runs_native(x)) { /* posted once; test() says when it is done (mpi: at once) */
+    if (x->next) return CT_EXEC_DONE;
     ct_dist_op op = x->op == CT_DIST_MEAN ? CT_DIST_SUM : x->op;
-    if (tr->native_all_reduce(tr, me, x->members, x->size, x->buf, x->count, x->dtype, op)) return CT_EXEC_ERROR;
+    if (!x->posted) {
+      x->t_step = tr->now(tr, me);
+      if (tr->native ? tr->native(tr, me, x->members, x->size, x->coll, x->buf, x->count, x->dtype, op, x->root)
+                     : tr->native_all_reduce(tr, me, x->members, x->size, x->buf, x->count, x->dtype, op))
+        return CT_EXEC_ERROR;
+      x->posted = true;
+    }
+    int r = tr->test(tr, me);
+    if (r < 0) return CT_EXEC_ERROR;
+    if (r == 0) return CT_EXEC_BLOCKED;
     x->next = 1;
-    finish(x);
-    return CT_EXEC_DONE;
+    return finish(x) ? CT_EXEC_ERROR : CT_EXEC_DONE;
   }
   while (x->next < x->sched.nsteps) {
     const ct_dist_step *s = &x->sched.steps[x->next];
@@ -240,7 +277,9 @@ ct_exec_status ct_dist_exec_step(ct_dist_exec *x) {
     int r = tr->test(tr, me);
     if (r < 0) return CT_EXEC_ERROR;
     if (r == 0) return CT_EXEC_BLOCKED;
-    if (reduce && x->buf && ct_dist_reduce(x->buf + s->recv_off * (int64_t)es, x->scratch, s->recv_len, x->dtype, x->op))
+    if (reduce && x->buf &&
+        (tr->mem ? tr->mem->reduce(tr, me, x->buf + s->recv_off * (int64_t)es, x->scratch, s->recv_len, x->dtype, x->op)
+                 : ct_dist_reduce(x->buf + s->recv_off * (int64_t)es, x->scratch, s->recv_len, x->dtype, x->op)))
       return CT_EXEC_ERROR;
     double t1 = tr->now(tr, me);
     if (x->stats) {
@@ -256,8 +295,8 @@ ct_exec_status ct_dist_exec_step(ct_dist_exec *x) {
     x->posted = false;
   }
   if (x->next == x->sched.nsteps) {
-    finish(x);
     x->next++;
+    if (finish(x)) return CT_EXEC_ERROR;
   }
   return CT_EXEC_DONE;
 }

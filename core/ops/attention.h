@@ -1,6 +1,6 @@
 /* attention.h: what the attention ops of core/ops_attention.c share with their CUDA kernels in
- * kernels/attention.cu: the attribute slots of the two flash ops, the tile sizes each device uses,
- * and the layout of the backward op's packed output.
+ * kernels/attention.cu and kernels/flash_tc.cu: the attribute slots of the two flash ops, the tile
+ * sizes each device uses, and the layout of the backward op's packed output.
  *
  * Invariants: the tile sizes here are the ones the kernels run with, so the byte counts the op
  * table reports for the GPU (the cost functions) describe the traffic the kernels really make;
@@ -26,5 +26,8 @@
 #define CT_ATTN_CUDA_BWD_BK 64
 #define CT_ATTN_CUDA_BWD_BQ(d) ((d) > 64 ? 32 : 64)
 #define CT_ATTN_CUDA_MAX_D 128
+/* bf16 runs kernels/flash_tc.cu: query tiles of 128 rows up to head dim 64, else 64 (the other tiles
+   are the same as above) */
+#define CT_ATTN_CUDA_TC_BQ(d) ((d) > 64 ? 64 : 128)
 
 #endif

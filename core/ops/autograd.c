@@ -168,16 +168,11 @@ bool ct_grad_cycle_release(ct_tensor *t) {
 
 /* ---- the engine -------------------------------------------------------------------------- */
 
-typedef struct {
-  ct_node **v;
-  size_t n, cap;
-} node_vec;
-
-static int vec_push(node_vec *s, ct_node *n) {
+int ct_node_vec_push(ct_node_vec *s, ct_node *n, const char *op) {
   if (s->n == s->cap) {
     size_t cap = s->cap ? s->cap * 2 : 64;
     ct_node **p = realloc(s->v, cap * sizeof *p);
-    if (!p) return ct_errorf("backward: out of memory");
+    if (!p) return ct_errorf("%s: out of memory", op);
     s->v = p;
     s->cap = cap;
   }
@@ -194,13 +189,13 @@ static int freed_error(const ct_node *n) {
 
 /* Collects every node reachable from root along edges that need a gradient, and counts for each
    node how many consumers it has among them (pending). */
-static int collect(ct_node *root, node_vec *all) {
-  node_vec stack = {0};
+static int collect(ct_node *root, ct_node_vec *all) {
+  ct_node_vec stack = {0};
   int rc = 0;
   root->mark = 1;
   root->pending = 0;
   ct_node_retain(root); /* the pass holds every collected node until its cleanup */
-  if (vec_push(all, root) || vec_push(&stack, root)) rc = -1;
+  if (ct_node_vec_push(all, root, "backward") || ct_node_vec_push(&stack, root, "backward")) rc = -1;
   while (!rc && stack.n) {
     ct_node *n = stack.v[--stack.n];
     if (n->freed) {
@@ -214,7 +209,7 @@ static int collect(ct_node *root, node_vec *all) {
         p->mark = 1;
         p->pending = 0;
         ct_node_retain(p);
-        if (vec_push(all, p) || vec_push(&stack, p)) {
+        if (ct_node_vec_push(all, p, "backward") || ct_node_vec_push(&stack, p, "backward")) {
           rc = -1;
           break;
         }
@@ -332,7 +327,7 @@ static leaf_slot *leaf_find(const leaf_map *m, const ct_tensor *t) {
   return &m->v[i];
 }
 
-static int leaf_map_build(leaf_map *m, const node_vec *all) {
+static int leaf_map_build(leaf_map *m, const ct_node_vec *all) {
   size_t edges = 0;
   for (size_t k = 0; k < all->n; k++)
     for (int i = 0; i < all->v[k]->nin; i++) edges += is_leaf_edge(all->v[k], i);
@@ -409,7 +404,7 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
     ct_ctx_set_grad_enabled(cx, old_mode);
     return rc;
   }
-  node_vec all = {0}, ready = {0};
+  ct_node_vec all = {0}, ready = {0};
   leaf_map leaves = {0};
   /* Without retain_graph, each node's saved inputs go as soon as its rule has run, so memory
      falls during backward as in PyTorch (pictures mode keeps the whole graph to draw it). */
@@ -419,7 +414,7 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
   if (!rc) {
     root->grad_fn->gacc = seed;
     seed = NULL;
-    rc = vec_push(&ready, root->grad_fn);
+    rc = ct_node_vec_push(&ready, root->grad_fn, "backward");
   }
   ct_event_mark("backward", NULL);
   while (!rc && ready.n) {
@@ -469,7 +464,7 @@ static int run_engine(ct_tensor *root, ct_tensor *groot, ct_tensor *const *input
       if (t->grad_fn) {
         ct_node *p = t->grad_fn;
         rc = accumulate(&p->gacc, gin[i]);
-        if (!rc && --p->pending == 0) rc = vec_push(&ready, p);
+        if (!rc && --p->pending == 0) rc = ct_node_vec_push(&ready, p, "backward");
       } else if (inputs) {
         for (int k = 0; k < ninputs && !rc; k++)
           if (inputs[k] == t) rc = accumulate(&results[k], gin[i]);

@@ -60,6 +60,14 @@ bool ct_grad_cycle_release(ct_tensor *t);
 /* Name given to nodes created while a backward rule runs ("grad of h1"); NULL outside. */
 const char *ct_backward_scope(void);
 
+/* A growing list of nodes (a graph walk's stack, the nodes seen); push appends n, doubling the
+   list when full: 0, or -1 with "<op>: out of memory" set. Free v when done. */
+typedef struct {
+  ct_node **v;
+  size_t n, cap;
+} ct_node_vec;
+int ct_node_vec_push(ct_node_vec *v, ct_node *n, const char *op);
+
 /* Node lifetime (autograd.c) */
 void ct_node_retain(ct_node *n);
 void ct_node_release(ct_node *n);

@@ -186,7 +186,8 @@ static double flash_cpu_bytes(const attn_dims *g, const ct_attrs *a, bool backwa
 static double flash_cuda_bytes(const attn_dims *g, const ct_attrs *a, bool backward, size_t isz) {
   bool causal = a->i[CT_ATTN_CAUSAL] != 0;
   double nq = (double)g->nq, nk = (double)g->nk, d = (double)g->d, dv = (double)g->dv, b;
-  double ks = keys_swept(g->nq, g->nk, CT_ATTN_CUDA_BQ, causal);
+  int bq = isz == 2 ? CT_ATTN_CUDA_TC_BQ(g->d > g->dv ? g->d : g->dv) : CT_ATTN_CUDA_BQ; /* bf16: flash_tc.cu */
+  double ks = keys_swept(g->nq, g->nk, bq, causal);
   if (!backward) {
     b = (nq * (d + dv) + ks * (d + dv)) * (double)isz;
   } else {

@@ -46,41 +46,19 @@ static int checkpoint_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct
 /* Every leaf needing grad that the recomputed graph reaches must be a target, or its gradient
    would silently be lost. */
 static int check_leaves(ct_tensor *y, ct_tensor *const *targets, int nt) {
-  int cap = 64, sp = 0, nseen = 0, rc = 0;
-  ct_node **stack = malloc(sizeof *stack * (size_t)cap), **seen = malloc(sizeof *seen * (size_t)cap);
-  int capseen = cap;
-  if (!stack || !seen) {
-    free(stack), free(seen);
-    return ct_errorf("checkpoint: out of memory");
-  }
-  if (y->grad_fn) stack[sp++] = y->grad_fn;
-  while (sp && !rc) {
-    ct_node *n = stack[--sp];
+  ct_node_vec stack = {0}, seen = {0};
+  int rc = y->grad_fn ? ct_node_vec_push(&stack, y->grad_fn, "checkpoint") : 0;
+  while (stack.n && !rc) {
+    ct_node *n = stack.v[--stack.n];
     bool dup = false;
-    for (int i = 0; i < nseen && !dup; i++) dup = seen[i] == n;
+    for (size_t i = 0; i < seen.n && !dup; i++) dup = seen.v[i] == n;
     if (dup) continue;
-    if (nseen == capseen) {
-      ct_node **p = realloc(seen, sizeof *seen * (size_t)(capseen *= 2));
-      if (!p) {
-        rc = ct_errorf("checkpoint: out of memory");
-        break;
-      }
-      seen = p;
-    }
-    seen[nseen++] = n;
+    if ((rc = ct_node_vec_push(&seen, n, "checkpoint"))) break;
     for (int i = 0; i < ct_node_ninputs(n) && !rc; i++) {
       ct_tensor *t = ct_node_input(n, i);
       if (!t || !ct_node_needs_grad(n, i)) continue;
       if (t->grad_fn) {
-        if (sp == cap) {
-          ct_node **p = realloc(stack, sizeof *stack * (size_t)(cap *= 2));
-          if (!p) {
-            rc = ct_errorf("checkpoint: out of memory");
-            break;
-          }
-          stack = p;
-        }
-        stack[sp++] = t->grad_fn;
+        rc = ct_node_vec_push(&stack, t->grad_fn, "checkpoint");
         continue;
       }
       bool known = false;
@@ -93,7 +71,7 @@ static int check_leaves(ct_tensor *y, ct_tensor *const *targets, int nt) {
       }
     }
   }
-  free(stack), free(seen);
+  free(stack.v), free(seen.v);
   return rc;
 }
 

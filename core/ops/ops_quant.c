@@ -34,10 +34,13 @@ static int qmm_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_meta *
                      (long long)(f >= 0 && f < CT_QNFORMATS ? ct_qformat_bytes(f, N, K) : 0));
   if (x->dtype != CT_F32 && x->dtype != CT_F64)
     return ct_errorf("qmatmul: activations must be f32 or f64, got %s", ct_describe(x, s1, sizeof s1));
-  if (x->ndim < 1 || x->shape[x->ndim - 1] != kin)
-    return ct_errorf("qmatmul: activations %s cannot multiply the %s weight [%lld, %lld]%s (last dim must be %lld)",
-                     ct_shape_str(CT_SHAPE(x), s1, sizeof s1), ct_qformat_name(f), (long long)N, (long long)K,
-                     a->i[3] ? "" : " transposed", (long long)kin);
+  if (x->ndim < 1 || x->shape[x->ndim - 1] != kin) {
+    int64_t ws[2] = {N, K};
+    char s2[64];
+    return ct_errorf("qmatmul: activations %s cannot multiply the %s weight %s as %s (last dim must be %lld)",
+                     ct_shape_str(CT_SHAPE(x), s1, sizeof s1), ct_qformat_name(f), ct_shape_str(ws, 2, s2, sizeof s2),
+                     a->i[3] ? "x @ W" : "x @ W^T", (long long)kin);
+  }
   ct_meta_shape(m, x->shape, x->ndim, x->dtype);
   m->shape[m->ndim - 1] = kout;
   return 0;
@@ -48,8 +51,10 @@ static int qmm_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs
   ct_tensor *tmp = NULL;
   const void *x = ct_cpu_contig_data(in[0], &tmp);
   int64_t N = a->i[1], K = a->i[2], M = ct_numel(out) / (a->i[3] ? K : N);
-  float *row = x ? malloc(sizeof(float) * (size_t)K) : NULL;
-  int rc = row ? 0 : x ? ct_errorf("qmatmul: out of memory for one row of %lld weights", (long long)K) : -1;
+  void *row = x ? malloc(ct_q_scratch_bytes(K, ct_dtype_size(out->dtype))) : NULL;
+  int rc = row ? 0
+           : x ? ct_errorf("qmatmul: out of memory for a tile of %d rows of %lld weights", CT_Q_TILE, (long long)K)
+               : -1;
   if (!rc && out->dtype == CT_F32)
     ct_q_matmul_f32((ct_qformat)a->i[0], ct_data_ptr(in[1]), N, K, x, M, ct_data_ptr(out), a->i[3], row);
   else if (!rc)
@@ -63,8 +68,9 @@ static int qmm_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {
   ct_attrs a = n->attrs;
   a.i[3] = !a.i[3];
   a.impl = 0;
-  ct_tensor *in[2] = {g, n->in[1]};
-  gin[0] = ct_op_run(CT_OP_qmatmul, in, 2, &a);
+  ct_tensor *in[2] = {ct_contiguous(g), n->in[1]}; /* the kernels read activations row-major */
+  gin[0] = in[0] ? ct_op_run(CT_OP_qmatmul, in, 2, &a) : NULL;
+  ct_release(in[0]);
   return gin[0] ? 0 : -1;
 }
 
@@ -76,8 +82,15 @@ static void qmm_cost(ct_tensor *const *in, int nin, const ct_tensor *out, const 
   *bytes = isz * (double)(ct_numel(in[0]) + ct_numel(out)) + (double)ct_numel(in[1]);
 }
 
-const ct_opdef ct_op_qmatmul = {"qmatmul", 2, CT_OPF_NONDIFF_IN1, qmm_shape, qmm_cpu, qmm_backward, qmm_cost,
-                                "dx = g @ W (W quantized, frozen: no gradient)", NULL};
+const ct_opdef ct_op_qmatmul = {"qmatmul",
+                                2,
+                                CT_OPF_NONDIFF_IN1,
+                                qmm_shape,
+                                qmm_cpu,
+                                qmm_backward,
+                                qmm_cost,
+                                "dx = g @ W (W quantized, frozen: no gradient)",
+                                NULL};
 
 /* ---- quantized tensors -------------------------------------------------------------------------- */
 
@@ -98,11 +111,13 @@ ct_qtensor *ct_quantize(ct_tensor *w, ct_qformat f) {
   if (!w) return ct_errorf("quantize: missing weight"), NULL;
   if (f < 0 || f >= CT_QNFORMATS) return ct_errorf("quantize: no format #%d", (int)f), NULL;
   if (w->dtype != CT_F32 && w->dtype != CT_F64)
-    return ct_errorf("quantize(%s): weights must be f32 or f64, got %s", ct_qformat_name(f), ct_describe(w, s, sizeof s)),
+    return ct_errorf("quantize(%s): weights must be f32 or f64, got %s", ct_qformat_name(f),
+                     ct_describe(w, s, sizeof s)),
            NULL;
   if (w->ndim < 1 || w->ndim > 2 || ct_numel(w) == 0)
     return ct_errorf("quantize(%s): the weight must be 1-D or 2-D [rows, cols] and not empty (groups run along "
-                     "the last dim), got %s", ct_qformat_name(f), ct_describe(w, s, sizeof s)),
+                     "the last dim), got %s",
+                     ct_qformat_name(f), ct_describe(w, s, sizeof s)),
            NULL;
   int64_t rows = w->ndim == 2 ? w->shape[0] : 1, cols = w->shape[w->ndim - 1];
   ct_tensor *w32 = w->dtype == CT_F32 ? ct_retain(w) : ct_to_dtype(w, CT_F32);
@@ -139,7 +154,8 @@ ct_tensor *ct_dequantize(const ct_qtensor *q) {
   const uint8_t *bytes = host_bytes(q, &tmp);
   int64_t shape[2] = {q->rows, q->cols};
   ct_tensor *w = bytes ? ct_empty(q->ndim == 2 ? shape : shape + 1, q->ndim, CT_F32, ct_cpu()) : NULL;
-  for (int64_t r = 0; w && r < q->rows; r++) ct_q_unpack_row(q->format, bytes, q->rows, q->cols, r, (float *)ct_data_ptr(w) + r * q->cols);
+  for (int64_t r = 0; w && r < q->rows; r++)
+    ct_q_unpack_row(q->format, bytes, q->rows, q->cols, r, (float *)ct_data_ptr(w) + r * q->cols);
   ct_release(tmp);
   if (w && q->data->storage->device.type != CT_CPU) {
     ct_tensor *moved = ct_to_device(w, q->data->storage->device);
@@ -164,8 +180,10 @@ ct_tensor *ct_qmatmul(ct_tensor *x, const ct_qtensor *q, bool transposed) {
   if (!x || !q || !q->data) return ct_errorf("qmatmul: missing operand"), NULL;
   ct_attrs a = {0};
   a.i[0] = q->format, a.i[1] = q->rows, a.i[2] = q->cols, a.i[3] = transposed;
-  ct_tensor *in[2] = {x, q->data};
-  return ct_op_run(CT_OP_qmatmul, in, 2, &a);
+  ct_tensor *in[2] = {ct_contiguous(x), q->data}; /* the kernels read activations row-major */
+  ct_tensor *y = in[0] ? ct_op_run(CT_OP_qmatmul, in, 2, &a) : NULL;
+  ct_release(in[0]);
+  return y;
 }
 
 ct_qtensor *ct_qtensor_to(const ct_qtensor *q, ct_device dev) {

@@ -24,6 +24,21 @@ static void split_at(const ct_tensor *t, int dim, int64_t *outer, int64_t *n, in
   *n = t->ndim ? t->shape[dim] : 1;
 }
 
+/* Hands each row of t along dim to fn: x is t's contiguous data, the row's k-th element is at
+   base + k * inner, k < n. 0, or -1 with the error set when the contiguous copy fails. */
+typedef void row_fn(void *ctx, const char *x, int64_t base, int64_t n, int64_t inner);
+static int for_each_row(ct_tensor *t, int dim, row_fn *fn, void *ctx) {
+  ct_tensor *tmp;
+  const char *x = ct_cpu_contig_data(t, &tmp);
+  if (!x) return -1;
+  int64_t outer, n, inner;
+  split_at(t, dim, &outer, &n, &inner);
+  for (int64_t p = 0; p < outer; p++)
+    for (int64_t q = 0; q < inner; q++) fn(ctx, x, p * n * inner + q, n, inner);
+  ct_release(tmp);
+  return 0;
+}
+
 static int dim_shape(const char *op, ct_tensor *const *in, const ct_attrs *a, ct_meta *m, ct_dtype dt) {
   const ct_tensor *t = in[0];
   int nd = t->ndim ? t->ndim : 1;
@@ -68,27 +83,30 @@ static int argsort_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_me
   return dim_shape("argsort", in, a, m, CT_I64);
 }
 
+typedef struct {
+  keyed *row;
+  ct_dtype dt;
+  bool descending;
+  int64_t *o;
+} argsort_ctx;
+
+static void argsort_row(void *ctx, const char *x, int64_t base, int64_t n, int64_t inner) {
+  argsort_ctx *c = ctx;
+  size_t sz = ct_dtype_size(c->dt);
+  for (int64_t k = 0; k < n; k++) c->row[k] = (keyed){ct_load_as_double(c->dt, x + (size_t)(base + k * inner) * sz), k};
+  qsort(c->row, (size_t)n, sizeof *c->row, c->descending ? cmp_desc : cmp_asc);
+  for (int64_t k = 0; k < n; k++) c->o[base + k * inner] = c->row[k].i + 1;
+}
+
 static int argsort_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
-  ct_tensor *tmp;
-  const char *x = ct_cpu_contig_data(in[0], &tmp);
-  if (!x) return -1;
   int64_t outer, n, inner;
   split_at(in[0], (int)a->i[0], &outer, &n, &inner);
-  keyed *row = malloc(sizeof(keyed) * (size_t)(n ? n : 1));
-  if (!row) return ct_release(tmp), ct_errorf("argsort: out of memory for a row of %lld", (long long)n);
-  size_t sz = ct_dtype_size(in[0]->dtype);
-  int64_t *o = ct_data_ptr(out);
-  for (int64_t p = 0; p < outer; p++)
-    for (int64_t q = 0; q < inner; q++) {
-      int64_t base = p * n * inner + q;
-      for (int64_t k = 0; k < n; k++) row[k] = (keyed){ct_load_as_double(in[0]->dtype, x + (size_t)(base + k * inner) * sz), k};
-      qsort(row, (size_t)n, sizeof *row, a->i[1] ? cmp_desc : cmp_asc);
-      for (int64_t k = 0; k < n; k++) o[base + k * inner] = row[k].i + 1;
-    }
-  free(row);
-  ct_release(tmp);
-  return 0;
+  argsort_ctx c = {malloc(sizeof(keyed) * (size_t)(n ? n : 1)), in[0]->dtype, a->i[1] != 0, ct_data_ptr(out)};
+  if (!c.row) return ct_errorf("argsort: out of memory for a row of %lld", (long long)n);
+  int rc = for_each_row(in[0], (int)a->i[0], argsort_row, &c);
+  free(c.row);
+  return rc;
 }
 
 const ct_opdef ct_op_argsort = {"argsort", 1, CT_OPF_NONDIFF, argsort_shape, argsort_cpu, NULL, dim_cost, NULL, NULL};
@@ -101,34 +119,33 @@ static int cumsum_shape(ct_tensor *const *in, int nin, const ct_attrs *a, ct_met
   return dim_shape("cumsum", in, a, m, ct_dtype_is_float(dt) ? dt : CT_I64);
 }
 
+typedef struct {
+  ct_dtype idt, odt;
+  bool reverse;
+  char *o;
+} cumsum_ctx;
+
+static void cumsum_row(void *ctx, const char *x, int64_t base, int64_t n, int64_t inner) {
+  cumsum_ctx *c = ctx;
+  size_t isz = ct_dtype_size(c->idt), osz = ct_dtype_size(c->odt);
+  double acc = 0;
+  int64_t iacc = 0;
+  for (int64_t j = 0; j < n; j++) {
+    int64_t k = c->reverse ? n - 1 - j : j, at = base + k * inner;
+    if (c->odt == CT_I64) {
+      iacc += ct_load_index(c->idt == CT_BOOL ? CT_I8 : c->idt, x + (size_t)at * isz);
+      ((int64_t *)c->o)[at] = iacc;
+    } else {
+      acc += ct_load_as_double(c->idt, x + (size_t)at * isz);
+      ct_store_from_double(c->odt, c->o + (size_t)at * osz, acc);
+    }
+  }
+}
+
 static int cumsum_cpu(ct_tensor *out, ct_tensor *const *in, int nin, const ct_attrs *a) {
   (void)nin;
-  ct_tensor *tmp;
-  const char *x = ct_cpu_contig_data(in[0], &tmp);
-  if (!x) return -1;
-  int64_t outer, n, inner;
-  split_at(in[0], (int)a->i[0], &outer, &n, &inner);
-  size_t isz = ct_dtype_size(in[0]->dtype), osz = ct_dtype_size(out->dtype);
-  char *o = ct_data_ptr(out);
-  bool rev = a->i[1] != 0;
-  for (int64_t p = 0; p < outer; p++)
-    for (int64_t q = 0; q < inner; q++) {
-      int64_t base = p * n * inner + q;
-      double acc = 0;
-      int64_t iacc = 0;
-      for (int64_t j = 0; j < n; j++) {
-        int64_t k = rev ? n - 1 - j : j, at = base + k * inner;
-        if (out->dtype == CT_I64) {
-          iacc += ct_load_index(in[0]->dtype == CT_BOOL ? CT_I8 : in[0]->dtype, x + (size_t)at * isz);
-          ((int64_t *)o)[at] = iacc;
-        } else {
-          acc += ct_load_as_double(in[0]->dtype, x + (size_t)at * isz);
-          ct_store_from_double(out->dtype, o + (size_t)at * osz, acc);
-        }
-      }
-    }
-  ct_release(tmp);
-  return 0;
+  cumsum_ctx c = {in[0]->dtype, out->dtype, a->i[1] != 0, ct_data_ptr(out)};
+  return for_each_row(in[0], (int)a->i[0], cumsum_row, &c);
 }
 
 static int cumsum_backward(ct_node *n, ct_tensor *g, ct_tensor **gin) {

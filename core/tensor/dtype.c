@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/half.h"
 #include "tensor/tensor_impl.h"
 
 static const struct {
@@ -42,61 +43,10 @@ ct_dtype ct_promote(ct_dtype a, ct_dtype b) {
   return dtype_info[a].rank >= dtype_info[b].rank ? a : b;
 }
 
-float ct_f16_to_f32(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-  if (exp == 0) {
-    if (mant == 0)
-      bits = sign;
-    else { /* subnormal: normalise */
-      exp = 127 - 15 + 1;
-      while (!(mant & 0x400)) mant <<= 1, exp--;
-      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
-    }
-  } else if (exp == 31)
-    bits = sign | 0x7f800000 | (mant << 13);
-  else
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
-
-uint16_t ct_f32_to_f16(float f) { /* round to nearest even */
-  uint32_t x;
-  memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000;
-  int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
-  uint32_t mant = x & 0x7fffff;
-  if (((x >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
-  if (exp >= 31) return (uint16_t)(sign | 0x7c00);
-  if (exp <= 0) {
-    if (exp < -10) return (uint16_t)sign;
-    mant |= 0x800000;
-    uint32_t shift = (uint32_t)(14 - exp);
-    uint32_t half = 1u << (shift - 1), rest = mant & ((1u << shift) - 1);
-    uint32_t r = mant >> shift;
-    if (rest > half || (rest == half && (r & 1))) r++;
-    return (uint16_t)(sign | r);
-  }
-  uint32_t r = ((uint32_t)exp << 10) | (mant >> 13), rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest == 0x1000 && (r & 1))) r++; /* may carry into exp: correct */
-  return (uint16_t)(sign | r);
-}
-
-float ct_bf16_to_f32(uint16_t h) {
-  uint32_t bits = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
-
-uint16_t ct_f32_to_bf16(float f) {
-  uint32_t x;
-  memcpy(&x, &f, 4);
-  if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40); /* quiet NaN */
-  x += 0x7fff + ((x >> 16) & 1);
-  return (uint16_t)(x >> 16);
-}
+float ct_f16_to_f32(uint16_t h) { return ct_half_f16_to_f32(h); }
+uint16_t ct_f32_to_f16(float f) { return ct_half_f32_to_f16(f); }
+float ct_bf16_to_f32(uint16_t h) { return ct_half_bf16_to_f32(h); }
+uint16_t ct_f32_to_bf16(float f) { return ct_half_f32_to_bf16(f); }
 
 ct_device ct_cpu(void) { return (ct_device){CT_CPU, 0}; }
 bool ct_device_eq(ct_device a, ct_device b) { return a.type == b.type && a.index == b.index; }

@@ -63,23 +63,31 @@ function CharGPT.decode(ids)
   return table.concat(out)
 end
 
-local function ids_tensor(rows) return chalk.tensor(rows, { dtype = "i64" }) end
+-- Token ids as an i64 tensor on the device (nil or "cpu": the host).
+local function ids_tensor(rows, device)
+  local t = chalk.tensor(rows, { dtype = "i64" })
+  if device and device ~= "cpu" then t = t:to(device) end
+  return t
+end
 
-local function positions(B, p0, T)
+local function positions(B, p0, T, device)
   local rows = {}
   for b = 1, B do
     local r = {}
     for t = 1, T do r[t] = p0 + t end
     rows[b] = r
   end
-  return ids_tensor(rows)
+  return ids_tensor(rows, device)
 end
+
+-- The device the model's parameters live on ("cpu" or "cuda").
+function CharGPT:device() return self.tok.weight.device end
 
 -- Full forward: idx [B,T] of token ids -> logits [B,T,V] (every position, recomputed).
 function CharGPT:forward(idx)
   local B, T = idx.shape[1], idx.shape[2]
   assert(T <= self.context, ("CharGPT: %d tokens exceed the context of %d"):format(T, self.context))
-  local x = self.tok(idx) + self.pos(positions(B, 0, T))
+  local x = self.tok(idx) + self.pos(positions(B, 0, T, idx.device))
   for l = 1, self.n_layer do x = self["block" .. l](x) end
   return self.head(self.ln_f(x))
 end
@@ -89,10 +97,11 @@ end
 function CharGPT:new_cache(B)
   local H, dh = self.n_head, self.dim // self.n_head
   local cache = { k = {}, v = {}, len = 0, batch = B }
+  local dev = self:device()
   chalk.with_category("kv_cache", function()
     for l = 1, self.n_layer do
-      cache.k[l] = chalk.zeros(B, H, self.context, dh)
-      cache.v[l] = chalk.zeros(B, H, self.context, dh)
+      cache.k[l] = chalk.zeros({ B, H, self.context, dh }, { device = dev })
+      cache.v[l] = chalk.zeros({ B, H, self.context, dh }, { device = dev })
     end
   end)
   return cache
@@ -113,7 +122,7 @@ local function block_cached(blk, x, ck, cv, p0)
   local L = p0 + T
   local k, v = ck:narrow(3, 1, L), cv:narrow(3, 1, L)
   local s = q:matmul(k:transpose(3, 4)) * (1 / math.sqrt(dh))     -- [B,h,T,L]
-  if T > 1 then s = s + nn.causal_mask(L):narrow(1, p0 + 1, T) end -- a query sees keys <= itself
+  if T > 1 then s = s + nn.causal_mask(L, x.device):narrow(1, p0 + 1, T) end -- a query sees keys <= itself
   local y = s:softmax(-1):matmul(v):transpose(2, 3):reshape(B, T, d)
   x = x + att.proj(y)
   return x + blk.mlp(blk.ln2(x))
@@ -126,7 +135,7 @@ function CharGPT:forward_cached(idx, cache)
   if p0 + T > self.context then
     error(("CharGPT: %d cached + %d new tokens exceed the context of %d"):format(p0, T, self.context), 2)
   end
-  local x = self.tok(idx) + self.pos(positions(B, p0, T))
+  local x = self.tok(idx) + self.pos(positions(B, p0, T, idx.device))
   for l = 1, self.n_layer do x = block_cached(self["block" .. l], x, cache.k[l], cache.v[l], p0) end
   cache.len = p0 + T
   return self.head(self.ln_f(x))
@@ -201,17 +210,20 @@ function CharGPT:generate(prompt, opts)
   end
   local P = #seqs[1]
   max_tokens = math.min(max_tokens, self.context - P)
-  local before = chalk.memory_stats().cpu["kv_cache"] or 0
+  local dev = self:device()
+  local kind = dev:match("^%a+")   -- memory_stats() is keyed by device type ("cuda" for "cuda:0")
+  local function kv_now() return (chalk.memory_stats()[kind] or {})["kv_cache"] or 0 end
+  local before = kv_now()
   local t0 = chalk.clock()
   local cache = use_cache and self:new_cache(B)
-  local kv_bytes = (chalk.memory_stats().cpu["kv_cache"] or 0) - before
+  local kv_bytes = kv_now() - before
   local produced = 0
   chalk.no_grad(function()
     local next_in = seqs
     for step = 1, max_tokens do
       local logits
-      if use_cache then logits = self:forward_cached(ids_tensor(next_in), cache)
-      else logits = self:forward(ids_tensor(seqs)) end
+      if use_cache then logits = self:forward_cached(ids_tensor(next_in, dev), cache)
+      else logits = self:forward(ids_tensor(seqs, dev)) end
       local T = logits.shape[2]
       local last = logits:narrow(2, T, 1):reshape(B, V):totable()
       local col, all_done = {}, true

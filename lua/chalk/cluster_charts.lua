@@ -52,6 +52,14 @@ end
 
 local function render(c, opts, default) return c:render(opts, default) end
 
+-- Ends a W x H chart: its title (opts.title, else title) centred on top, the legend of colors and
+-- names at (L, legend_y), then the picture written (opts.file, else file).
+local function finish(c, opts, W, H, title, L, legend_y, colors, names, file)
+  c:text(W / 2, H - 16, opts.title or title, 13, "center", "title")
+  c:legend(L, legend_y, colors, names)
+  return render(c, opts, file)
+end
+
 -- ---- the Gantt -------------------------------------------------------------------------------
 
 function M.gantt(results, opts)
@@ -120,9 +128,7 @@ function M.cdf(results, opts)
     colors[k], names[k] = SERIES[k], e.name
     c:line(xs, ys, SERIES[k], 1.6)
   end
-  c:text(W / 2, H - 16, opts.title or "JCT CDF per policy", 13, "center", "title")
-  c:legend(L, 12, colors, names)
-  return render(c, opts, "cdf.png")
+  return finish(c, opts, W, H, "JCT CDF per policy", L, 12, colors, names, "cdf.png")
 end
 
 -- ---- LAS demotions ---------------------------------------------------------------------------
@@ -138,9 +144,7 @@ function M.demotions(r, opts)
   for i, j in ipairs(r.jobs) do c:point(px(j.submit / 3600), py(i), "faint", 2.5) end
   local colors, names = {"faint"}, {"submitted (queue 0)"}
   for q = 1, opts.queues or 2 do colors[#colors + 1], names[#names + 1] = SERIES[q], ("demoted to queue %d"):format(q) end
-  c:text(W / 2, H - 16, opts.title or "LAS: jobs demoted as their attained service grows", 13, "center", "title")
-  c:legend(L, 12, colors, names)
-  return render(c, opts, "demotions.png")
+  return finish(c, opts, W, H, "LAS: jobs demoted as their attained service grows", L, 12, colors, names, "demotions.png")
 end
 
 -- ---- the checkpoint U-curve ------------------------------------------------------------------
@@ -171,9 +175,7 @@ function M.ucurve(rows, marks, opts)
     c:line({px(m.x), px(m.x)}, {py(ymin), py(ymax)}, m.color, 1.4, m.dashed)
     colors[#colors + 1], names[#names + 1] = m.color, m.name
   end
-  c:text(W / 2, H - 16, opts.title or "waste vs checkpoint interval", 13, "center", "title")
-  c:legend(L, 10, colors, names)
-  return render(c, opts, "ucurve.png")
+  return finish(c, opts, W, H, "waste vs checkpoint interval", L, 10, colors, names, "ucurve.png")
 end
 
 -- ---- the roofline ----------------------------------------------------------------------------
@@ -204,9 +206,7 @@ function M.roofline(points, peak, bw, opts)
     c:point(px(math.log(p.intensity, 10)), py(math.log(p.flops, 10)), col, 8)
     colors[#colors + 1], names[#names + 1] = col, p.name
   end
-  c:text(W / 2, H - 16, opts.title or "roofline", 13, "center", "title")
-  c:legend(L, 10, colors, names)
-  return render(c, opts, "roofline.png")
+  return finish(c, opts, W, H, "roofline", L, 10, colors, names, "roofline.png")
 end
 
 -- ---- a table ---------------------------------------------------------------------------------

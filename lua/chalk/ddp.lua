@@ -58,7 +58,7 @@ function DDP.new(dist, model, world, o)
     self.of[core.tensor_id(p)] = {bucket = b, slot = #b.params}
   end
   for _, bk in ipairs(self.buckets) do
-    bk.flat = chalk.zeros(bk.numel, {dtype = bk.dtype})
+    bk.flat = chalk.zeros(bk.numel, {dtype = bk.dtype, device = bk.params[1].device}) -- on nccl: the rank's GPU
     bk.seen = {}
   end
   self.ctx = chalk.context.current()

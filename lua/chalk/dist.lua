@@ -1,8 +1,10 @@
 -- dist.lua: chalk.dist, the world object and the simulated-worker scheduler (design decision 10).
 --
 --   dist.run(N, fn, {backend="sim", alpha=5e-6, bandwidth=25e9})   -- fn(world) on N workers
---   world = dist.init()                                             -- under chalk --nproc N
+--   dist.run(N, fn, {backend="nccl"})    -- N GPUs driven by this process (ncclCommInitAll)
+--   world = dist.init()                  -- under chalk --nproc N [--backend nccl]
 --   world.rank, world.size         (1-based rank, as every index in chalk)
+--   world.device                   "cpu" (sim, mpi) or this rank's GPU, "cuda:k" (nccl)
 --   world:all_reduce(t, {op="sum"|"mean"|"max"|"min", algo="ring"|"tree"|"halving_doubling"|"ps"|"native"})
 --   world:reduce_scatter(t, {op=})  world:all_gather(t)  world:broadcast(t, root)  world:all_to_all(t)
 --   world:send(t, peer)  world:recv(t, peer)  world:barrier()  world:split(color, key)  world:stats()
@@ -45,10 +47,12 @@ local World = {}
 World.__index = World
 local WAIT = {} -- the token a blocked collective yields to the scheduler
 
--- stream: the worker's communication queue, shared by the world and its splits
+-- stream: the worker's communication queue, shared by the world and its splits; stream.coop: the
+-- worker is a coroutine of run_workers (a blocked collective yields to the other workers)
 local function new_world(tr, members, grank, gid, backend, stream)
-  local w = setmetatable({rank = grank + 1, size = #members, backend = backend, _tr = tr, _members = members,
-                          _gid = gid, _splits = 0, _stream = stream}, World)
+  local dev = backend == "nccl" and "cuda:" .. tr:device(members[grank + 1]) or "cpu"
+  local w = setmetatable({rank = grank + 1, size = #members, backend = backend, device = dev, _tr = tr,
+                          _members = members, _gid = gid, _splits = 0, _stream = stream}, World)
   w._g = core.group(tr, members, grank, gid)
   return w
 end
@@ -108,7 +112,7 @@ end
 function World:_step()
   local x, peer, step = self:_progress()
   if not x then return false end
-  if self.backend == "sim" then
+  if self._stream.coop then
     coroutine.yield(WAIT, x, peer, step)
   else
     local fine, err = pcall(x.run, x)
@@ -150,7 +154,7 @@ function World:_run(coll, algo, op, t, root, count)
   local ctx = self._stream.ctx
   if ctx then stream_at(self, ctx:clock()) end
   local x = start(self, coll, algo, op, t, root, count)
-  if self.backend ~= "sim" then
+  if not self._stream.coop then
     local fine, err = pcall(x.run, x)
     if not fine then raise(err) end
     return t
@@ -232,7 +236,8 @@ function World:split(color, key)
   local t = chalk.zeros(2 * self.size, {dtype = "f64"})
   t[2 * self.rank - 1] = color or -2 ^ 52
   t[2 * self.rank] = key
-  self:_run("all_gather", "ring", "sum", t, 0)
+  if self.device ~= "cpu" then t = self:_run("all_gather", "ring", "sum", t:to(self.device), 0):to("cpu")
+  else self:_run("all_gather", "ring", "sum", t, 0) end
   self._splits = self._splits + 1
   if color == nil then return nil end
   local mine = {}
@@ -265,7 +270,7 @@ end
 function World:reset_stats() self._g:reset_stats() end
 
 -- The rank's clock in seconds: virtual on sim (the compute clock, which a blocking collective moves
--- to its end), wall (the event log's) on mpi.
+-- to its end), wall (the event log's) on mpi and nccl (where a collective's end is its GPU's).
 function World:clock()
   local ctx = self._stream.ctx
   if ctx then return math.max(ctx:clock() / 1e6, 0) end
@@ -284,11 +289,10 @@ local function describe_wait(w)
                        w.peer + 1)
 end
 
-local function run_sim(n, fn, o)
-  local tr = core.sim(n, o.alpha or 0, o.bandwidth or 0)
-  if o.compute ~= nil and not (type(o.compute) == "number" and o.compute >= 1) then
-    error("dist.run: compute is the simulated device's rate in FLOP/s (e.g. 1e12)", 3)
-  end
+-- n cooperative workers in this process over tr: sim's virtual ones, or nccl's (one GPU each,
+-- compute on the GPUs' own clocks).
+local function run_workers(n, fn, o, tr, backend)
+  local sim = backend == "sim"
   local members = {}
   for r = 1, n do members[r] = r - 1 end
   local base = o.seed or chalk.context.current():initial_seed()
@@ -296,9 +300,10 @@ local function run_sim(n, fn, o)
   for r = 1, n do
     local ctx = chalk.context.new(r)
     ctx:manual_seed(base + r - 1)
-    ctx:set_clock(0)
+    if sim then ctx:set_clock(0) end
     if o.compute then ctx:run(core.compute_clock, o.compute) end
-    local world = new_world(tr, members, r - 1, 0, "sim", {queue = {}, head = 1, tail = 0, ctx = ctx})
+    local world = new_world(tr, members, r - 1, 0, backend,
+                            {queue = {}, head = 1, tail = 0, ctx = sim and ctx or nil, coop = true})
     local co = coroutine.create(function(w)
       local res = fn(w)
       w:_wait_all() -- a worker's queued collectives finish before it does
@@ -342,7 +347,7 @@ local function run_sim(n, fn, o)
           lines[#lines + 1] = describe_wait(w) .. ", " .. what
         end
       end
-      error("dist.run: deadlock on " .. n .. " simulated workers: " .. table.concat(lines, "; ")
+      error("dist.run: deadlock on " .. n .. (sim and " simulated" or " " .. backend) .. " workers: " .. table.concat(lines, "; ")
             .. " (a rank skipped a collective, or they were called in different orders)", 0)
     end
   end
@@ -351,41 +356,108 @@ local function run_sim(n, fn, o)
   return results, worlds
 end
 
--- ---- mpi ------------------------------------------------------------------------------------------
+local function run_sim(n, fn, o)
+  if o.compute ~= nil and not (type(o.compute) == "number" and o.compute >= 1) then
+    error("dist.run: compute is the simulated device's rate in FLOP/s (e.g. 1e12)", 3)
+  end
+  return run_workers(n, fn, o, core.sim(n, o.alpha or 0, o.bandwidth or 0), "sim")
+end
 
-local mpi_world
+-- ---- mpi, and processes of chalk --nproc N --backend nccl ------------------------------------------
+
+local proc_world
 local function launched_by_mpirun()
   return os.getenv("OMPI_COMM_WORLD_SIZE") ~= nil or os.getenv("PMIX_RANK") ~= nil
 end
-
-function dist.available() return core.mpi_available() end
-
--- The world of this process, started by chalk --nproc N (mpirun underneath).
-function dist.init()
-  if mpi_world then return mpi_world end
-  local tr, rank, size = core.mpi()
-  if not tr then error("dist.init: " .. rank, 2) end
-  local members = {}
-  for r = 1, size do members[r] = r - 1 end
-  mpi_world = new_world(tr, members, rank, 0, "mpi", {queue = {}, head = 1, tail = 0})
-  -- as a simulated worker starts: the stream seeded base + rank - 1 (core.mpi set the context's rank)
-  chalk.manual_seed(chalk.context.current():initial_seed() + rank)
-  return mpi_world
+-- chalk --nproc N --backend nccl sets it (over mpirun or its own pipe launcher)
+local function launched_backend()
+  local b = os.getenv("CHALK_DIST_BACKEND")
+  if b and b ~= "" then return b end
+  return launched_by_mpirun() and "mpi" or nil
 end
 
--- fn(world) on n workers. backend "sim" (default) or "mpi"; a script started by chalk --nproc
--- runs on mpi unless backend="sim" is given, so the same file runs unchanged both ways.
--- Returns the workers' results (sim: all of them; mpi: this rank's at its rank) and worlds.
+-- dist.available(): is MPI built in; dist.available("nccl"): true, or false and why not (no CUDA
+-- build, no GPU, no libnccl).
+function dist.available(backend)
+  if backend == "nccl" then return core.nccl_available() end
+  return core.mpi_available()
+end
+
+-- The id exchange of an nccl job: this process's rank (0-based), the size and NCCL's unique id (128
+-- bytes, the same on every rank), from chalk --nproc's pipe, or from rank 1 over MPI (a broadcast of
+-- its 128 bytes as 16 int64 on the mpi world). Needs libnccl, not a GPU.
+function dist.nccl_bootstrap()
+  local rank, size, id = core.nccl_launched()
+  if not rank then
+    local tr, r, s = core.mpi()
+    if not tr then error("dist.init: the nccl backend needs chalk --nproc N --backend nccl (" .. r .. ")", 2) end
+    local members = {}
+    for k = 1, s do members[k] = k - 1 end
+    local w = new_world(tr, members, r, 0, "mpi", {queue = {}, head = 1, tail = 0})
+    local t = chalk.zeros(16, {dtype = "i64"})
+    if r == 0 then
+      local ok, made = pcall(core.nccl_unique_id)
+      if not ok then error("dist.init: " .. tostring(made), 2) end
+      for k = 1, 16 do t[k] = (string.unpack("<i8", made, 8 * k - 7)) end
+    end
+    w:broadcast(t, 1)
+    local parts = {}
+    for k = 1, 16 do parts[k] = string.pack("<i8", t[k]:item()) end
+    rank, size, id = r, s, table.concat(parts)
+  end
+  return rank, size, id
+end
+
+-- This process's rank of an nccl job.
+local function nccl_process()
+  local rank, size, id = dist.nccl_bootstrap()
+  local ok, tr = pcall(core.nccl_rank, rank, size, id)
+  if not ok then error("dist.init: " .. tostring(tr), 3) end
+  return tr, rank, size
+end
+
+-- The world of this process, started by chalk --nproc N [--backend nccl] (mpirun, or for nccl
+-- without MPI chalk's own launcher). o.backend overrides what the launcher said.
+function dist.init(o)
+  if proc_world then return proc_world end
+  local backend = (o and o.backend) or launched_backend() or "mpi"
+  local tr, rank, size
+  if backend == "nccl" then
+    tr, rank, size = nccl_process()
+  else
+    tr, rank, size = core.mpi()
+    if not tr then error("dist.init: " .. rank, 2) end
+  end
+  local members = {}
+  for r = 1, size do members[r] = r - 1 end
+  proc_world = new_world(tr, members, rank, 0, backend, {queue = {}, head = 1, tail = 0})
+  -- as a simulated worker starts: the stream seeded base + rank - 1 (the context's rank is set)
+  chalk.manual_seed(chalk.context.current():initial_seed() + rank)
+  return proc_world
+end
+
+-- fn(world) on n workers. backend "sim" (default), "mpi" or "nccl"; a script started by chalk
+-- --nproc runs on the launcher's backend unless backend="sim" is given, so the same file runs
+-- unchanged every way. nccl in a plain process: n GPUs driven by cooperative workers as on sim.
+-- Returns the workers' results (in one process: all of them; else this rank's at its rank) and worlds.
 function dist.run(n, fn, o)
   if math.type(n) ~= "integer" or n < 1 then error("dist.run: the number of workers must be a positive integer", 2) end
   if type(fn) ~= "function" then error("dist.run: fn must be a function of the world", 2) end
   o = o or {}
-  local backend = o.backend or (launched_by_mpirun() and "mpi" or "sim")
+  local launched = launched_backend()
+  local backend = o.backend or launched or "sim"
   if backend == "sim" then return run_sim(n, fn, o) end
-  if backend ~= "mpi" then error("dist.run: backend \"" .. tostring(backend) .. "\" (sim or mpi)", 2) end
-  local w = dist.init()
+  if backend ~= "mpi" and backend ~= "nccl" then
+    error("dist.run: backend \"" .. tostring(backend) .. "\" (sim, mpi or nccl)", 2)
+  end
+  if backend == "nccl" and not launched then
+    local ok, tr = pcall(core.nccl_all, n)
+    if not ok then error("dist.run: " .. tostring(tr), 2) end
+    return run_workers(n, fn, o, tr, "nccl")
+  end
+  local w = dist.init({backend = backend})
   if w.size ~= n then
-    error(string.format("dist.run(%d, ...) on %d MPI processes: start it with chalk --nproc %d", n, w.size, n), 2)
+    error(string.format("dist.run(%d, ...) on %d processes: start it with chalk --nproc %d", n, w.size, n), 2)
   end
   local results, worlds = {}, {}
   results[w.rank], worlds[w.rank] = fn(w), w

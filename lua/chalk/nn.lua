@@ -118,6 +118,22 @@ function Module:extend(name)
   })
 end
 
+-- An iterator over a list of {a, b}: (a, b) at each call.
+local function each_pair(list)
+  local i = 0
+  return function()
+    i = i + 1
+    if list[i] then return list[i][1], list[i][2] end
+  end
+end
+
+-- The second values an iterator gives, as a list.
+local function seconds(...)
+  local list = {}
+  for _, v in ... do list[#list + 1] = v end
+  return list
+end
+
 function Module:new(...)
   local obj = { _parameters = {}, _modules = {}, _buffers = {}, _order = {}, training = true }
   setmetatable(obj, self)
@@ -153,11 +169,7 @@ function Module:named_children()
   end
 end
 
-function Module:children()
-  local list = {}
-  for _, m in self:named_children() do list[#list + 1] = m end
-  return list
-end
+function Module:children() return seconds(self:named_children()) end
 
 -- Every module of the tree, depth first: an iterator of (path, module); the root's path is "".
 function Module:named_modules()
@@ -167,11 +179,7 @@ function Module:named_modules()
     for k, c in m:named_children() do walk(prefix == "" and k or prefix .. "." .. k, c) end
   end
   walk("", self)
-  local i = 0
-  return function()
-    i = i + 1
-    if list[i] then return list[i][1], list[i][2] end
-  end
+  return each_pair(list)
 end
 
 -- (path, parameter) in registration order, each shared parameter once: an iterator.
@@ -193,19 +201,11 @@ function Module:named_parameters()
     end
   end
   walk("", self)
-  local i = 0
-  return function()
-    i = i + 1
-    if list[i] then return list[i][1], list[i][2] end
-  end
+  return each_pair(list)
 end
 
 -- The parameters as a list (what optimizers take).
-function Module:parameters()
-  local list = {}
-  for _, p in self:named_parameters() do list[#list + 1] = p end
-  return list
-end
+function Module:parameters() return seconds(self:named_parameters()) end
 
 function Module:num_parameters()
   local n = 0
@@ -258,20 +258,39 @@ end
 function Module:cuda() return self:to("cuda") end
 function Module:cpu() return self:to("cpu") end
 
--- A table path -> tensor of every parameter (detached views that share storage).
+-- (path, buffer) of every persistent buffer (BatchNorm's running statistics), depth first.
+function Module:named_buffers()
+  local list = {}
+  for path, m in self:named_modules() do
+    for _, k in ipairs(rawget(m, "_persistent") or {}) do
+      list[#list + 1] = { path == "" and k or path .. "." .. k, rawget(m, "_buffers")[k] }
+    end
+  end
+  return each_pair(list)
+end
+
+-- What a state dict holds: (path, tensor) of every parameter, then of every persistent buffer.
+local function named_state(m)
+  local list = {}
+  for path, p in m:named_parameters() do list[#list + 1] = { path, p } end
+  for path, b in m:named_buffers() do list[#list + 1] = { path, b } end
+  return each_pair(list)
+end
+
+-- A table path -> tensor of every parameter and persistent buffer (detached views that share storage).
 function Module:state_dict()
   local sd = {}
-  for path, p in self:named_parameters() do sd[path] = p:detach() end
+  for path, t in named_state(self) do sd[path] = t:detach() end
   return sd
 end
 
--- Copies values from a state dict into the parameters (shapes must match); strict by default:
--- a missing or unexpected key is an error naming it.
+-- Copies values from a state dict into the parameters and persistent buffers (shapes must match);
+-- strict by default: a missing or unexpected key is an error naming it.
 function Module:load_state_dict(sd, strict)
   if strict == nil then strict = true end
   local used = {}
   chalk.no_grad(function()
-    for path, p in self:named_parameters() do
+    for path, p in named_state(self) do
       local v = sd[path]
       if v == nil then
         if strict then error("load_state_dict: missing key '" .. path .. "'", 3) end

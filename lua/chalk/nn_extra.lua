@@ -1,7 +1,6 @@
 -- chalk/nn_extra.lua: more of torch.nn: Identity, ModuleList, BatchNorm1d/2d, the MSELoss and
--- CrossEntropyLoss modules, functional.one_hot, and state_dict/load_state_dict that carry the
--- persistent buffers (BatchNorm's running statistics) as well as the parameters. Extends chalk.nn
--- (loaded after it); returns nothing.
+-- CrossEntropyLoss modules and functional.one_hot (BatchNorm's running statistics are persistent
+-- buffers: chalk.nn's state_dict carries them). Extends chalk.nn (loaded after it); returns nothing.
 local chalk = require "chalk"
 local nn = chalk.nn
 local F, Module = nn.functional, nn.Module
@@ -99,46 +98,3 @@ local CrossEntropyLoss = Module:extend("CrossEntropyLoss")
 nn.CrossEntropyLoss = CrossEntropyLoss
 function CrossEntropyLoss:forward(logits, target) return F.cross_entropy(logits, target) end
 
--- ---- state dicts with buffers --------------------------------------------------------------
--- (path, buffer) of every persistent buffer (BatchNorm's running statistics), depth first.
-function Module:named_buffers()
-  local list = {}
-  for path, m in self:named_modules() do
-    for _, k in ipairs(rawget(m, "_persistent") or {}) do
-      list[#list + 1] = { path == "" and k or path .. "." .. k, rawget(m, "_buffers")[k] }
-    end
-  end
-  local i = 0
-  return function()
-    i = i + 1
-    if list[i] then return list[i][1], list[i][2] end
-  end
-end
-
-local params_state_dict, params_load = Module.state_dict, Module.load_state_dict
-function Module:state_dict()
-  local sd = params_state_dict(self)
-  for path, b in self:named_buffers() do sd[path] = b:detach() end
-  return sd
-end
-function Module:load_state_dict(sd, strict)
-  if strict == nil then strict = true end
-  local params = {}
-  for k, v in pairs(sd) do params[k] = v end
-  chalk.no_grad(function()
-    for path, b in self:named_buffers() do
-      local v = sd[path]
-      if v == nil then
-        if strict then error("load_state_dict: missing key '" .. path .. "'", 4) end
-      else
-        if table.concat(b.shape, ",") ~= table.concat(v.shape, ",") then
-          error(("load_state_dict: '%s' has shape [%s] in the model but [%s] in the state dict"):format(path,
-            table.concat(b.shape, ", "), table.concat(v.shape, ", ")), 4)
-        end
-        b:copy_(v)
-        params[path] = nil
-      end
-    end
-  end)
-  return params_load(self, params, strict)
-end

@@ -41,7 +41,24 @@ Table.__tostring = function(t)
     ("%6s  %-13s %12s %14s %13s %16s %8s"):format("batch", "format", "time", "bytes read", "bandwidth", "compute",
       "vs f32") }
   for _, r in ipairs(t) do lines[#lines + 1] = fmt_row(r) end
+  for _, v in ipairs(M.verdicts(t)) do lines[#lines + 1] = v end
   return table.concat(lines, "\n")
+end
+
+-- One line per (batch, format): the bytes it reads and its time, as fractions of f32's, and
+-- whether the bytes saved became time saved (where they did not, unpacking ate the gain).
+function M.verdicts(t)
+  local out, base = {}, {}
+  for _, r in ipairs(t) do
+    if r.format == "f32" then
+      base[r.batch] = r
+    else
+      local b = base[r.batch]
+      out[#out + 1] = ("batch %d, %s: %.2fx the bytes of f32, %.2fx its time: %s"):format(r.batch, r.format,
+        r.bytes / b.bytes, r.ms / b.ms, r.ms < b.ms and "faster" or "slower (unpacking costs more than the bytes saved)")
+    end
+  end
+  return out
 end
 
 -- opts: n (out features, 1024), k (in features, 1024), batches ({1, 256}), formats ({"int8",

@@ -88,8 +88,8 @@ local function histogram_canvas(w, fmt, opts)
   local c = chalk.viz.canvas()
   local function px(v) return Lm + (v - lo) / (hi - lo) * (W - Lm - R) end
   local function py(n) return top_b + n / cmax * (top_t - top_b) end
-  c:text(W / 2, H - 18, opts.title or ("%s: weights, and the levels of block (%d, %d)"):format(fmt, brow, bcol), 15,
-    "center", "title")
+  local which = q.format == "int8" and "the tensor's one block" or ("block (%d, %d)"):format(brow, bcol)
+  c:text(W / 2, H - 18, opts.title or ("%s: weights, and the levels of %s"):format(fmt, which), 15, "center", "title")
   -- histogram
   c:rect(Lm, top_b, W - Lm - R, 1, "text")
   c:rect(Lm, top_b, 1, top_t - top_b, "text")
@@ -113,9 +113,12 @@ local function histogram_canvas(w, fmt, opts)
   end
   -- the block's own values, as marks under the axis
   for _, v in ipairs(q.format == "int8" and {} or bvals) do c:rect(px(v) - 1, top_b - 44, 2, 12, "series3") end
-  c:legend(Lm, top_b - 70, { "series1:tint", "series2", "series3" }, {
-    "all weights", ("levels code x d of the block (d = %s%s)"):format(fmtnum(d), every > 1 and (", every " .. every .. "th") or ""),
-    q.format == "int8" and "(int8: one block, the whole tensor)" or "the block's weights" }, 11)
+  local lv = ("levels code x d of the block (d = %s%s)"):format(fmtnum(d), every > 1 and (", every " .. every .. "th") or "")
+  if q.format == "int8" then
+    c:legend(Lm, top_b - 70, { "series1:tint", "series2" }, { "all weights", lv .. "; int8: one block, the whole tensor" }, 11)
+  else
+    c:legend(Lm, top_b - 70, { "series1:tint", "series2", "series3" }, { "all weights", lv, "the block's weights" }, 11)
+  end
   -- per-block error
   local show = math.min(nb, opts.max_blocks or 64)
   local emax = 0
@@ -132,8 +135,9 @@ local function histogram_canvas(w, fmt, opts)
     c:rect(Lm + (i - 1) * bw + bw * 0.15, bot_b, bw * 0.7, ey(errs[i]) - bot_b, i == bi and "series3" or "series4")
     c:rect(Lm + (i - 1) * bw, ey(steps[i] / 2) - 1, bw, 2, "mark")
   end
-  c:text((Lm + W - R) / 2, bot_b - 16, ("block (row-major: %d per row%s)"):format(groups_per_row,
-    show < nb and (", the first %d of %d"):format(show, nb) or ""), 11, "center")
+  c:text((Lm + W - R) / 2, bot_b - 16, q.format == "int8" and "the one block: the whole tensor" or
+    ("block (row-major: %d per row%s)"):format(groups_per_row, show < nb and (", the first %d of %d"):format(show, nb) or ""),
+    11, "center")
   c:legend(Lm, 34, { "series4", "series3", "mark" },
     { "max error of a block", "the block above", "its bound d / 2" }, 11)
   return c

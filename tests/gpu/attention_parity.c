@@ -2,8 +2,9 @@
  * core/ops_attention.c): flash on the GPU against flash on the CPU, forward and the gradients of
  * q, k, v, for head dims from 3 to 128 (every padded kernel width), sequence lengths that are not
  * multiples of the 64-row tiles, Nq != Nk, causal and not, transposed (non-contiguous) inputs;
- * flash against naive on the GPU at N = 1000; bf16 flash on the GPU (the tensor-core forward, every
- * padded head width) against the CPU's f32 on the same bf16-rounded inputs; and the GPU's errors
+ * flash against naive on the GPU at N = 1000; bf16 flash on the GPU (kernels/flash_tc.cu, forward and
+ * gradients; every padded head width; N = 1, 7, 33, 1000 at d = 32, 64, 128) against the CPU's f32 on
+ * the same bf16-rounded inputs; and the GPU's errors
  * for what it does not run (f64, d > 128). */
 #include <math.h>
 #include <stdio.h>
@@ -67,19 +68,24 @@ static void flash_vs_naive_gpu(const shape5 *s, bool causal) {
   for (int i = 0; i < 3; i++) pair_free(&in[i]);
 }
 
-/* bf16 flash on the GPU against f32 flash on the CPU of the same (bf16-rounded) values. */
-static void bf16_vs_cpu(const shape5 *s, bool causal) {
+/* bf16 flash on the GPU (kernels/flash_tc.cu: tensor cores, forward and backward) against f32 flash on
+   the CPU of the same bf16-rounded values: the output, and (grads) the gradients of sum(out * w) for a
+   random w, within bf16 tolerance (P and dS are rounded to bf16 before their products, as in
+   FlashAttention-2). */
+static void bf16_vs_cpu(const shape5 *s, bool causal, bool grads) {
   int64_t sq[3] = {s->b, s->nq, s->d}, sk[3] = {s->b, s->nk, s->d}, sv[3] = {s->b, s->nk, s->dv};
-  pair in[3] = {mk(sq, 3, CT_F32, -2, 2, LAY_CONTIG, false), mk(sk, 3, CT_F32, -2, 2, LAY_CONTIG, false),
-                mk(sv, 3, CT_F32, -2, 2, LAY_CONTIG, false)};
-  ct_tensor *gb[3], *cr[3];
+  int64_t so[3] = {s->b, s->nq, s->dv};
+  pair in[4] = {mk(sq, 3, CT_F32, -2, 2, LAY_CONTIG, false), mk(sk, 3, CT_F32, -2, 2, LAY_CONTIG, false),
+                mk(sv, 3, CT_F32, -2, 2, LAY_CONTIG, false), mk(so, 3, CT_F32, -1, 1, LAY_CONTIG, false)};
+  ct_tensor *gb[4], *cr[4];
   bool ok = true;
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 4; i++) {
     gb[i] = ct_to_dtype(in[i].t[1], CT_BF16);
     ct_tensor *rounded = gb[i] ? ct_to_device(gb[i], ct_cpu()) : NULL;
     cr[i] = rounded ? ct_to_dtype(rounded, CT_F32) : NULL;
     ct_release(rounded);
     ok &= gb[i] && cr[i];
+    if (ok && grads && i < 3) ok &= !ct_requires_grad_(gb[i], true) && !ct_requires_grad_(cr[i], true);
   }
   char label[200];
   label_of(label, sizeof label, "bf16 flash vs cpu f32", s, causal, LAY_CONTIG);
@@ -91,8 +97,22 @@ static void bf16_vs_cpu(const shape5 *s, bool causal) {
   double e = ref && got32 ? compare(ref, got32, &w) : INFINITY;
   bool pass = got32 && got->dtype == CT_BF16 && !w && e < 1e-4; /* bf16 keeps 8 bits: NMSE ~ 1e-5 */
   record("attention_flash bf16", label, pass, e, got32 ? w : ct_last_error());
+  if (grads && ref && got) {
+    ct_tensor *gr[3] = {0}, *gg[3] = {0};
+    int rc = ct_grad(ref, cr[3], cr, 3, gr, false, false) || ct_grad(got, gb[3], gb, 3, gg, false, false);
+    for (int i = 0; i < 3; i++) {
+      char gl[240];
+      snprintf(gl, sizeof gl, "%s grad of input %d", label, i + 1);
+      ct_tensor *g32 = rc ? NULL : ct_to_dtype(gg[i], CT_F32);
+      double ge = g32 ? compare(gr[i], g32, &w) : INFINITY;
+      /* bf16 gradients: inputs, P and dS rounded to 8 bits, dQ summed over key tiles in f32 */
+      record("attention_flash_backward bf16", gl, g32 && gg[i]->dtype == CT_BF16 && !w && ge < 1e-3, ge,
+             g32 ? w : ct_last_error());
+      ct_release(g32), ct_release(gr[i]), ct_release(gg[i]);
+    }
+  }
   ct_release(ref), ct_release(got), ct_release(got32);
-  for (int i = 0; i < 3; i++) ct_release(gb[i]), ct_release(cr[i]), pair_free(&in[i]);
+  for (int i = 0; i < 4; i++) ct_release(gb[i]), ct_release(cr[i]), pair_free(&in[i]);
 }
 
 /* What the GPU refuses, with a message that says why. */
@@ -120,7 +140,15 @@ void cases_attention(void) {
   const shape5 big = {2, 1000, 1000, 64, 64};
   for (int causal = 0; causal < 2; causal++) {
     if (!QUICK) flash_vs_naive_gpu(&big, causal);
-    for (size_t i = 1; i < n; i++) bf16_vs_cpu(&shapes[i], causal); /* head dims 8 to 128: every tile width */
+    for (size_t i = 1; i < n; i++) bf16_vs_cpu(&shapes[i], causal, true); /* head dims 8 to 128: every tile width */
   }
+  /* the tensor-core kernels on N = 1, 7, 33, 1000 (tails of every tile) at head dims 32, 64, 128 */
+  const int64_t dims[3] = {32, 64, 128};
+  for (int di = 0; di < 3; di++)
+    for (int si = 0; si < NSIZES; si++)
+      for (int causal = 0; causal < 2; causal++) {
+        const shape5 sh = {2, SIZES[si], SIZES[si], dims[di], dims[di]};
+        bf16_vs_cpu(&sh, causal, true);
+      }
   gpu_errors();
 }

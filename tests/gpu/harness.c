@@ -350,6 +350,8 @@ int main(int argc, char **argv) {
     cases_ladder();
     cases_attention();
     cases_paged();
+    cases_quant();
+    cases_warpspec();
   }
   if (!cpu_only && ct_cuda_synchronize()) record("synchronize", "end of run", false, INFINITY, ct_last_error());
 

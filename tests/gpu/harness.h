@@ -72,5 +72,7 @@ void cases_backend(void);
 void cases_ladder(void);
 void cases_attention(void); /* attention_parity.c */
 void cases_paged(void);     /* paged_parity.c */
+void cases_quant(void);     /* quant_parity.c */
+void cases_warpspec(void);  /* warpspec_parity.c: lesson 19 */
 
 #endif

@@ -11,6 +11,15 @@ local function live()
   return m.live_tensors, m.live_nodes
 end
 
+-- Runs fn(live nodes before) and checks that every tensor and node it made is freed after it.
+local function expect_all_freed(fn)
+  local t0, n0 = live()
+  fn(n0)
+  local t1, n1 = live()
+  assert.are.equal(t0, t1)
+  assert.are.equal(n0, n1)
+end
+
 describe("saved tensors modified in place", function()
   it("under no_grad: PyTorch's message, naming the op, the tensor and both versions", function()
     local x = chalk.ones(2, 3):requires_grad_()
@@ -76,30 +85,22 @@ end)
 
 describe("reference cycles through .grad", function()
   it("x.grad = x * 2 is freed once x is dropped", function()
-    local t0, n0 = live()
-    do
+    expect_all_freed(function(n0)
       local x = chalk.randn(100):requires_grad_()
       x.grad = x * 2
       assert.is_true(chalk.memory_stats().live_nodes > n0)
-    end
-    local t1, n1 = live()
-    assert.are.equal(t0, t1)
-    assert.are.equal(n0, n1)
+    end)
   end)
 
   it("backward(create_graph=true) is freed once the leaf and the loss are dropped", function()
-    local t0, n0 = live()
-    do
+    expect_all_freed(function()
       local x = chalk.randn(5):requires_grad_()
       local y = (x * x * x):sum()
       y:backward(nil, { create_graph = true })
       assert.is_not_nil(x.grad.grad_fn or x.grad.requires_grad)
       local gg = x.grad:sum() -- second order through the cycle still works while x lives
       assert.is_true(gg.requires_grad)
-    end
-    local t1, n1 = live()
-    assert.are.equal(t0, t1)
-    assert.are.equal(n0, n1)
+    end)
   end)
 
   it("a gradient still held keeps working after its leaf is dropped", function()

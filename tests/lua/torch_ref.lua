@@ -8,6 +8,7 @@
 -- The snippet sees I (name -> torch tensor, float64 as saved) and torch; it fills O. Python is
 -- Debian's /usr/bin/python3 (python3-torch, python3-numpy), as the rest of chalk's tests use.
 local chalk = require "chalk"
+local text = require "chalk.text"
 
 local M = {}
 M.python = os.getenv("CHALK_TEST_PYTHON") or "/usr/bin/python3"
@@ -50,17 +51,7 @@ function M.run(inputs, code)
   local d = tmpdir()
   for k, t in pairs(inputs) do chalk.save_npy(t:contiguous(), d .. "/in_" .. k .. ".npy") end
   local f = assert(io.open(d .. "/ref.py", "w"))
-  -- dedent the snippet: the common leading whitespace of its non-blank lines
-  local indent
-  for line in (code .. "\n"):gmatch("(.-)\n") do
-    if line:find("%S") then
-      local lead = line:match("^[ ]*")
-      if not indent or #lead < #indent then indent = lead end
-    end
-  end
-  local body = {}
-  for line in (code .. "\n"):gmatch("(.-)\n") do body[#body + 1] = line:sub(#(indent or "") + 1) end
-  f:write(PRELUDE, table.concat(body, "\n"), POSTLUDE)
+  f:write(PRELUDE, text.dedent(code), POSTLUDE)
   f:close()
   local cmd = ("%s '%s/ref.py' '%s' > '%s/log.txt' 2>&1"):format(M.python, d, d, d)
   local ok = os.execute(cmd)

@@ -20,8 +20,16 @@ static void check_golden(const char *name, const char *text) {
   free(want);
 }
 
-Test(graph, golden_forward_before_backward) {
-  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+/* Lesson 2's graph f(x1, x2), built before each test that takes the fixture and released after. */
+static ct_tensor *x1, *x2, *f;
+static void build_autodiff(void) {
+  f = vt_autodiff(&x1, &x2);
+  cr_assert(f, "%s", ct_last_error());
+}
+static void release_autodiff(void) { ct_release(f), ct_release(x1), ct_release(x2); }
+#define AUTODIFF .init = build_autodiff, .fini = release_autodiff
+
+Test(graph, golden_forward_before_backward, AUTODIFF) {
   char *dot = vt_graph_dot(f, NULL);
   cr_assert(dot, "%s", ct_last_error());
   check_golden("autodiff_forward.dot", dot);
@@ -29,12 +37,11 @@ Test(graph, golden_forward_before_backward) {
   char *again = vt_graph_dot(f, NULL);
   cr_expect_str_eq(dot, again);
   free(dot), free(again);
-  ct_release(f), ct_release(x1), ct_release(x2);
 }
 
 Test(graph, golden_backward_after_backward) {
   ct_set_retain_all_grads(true);
-  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+  build_autodiff();
   cr_assert_eq(ct_backward(f, NULL, false, false), 0, "%s", ct_last_error());
   ct_set_retain_all_grads(false);
   viz_graph_opts o = {.backward = true};
@@ -42,11 +49,10 @@ Test(graph, golden_backward_after_backward) {
   cr_assert(dot, "%s", ct_last_error());
   check_golden("autodiff_backward.dot", dot);
   free(dot);
-  ct_release(f), ct_release(x1), ct_release(x2);
+  release_autodiff();
 }
 
-Test(graph, not_computed_before_backward_values_after) {
-  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+Test(graph, not_computed_before_backward_values_after, AUTODIFF) {
   char *before = vt_graph_dot(f, NULL);
   cr_assert(before);
   cr_expect_eq(vt_count(before, "grad: not computed"), 7, "every node that requires grad says not computed:\n%s", before);
@@ -61,11 +67,10 @@ Test(graph, not_computed_before_backward_values_after) {
   cr_expect(strstr(after, "not retained"), "intermediates without retained grads say so");
   cr_expect_null(strstr(after, "grad: not computed"), "after backward nothing reads 'not computed'");
   free(before), free(after);
-  ct_release(f), ct_release(x1), ct_release(x2);
 }
 
-Test(graph, after_backward_the_structure_stays_and_saved_tensors_read_freed) {
-  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2); /* not drawn before: viz's memory would hold a..d */
+Test(graph, after_backward_the_structure_stays_and_saved_tensors_read_freed, AUTODIFF) {
+  /* f not drawn before backward: viz's memory would hold a..d */
   cr_assert_eq(ct_backward(f, NULL, false, false), 0);
   char *dot = vt_graph_dot(f, NULL);
   cr_assert(dot);
@@ -78,11 +83,9 @@ Test(graph, after_backward_the_structure_stays_and_saved_tensors_read_freed) {
   cr_expect_neq(ct_backward(f, NULL, false, false), 0, "a second backward without retain_graph still fails");
   cr_expect(strstr(ct_last_error(), "retain_graph=true"), "%s", ct_last_error());
   free(dot);
-  ct_release(f), ct_release(x1), ct_release(x2);
 }
 
-Test(graph, after_backward_backward_picture_and_step_draw_the_whole_graph) {
-  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+Test(graph, after_backward_backward_picture_and_step_draw_the_whole_graph, AUTODIFF) {
   char *before = vt_graph_dot(f, NULL);
   cr_assert(before);
   cr_assert_eq(ct_backward(f, NULL, false, false), 0);
@@ -98,11 +101,9 @@ Test(graph, after_backward_backward_picture_and_step_draw_the_whole_graph) {
   cr_expect_eq(viz_graph_step_count(g), 2 * 5 + 1, "one forward and one backward frame per op, and the end");
   viz_graph_free(g);
   free(before), free(after);
-  ct_release(f), ct_release(x1), ct_release(x2);
 }
 
-Test(graph, backward_cluster_and_dashed_links) {
-  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+Test(graph, backward_cluster_and_dashed_links, AUTODIFF) {
   viz_graph_opts o = {.backward = true};
   char *dot = vt_graph_dot(f, &o);
   cr_assert(dot);
@@ -115,7 +116,6 @@ Test(graph, backward_cluster_and_dashed_links) {
   cr_expect(strstr(dot, "label=\"-g\""), "sub's rule for its second input");
   cr_expect(strstr(dot, "seed: ones"));
   free(dot);
-  ct_release(f), ct_release(x1), ct_release(x2);
 }
 
 Test(graph, roles_scopes_and_legend) {
@@ -182,8 +182,7 @@ Test(graph, big_graphs_fold_by_themselves) {
   ct_release(small), ct_release(big);
 }
 
-Test(graph, step_frames) {
-  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+Test(graph, step_frames, AUTODIFF) {
   viz_graph *g = viz_graph_build(f, NULL);
   cr_assert(g);
   cr_assert_eq(viz_graph_step_prepare(g), 0, "%s", ct_last_error());
@@ -208,11 +207,9 @@ Test(graph, step_frames) {
   viz_graph_free(g);
   /* .grad of the leaves is untouched by stepping */
   cr_expect_null(x1->grad);
-  ct_release(f), ct_release(x1), ct_release(x2);
 }
 
-Test(graph, step_after_backward_shows_the_leaves_gradients) {
-  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+Test(graph, step_after_backward_shows_the_leaves_gradients, AUTODIFF) {
   cr_assert_eq(ct_backward(f, NULL, false, false), 0);
   viz_graph *g = viz_graph_build(f, NULL);
   cr_assert(g);
@@ -223,12 +220,10 @@ Test(graph, step_after_backward_shows_the_leaves_gradients) {
   cr_expect(strstr(b.s, "grad 5.5") && strstr(b.s, "grad 1.716"), "the last frame shows the leaves' .grad");
   viz_buf_free(&b);
   viz_graph_free(g);
-  ct_release(f), ct_release(x1), ct_release(x2);
 }
 
 /* graph/inspect.h: what viz reads of a node, without the op table or struct ct_node */
-Test(graph, inspect_nodes) {
-  ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
+Test(graph, inspect_nodes, AUTODIFF) {
   ct_node_info info;
   ct_node_inspect(f->grad_fn, &info);
   cr_expect_str_eq(info.op_name, "sub");
@@ -245,5 +240,4 @@ Test(graph, inspect_nodes) {
   int views = 0;
   for (int op = 0; op < ct_op_count(); op++) views += ct_op_is_view(op);
   cr_expect_gt(views, 2, "transpose, view, expand... are views");
-  ct_release(f), ct_release(x1), ct_release(x2);
 }

@@ -4,26 +4,27 @@
 
 #include "vizutil.h"
 
-static void render_both(const char *dot, const char *engine, const char *name, size_t min_png) {
+/* Renders dot with engine to name.png (at least min_png bytes) and name.svg, and expects each
+   label (a NULL-ended list) in the SVG text. */
+static void expect_picture(const char *dot, const char *engine, const char *name, size_t min_png,
+                           const char *const *labels) {
   char png[256], svg[256];
   snprintf(png, sizeof png, "%s.png", name);
   snprintf(svg, sizeof svg, "%s.svg", name);
   cr_assert_eq(viz_render(dot, engine, "png", vt_path(png)), 0, "%s", ct_last_error());
   cr_expect(vt_is_png(vt_path(png), min_png), "%s is a PNG of at least %zu bytes", vt_path(png), min_png);
   cr_assert_eq(viz_render(dot, engine, "svg", vt_path(svg)), 0, "%s", ct_last_error());
-}
-
-static char *svg_text(const char *name) {
-  char svg[256];
-  snprintf(svg, sizeof svg, "%s.svg", name);
   char *s = vt_read(vt_path(svg), NULL);
   cr_assert(s && strstr(s, "<svg"), "%s is an SVG", vt_path(svg));
-  return s;
+  for (; *labels; labels++) cr_expect(strstr(s, *labels), "%s shows \"%s\"", vt_path(svg), *labels);
+  free(s);
 }
 
-/* A profiled training step of a small MLP: forward, backward, an SGD update, a user mark. */
-static ct_profile *profiled_step(void) {
-  ct_profile *p = ct_profile_start();
+/* p: a profiled training step of a small MLP (forward, backward, an SGD update, a user mark), made
+   before each test that takes the fixture and freed after. */
+static ct_profile *p;
+static void profile_step(void) {
+  p = ct_profile_start();
   cr_assert(p);
   ct_tensor *loss = vt_mlp(3, 64, 32, 64, 10);
   cr_assert(loss, "%s", ct_last_error());
@@ -31,21 +32,18 @@ static ct_profile *profiled_step(void) {
   ct_event_mark("mark", "optimizer step");
   ct_release(loss);
   ct_profile_stop(p);
-  return p;
 }
+static void free_profile(void) { ct_profile_free(p); }
+#define PROFILED_STEP .init = profile_step, .fini = free_profile
 
 Test(pictures, graph_png_svg) {
   ct_tensor *x1, *x2, *f = vt_autodiff(&x1, &x2);
   viz_graph_opts o = {.backward = true};
   char *dot = vt_graph_dot(f, &o);
   cr_assert(dot);
-  render_both(dot, "dot", "graph_backward", 20000);
-  char *s = svg_text("graph_backward");
-  cr_expect(strstr(s, "grad of x1"));
-  cr_expect(strstr(s, "not computed"));
-  cr_expect(strstr(s, "11.65"));
-  cr_expect(strstr(s, "forward and backward graph of f"));
-  free(s), free(dot);
+  expect_picture(dot, "dot", "graph_backward", 20000,
+                 (const char *const[]){"grad of x1", "not computed", "11.65", "forward and backward graph of f", NULL});
+  free(dot);
   cr_assert_eq(viz_render("digraph { a -> b }", "dot", "pdf", vt_path("tiny.pdf")), 0, "%s", ct_last_error());
   char *pdf = vt_read(vt_path("tiny.pdf"), NULL);
   cr_expect(pdf && !strncmp(pdf, "%PDF", 4));
@@ -69,8 +67,7 @@ Test(pictures, render_errors_are_clear) {
   free(t);
 }
 
-Test(pictures, profile_table) {
-  ct_profile *p = profiled_step();
+Test(pictures, profile_table, PROFILED_STEP) {
   ct_prof_op *rows;
   int n = ct_profile_ops(p, &rows);
   cr_assert_gt(n, 3);
@@ -106,55 +103,43 @@ Test(pictures, profile_table) {
   for (int c = 0; c < CT_NCATS; c++) sum += m.peak_by_cat[c];
   cr_expect_eq(sum, m.peak, "categories add up to the peak");
   ct_prof_memory_free(&m);
-  ct_profile_free(p);
 }
 
-Test(pictures, memory_timeline) {
-  ct_profile *p = profiled_step();
+Test(pictures, memory_timeline, PROFILED_STEP) {
   viz_buf b = {0};
   cr_assert_eq(viz_memory_dot(p, NULL, &b), 0, "%s", ct_last_error());
-  render_both(b.s, "nop", "memory", 15000);
-  char *s = svg_text("memory");
-  cr_expect(strstr(s, "memory on cpu: peak"));
-  cr_expect(strstr(s, "live at the peak"));
-  cr_expect(strstr(s, "parameter") && strstr(s, "activation") && strstr(s, "gradient"), "legend of categories");
-  cr_expect(strstr(s, "forward") && strstr(s, "backward"), "phase band");
-  cr_expect(strstr(s, "optimizer step"), "the user mark");
-  cr_expect(strstr(s, "layers.2.weight"), "what was live is named (by tensor name or by the op that made it)");
-  cr_expect(strstr(s, "tanh output"));
-  free(s);
+  expect_picture(b.s, "nop", "memory", 15000,
+                 (const char *const[]){"memory on cpu: peak", "live at the peak",
+                                       "parameter", "activation", "gradient", /* the legend of categories */
+                                       "forward", "backward",                 /* the phase band */
+                                       "optimizer step",                      /* the user mark */
+                                       "layers.2.weight", "tanh output", /* what was live, by tensor or op name */
+                                       NULL});
   viz_buf_free(&b);
   viz_memory_opts o = {.device = -1, .by_time = true};
   cr_assert_eq(viz_memory_dot(p, &o, &b), 0);
   cr_expect(strstr(b.s, "time (ms)"));
   viz_buf_free(&b);
-  ct_profile_free(p);
 }
 
-Test(pictures, trace_lanes) {
-  ct_profile *p = profiled_step();
+Test(pictures, trace_lanes, PROFILED_STEP) {
   viz_buf b = {0};
   cr_assert_eq(viz_trace_dot(p, NULL, &b), 0, "%s", ct_last_error());
-  render_both(b.s, "nop", "trace", 8000);
-  char *s = svg_text("trace");
-  cr_expect(strstr(s, "cpu stream 0"), "a lane per device and stream");
-  cr_expect(strstr(s, "matmul"), "ops labelled");
-  cr_expect(strstr(s, "backward op"), "legend");
-  cr_expect(strstr(s, "time since the profile started"), "time axis");
-  free(s);
+  expect_picture(b.s, "nop", "trace", 8000,
+                 (const char *const[]){"cpu stream 0", /* a lane per device and stream */
+                                       "matmul",       /* ops labelled */
+                                       "backward op",  /* the legend */
+                                       "time since the profile started", NULL});
   viz_buf_free(&b);
-  ct_profile_free(p);
 }
 
-Test(pictures, chrome_trace_parses) {
-  ct_profile *p = profiled_step();
+Test(pictures, chrome_trace_parses, PROFILED_STEP) {
   const char *path = vt_path("step.json");
   cr_assert_eq(viz_chrome_write(p, path), 0, "%s", ct_last_error());
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/check_chrome.py %s matmul tanh add",
            getenv("VIZ_TEST_DIR") ? getenv("VIZ_TEST_DIR") : "tests/viz", path);
   cr_expect_eq(system(cmd), 0, "%s", cmd);
-  ct_profile_free(p);
 }
 
 Test(pictures, nested_profiles_and_log_off) {
