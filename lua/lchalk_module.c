@@ -16,7 +16,7 @@
 
 /* Loaded in this order when present; a module that returns a table or a function becomes
  * chalk.<name> (chalk.profile may be a function). chalk.core only extends chalk. */
-static const char *const autoload[] = {"core", "pytorch", "nn", "nn_extra", "optim", "optim_extra", "data", "viz", "profile", "capture", "superopt", "dist", "sim", "serve", "quant", "warpspec", NULL};
+static const char *const autoload[] = {"core", "pytorch", "nn", "nn_extra", "optim", "optim_extra", "data", "viz", "profile", "capture", "superopt", "dist", "sim", "serve", "quant", "warpspec", "efficiency", NULL};
 
 /* Methods that are also functions of chalk, as in torch (chalk.exp(x) is x:exp()). */
 static const char *const function_aliases[] = {

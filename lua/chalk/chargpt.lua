@@ -286,6 +286,7 @@ local function windows(stream, B, T, rand)
   end
   return ids_tensor(x), ids_tensor(y)
 end
+CharGPT.windows = windows -- B random windows of T tokens and their next tokens (nn.MoE.fit_lm uses it)
 
 -- Mean cross-entropy (nats per character) on n windows of a stream (fixed seed).
 function CharGPT:loss_on(stream, n, B)

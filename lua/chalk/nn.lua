@@ -244,6 +244,7 @@ function Module:to(where)
         if not rawequal(moved, p) then -- tensors: == raises (chalk/pytorch.lua)
           local name = p.name
           moved = nn.Parameter(moved:detach(), name)
+          moved.requires_grad = p.requires_grad -- a frozen parameter stays frozen
           params[k] = moved
         end
       end
