@@ -4,8 +4,9 @@
  * Lua sees a tensor as a userdata of a few bytes and cannot know the megabytes behind it, so a
  * loop making tensors would otherwise run far ahead of the collector. Every tensor the binding
  * pushes calls lchalk_gc_account, which paces the collector by tensor bytes:
- *  - every GC_STEP_BYTES of tensor allocations, an incremental step with that many kilobytes of
- *    debt (LUA_GCSTEP), so garbage tensors are found at the rate they are made;
+ *  - every GC_STEP_BYTES of tensor allocations, an incremental step (LUA_GCSTEP) whose debt
+ *    spreads one collector cycle over GC_CYCLE_BYTES of tensors, so garbage tensors are found at
+ *    the rate they are made without a whole cycle per big tensor;
  *  - once the tensor bytes allocated since the last full collection pass the larger of
  *    GC_FULL_EVERY and twice what was live after it, a full collection. Incremental sweeping
  *    frees tensors interleaved with new allocations, which fragments the C heap (measured: a
@@ -27,6 +28,12 @@
 
 #define GC_STEP_BYTES ((int64_t)1 << 20)
 #define GC_FULL_EVERY ((int64_t)64 << 20)
+/* Tensor bytes per collector cycle of the steps. A step's debt was once the tensor's own kilobytes:
+   a 3 MiB tensor then cost a whole cycle over the Lua heap (about 1 MiB with chalk's modules,
+   0.17 ms), which made every op of an MLP step on an H100 0.2 ms of host time. Now the debt is
+   scaled so that one cycle's work is spread over GC_CYCLE_BYTES of tensors (about 10 us a 3 MiB
+   tensor), which keeps garbage tensors near that many bytes. */
+#define GC_CYCLE_BYTES ((int64_t)16 << 20)
 
 static int64_t last_step, last_full;     /* allocated_total at the last step / full collection */
 static int64_t full_after = GC_FULL_EVERY; /* bytes allocated between full collections */
@@ -53,8 +60,10 @@ void lchalk_gc_account(lua_State *L) {
     int64_t live = live_bytes(&s);
     full_after = live * 2 > GC_FULL_EVERY ? live * 2 : GC_FULL_EVERY;
   } else {
-    int64_t kb = fresh >> 10;
-    lua_gc(L, LUA_GCSTEP, kb > INT_MAX ? INT_MAX : (int)kb);
+    /* debt for one collector cycle (about the Lua heap's size) per GC_CYCLE_BYTES of tensors */
+    int64_t heap_kb = lua_gc(L, LUA_GCCOUNT, 0);
+    int64_t kb = (fresh >> 10) * heap_kb / (GC_CYCLE_BYTES >> 10);
+    lua_gc(L, LUA_GCSTEP, kb < 1 ? 1 : kb > INT_MAX ? INT_MAX : (int)kb);
   }
 }
 
