@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "lchalk_internal.h"
+#include "obs/events.h"
 
 #define GC_STEP_BYTES ((int64_t)1 << 20)
 #define GC_FULL_EVERY ((int64_t)64 << 20)
@@ -60,9 +61,11 @@ void lchalk_gc_account(lua_State *L) {
     int64_t live = live_bytes(&s);
     full_after = live * 2 > GC_FULL_EVERY ? live * 2 : GC_FULL_EVERY;
   } else {
-    /* debt for one collector cycle (about the Lua heap's size) per GC_CYCLE_BYTES of tensors */
+    /* debt for one collector cycle (about the Lua heap's size) per GC_CYCLE_BYTES of tensors; while
+       the event log records (a profile, a memory timeline), the tensor's own kilobytes, so garbage is
+       found at once and a measured peak is what the program holds, the same on every run */
     int64_t heap_kb = lua_gc(L, LUA_GCCOUNT, 0);
-    int64_t kb = (fresh >> 10) * heap_kb / (GC_CYCLE_BYTES >> 10);
+    int64_t kb = ct_events_on() ? fresh >> 10 : (fresh >> 10) * heap_kb / (GC_CYCLE_BYTES >> 10);
     lua_gc(L, LUA_GCSTEP, kb < 1 ? 1 : kb > INT_MAX ? INT_MAX : (int)kb);
   }
 }

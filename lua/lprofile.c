@@ -24,6 +24,7 @@ static int l_profile(lua_State *L) {
   int nargs = lua_gettop(L) - 1;
   void **h = lchalk_handle_new(L, LVIZ_PROFILE);
   lua_insert(L, 1); /* prof, fn, args... */
+  lua_gc(L, LUA_GCCOLLECT); /* garbage tensors of before are freed before, not during, the profile */
   ct_profile *p = *h = ct_profile_start();
   if (!p) return luaL_error(L, "%s", ct_last_error());
   int status = lua_pcall(L, nargs, LUA_MULTRET, 0);
