@@ -89,7 +89,6 @@ return {
         matmuls, forward and backward (two per layer: the input's gradient and the weight's),
         beside the many small elementwise ops of Adam.]],
       code = [[
-        collectgarbage()
         prof = chalk.profile(function() train_step(xb, yb) end)
         prof:print{top = 8}
         viz.trace(prof, {file = "03_step_trace.png"})]],

@@ -264,7 +264,7 @@ local entries = {
   { "viz.memory", "viz.memory(prof [, {file=}])", "Memory timeline of a profile, stacked by category, the peak marked.",
     "viz.memory(chalk.profile(function() train_step() end))" },
   { "viz.trace", "viz.trace(prof [, {file=}])", "Timeline of the ops of a profile per device and stream.", "viz.trace(prof)" },
-  { "chalk.profile", "chalk.profile(fn, ...) --> prof", "Run fn recording every op (time, FLOPs, bytes) and memory event.",
+  { "chalk.profile", "chalk.profile(fn, ...) --> prof", "Run fn recording every op (time, FLOPs, bytes) and memory event, after a full GC.",
     "prof = chalk.profile(function() loss:backward() end); prof:print{top = 8}" },
   { "prof:print", "prof:print([{top=N}])", "The op table of a profile; top keeps the N ops that took longest.",
     "prof:print{top = 8}" },
